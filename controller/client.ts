@@ -1,0 +1,474 @@
+/**
+ * The caller's side: what a notebook cell or script holds. It forks the controller child and
+ * never waits on it: jobs are encoded here (so bad arguments throw at once), sent in coalesced
+ * batches, and results accumulate here as they arrive, so poll() is instant.
+ */
+import * as zmq from 'zeromq';
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import {
+  decodeTree,
+  encodeValue,
+  frames,
+  ipcEndpoint,
+  linkOptions,
+  Outbox,
+  readHead,
+  readJson,
+  receiveLoop,
+  type CallerResultsMeta,
+  type Command,
+  type ControllerToCaller,
+  type EncodedTree,
+} from '../protocol/index.js';
+import { parseServerUrl } from './server-url.js';
+import type { ControllerLaunch } from './main.js';
+import { RemoteError, ControllerExitedError, type JobItem, type JobResult, type JobOutput, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
+
+const controllerScript = fileURLToPath(new URL('./main.js', import.meta.url));
+
+/** Caller → controller messages stay below this many jobs so no single message grows huge. */
+const MAX_JOBS_PER_MESSAGE = 20_000;
+
+interface Pending {
+  fn: string;
+  queuedAt: number;
+  claim?: { resolve(result: JobResult): void };
+}
+
+export class ScatterGather extends EventEmitter {
+  /** The function addJob uses when given no name: the first server URL's path, if any. */
+  readonly defaultFunction?: string;
+  /** Where servers can dial in (`tsgather server --connect <this>`), when `listen` was given. */
+  listenAddress?: string;
+  private readonly pending = new Map<number, Pending>();
+  private arrived: JobResult[] = [];
+  private unclaimed = 0;
+  private nextId = 1;
+  private nextRequest = 1;
+  private readonly replies = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  private readonly waiters = new Set<() => void>();
+  private readonly versions = new Map<string, number>();
+  private outgoing: { rows: Array<[number, string, number, number]>; texts: string[]; bins: Uint8Array[] } = { rows: [], texts: [], bins: [] };
+  private flushScheduled = false;
+  private exited?: Error;
+  private readonly outbox: Outbox;
+  private readonly totals = { added: 0, done: 0, failed: 0, firstAt: 0 };
+  private readonly exitedPromise: Promise<void>;
+
+  /** @internal use spawnScatterGather() */
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly socket: zmq.Pair,
+    private readonly options: SpawnOptions,
+    defaultFunction?: string,
+  ) {
+    super();
+    this.defaultFunction = defaultFunction;
+    this.outbox = new Outbox(socket);
+    this.exitedPromise = new Promise((resolve) => child.once('exit', () => resolve()));
+    child.once('exit', (code, signal) => this.controllerExited(code, signal));
+    void receiveLoop(socket, (message) => this.fromController(message), (error) => this.emit('event', { kind: 'bad-message', detail: { error: String(error) } }));
+  }
+
+  /** Ships a function to every worker, present and future. Redefining a name gives a new version. */
+  async define(name: string, fn: ((...args: never[]) => unknown) | string): Promise<number> {
+    const source = typeof fn === 'function' ? fn.toString() : fn;
+    if (typeof source !== 'string' || source.trim() === '') throw new TypeError('define() needs a function or its source text');
+    const version = (this.versions.get(name) ?? 0) + 1;
+    this.versions.set(name, version);
+    this.flush(); // jobs added before the redefinition keep their place ahead of it
+    await this.request({ t: 'define', id: 0, spec: { name, version, source } });
+    return version;
+  }
+
+  /**
+   * Queues jobs: each item is `[args, kwargs?]`. Returns their ids at once. Every item is encoded
+   * before any is queued, so one that cannot travel throws and nothing is queued.
+   */
+  addJob(name: string, items: JobItem[]): number[];
+  addJob(items: JobItem[]): number[];
+  addJob(nameOrItems: string | JobItem[], maybeItems?: JobItem[]): number[] {
+    this.assertRunning();
+    const name = typeof nameOrItems === 'string' ? nameOrItems : this.defaultFunction;
+    const items = typeof nameOrItems === 'string' ? maybeItems : nameOrItems;
+    if (!name) throw new TypeError('addJob needs a function name (or a server URL whose path names one)');
+    if (!Array.isArray(items)) throw new TypeError(`addJob('${name}', items): items must be an array of [args, kwargs?]`);
+    const encoded = items.map((item, i) => {
+      if (!Array.isArray(item) || !Array.isArray(item[0]) || item.length > 2 || (item[1] !== undefined && (typeof item[1] !== 'object' || item[1] === null || Array.isArray(item[1])))) {
+        throw new TypeError(`addJob('${name}'): item ${i} must be [args array, kwargs object?], e.g. [[1000], { bins: 10 }]`);
+      }
+      return encodeValue(item[1] === undefined ? [item[0]] : item, `job ${i}`);
+    });
+    const now = Date.now();
+    const ids = new Array<number>(items.length);
+    for (let i = 0; i < encoded.length; i++) {
+      const id = this.nextId++;
+      ids[i] = id;
+      const { text, bins } = encoded[i]!;
+      this.pending.set(id, { fn: name, queuedAt: now });
+      this.outgoing.rows.push([id, name, bins.length, text.length]);
+      this.outgoing.texts.push(text);
+      for (const bin of bins) this.outgoing.bins.push(bin);
+    }
+    this.unclaimed += ids.length;
+    this.totals.added += ids.length;
+    if (!this.totals.firstAt) this.totals.firstAt = now;
+    this.scheduleFlush();
+    return ids;
+  }
+
+  /** Results that have arrived since the last poll (not those claimed by submit or map). Never waits. */
+  poll(): JobResult[] {
+    const taken = this.arrived;
+    this.arrived = [];
+    return taken;
+  }
+
+  /**
+   * Waits until results are there and returns them (as poll does). With `all`, waits until no job
+   * added with addJob is outstanding. With `timeout` (ms), returns what has arrived by then.
+   */
+  async waitForResult(options: WaitOptions = {}): Promise<JobResult[]> {
+    const done = () => (options.all ? this.unclaimed === 0 : this.arrived.length > 0 || this.unclaimed === 0);
+    await this.until(done, options.timeout);
+    return this.poll();
+  }
+
+  /** Runs one job and resolves with its value, or rejects with a RemoteError. */
+  async submit<T = unknown>(name: string, args: unknown[] = [], kwargs?: Record<string, unknown>): Promise<T> {
+    const [result] = await this.claim(name, [kwargs === undefined ? [args] : [args, kwargs]]);
+    return unwrap<T>(result!);
+  }
+
+  /** Runs one job per item and resolves with their values in input order; rejects on the first failure. */
+  async map<T = unknown>(name: string, items: JobItem[]): Promise<T[]> {
+    const results = await this.claim(name, items);
+    return results.map((result) => unwrap<T>(result));
+  }
+
+  /** Like map, but resolves with every JobResult (failures included) in input order. */
+  mapResults(name: string, items: JobItem[]): Promise<JobResult[]> {
+    return this.claim(name, items);
+  }
+
+  /** Results in completion order, until nothing added with addJob is outstanding. */
+  async *results(): AsyncGenerator<JobResult> {
+    for (;;) {
+      if (this.arrived.length > 0) {
+        yield this.arrived.shift()!;
+        continue;
+      }
+      if (this.unclaimed === 0) return;
+      await this.until(() => this.arrived.length > 0 || this.unclaimed === 0);
+    }
+  }
+
+  /** 'refresh': kill and refork every worker everywhere (nothing queued is lost); 'die': stop it all; 'status'. */
+  async command(cmd: Command): Promise<unknown> {
+    if (cmd === 'die' && this.exited) return undefined;
+    this.flush();
+    const value = await this.request({ t: 'command', id: 0, cmd });
+    if (cmd === 'die') await this.closed();
+    return value;
+  }
+
+  status(): Promise<Status> {
+    return this.command('status') as Promise<Status>;
+  }
+
+  /** Adds a compute server while running. */
+  async connect(url: string): Promise<void> {
+    parseServerUrl(url);
+    await this.request({ t: 'connect', id: 0, url });
+  }
+
+  /** Stops the controller (and the embedded server) if it is still running. */
+  async close(): Promise<void> {
+    if (!this.exited) await this.command('die');
+    else this.socket.close();
+  }
+
+  /** Jobs added with addJob whose results have not arrived yet. */
+  get outstanding(): number {
+    return this.unclaimed;
+  }
+
+  get progress(): Progress {
+    const elapsed = (Date.now() - (this.totals.firstAt || Date.now())) / 1000;
+    const finished = this.totals.done + this.totals.failed;
+    return {
+      done: this.totals.done,
+      failed: this.totals.failed,
+      total: this.totals.added,
+      outstanding: this.totals.added - finished,
+      rate: elapsed > 0 ? finished / elapsed : 0,
+    };
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private async claim(name: string, items: JobItem[]): Promise<JobResult[]> {
+    const ids = this.addJob(name, items);
+    this.unclaimed -= ids.length;
+    return Promise.all(
+      ids.map((id) => new Promise<JobResult>((resolve, reject) => {
+        if (this.exited) return reject(this.exited);
+        this.pending.get(id)!.claim = { resolve };
+      })),
+    );
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const { rows, texts, bins } = this.outgoing;
+    if (rows.length === 0) return;
+    this.outgoing = { rows: [], texts: [], bins: [] };
+    for (let start = 0, bin = 0; start < rows.length; start += MAX_JOBS_PER_MESSAGE) {
+      const part = rows.slice(start, start + MAX_JOBS_PER_MESSAGE);
+      const nbins = part.reduce((n, row) => n + row[2], 0);
+      this.outbox.post([
+        ...frames({ t: 'jobs' }),
+        JSON.stringify({ jobs: part }),
+        texts.slice(start, start + MAX_JOBS_PER_MESSAGE).join(''),
+        ...bins.slice(bin, bin + nbins),
+      ]);
+      bin += nbins;
+    }
+  }
+
+  private request(head: { t: 'define' | 'connect' | 'command'; id: number } & Record<string, unknown>): Promise<unknown> {
+    if (this.exited) return Promise.reject(this.exited);
+    const id = this.nextRequest++;
+    return new Promise((resolve, reject) => {
+      this.replies.set(id, { resolve, reject });
+      this.outbox.post(frames({ ...head, id } as never));
+    });
+  }
+
+  private fromController(message: Buffer[]): void {
+    const head = readHead<ControllerToCaller>(message[0]);
+    switch (head.t) {
+      case 'results':
+        return this.results_(head, message);
+      case 'output':
+        return this.output({ job: head.job, worker: head.w, server: head.server, host: head.host, stream: head.stream, text: head.text });
+      case 'event':
+        return void this.emit('event', { kind: head.kind, detail: head.detail });
+      case 'reply': {
+        const waiter = this.replies.get(head.id);
+        if (!waiter) return;
+        this.replies.delete(head.id);
+        if (head.ok) waiter.resolve(head.value);
+        else waiter.reject(new Error(head.error));
+        return;
+      }
+      case 'ready':
+        this.listenAddress = head.listen;
+        return void this.emit('ready', head);
+    }
+  }
+
+  private results_(head: Extract<ControllerToCaller, { t: 'results' }>, message: Buffer[]): void {
+    const meta = readJson<CallerResultsMeta & { out: Array<[number, 'stdout' | 'stderr', string]> }>(message[1], 'results metadata');
+    const values = readJson<EncodedTree[]>(message[2], 'result values');
+    const bins = message.slice(3);
+    const outputs = new Map<number, string>();
+    for (const [job, stream, text] of meta.out) {
+      outputs.set(job, (outputs.get(job) ?? '') + text);
+      this.output({ job, worker: head.w, server: head.server, host: head.host, stream, text });
+    }
+    const finishedAt = Date.now();
+    for (const [index, id, ok, binStart, nbins, startedAt, runMs, version, attempts, dispatchedAt] of meta.r) {
+      const pending = this.pending.get(id);
+      if (!pending) continue;
+      this.pending.delete(id);
+      let value: unknown;
+      let succeeded = ok === 1;
+      try {
+        value = decodeTree(values[index]!, bins.slice(binStart, binStart + nbins));
+      } catch (error) {
+        value = { name: 'DecodeError', message: `result could not be decoded: ${(error as Error).message}` };
+        succeeded = false;
+      }
+      const result: JobResult = {
+        id,
+        ok: succeeded,
+        fn: pending.fn,
+        version,
+        attempts,
+        worker: { server: head.server, host: head.host, id: head.w, pid: head.pid },
+        timings: { queuedAt: pending.queuedAt, dispatchedAt, startedAt, finishedAt, runMs, totalMs: finishedAt - pending.queuedAt },
+      };
+      if (succeeded) result.value = value;
+      else result.error = new RemoteError(value as { name: string; message: string; stack?: string }, id);
+      const output = outputs.get(id);
+      if (output !== undefined) result.output = output;
+      if (succeeded) this.totals.done++;
+      else this.totals.failed++;
+      if (pending.claim) pending.claim.resolve(result);
+      else {
+        this.unclaimed--;
+        this.arrived.push(result);
+      }
+    }
+    this.emit('progress', this.progress);
+    this.wake();
+  }
+
+  private output(output: JobOutput): void {
+    if (this.listenerCount('output') > 0) this.emit('output', output);
+    else if (this.options.echo !== false) {
+      const tag = `[${output.job === null ? '' : `job ${output.job} `}w${output.worker}@${output.host}] `;
+      const text = output.text.replace(/\n(?!$)/g, `\n${tag}`);
+      (output.stream === 'stderr' ? process.stderr : process.stdout).write(tag + text);
+    }
+  }
+
+  private until(condition: () => boolean, timeoutMs?: number): Promise<void> {
+    if (condition()) return Promise.resolve();
+    if (this.exited) return Promise.reject(this.exited);
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const check = () => {
+        if (this.exited) finish(this.exited);
+        else if (condition()) finish();
+      };
+      const finish = (error?: Error) => {
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve();
+      };
+      if (timeoutMs !== undefined) timer = setTimeout(() => finish(), timeoutMs);
+      this.waiters.add(check);
+    });
+  }
+
+  private wake(): void {
+    for (const check of [...this.waiters]) check();
+  }
+
+  private assertRunning(): void {
+    if (this.exited) throw this.exited;
+  }
+
+  private closed(): Promise<void> {
+    return this.exitedPromise;
+  }
+
+  private controllerExited(code: number | null, signal: string | null): void {
+    const expected = this.replies.size === 0 && this.unclaimed === 0 && [...this.pending.values()].every((p) => !p.claim);
+    this.exited = new ControllerExitedError(code, signal, this.pending.size);
+    this.socket.close();
+    for (const { reject } of this.replies.values()) reject(this.exited);
+    this.replies.clear();
+    for (const [id, pending] of this.pending) {
+      if (pending.claim) pending.claim.resolve({ id, ok: false, fn: pending.fn, version: 0, attempts: 0, error: this.exited, worker: { server: '', host: '', id: -1, pid: -1 }, timings: { queuedAt: pending.queuedAt, dispatchedAt: 0, startedAt: 0, finishedAt: Date.now(), runMs: 0, totalMs: 0 } });
+    }
+    this.wake();
+    this.emit('exit', { code, signal, expected });
+  }
+}
+
+export type Status = Record<string, unknown> & { servers: unknown[]; workers: number; queued: number; done: number; failed: number };
+
+function unwrap<T>(result: JobResult): T {
+  if (!result.ok) throw result.error;
+  return result.value as T;
+}
+
+/**
+ * Starts a controller child process. With no URLs it also starts an embedded compute server on
+ * this machine with one worker per core; with URLs (`tcp://host:port[/fn][?workers=N]`) it dials
+ * those servers. `listen` lets further servers dial in (`tsgather server --connect ...`).
+ */
+export async function spawnScatterGather(urls: string[] = [], options: SpawnOptions = {}): Promise<ScatterGather> {
+  const addresses = urls.map(parseServerUrl);
+  const embeddedWorkers = urls.length === 0 && options.embedded !== false ? options.workers ?? os.availableParallelism() : undefined;
+  const callerEndpoint = ipcEndpoint('caller');
+  const socket = new zmq.Pair(linkOptions({}));
+  await socket.bind(callerEndpoint);
+  const launch: ControllerLaunch = {
+    callerEndpoint,
+    controllerId: `controller-${randomUUID()}`,
+    urls,
+    listen: options.listen ? [options.listen].flat() : [],
+    embeddedWorkers,
+    workerHeapMb: options.workerHeapMb,
+    retries: options.retries ?? 1,
+    heartbeatMs: options.heartbeatMs ?? 1000,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 5000,
+  };
+  const child = fork(controllerScript, [], {
+    env: { ...process.env, TSGATHER_CONTROLLER: JSON.stringify(launch) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'json',
+  });
+  const sg = new ScatterGather(child, socket, options, addresses.find((a) => a.fn)?.fn);
+  try {
+    await untilReady(sg, addresses.map((a) => ({ url: a.endpoint, workers: a.workers })), embeddedWorkers, options.connectTimeoutMs ?? 15_000);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return sg;
+}
+
+/** Waits for the controller, then for every server to be up with its workers (all of them for the embedded one). */
+function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: number }>, embeddedWorkers: number | undefined, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const workersByServer = new Map<string, number>();
+    const urlServer = new Map<string, string>();
+    let controllerReady = false;
+    let embeddedServer: string | undefined;
+    const check = () => {
+      if (!controllerReady) return;
+      const urlsUp = servers.every(({ url, workers }) => {
+        const id = urlServer.get(url);
+        return id !== undefined && (workersByServer.get(id) ?? 0) >= (workers ?? 1);
+      });
+      const embeddedUp = embeddedWorkers === undefined || (embeddedServer !== undefined && (workersByServer.get(embeddedServer) ?? 0) >= embeddedWorkers);
+      if (urlsUp && embeddedUp) finish();
+    };
+    const onEvent = ({ kind, detail }: { kind: string; detail: Record<string, unknown> }) => {
+      if (kind === 'server-up') {
+        const url = detail.url as string | undefined;
+        if (url) urlServer.set(parseServerUrl(url).endpoint, detail.server as string);
+        else embeddedServer ??= detail.server as string;
+      } else if (kind === 'worker-up') {
+        workersByServer.set(detail.server as string, (workersByServer.get(detail.server as string) ?? 0) + 1);
+      } else if (kind === 'server-refused') {
+        return finish(new Error(`server ${String(detail.url ?? detail.server)} refused the connection: ${String(detail.reason)}`));
+      } else if (kind === 'embedded-server-exit') {
+        return finish(new Error(`the embedded compute server exited during start-up (code ${String(detail.code)}, signal ${String(detail.signal)})`));
+      }
+      check();
+    };
+    const onReady = () => {
+      controllerReady = true;
+      check();
+    };
+    const onExit = () => finish(new Error('the controller process exited during start-up; see its output above'));
+    const timer = setTimeout(() => {
+      const missing = servers.filter(({ url }) => !urlServer.has(url)).map(({ url }) => url);
+      finish(new Error(`scatter/gather did not come up within ${timeoutMs} ms${missing.length ? `: no answer from ${missing.join(', ')}` : ''}`));
+    }, timeoutMs);
+    const finish = (error?: Error) => {
+      clearTimeout(timer);
+      sg.off('event', onEvent).off('ready', onReady).off('exit', onExit);
+      if (error) reject(error);
+      else resolve();
+    };
+    sg.on('event', onEvent).on('ready', onReady).on('exit', onExit);
+  });
+}

@@ -1,0 +1,566 @@
+/**
+ * The controller: owns the links to compute servers, the job queues, the per-worker credit
+ * windows, retries and the registry of shipped definitions. It never decodes a job's arguments
+ * or a result's value: it joins and forwards the encoded texts and binary frames.
+ */
+import * as zmq from 'zeromq';
+import {
+  PROTOCOL_VERSION,
+  ProtocolError,
+  describeError,
+  encodeValue,
+  frames,
+  joinJson,
+  linkOptions,
+  Outbox,
+  readHead,
+  readJson,
+  receiveLoop,
+  type CallerResultsMeta,
+  type ControllerToCaller,
+  type DefinitionSpec,
+  type DownCause,
+  type Frames,
+  type JobsMeta,
+  type ServerInfo,
+  type ServerToController,
+  type WorkerResultsMeta,
+} from '../protocol/index.js';
+import { Deque } from './deque.js';
+import { parseServerUrl } from './server-url.js';
+
+export interface ControllerOptions {
+  controllerId: string;
+  /** Where to accept servers that dial in. */
+  listen: string[];
+  /** Servers to dial. */
+  urls: string[];
+  /** Times a job is retried after a worker died while running it alone. */
+  retries: number;
+  heartbeatMs: number;
+  heartbeatTimeoutMs: number;
+  /** Sends to the caller. */
+  toCaller(message: Frames): void;
+  log(level: 'info' | 'warn' | 'error', message: string, detail?: Record<string, unknown>): void;
+}
+
+interface Job {
+  id: number;
+  fn: string;
+  text: string;
+  bins: Uint8Array[] | undefined;
+  attempts: number;
+  done: boolean;
+  worker?: WorkerSlot;
+  dispatchedAt: number;
+}
+
+interface Link {
+  key: string;
+  send(message: Frames): void;
+  /** For links we dialled: what the URL asked for. */
+  workers?: number;
+  url?: string;
+  server?: ServerSlot;
+  lastHello: number;
+  refused?: string;
+}
+
+interface ServerSlot {
+  info: ServerInfo;
+  link: Link;
+  workers: Map<number, WorkerSlot>;
+  lastSeen: number;
+}
+
+interface WorkerSlot {
+  server: ServerSlot;
+  w: number;
+  pid: number;
+  functions: string[];
+  inflight: Map<number, Job>;
+  /** Running a job under suspicion of killing its worker: nothing else goes with it. */
+  isolating: boolean;
+  done: number;
+  failed: number;
+}
+
+/** How much work, in milliseconds, each worker should have queued ahead of it. */
+const TARGET_WINDOW_MS = 4;
+const MIN_WINDOW = 2;
+const MAX_WINDOW = 1024;
+
+export class Controller {
+  private readonly jobs = new Map<number, Job>();
+  /** Jobs waiting, by function name: a worker only takes functions it can run. */
+  private readonly queues = new Map<string, Deque<Job>>();
+  /** Jobs that were in flight on a worker that died, run one at a time to find the one that kills. */
+  private readonly suspects = new Deque<Job>();
+  private readonly definitions = new Map<string, DefinitionSpec>();
+  /** How many ready workers preload each function. */
+  private readonly providers = new Map<string, number>();
+  private readonly avgRunMs = new Map<string, number>();
+  private readonly links = new Map<string, Link>();
+  private readonly sockets: zmq.Socket[] = [];
+  private readonly outboxes: Outbox[] = [];
+  private readonly commandWaiters = new Map<number, { servers: Set<ServerSlot>; resolve: () => void }>();
+  private nextCommand = 1;
+  private heartbeat?: NodeJS.Timeout;
+  private readonly counters = { done: 0, failed: 0, retried: 0, started: Date.now() };
+  private readonly rateWindow: Array<[number, number]> = [];
+  private queued = 0;
+  readonly listening: string[] = [];
+
+  constructor(private readonly options: ControllerOptions) {}
+
+  async start(): Promise<void> {
+    if (this.options.listen.length > 0) {
+      const router = new zmq.Router(linkOptions({ mandatory: true }));
+      const outbox = this.track(router);
+      for (const address of this.options.listen) {
+        await router.bind(address);
+        this.listening.push(router.lastEndpoint ?? address);
+      }
+      void receiveLoop(
+        router,
+        ([routingId, ...message]) => {
+          const key = `in:${routingId!.toString('hex')}`;
+          let link = this.links.get(key);
+          if (!link) {
+            link = { key, lastHello: 0, send: (m) => outbox.post([routingId!, ...m]) };
+            this.links.set(key, link);
+          }
+          this.fromServer(link, message);
+        },
+        (error) => this.options.log('warn', 'malformed message from a server dropped', { err: describeError(error).message }),
+      );
+    }
+    for (const url of this.options.urls) this.connect(url);
+    this.heartbeat = setInterval(() => this.tick(), this.options.heartbeatMs);
+  }
+
+  private track(socket: zmq.Socket & zmq.Writable): Outbox {
+    this.sockets.push(socket);
+    const outbox = new Outbox(socket, (error) => this.options.log('warn', 'message to a server not delivered', { err: error.message }));
+    this.outboxes.push(outbox);
+    return outbox;
+  }
+
+  /** Dials a server; the handshake is retried on every heartbeat until it answers. */
+  connect(url: string): void {
+    const address = parseServerUrl(url);
+    const key = `out:${address.endpoint}`;
+    if (this.links.has(key)) return;
+    const dealer = new zmq.Dealer(linkOptions({ routingId: this.options.controllerId }));
+    const outbox = this.track(dealer);
+    const link: Link = { key, url, workers: address.workers, lastHello: 0, send: (m) => outbox.post(m) };
+    this.links.set(key, link);
+    dealer.connect(address.endpoint);
+    this.hello(link);
+    void receiveLoop(
+      dealer,
+      (message) => this.fromServer(link, message),
+      (error) => this.options.log('warn', 'malformed message from a server dropped', { url, err: describeError(error).message }),
+    );
+  }
+
+  private hello(link: Link): void {
+    link.lastHello = Date.now();
+    link.send(frames({ t: 'hello', v: PROTOCOL_VERSION, controller: this.options.controllerId, workers: link.workers }));
+  }
+
+  // ---- from servers -------------------------------------------------------------------------
+
+  private fromServer(link: Link, message: Buffer[]): void {
+    const head = readHead<ServerToController>(message[0]);
+    const server = link.server;
+    if (server) server.lastSeen = Date.now();
+    switch (head.t) {
+      case 'join':
+        if (head.v !== PROTOCOL_VERSION) {
+          link.send(frames({ t: 'refused', reason: `protocol version ${String(head.v)} refused: this controller speaks version ${PROTOCOL_VERSION}` }));
+          return this.event('server-refused', { server: head.server?.id, reason: `protocol version ${String(head.v)}` });
+        }
+        return this.hello(link);
+      case 'welcome':
+        return this.welcome(link, head.v, head.server);
+      case 'refused':
+        link.refused = head.reason;
+        return this.event('server-refused', { url: link.url, reason: head.reason });
+      case 'error':
+        return this.event('server-error', { server: server?.info.id, url: link.url, reason: head.reason });
+      case 'server-bye':
+        if (server) this.lose(server, 'shutdown', head.reason);
+        return;
+    }
+    if (!server) {
+      // Traffic from a server we have no session with (we declared it lost, or it restarted): greet it again.
+      if (Date.now() - link.lastHello > this.options.heartbeatMs) this.hello(link);
+      return;
+    }
+    switch (head.t) {
+      case 'pong':
+        return;
+      case 'worker-up':
+        return this.workerUp(server, head.w, head.pid, head.functions);
+      case 'worker-down':
+        return this.workerDown(server, head.w, head.cause, `worker ${head.w} (pid ${head.pid}) on ${server.info.host} ${exitText(head.code, head.signal)}`);
+      case 'worker-output':
+        return this.toCaller({ t: 'output', job: null, server: server.info.id, host: server.info.host, w: head.w, stream: head.stream, text: head.text });
+      case 'command-done':
+        return this.commandDone(head.id, server);
+      case 'results':
+        return this.results(server, head.w, message);
+      default:
+        throw new ProtocolError(`unexpected message type from server ${server.info.id}`);
+    }
+  }
+
+  private welcome(link: Link, version: number, info: ServerInfo): void {
+    if (version !== PROTOCOL_VERSION) {
+      link.refused = `server speaks protocol version ${version}, this controller ${PROTOCOL_VERSION}`;
+      return this.event('server-refused', { url: link.url, reason: link.refused });
+    }
+    if (link.server?.info.id === info.id && link.server.info.pid === info.pid) return; // a repeated handshake
+    if (link.server) this.lose(link.server, 'crash', 'replaced by a new server process at the same address');
+    link.server = { info, link, workers: new Map(), lastSeen: Date.now() };
+    link.refused = undefined;
+    this.options.log('info', 'server joined', { server: info.id, url: link.url });
+    this.event('server-up', { server: info.id, host: info.host, url: link.url });
+  }
+
+  private workerUp(server: ServerSlot, w: number, pid: number, functions: string[]): void {
+    if (server.workers.has(w)) return;
+    const slot: WorkerSlot = { server, w, pid, functions, inflight: new Map(), isolating: false, done: 0, failed: 0 };
+    server.workers.set(w, slot);
+    for (const fn of functions) this.providers.set(fn, (this.providers.get(fn) ?? 0) + 1);
+    if (this.definitions.size > 0) this.sendDefinitions(slot, [...this.definitions.values()]);
+    this.event('worker-up', { server: server.info.id, host: server.info.host, w, pid });
+    this.pump(slot);
+  }
+
+  private workerDown(server: ServerSlot, w: number, cause: DownCause, description: string): void {
+    const slot = server.workers.get(w);
+    if (!slot) return;
+    server.workers.delete(w);
+    for (const fn of slot.functions) this.providers.set(fn, (this.providers.get(fn) ?? 1) - 1);
+    this.event('worker-down', { server: server.info.id, host: server.info.host, w, pid: slot.pid, cause });
+    this.recover(slot, cause, description);
+    this.pumpAll();
+  }
+
+  /**
+   * Puts a dead worker's jobs back. When the worker was asked to go (refresh, die, shutdown) they
+   * are innocent. When it died on its own with one job aboard, that job is charged an attempt;
+   * with several aboard, nobody is charged yet: they are rerun one by one until the killer is alone.
+   */
+  private recover(slot: WorkerSlot, cause: DownCause, description: string): void {
+    const aboard = [...slot.inflight.values()].filter((job) => !job.done);
+    slot.inflight.clear();
+    if (cause !== 'crash') {
+      for (let i = aboard.length - 1; i >= 0; i--) this.requeueFront(aboard[i]!);
+      return;
+    }
+    if (aboard.length === 1) {
+      const job = aboard[0]!;
+      job.attempts++;
+      if (job.attempts > this.options.retries) {
+        return this.fail(job, slot, 'WorkerDiedError', `${description} while running job ${job.id} ('${job.fn}'); gave up after ${job.attempts} attempt(s)`);
+      }
+      this.counters.retried++;
+      job.worker = undefined;
+      this.suspects.push(job);
+      return;
+    }
+    for (const job of aboard) {
+      job.worker = undefined;
+      this.suspects.push(job);
+    }
+  }
+
+  private requeueFront(job: Job): void {
+    job.worker = undefined;
+    this.queueFor(job.fn).unshift(job);
+    this.queued++;
+  }
+
+  private lose(server: ServerSlot, cause: DownCause, reason: string): void {
+    if (server.link.server === server) server.link.server = undefined;
+    this.options.log('warn', 'server lost', { server: server.info.id, reason });
+    for (const slot of [...server.workers.values()]) this.workerDown(server, slot.w, cause, `server ${server.info.id} was lost (${reason})`);
+    for (const [id, waiter] of this.commandWaiters) {
+      waiter.servers.delete(server);
+      if (waiter.servers.size === 0) {
+        this.commandWaiters.delete(id);
+        waiter.resolve();
+      }
+    }
+    this.event('server-down', { server: server.info.id, host: server.info.host, reason });
+  }
+
+  private results(server: ServerSlot, w: number, message: Buffer[]): void {
+    const meta = readJson<WorkerResultsMeta>(message[1], 'results metadata');
+    const slot = server.workers.get(w);
+    const rows: CallerResultsMeta['r'] = [];
+    const now = Date.now();
+    meta.r.forEach(([id, ok, binStart, nbins, started, runMs, version], index) => {
+      slot?.inflight.delete(id);
+      const job = this.jobs.get(id);
+      if (!job || job.done) return; // a late duplicate: the job already has its result
+      job.done = true;
+      this.jobs.delete(id);
+      job.worker?.inflight.delete(id);
+      if (job.worker?.isolating) job.worker.isolating = false;
+      this.learn(job.fn, runMs);
+      if (ok) this.counters.done++;
+      else this.counters.failed++;
+      if (slot) ok ? slot.done++ : slot.failed++;
+      rows.push([index, id, ok, binStart, nbins, started, runMs, version, job.attempts + 1, job.dispatchedAt]);
+    });
+    if (slot?.isolating && slot.inflight.size === 0) slot.isolating = false;
+    this.rateWindow.push([now, rows.length]);
+    if (rows.length > 0 || meta.out.length > 0) {
+      const pid = slot?.pid ?? -1;
+      this.options.toCaller([
+        ...frames({ t: 'results', server: server.info.id, host: server.info.host, w, pid }),
+        JSON.stringify({ r: rows, out: meta.out }),
+        ...message.slice(2),
+      ]);
+    }
+    if (slot) this.pump(slot);
+  }
+
+  private fail(job: Job, slot: WorkerSlot, name: string, message: string): void {
+    job.done = true;
+    this.jobs.delete(job.id);
+    this.counters.failed++;
+    const value = encodeValue({ name, message });
+    const row: CallerResultsMeta['r'][number] = [0, job.id, 0, 0, 0, Date.now(), 0, this.definitions.get(job.fn)?.version ?? 0, job.attempts, job.dispatchedAt];
+    this.options.toCaller([
+      ...frames({ t: 'results', server: slot.server.info.id, host: slot.server.info.host, w: slot.w, pid: slot.pid }),
+      JSON.stringify({ r: [row], out: [] }),
+      joinJson([value.text]),
+    ]);
+  }
+
+  private learn(fn: string, runMs: number): void {
+    const previous = this.avgRunMs.get(fn);
+    this.avgRunMs.set(fn, previous === undefined ? runMs : previous * 0.8 + runMs * 0.2);
+  }
+
+  // ---- scheduling ---------------------------------------------------------------------------
+
+  private queueFor(fn: string): Deque<Job> {
+    let queue = this.queues.get(fn);
+    if (!queue) this.queues.set(fn, (queue = new Deque()));
+    return queue;
+  }
+
+  private canRun(slot: WorkerSlot, fn: string): boolean {
+    return this.definitions.has(fn) || slot.functions.includes(fn) || !this.providers.get(fn);
+  }
+
+  private window(fn: string): number {
+    const avg = this.avgRunMs.get(fn);
+    if (avg === undefined) return MIN_WINDOW;
+    return Math.max(MIN_WINDOW, Math.min(MAX_WINDOW, Math.ceil(TARGET_WINDOW_MS / Math.max(avg, 0.001))));
+  }
+
+  private *readyWorkers(): Generator<WorkerSlot> {
+    for (const link of this.links.values()) {
+      if (link.server) yield* link.server.workers.values();
+    }
+  }
+
+  pumpAll(): void {
+    for (const slot of this.readyWorkers()) this.pump(slot);
+  }
+
+  /** Fills one worker's window with one batch. */
+  private pump(slot: WorkerSlot): void {
+    if (slot.isolating) return;
+    if (slot.inflight.size === 0 && this.suspects.length > 0) {
+      const suspect = this.takeSuspect(slot);
+      if (suspect) {
+        slot.isolating = true;
+        return this.dispatch(slot, [suspect]);
+      }
+    }
+    const batch: Job[] = [];
+    for (const [fn, queue] of this.queues) {
+      if (queue.length === 0 || !this.canRun(slot, fn)) continue;
+      let credit = this.window(fn) - slot.inflight.size - batch.length;
+      while (credit > 0 && queue.length > 0) {
+        const job = queue.shift()!;
+        this.queued--;
+        if (job.done) continue;
+        batch.push(job);
+        credit--;
+      }
+    }
+    if (batch.length > 0) this.dispatch(slot, batch);
+  }
+
+  private takeSuspect(slot: WorkerSlot): Job | undefined {
+    for (let n = this.suspects.length; n > 0; n--) {
+      const job = this.suspects.shift()!;
+      if (job.done) continue;
+      if (this.canRun(slot, job.fn)) return job;
+      this.suspects.push(job);
+    }
+    return undefined;
+  }
+
+  private dispatch(slot: WorkerSlot, batch: Job[]): void {
+    const now = Date.now();
+    const rows: JobsMeta['jobs'] = [];
+    const texts: string[] = [];
+    const bins: Uint8Array[] = [];
+    for (const job of batch) {
+      job.worker = slot;
+      job.dispatchedAt = now;
+      slot.inflight.set(job.id, job);
+      rows.push([job.id, job.fn, job.bins?.length ?? 0]);
+      texts.push(job.text);
+      if (job.bins) for (const bin of job.bins) bins.push(bin);
+    }
+    slot.server.link.send([...frames({ t: 'jobs', w: slot.w }), JSON.stringify({ jobs: rows }), joinJson(texts), ...bins]);
+  }
+
+  private sendDefinitions(slot: WorkerSlot, defs: DefinitionSpec[]): void {
+    slot.server.link.send([...frames({ t: 'define', w: slot.w }), JSON.stringify({ defs })]);
+  }
+
+  // ---- from the caller ----------------------------------------------------------------------
+
+  /** Jobs as the caller sends them: rows [id, fn, binary frame count, text length], texts concatenated. */
+  addJobs(rows: Array<[number, string, number, number]>, texts: string, bins: Buffer[]): void {
+    let offset = 0;
+    let bin = 0;
+    for (const [id, fn, nbins, length] of rows) {
+      const job: Job = {
+        id,
+        fn,
+        text: texts.slice(offset, offset + length),
+        bins: nbins > 0 ? bins.slice(bin, bin + nbins) : undefined,
+        attempts: 0,
+        done: false,
+        dispatchedAt: 0,
+      };
+      offset += length;
+      bin += nbins;
+      this.jobs.set(id, job);
+      this.queueFor(fn).push(job);
+      this.queued++;
+    }
+    this.pumpAll();
+  }
+
+  define(spec: DefinitionSpec): void {
+    this.definitions.set(spec.name, spec);
+    for (const slot of this.readyWorkers()) this.sendDefinitions(slot, [spec]);
+    this.pumpAll();
+  }
+
+  /** Sends a command to every server and resolves when each has carried it out (or was lost). */
+  command(cmd: 'refresh' | 'die'): Promise<void> {
+    const servers = new Set([...this.links.values()].flatMap((link) => (link.server ? [link.server] : [])));
+    if (servers.size === 0) return Promise.resolve();
+    const id = this.nextCommand++;
+    return new Promise((resolve) => {
+      this.commandWaiters.set(id, { servers, resolve });
+      for (const server of servers) server.link.send(frames({ t: 'command', id, cmd }));
+    });
+  }
+
+  private commandDone(id: number, server: ServerSlot): void {
+    const waiter = this.commandWaiters.get(id);
+    if (!waiter) return;
+    waiter.servers.delete(server);
+    if (waiter.servers.size === 0) {
+      this.commandWaiters.delete(id);
+      waiter.resolve();
+    }
+  }
+
+  status(): Record<string, unknown> {
+    const now = Date.now();
+    while (this.rateWindow.length > 0 && now - this.rateWindow[0]![0] > 5000) this.rateWindow.shift();
+    const recent = this.rateWindow.reduce((sum, [, n]) => sum + n, 0);
+    const servers = [...this.links.values()].flatMap((link): ServerStatus[] => {
+      if (!link.server) return link.url ? [{ url: link.url, connected: false, refused: link.refused }] : [];
+      const { info, workers, lastSeen } = link.server;
+      return [{
+        id: info.id,
+        host: info.host,
+        url: link.url,
+        connected: true,
+        lastSeenMs: now - lastSeen,
+        functions: info.functions,
+        workers: [...workers.values()].map((s) => ({ w: s.w, pid: s.pid, busy: s.inflight.size > 0, inflight: s.inflight.size, done: s.done, failed: s.failed })),
+      }];
+    });
+    return {
+      controller: this.options.controllerId,
+      listening: this.listening,
+      servers,
+      workers: servers.reduce((n, s) => n + (s.workers?.length ?? 0), 0),
+      queued: this.queued + this.suspects.length,
+      inflight: this.jobs.size - this.queued - this.suspects.length,
+      done: this.counters.done,
+      failed: this.counters.failed,
+      retried: this.counters.retried,
+      ratePerSec: Math.round(recent / Math.min(5, Math.max(0.001, (now - this.counters.started) / 1000))),
+      definitions: [...this.definitions.values()].map(({ name, version }) => ({ name, version })),
+    };
+  }
+
+  // ---- housekeeping -------------------------------------------------------------------------
+
+  private tick(): void {
+    const now = Date.now();
+    for (const link of this.links.values()) {
+      const server = link.server;
+      if (server) {
+        if (now - server.lastSeen > this.options.heartbeatTimeoutMs) this.lose(server, 'crash', `no answer for ${now - server.lastSeen} ms`);
+        else link.send(frames({ t: 'ping', n: now }));
+      } else if (link.url && !link.refused) {
+        this.hello(link);
+      }
+    }
+  }
+
+  private event(kind: string, detail: Record<string, unknown>): void {
+    this.toCaller({ t: 'event', kind, detail });
+  }
+
+  private toCaller(head: ControllerToCaller): void {
+    this.options.toCaller(frames(head));
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const link of this.links.values()) if (link.server) link.send(frames({ t: 'bye' }));
+    await Promise.all(this.outboxes.map((outbox) => outbox.flushed()));
+    for (const socket of this.sockets) {
+      socket.linger = 200;
+      socket.close();
+    }
+  }
+}
+
+export interface ServerStatus {
+  id?: string;
+  host?: string;
+  url?: string;
+  connected: boolean;
+  refused?: string;
+  lastSeenMs?: number;
+  functions?: string[];
+  workers?: Array<{ w: number; pid: number; busy: boolean; inflight: number; done: number; failed: number }>;
+}
+
+function exitText(code: number | null, signal: string | null): string {
+  if (signal) return `was killed by ${signal}`;
+  return `exited with code ${code}`;
+}

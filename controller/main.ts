@@ -1,0 +1,138 @@
+/**
+ * The controller child process. The caller forks it and talks to it over a ZeroMQ PAIR: the
+ * in-queue (jobs, definitions, commands) and the out-queue (results, output, events). With no
+ * server URLs it also forks an embedded compute server on loopback that dials back in.
+ */
+import * as zmq from 'zeromq';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+import {
+  describeError,
+  frames,
+  ipcEndpoint,
+  linkOptions,
+  Outbox,
+  readHead,
+  readJson,
+  receiveLoop,
+  type CallerToController,
+  type Frames,
+} from '../protocol/index.js';
+import { Controller } from './controller.js';
+
+export interface ControllerLaunch {
+  callerEndpoint: string;
+  controllerId: string;
+  urls: string[];
+  listen: string[];
+  /** Workers of the embedded local server; none is started when undefined. */
+  embeddedWorkers?: number;
+  workerHeapMb?: number;
+  retries: number;
+  heartbeatMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+const cliScript = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const launch = JSON.parse(process.env.TSGATHER_CONTROLLER ?? '{}') as ControllerLaunch;
+
+const pair = new zmq.Pair(linkOptions({}));
+const toCaller = new Outbox(pair, (error) => process.stderr.write(`controller: message to caller lost: ${error.message}\n`));
+const send = (message: Frames) => toCaller.post(message);
+const embeddedEndpoint = launch.embeddedWorkers ? ipcEndpoint('ctl') : undefined;
+
+const controller = new Controller({
+  controllerId: launch.controllerId,
+  listen: embeddedEndpoint ? [...launch.listen, embeddedEndpoint] : launch.listen,
+  urls: launch.urls,
+  retries: launch.retries,
+  heartbeatMs: launch.heartbeatMs,
+  heartbeatTimeoutMs: launch.heartbeatTimeoutMs,
+  toCaller: send,
+  log: (level, message, detail) => {
+    if (level !== 'info') process.stderr.write(`controller ${level}: ${message} ${detail ? JSON.stringify(detail) : ''}\n`);
+  },
+});
+
+let embedded: ChildProcess | undefined;
+let stopping = false;
+
+function startEmbeddedServer(): void {
+  embedded = fork(cliScript, ['server', '--connect', embeddedEndpoint!, '--workers', String(launch.embeddedWorkers), '--name', `local-${os.hostname()}`, '--log-level', 'warn', ...(launch.workerHeapMb ? ['--worker-heap-mb', String(launch.workerHeapMb)] : [])], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  embedded.on('exit', (code, signal) => {
+    if (!stopping) send(frames({ t: 'event', kind: 'embedded-server-exit', detail: { code, signal } }));
+  });
+}
+
+async function stop(): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    await controller.close();
+    if (embedded && embedded.exitCode === null) {
+      const gone = new Promise((resolve) => embedded!.once('exit', resolve));
+      embedded.kill('SIGTERM');
+      await gone;
+    }
+    await toCaller.flushed();
+    pair.linger = 500;
+    pair.close();
+  }
+  process.exit(0);
+}
+
+async function fromCaller(message: Buffer[]): Promise<void> {
+  const head = readHead<CallerToController>(message[0]);
+  switch (head.t) {
+    case 'jobs': {
+      const meta = readJson<{ jobs: Array<[number, string, number, number]> }>(message[1], 'jobs metadata');
+      return controller.addJobs(meta.jobs, message[2]!.toString('utf8'), message.slice(3));
+    }
+    case 'define':
+      controller.define(head.spec);
+      return reply(head.id, true, head.spec.version);
+    case 'connect':
+      try {
+        controller.connect(head.url);
+        return reply(head.id, true);
+      } catch (error) {
+        return reply(head.id, false, undefined, describeError(error).message);
+      }
+    case 'command':
+      switch (head.cmd) {
+        case 'status':
+          return reply(head.id, true, controller.status());
+        case 'refresh':
+          await controller.command('refresh');
+          return reply(head.id, true, controller.status());
+        case 'die':
+          await controller.command('die');
+          reply(head.id, true);
+          return void stop();
+        default:
+          return reply(head.id, false, undefined, `unknown command '${String(head.cmd)}'; use 'refresh', 'die' or 'status'`);
+      }
+  }
+}
+
+function reply(id: number, ok: boolean, value?: unknown, error?: string): void {
+  send(frames({ t: 'reply', id, ok, value, error }));
+}
+
+// The caller holds our IPC channel; when it goes, so do we (and the embedded server with us).
+process.on('disconnect', () => void stop());
+process.on('SIGTERM', () => void stop());
+
+pair.connect(launch.callerEndpoint);
+await controller.start();
+if (embeddedEndpoint) startEmbeddedServer();
+send(frames({ t: 'ready', controller: launch.controllerId, listen: controller.listening.filter((e) => e !== embeddedEndpoint)[0] }));
+await receiveLoop(
+  pair,
+  (message) => {
+    fromCaller(message).catch((error) => send(frames({ t: 'event', kind: 'caller-message-error', detail: { reason: describeError(error).message } })));
+  },
+  (error) => send(frames({ t: 'event', kind: 'caller-message-error', detail: { reason: describeError(error).message } })),
+);

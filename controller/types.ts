@@ -1,0 +1,92 @@
+/** The public shapes of the caller's API. */
+
+/** One job: positional arguments, and optionally keyword arguments passed as a last object. */
+export type JobItem = [args: unknown[], kwargs?: Record<string, unknown>];
+
+export interface JobResult<T = unknown> {
+  id: number;
+  ok: boolean;
+  value?: T;
+  error?: Error;
+  /** The function's name, and which version of its definition ran (0 = preloaded by the server). */
+  fn: string;
+  version: number;
+  /** 1 on the first try; more when the job was rerun after its worker died. */
+  attempts: number;
+  worker: { server: string; host: string; id: number; pid: number };
+  /** Epoch milliseconds, and the run time on the worker. */
+  timings: { queuedAt: number; dispatchedAt: number; startedAt: number; finishedAt: number; runMs: number; totalMs: number };
+  /** What the job printed, if anything (also emitted as 'output' events as it arrives). */
+  output?: string;
+}
+
+export interface JobOutput {
+  job: number | null;
+  worker: number;
+  server: string;
+  host: string;
+  stream: 'stdout' | 'stderr';
+  text: string;
+}
+
+export interface Progress {
+  done: number;
+  failed: number;
+  total: number;
+  outstanding: number;
+  /** Results per second since the first job was added. */
+  rate: number;
+}
+
+export interface WaitOptions {
+  /** Wait until no job added with addJob is outstanding (default: until at least one result is there). */
+  all?: boolean;
+  /** Give up after this many milliseconds and return what has arrived. */
+  timeout?: number;
+}
+
+export interface SpawnOptions {
+  /** Workers of the embedded local server (default: one per core). */
+  workers?: number;
+  /** V8 heap limit (MB) of each embedded worker: a job that allocates without bound then kills only its worker. */
+  workerHeapMb?: number;
+  /** Set false to start no embedded server when no URLs are given (servers then dial in to `listen`). */
+  embedded?: boolean;
+  /** Addresses where compute servers may dial in, e.g. 'tcp://0.0.0.0:5556'. */
+  listen?: string | string[];
+  /** Reruns of a job whose worker died while running it (default 1). */
+  retries?: number;
+  heartbeatMs?: number;
+  /** A server silent for this long is declared lost and its jobs requeued (default 5000). */
+  heartbeatTimeoutMs?: number;
+  /** How long spawnScatterGather waits for servers and workers (default 15000). */
+  connectTimeoutMs?: number;
+  /** Write job output to this process's stdout/stderr when nobody listens for 'output' (default true). */
+  echo?: boolean;
+}
+
+/** A job's error, as thrown on the worker: name, message and the remote stack. */
+export class RemoteError extends Error {
+  readonly remoteStack?: string;
+  readonly job: number;
+
+  constructor(remote: { name: string; message: string; stack?: string }, job: number) {
+    super(remote.message);
+    this.name = remote.name;
+    this.job = job;
+    this.remoteStack = remote.stack;
+    if (remote.stack) this.stack = remote.stack;
+  }
+}
+
+export class ControllerExitedError extends Error {
+  override name = 'ControllerExitedError';
+
+  constructor(
+    readonly code: number | null,
+    readonly signal: string | null,
+    readonly lostJobs: number,
+  ) {
+    super(`the scatter/gather controller process exited (${signal ? `signal ${signal}` : `code ${code}`}) with ${lostJobs} job(s) without results; spawn a new one with spawnScatterGather()`);
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * Values on the wire: superjson text for structure, with every TypedArray, ArrayBuffer,
+ * DataView and Buffer lifted out into its own binary frame (no base64, no copy on send).
+ * Plain JSON values skip superjson's walk entirely: that is the common case for tiny jobs.
+ */
+import SuperJSON from 'superjson';
+
+/** One encoded value: JSON text of `{ json, meta? }`, plus the binary frames it refers to by index. */
+export interface EncodedValue {
+  text: string;
+  bins: Uint8Array[];
+}
+
+/** The parsed form of `EncodedValue.text`. */
+export interface EncodedTree {
+  json: unknown;
+  meta?: unknown;
+}
+
+export class SerializationError extends TypeError {
+  override name = 'SerializationError';
+}
+
+const binaryKinds = {
+  Buffer: (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  Uint8Array: (b: Uint8Array) => b,
+  Int8Array: aligned(Int8Array),
+  Uint8ClampedArray: aligned(Uint8ClampedArray),
+  Int16Array: aligned(Int16Array),
+  Uint16Array: aligned(Uint16Array),
+  Int32Array: aligned(Int32Array),
+  Uint32Array: aligned(Uint32Array),
+  Float32Array: aligned(Float32Array),
+  Float64Array: aligned(Float64Array),
+  BigInt64Array: aligned(BigInt64Array),
+  BigUint64Array: aligned(BigUint64Array),
+  DataView: (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength),
+  ArrayBuffer: (b: Uint8Array) => copyOut(b),
+} as const;
+type BinaryKind = keyof typeof binaryKinds;
+
+interface TypedArrayCtor<T> {
+  BYTES_PER_ELEMENT: number;
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+}
+
+/** Views on the received frame when its offset allows (zero copy), a copy when it does not. */
+function aligned<T>(Ctor: TypedArrayCtor<T>) {
+  return (b: Uint8Array): T => {
+    const size = Ctor.BYTES_PER_ELEMENT;
+    const source = b.byteOffset % size === 0 ? b : new Uint8Array(copyOut(b));
+    return new Ctor(source.buffer, source.byteOffset, source.byteLength / size);
+  };
+}
+
+function copyOut(b: Uint8Array): ArrayBuffer {
+  const out = new ArrayBuffer(b.byteLength);
+  new Uint8Array(out).set(b);
+  return out;
+}
+
+function binaryKind(value: ArrayBufferView | ArrayBuffer): BinaryKind {
+  if (value instanceof ArrayBuffer) return 'ArrayBuffer';
+  if (Buffer.isBuffer(value)) return 'Buffer';
+  const name = value.constructor.name;
+  if (name in binaryKinds) return name as BinaryKind;
+  throw new SerializationError(`binary type ${name} cannot be sent`);
+}
+
+function asBytes(value: ArrayBufferView | ArrayBuffer): Uint8Array {
+  return value instanceof ArrayBuffer
+    ? new Uint8Array(value)
+    : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}
+
+// superjson transformers are synchronous, so the frames of the value being (de)coded can live here.
+let outgoingBins: Uint8Array[] = [];
+let incomingBins: Uint8Array[] = [];
+
+const codec = new SuperJSON();
+codec.allowErrorProps('stack', 'code', 'cause');
+codec.registerCustom<ArrayBufferView | ArrayBuffer, [number, string]>(
+  {
+    isApplicable: (v): v is ArrayBufferView | ArrayBuffer => ArrayBuffer.isView(v) || v instanceof ArrayBuffer,
+    serialize: (v) => {
+      const kind = binaryKind(v);
+      outgoingBins.push(asBytes(v));
+      return [outgoingBins.length - 1, kind];
+    },
+    deserialize: ([index, kind]) => {
+      const frame = incomingBins[index];
+      const rebuild = binaryKinds[kind as BinaryKind];
+      if (!frame || !rebuild) throw new SerializationError(`value refers to missing binary frame ${index} (${kind})`);
+      return rebuild(frame);
+    },
+  },
+  'bin',
+);
+
+const refusedTags = new Set(['[object Promise]', '[object WeakMap]', '[object WeakSet]', '[object WeakRef]']);
+
+/**
+ * Walks the value once: throws on what cannot travel (functions, symbols, promises, weak
+ * collections) and reports whether plain JSON carries it exactly.
+ */
+function isPlainJson(value: unknown, path: string, ancestors: Set<object>): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case 'undefined':
+    case 'bigint':
+      return false;
+    case 'function':
+      throw new SerializationError(`${path} is a function, which cannot be sent; define() it on the workers and pass its name instead`);
+    case 'symbol':
+      throw new SerializationError(`${path} is a symbol, which cannot be sent`);
+  }
+  if (value === null) return true;
+  const object = value as object;
+  if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return false;
+  const tag = Object.prototype.toString.call(object);
+  if (refusedTags.has(tag)) throw new SerializationError(`${path} is a ${tag.slice(8, -1)}, which cannot be sent`);
+  if (ancestors.has(object)) return false;
+  ancestors.add(object);
+  let plain = true;
+  try {
+    if (Array.isArray(object)) {
+      for (let i = 0; i < object.length; i++) {
+        if (!(i in object)) plain = false;
+        else if (!isPlainJson(object[i], `${path}[${i}]`, ancestors)) plain = false;
+      }
+    } else if (object instanceof Map) {
+      plain = false;
+      for (const [k, v] of object) {
+        isPlainJson(k, `${path}<key>`, ancestors);
+        isPlainJson(v, `${path}.get(${String(k)})`, ancestors);
+      }
+    } else if (object instanceof Set) {
+      plain = false;
+      for (const v of object) isPlainJson(v, `${path}<member>`, ancestors);
+    } else if (object instanceof Date || object instanceof RegExp || object instanceof Error) {
+      plain = false;
+    } else {
+      const proto = Object.getPrototypeOf(object);
+      if (proto !== Object.prototype && proto !== null) plain = false;
+      for (const key of Object.keys(object)) {
+        if (!isPlainJson((object as Record<string, unknown>)[key], `${path}.${key}`, ancestors)) plain = false;
+      }
+    }
+  } finally {
+    ancestors.delete(object);
+  }
+  return plain;
+}
+
+/** Encodes a value for the wire, or throws a SerializationError naming the part that cannot travel. */
+export function encodeValue(value: unknown, what = 'value'): EncodedValue {
+  if (isPlainJson(value, what, new Set())) {
+    return { text: value === undefined ? '{}' : `{"json":${JSON.stringify(value)}}`, bins: [] };
+  }
+  outgoingBins = [];
+  try {
+    const tree = codec.serialize(value);
+    return { text: JSON.stringify(tree), bins: outgoingBins };
+  } finally {
+    outgoingBins = [];
+  }
+}
+
+/** Decodes a parsed `{ json, meta }` tree with the binary frames that came with it. */
+export function decodeTree(tree: EncodedTree, bins: Uint8Array[] = []): unknown {
+  if (tree.meta === undefined) return tree.json;
+  incomingBins = bins;
+  try {
+    return codec.deserialize(tree as Parameters<typeof codec.deserialize>[0]);
+  } finally {
+    incomingBins = [];
+  }
+}
+
+export function decodeValue(encoded: EncodedValue): unknown {
+  return decodeTree(JSON.parse(encoded.text) as EncodedTree, encoded.bins);
+}
+
+/** The parts of an Error worth sending: a remote error arrives as a plain object with these. */
+export interface RemoteErrorInfo {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+}
+
+export function describeError(error: unknown): RemoteErrorInfo {
+  if (error instanceof Error) {
+    const info: RemoteErrorInfo = { name: error.name, message: error.message, stack: error.stack };
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string') info.code = code;
+    return info;
+  }
+  return { name: 'NonErrorThrown', message: `a non-Error value was thrown: ${safeString(error)}` };
+}
+
+function safeString(value: unknown): string {
+  try {
+    return typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

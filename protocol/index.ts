@@ -1,0 +1,3 @@
+export * from './codec.js';
+export * from './messages.js';
+export * from './transport.js';

@@ -1,0 +1,146 @@
+/**
+ * Every message that crosses a process boundary, on every link:
+ *   caller ⇄ controller   (ZeroMQ PAIR over ipc://)
+ *   controller ⇄ server   (DEALER → ROUTER; either side may dial)
+ *   server ⇄ worker       (worker DEALER → server ROUTER over ipc://)
+ *
+ * A message is a list of frames: a small JSON head `{ t, ... }` first, so that relays can route
+ * on it without reading the rest; then, for job and result batches, a JSON metadata frame, one
+ * frame holding every item's encoded value, and the binary frames those values refer to.
+ */
+
+/** Bumped on any change to a message's meaning; peers of another version are refused at the handshake. */
+export const PROTOCOL_VERSION = 1;
+
+export type Command = 'refresh' | 'die' | 'status';
+
+export interface DefinitionSpec {
+  name: string;
+  version: number;
+  source: string;
+}
+
+export interface ServerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  functions: string[];
+}
+
+export interface WorkerInfo {
+  w: number;
+  pid: number;
+}
+
+export type DownCause = 'refresh' | 'die' | 'crash' | 'shutdown';
+
+/** Heads, by the link they travel on. */
+export type ControllerToServer =
+  | { t: 'hello'; v: number; controller: string; workers?: number }
+  | { t: 'ping'; n: number }
+  | { t: 'command'; id: number; cmd: 'refresh' | 'die' }
+  | { t: 'bye' }
+  | { t: 'refused'; reason: string }
+  | { t: 'define'; w: number }
+  | { t: 'jobs'; w: number };
+
+export type ServerToController =
+  | { t: 'join'; v: number; server: ServerInfo }
+  | { t: 'welcome'; v: number; server: ServerInfo; workers: WorkerInfo[] }
+  | { t: 'refused'; reason: string }
+  | { t: 'pong'; n: number }
+  | { t: 'worker-up'; w: number; pid: number; functions: string[] }
+  | { t: 'worker-down'; w: number; pid: number; cause: DownCause; code: number | null; signal: string | null }
+  | { t: 'worker-output'; w: number; stream: 'stdout' | 'stderr'; text: string }
+  | { t: 'command-done'; id: number; workers: WorkerInfo[] }
+  | { t: 'error'; reason: string }
+  | { t: 'server-bye'; reason: string }
+  | { t: 'results'; w: number };
+
+export type ControllerToCaller =
+  | { t: 'ready'; controller: string; listen?: string }
+  | { t: 'results'; server: string; host: string; w: number; pid: number }
+  | { t: 'output'; job: number | null; server: string; host: string; w: number; stream: 'stdout' | 'stderr'; text: string }
+  | { t: 'event'; kind: string; detail: Record<string, unknown> }
+  | { t: 'reply'; id: number; ok: boolean; value?: unknown; error?: string };
+
+export type CallerToController =
+  | { t: 'jobs' }
+  | { t: 'define'; id: number; spec: DefinitionSpec }
+  | { t: 'connect'; id: number; url: string }
+  | { t: 'command'; id: number; cmd: Command };
+
+export type WorkerToServer = { t: 'ready'; w: number; pid: number; functions: string[] } | { t: 'results'; w: number };
+
+export type Head = ControllerToServer | ServerToController | ControllerToCaller | CallerToController | WorkerToServer;
+
+/** Job batch metadata: one row per job. */
+export interface JobsMeta {
+  /** [job id, function name, number of binary frames] */
+  jobs: Array<[number, string, number]>;
+}
+
+/**
+ * Result batch metadata as a worker writes it. Row: [job id, ok 1|0, first binary frame,
+ * number of binary frames, started (epoch ms), run time (ms), definition version (0 = preloaded)].
+ */
+export interface WorkerResultsMeta {
+  r: Array<[number, 0 | 1, number, number, number, number, number]>;
+  /** Console output written while a job ran: [job id, stream, text]. */
+  out: Array<[number, 'stdout' | 'stderr', string]>;
+}
+
+/**
+ * Result batch metadata as the controller forwards it to the caller. Row: [index into the values
+ * frame, job id, ok 1|0, first binary frame, number of binary frames, started, run ms, version,
+ * attempts, dispatched (epoch ms)]. The values frame and binary frames are the worker's, untouched.
+ */
+export interface CallerResultsMeta {
+  r: Array<[number, number, 0 | 1, number, number, number, number, number, number, number]>;
+}
+
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+}
+
+/** A message's frames; `head` is always frame 0. */
+export type Frames = Array<Buffer | Uint8Array | string>;
+
+export function frames(head: Head, ...rest: Array<Buffer | Uint8Array | string>): Frames {
+  return [JSON.stringify(head), ...rest];
+}
+
+/** Parses and shape-checks frame 0. Throws ProtocolError for anything that is not a head. */
+export function readHead<H extends Head = Head>(frame: Buffer | undefined): H {
+  if (!frame) throw new ProtocolError('empty message');
+  if (frame.length > 64 * 1024) throw new ProtocolError(`message head of ${frame.length} bytes is too large`);
+  let head: unknown;
+  try {
+    head = JSON.parse(frame.toString('utf8'));
+  } catch {
+    throw new ProtocolError('message head is not JSON');
+  }
+  if (typeof head !== 'object' || head === null || typeof (head as { t?: unknown }).t !== 'string') {
+    throw new ProtocolError('message head has no type');
+  }
+  return head as H;
+}
+
+export function readJson<T>(frame: Buffer | undefined, what: string): T {
+  if (!frame) throw new ProtocolError(`${what} frame is missing`);
+  try {
+    return JSON.parse(frame.toString('utf8')) as T;
+  } catch {
+    throw new ProtocolError(`${what} frame is not JSON`);
+  }
+}
+
+/** Joins already-encoded JSON texts into one JSON array text, without re-encoding any of them. */
+export function joinJson(texts: string[]): string {
+  return `[${texts.join(',')}]`;
+}
+
+export function requireNumber(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new ProtocolError(`${what} must be a number`);
+  return value;
+}

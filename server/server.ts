@@ -1,0 +1,270 @@
+/**
+ * The compute-server daemon: listens for controllers (--bind) and/or dials out to them
+ * (--connect), keeps a pool of worker processes, and relays job and result batches between
+ * controllers and workers by reading only each message's small head. It never runs user code.
+ */
+import * as zmq from 'zeromq';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import {
+  PROTOCOL_VERSION,
+  ProtocolError,
+  describeError,
+  frames,
+  ipcEndpoint,
+  linkOptions,
+  Outbox,
+  readHead,
+  receiveLoop,
+  type ControllerToServer,
+  type Frames,
+  type WorkerToServer,
+  type ServerInfo,
+  type ServerToController,
+} from '../protocol/index.js';
+import { WorkerPool, type WorkerProcess } from './worker-pool.js';
+
+export interface ServerOptions {
+  bind?: string[];
+  connect?: string[];
+  workers?: number;
+  module?: string;
+  name?: string;
+  workerHeapMb?: number;
+  logger: Logger;
+}
+
+/** One controller's connection, whichever side dialled. */
+interface ControllerLink {
+  tag: string;
+  send(message: Frames): void;
+  greeted: boolean;
+  controller?: string;
+}
+
+export class ComputeServer {
+  readonly info: ServerInfo;
+  private readonly log: Logger;
+  private readonly workerSocket = new zmq.Router(linkOptions({ mandatory: true }));
+  private readonly workerOutbox = new Outbox(this.workerSocket, (error, message) => this.undeliverable(error, message));
+  private readonly links = new Map<string, ControllerLink>();
+  private readonly sockets: zmq.Socket[] = [this.workerSocket];
+  private readonly pool: WorkerPool;
+  private readonly controllerOutboxes: Outbox[] = [];
+  private readonly bound: string[] = [];
+  private closed = false;
+
+  constructor(private readonly options: ServerOptions) {
+    this.log = options.logger;
+    const workerEndpoint = ipcEndpoint('workers');
+    this.info = {
+      id: options.name ?? `${os.hostname()}-${process.pid}`,
+      host: os.hostname(),
+      pid: process.pid,
+      functions: [],
+    };
+    this.pool = new WorkerPool(options.workers ?? os.availableParallelism(), workerEndpoint, {
+      up: (worker) => this.workerUp(worker),
+      down: (worker, cause, code, signal) => this.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal }),
+      output: (worker, stream, text) => this.broadcast({ t: 'worker-output', w: worker.w, stream, text }),
+      failing: (reason) => {
+        this.log.error({ reason }, 'workers keep dying');
+        this.broadcast({ t: 'error', reason });
+      },
+    }, options.module, options.workerHeapMb);
+    this.workerEndpoint = workerEndpoint;
+  }
+
+  private readonly workerEndpoint: string;
+
+  /** Endpoints actually bound (with wildcard ports resolved). */
+  get endpoints(): string[] {
+    return this.bound;
+  }
+
+  async start(): Promise<void> {
+    await this.workerSocket.bind(this.workerEndpoint);
+    void receiveLoop(this.workerSocket, (message) => this.fromWorker(message), (error) => this.malformed('worker', error));
+    this.pool.resize(this.pool.size);
+    if (this.options.bind?.length) await this.listen(this.options.bind);
+    for (const url of this.options.connect ?? []) this.dial(url);
+    await this.pool.allReady();
+    this.info.functions = [...new Set(this.pool.list().flatMap(({ w }) => this.pool.workers.get(w)?.functions ?? []))];
+    this.log.info({ server: this.info.id, bind: this.bound, connect: this.options.connect ?? [], workers: this.pool.size }, 'server ready');
+  }
+
+  private async listen(addresses: string[]): Promise<void> {
+    const socket = new zmq.Router(linkOptions({ mandatory: true }));
+    this.sockets.push(socket);
+    const outbox = new Outbox(socket, (error) => this.log.warn({ err: error.message }, 'reply to controller not delivered'));
+    this.controllerOutboxes.push(outbox);
+    for (const address of addresses) {
+      await socket.bind(address);
+      this.bound.push(socket.lastEndpoint ?? address);
+    }
+    void receiveLoop(
+      socket,
+      ([routingId, ...message]) => {
+        const tag = `r${routingId!.toString('hex')}`;
+        let link = this.links.get(tag);
+        if (!link) {
+          link = { tag, greeted: false, send: (m) => outbox.post([routingId!, ...m]) };
+          this.links.set(tag, link);
+          this.log.info({ peer: routingId!.toString('utf8') }, 'controller connected');
+        }
+        this.fromController(link, message);
+      },
+      (error) => this.malformed('controller', error),
+    );
+  }
+
+  private dial(url: string): void {
+    const socket = new zmq.Dealer(linkOptions({ routingId: this.info.id }));
+    this.sockets.push(socket);
+    const outbox = new Outbox(socket, (error) => this.log.warn({ err: error.message }, 'message to controller not sent'));
+    this.controllerOutboxes.push(outbox);
+    const tag = `d${this.sockets.length}`;
+    const link: ControllerLink = { tag, greeted: false, send: (m) => outbox.post(m) };
+    this.links.set(tag, link);
+    const join = () => link.send(frames({ t: 'join', v: PROTOCOL_VERSION, server: this.info }));
+    // Announce on every (re)connection: a restarted controller has forgotten us.
+    socket.events.on('connect', () => {
+      link.greeted = false;
+      join();
+    });
+    socket.connect(url);
+    this.log.info({ url }, 'dialling controller');
+    void receiveLoop(socket, (message) => this.fromController(link, message), (error) => this.malformed('controller', error));
+  }
+
+  private fromController(link: ControllerLink, message: Buffer[]): void {
+    let head;
+    try {
+      head = readHead<ControllerToServer>(message[0]);
+    } catch (error) {
+      this.malformed('controller', error);
+      link.send(frames({ t: 'error', reason: describeError(error).message }));
+      return;
+    }
+    if (head.t === 'hello') return this.hello(link, head.v, head.controller, head.workers);
+    if (head.t === 'refused') {
+      this.log.error({ reason: head.reason }, 'controller refused this server');
+      return;
+    }
+    if (!link.greeted) {
+      this.log.warn({ type: head.t }, 'message before hello dropped');
+      link.send(frames({ t: 'error', reason: `'${head.t}' before hello; send hello with protocol version ${PROTOCOL_VERSION} first` }));
+      return;
+    }
+    switch (head.t) {
+      case 'jobs':
+      case 'define':
+        return this.relayToWorker(link, head.w, message);
+      case 'ping':
+        return link.send(frames({ t: 'pong', n: head.n }));
+      case 'command':
+        return void this.command(link, head.id, head.cmd);
+      case 'bye':
+        link.greeted = false;
+        this.log.info({ controller: link.controller }, 'controller said goodbye');
+        return;
+      default: {
+        const type = String((head as { t: unknown }).t);
+        this.log.warn({ type }, 'unknown message type dropped');
+        link.send(frames({ t: 'error', reason: `unknown message type '${type}'` }));
+      }
+    }
+  }
+
+  private hello(link: ControllerLink, version: unknown, controller: unknown, workers: unknown): void {
+    if (version !== PROTOCOL_VERSION) {
+      const reason = `protocol version ${String(version)} refused: this server speaks version ${PROTOCOL_VERSION}`;
+      this.log.warn({ controller, version }, 'controller refused');
+      link.send(frames({ t: 'refused', reason }));
+      return;
+    }
+    link.greeted = true;
+    link.controller = String(controller);
+    if (typeof workers === 'number' && Number.isInteger(workers) && workers > 0 && workers !== this.pool.size) {
+      this.pool.resize(workers);
+    } else if (this.pool.size === 0) {
+      this.pool.resize(os.availableParallelism());
+    }
+    this.log.info({ controller: link.controller }, 'controller greeted');
+    link.send(frames({ t: 'welcome', v: PROTOCOL_VERSION, server: this.info, workers: this.pool.list() }));
+    // Workers already up are announced through worker-up so the controller learns their functions.
+    for (const { w } of this.pool.list()) {
+      const worker = this.pool.workers.get(w)!;
+      link.send(frames({ t: 'worker-up', w, pid: worker.pid, functions: worker.functions }));
+    }
+  }
+
+  private relayToWorker(link: ControllerLink, w: number, message: Buffer[]): void {
+    const worker = this.pool.workers.get(w);
+    if (!worker?.ready) {
+      // The controller's view is stale: tell it the worker is gone so it requeues.
+      link.send(frames({ t: 'worker-down', w, pid: worker?.pid ?? -1, cause: 'crash', code: null, signal: null }));
+      return;
+    }
+    this.workerOutbox.post([`w${w}`, link.tag, ...message]);
+  }
+
+  private async command(link: ControllerLink, id: number, cmd: string): Promise<void> {
+    if (cmd === 'refresh') {
+      const started = performance.now();
+      const workers = await this.pool.refresh();
+      this.log.info({ ms: Math.round(performance.now() - started), workers: workers.length }, 'workers refreshed');
+      link.send(frames({ t: 'command-done', id, workers }));
+    } else if (cmd === 'die') {
+      await this.pool.stop('die');
+      this.log.info('workers stopped on die');
+      link.send(frames({ t: 'command-done', id, workers: [] }));
+    } else {
+      link.send(frames({ t: 'error', reason: `unknown command '${cmd}'` }));
+    }
+  }
+
+  private fromWorker([routingId, to, ...message]: Buffer[]): void {
+    if (!to || to.length === 0) {
+      const head = readHead<WorkerToServer>(message[0]);
+      if (head.t !== 'ready') throw new ProtocolError(`unexpected '${head.t}' from worker`);
+      return this.pool.markReady(head.w, head.pid, head.functions);
+    }
+    const link = this.links.get(to.toString());
+    if (!link) {
+      this.log.warn({ worker: routingId?.toString() }, 'results for a controller that is gone dropped');
+      return;
+    }
+    link.send(message);
+  }
+
+  private workerUp(worker: WorkerProcess): void {
+    for (const name of worker.functions) if (!this.info.functions.includes(name)) this.info.functions.push(name);
+    this.broadcast({ t: 'worker-up', w: worker.w, pid: worker.pid, functions: worker.functions });
+  }
+
+  private broadcast(head: ServerToController): void {
+    for (const link of this.links.values()) if (link.greeted) link.send(frames(head));
+  }
+
+  private undeliverable(error: Error, message: Frames): void {
+    // mandatory routing: the worker went away between our check and the send; its death is reported separately.
+    this.log.warn({ worker: String(message[0]), err: error.message }, 'message to worker not delivered');
+  }
+
+  private malformed(from: string, error: unknown): void {
+    this.log.warn({ from, err: describeError(error).message }, 'malformed message dropped');
+  }
+
+  async close(reason = 'server shutting down'): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.broadcast({ t: 'server-bye', reason });
+    await this.pool.stop('shutdown');
+    await Promise.all(this.controllerOutboxes.map((outbox) => outbox.flushed()));
+    for (const socket of this.sockets) {
+      if (socket !== this.workerSocket) socket.linger = 200; // let the goodbye reach the wire
+      socket.close();
+    }
+  }
+}

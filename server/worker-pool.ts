@@ -1,0 +1,148 @@
+/**
+ * The server's worker processes: forks them, notices their deaths, reforks crashed ones, and
+ * kills-and-reforks them all on refresh. Knows nothing about controllers.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { DownCause, WorkerInfo } from '../protocol/index.js';
+
+const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+export interface WorkerProcess {
+  w: number;
+  pid: number;
+  child: ChildProcess;
+  ready: boolean;
+  functions: string[];
+  /** Set when the pool itself ends the process, so its exit is not taken for a crash. */
+  ending?: DownCause;
+}
+
+export interface PoolEvents {
+  up(worker: WorkerProcess): void;
+  down(worker: WorkerProcess, cause: DownCause, code: number | null, signal: string | null): void;
+  output(worker: WorkerProcess, stream: 'stdout' | 'stderr', text: string): void;
+  /** A worker died before it ever became ready, too many times in a row: reforking stops. */
+  failing(reason: string): void;
+}
+
+/** Consecutive deaths before readiness after which the pool stops reforking (a broken --module, say). */
+const MAX_EARLY_DEATHS = 5;
+
+export class WorkerPool {
+  readonly workers = new Map<number, WorkerProcess>();
+  private nextId = 1;
+  private target: number;
+  private earlyDeaths = 0;
+  private readyWaiters: Array<() => void> = [];
+
+  constructor(
+    size: number,
+    private readonly endpoint: string,
+    private readonly events: PoolEvents,
+    private readonly modulePath?: string,
+    /** V8 heap ceiling per worker: a job that allocates without bound kills only its worker, soon. */
+    private readonly heapMb?: number,
+  ) {
+    this.target = size;
+  }
+
+  get size(): number {
+    return this.target;
+  }
+
+  list(): WorkerInfo[] {
+    return [...this.workers.values()].filter((w) => w.ready).map(({ w, pid }) => ({ w, pid }));
+  }
+
+  /** Grows or shrinks the pool to `size` workers. */
+  resize(size: number): void {
+    this.target = size;
+    this.fill();
+    const surplus = [...this.workers.values()].slice(size);
+    for (const worker of surplus) this.end(worker, 'shutdown');
+  }
+
+  /** Kills every worker at once and forks replacements; resolves when all replacements answer. */
+  async refresh(): Promise<WorkerInfo[]> {
+    for (const worker of [...this.workers.values()]) this.end(worker, 'refresh');
+    this.earlyDeaths = 0;
+    this.fill();
+    await this.allReady();
+    return this.list();
+  }
+
+  /** Stops every worker and forks none until resized; resolves when all of them are reaped. */
+  stop(cause: DownCause): Promise<void> {
+    this.target = 0;
+    const workers = [...this.workers.values()];
+    const reaped = workers.map((worker) => (worker.child.exitCode !== null || worker.child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => worker.child.once('exit', () => resolve()))));
+    for (const worker of workers) this.end(worker, cause);
+    return Promise.all(reaped).then(() => undefined);
+  }
+
+  markReady(w: number, pid: number, functions: string[]): void {
+    const worker = this.workers.get(w);
+    if (!worker || worker.pid !== pid || worker.ready) return;
+    worker.ready = true;
+    worker.functions = functions;
+    this.earlyDeaths = 0;
+    this.events.up(worker);
+    if (this.everyoneReady()) for (const wake of this.readyWaiters.splice(0)) wake();
+  }
+
+  allReady(): Promise<void> {
+    if (this.everyoneReady()) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  private everyoneReady(): boolean {
+    return this.workers.size >= this.target && [...this.workers.values()].every((w) => w.ready);
+  }
+
+  private end(worker: WorkerProcess, cause: DownCause): void {
+    if (worker.ending) return;
+    worker.ending = cause;
+    this.workers.delete(worker.w);
+    worker.child.kill('SIGKILL');
+    this.events.down(worker, cause, null, 'SIGKILL');
+  }
+
+  private fill(): void {
+    while (this.workers.size < this.target) this.fork();
+  }
+
+  private fork(): void {
+    const w = this.nextId++;
+    const heap = this.heapMb ? [`--max-old-space-size=${this.heapMb}`] : [];
+    const child = spawn(process.execPath, [...heap, workerScript], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        TSGATHER_WORKER_ID: String(w),
+        TSGATHER_WORKER_ENDPOINT: this.endpoint,
+        ...(this.modulePath ? { TSGATHER_MODULE: this.modulePath } : {}),
+      },
+    });
+    const worker: WorkerProcess = { w, pid: child.pid ?? -1, child, ready: false, functions: [] };
+    this.workers.set(w, worker);
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => this.events.output(worker, 'stdout', text));
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => this.events.output(worker, 'stderr', text));
+    child.stdin!.on('error', () => {}); // EPIPE once the worker is gone; its exit is reported below
+    child.on('exit', (code, signal) => this.exited(worker, code, signal));
+  }
+
+  private exited(worker: WorkerProcess, code: number | null, signal: string | null): void {
+    if (worker.ending) return; // already reported when we ended it
+    worker.ending = 'crash';
+    this.workers.delete(worker.w);
+    this.events.down(worker, 'crash', code, signal);
+    if (!worker.ready && ++this.earlyDeaths >= MAX_EARLY_DEATHS) {
+      this.target = this.workers.size;
+      this.events.failing(`workers died ${MAX_EARLY_DEATHS} times in a row before becoming ready (last exit code ${code}, signal ${signal}); not reforking`);
+      for (const wake of this.readyWaiters.splice(0)) wake();
+      return;
+    }
+    this.fill();
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * A worker process: the only place user code runs. It connects to its server's worker socket,
+ * evaluates shipped definitions (kept per controller) and preloaded module functions, runs jobs
+ * one at a time in arrival order, and sends results back in batches.
+ */
+import * as zmq from 'zeromq';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import path from 'node:path';
+import {
+  describeError,
+  decodeTree,
+  encodeValue,
+  frames,
+  joinJson,
+  linkOptions,
+  Outbox,
+  readHead,
+  readJson,
+  receiveLoop,
+  type ControllerToServer,
+  type DefinitionSpec,
+  type EncodedTree,
+  type JobsMeta,
+  type WorkerResultsMeta,
+} from '../protocol/index.js';
+import { OutputCapture } from './output-capture.js';
+
+type JobFunction = (...args: unknown[]) => unknown;
+interface Definition {
+  fn: JobFunction;
+  version: number;
+}
+
+const workerId = Number(process.env.TSGATHER_WORKER_ID);
+const endpoint = process.env.TSGATHER_WORKER_ENDPOINT!;
+const modulePath = process.env.TSGATHER_MODULE;
+
+/** Results are sent when the queue runs dry, or at least this often while it does not. */
+const FLUSH_INTERVAL_MS = 1;
+const FLUSH_MAX_RESULTS = 512;
+
+// Cells and definitions expect CommonJS `require` too; the worker is ESM.
+(globalThis as Record<string, unknown>).require ??= createRequire(path.join(process.cwd(), 'noop.js'));
+
+const preloaded = new Map<string, JobFunction>();
+const definitionsByController = new Map<string, Map<string, Definition>>();
+
+interface QueuedJob {
+  controller: string;
+  id: number;
+  fn: string;
+  tree: EncodedTree;
+  bins: Uint8Array[];
+}
+
+class ResultBatch {
+  rows: WorkerResultsMeta['r'] = [];
+  values: string[] = [];
+  bins: Uint8Array[] = [];
+  out: WorkerResultsMeta['out'] = [];
+}
+
+const socket = new zmq.Dealer(linkOptions({ routingId: `w${workerId}` }));
+const outbox = new Outbox(socket, (error) => process.stderr.write(`worker ${workerId}: send failed: ${error.message}\n`));
+const capture = new OutputCapture();
+const queue: QueuedJob[] = [];
+const batches = new Map<string, ResultBatch>();
+let running = false;
+let lastFlush = performance.now();
+
+async function loadPreloadedModule(): Promise<void> {
+  if (!modulePath) return;
+  const mod = (await import(pathToFileURL(path.resolve(modulePath)).href)) as Record<string, unknown>;
+  const exported = { ...(mod.default && typeof mod.default === 'object' ? mod.default : {}), ...mod };
+  for (const [name, value] of Object.entries(exported)) {
+    if (typeof value === 'function') preloaded.set(name, value as JobFunction);
+  }
+}
+
+/** Accepts arrow functions, function declarations/expressions, async ones, and method shorthand. */
+export function compileDefinition(source: string): JobFunction {
+  const attempts = [`(${source})`, `({${source}})`];
+  for (const code of attempts) {
+    let value: unknown;
+    try {
+      value = (0, eval)(code);
+    } catch (error) {
+      if (error instanceof SyntaxError) continue;
+      throw error;
+    }
+    if (typeof value === 'function') return value as JobFunction;
+    if (value && typeof value === 'object') {
+      const only = Object.values(value);
+      if (only.length === 1 && typeof only[0] === 'function') return only[0] as JobFunction;
+    }
+  }
+  throw new TypeError('definition source does not evaluate to a function');
+}
+
+function handleDefine(controller: string, defs: DefinitionSpec[]): void {
+  let table = definitionsByController.get(controller);
+  if (!table) definitionsByController.set(controller, (table = new Map()));
+  for (const def of defs) {
+    try {
+      table.set(def.name, { fn: compileDefinition(def.source), version: def.version });
+    } catch (error) {
+      const { name, message } = describeError(error);
+      const fn: JobFunction = () => {
+        throw Object.assign(new Error(`definition of '${def.name}' v${def.version} failed to compile here: ${name}: ${message}`), {
+          name: 'DefinitionError',
+        });
+      };
+      table.set(def.name, { fn, version: def.version });
+    }
+  }
+}
+
+function lookup(controller: string, name: string): Definition | undefined {
+  const defined = definitionsByController.get(controller)?.get(name);
+  if (defined) return defined;
+  const fn = preloaded.get(name);
+  return fn ? { fn, version: 0 } : undefined;
+}
+
+function unknownFunction(controller: string, name: string): Error {
+  const known = [...(definitionsByController.get(controller)?.keys() ?? []), ...preloaded.keys()];
+  const error = new Error(
+    `no function named '${name}' on this worker; ${known.length ? `known: ${known.join(', ')}` : 'nothing is defined yet'} (use define() first)`,
+  );
+  error.name = 'UnknownFunctionError';
+  return error;
+}
+
+function argumentsOf(job: QueuedJob): unknown[] {
+  const [args, kwargs] = decodeTree(job.tree, job.bins) as [unknown[], Record<string, unknown> | undefined];
+  const hasKwargs = kwargs !== undefined && kwargs !== null && Object.keys(kwargs).length > 0;
+  return hasKwargs ? [...args, kwargs] : args;
+}
+
+function record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, t0: number, version: number): void {
+  const runMs = performance.now() - t0;
+  let batch = batches.get(job.controller);
+  if (!batch) batches.set(job.controller, (batch = new ResultBatch()));
+  let encoded;
+  try {
+    encoded = encodeValue(value, 'result');
+  } catch (error) {
+    ok = false;
+    encoded = encodeValue(describeError(error));
+  }
+  batch.rows.push([job.id, ok ? 1 : 0, batch.bins.length, encoded.bins.length, startedAt, runMs, version]);
+  batch.values.push(encoded.text);
+  for (const bin of encoded.bins) batch.bins.push(bin);
+  for (const [stream, text] of capture.take()) batch.out.push([job.id, stream, text]);
+}
+
+function flush(): void {
+  for (const [controller, batch] of batches) {
+    const meta: WorkerResultsMeta = { r: batch.rows, out: batch.out };
+    outbox.post([controller, ...frames({ t: 'results', w: workerId }, JSON.stringify(meta), joinJson(batch.values), ...batch.bins)]);
+  }
+  batches.clear();
+  lastFlush = performance.now();
+}
+
+function pendingResults(): number {
+  let n = 0;
+  for (const batch of batches.values()) n += batch.rows.length;
+  return n;
+}
+
+async function runQueue(): Promise<void> {
+  running = true;
+  while (queue.length > 0) {
+    const job = queue.shift()!;
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    const definition = lookup(job.controller, job.fn);
+    capture.begin(job.id);
+    try {
+      if (!definition) throw unknownFunction(job.controller, job.fn);
+      let value = definition.fn(...argumentsOf(job));
+      if (value && typeof (value as PromiseLike<unknown>).then === 'function') {
+        flush(); // don't hold finished results while this job waits
+        value = await value;
+      }
+      record(job, true, value, startedAt, t0, definition.version);
+    } catch (error) {
+      record(job, false, describeError(error), startedAt, t0, definition?.version ?? 0);
+    } finally {
+      capture.end();
+    }
+    if (queue.length === 0 || performance.now() - lastFlush >= FLUSH_INTERVAL_MS || pendingResults() >= FLUSH_MAX_RESULTS) flush();
+  }
+  running = false;
+}
+
+function handleJobs(controller: string, message: Buffer[]): void {
+  const meta = readJson<JobsMeta>(message[2], 'jobs metadata');
+  const trees = readJson<EncodedTree[]>(message[3], 'job values');
+  let bin = 4;
+  meta.jobs.forEach(([id, fn, nbins], i) => {
+    queue.push({ controller, id, fn, tree: trees[i]!, bins: message.slice(bin, bin + nbins) });
+    bin += nbins;
+  });
+  if (!running) void runQueue();
+}
+
+function handle(message: Buffer[]): void {
+  const controller = message[0]!.toString();
+  const head = readHead<ControllerToServer>(message[1]);
+  switch (head.t) {
+    case 'define':
+      return handleDefine(controller, readJson<{ defs: DefinitionSpec[] }>(message[2], 'definitions').defs);
+    case 'jobs':
+      return handleJobs(controller, message);
+    default:
+      process.stderr.write(`worker ${workerId}: ignoring message of type ${head.t}\n`);
+  }
+}
+
+// A worker must not outlive its server: the server holds our stdin, and its end means the server is gone.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+
+await loadPreloadedModule();
+socket.connect(endpoint);
+// An empty first frame addresses the server itself; otherwise it names the controller to relay to.
+outbox.post(['', ...frames({ t: 'ready', w: workerId, pid: process.pid, functions: [...preloaded.keys()] })]);
+await receiveLoop(socket, handle, (error) => process.stderr.write(`worker ${workerId}: bad message dropped: ${describeError(error).message}\n`));

@@ -1,0 +1,208 @@
+/** The engine on its embedded local cluster: real controller child, real server, real workers. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput } from '../controller/index.js';
+import { histogramSource } from './helpers.js';
+
+describe('embedded local cluster', () => {
+  let sg: ScatterGather;
+
+  before(async () => {
+    sg = await spawnScatterGather([], { echo: false });
+    await sg.define('histogram', histogramSource);
+    await sg.define('noop', () => null);
+    await sg.define('sleep', (ms: number) => new Promise((resolve) => setTimeout(() => resolve(ms), ms)));
+  });
+  after(() => sg.close());
+
+  test('starts one worker per core and runs 100 histogram jobs, each tagged with id, worker, server and timings', async () => {
+    const status = await sg.status();
+    assert.equal(status.workers, os.availableParallelism());
+    const ids = sg.addJob('histogram', Array.from({ length: 100 }, () => [[1000], { distribution: 'normal', loc: 1, scale: 1, bins: 10 }]));
+    assert.equal(ids.length, 100);
+    const results = await sg.waitForResult({ all: true });
+    assert.deepEqual(results.map((r) => r.id).sort((a, b) => a - b), ids);
+    for (const result of results) {
+      assert.equal(result.ok, true, String(result.error));
+      const { counts } = result.value as { counts: number[] };
+      assert.equal(counts.length, 10);
+      assert.equal(counts.reduce((a, b) => a + b, 0), 1000);
+      assert.equal(result.fn, 'histogram');
+      assert.ok(result.worker.server.length > 0 && result.worker.host === os.hostname());
+      assert.ok(result.worker.pid > 0 && result.worker.pid !== process.pid);
+      const t = result.timings;
+      assert.ok(t.queuedAt <= t.dispatchedAt && t.dispatchedAt <= t.startedAt + 1 && t.startedAt <= t.finishedAt, JSON.stringify(t));
+      assert.ok(t.runMs >= 0 && t.totalMs >= 0);
+    }
+    assert.equal(new Set(results.map((r) => r.worker.pid)).size, os.availableParallelism(), 'every worker took part');
+  });
+
+  test('poll never waits; addJob while jobs run is fine; waitForResult with a timeout returns what it has', async () => {
+    const slow = sg.addJob('sleep', [[[300]]]);
+    assert.deepEqual(sg.poll(), [], 'nothing has arrived yet, and poll said so at once');
+    const early = await sg.waitForResult({ timeout: 20 });
+    assert.deepEqual(early, [], 'timed out with nothing');
+    const quick = sg.addJob('sleep', [[[1]], [[2]]]);
+    const got = new Map<number, unknown>();
+    while (got.size < 3) for (const r of await sg.waitForResult()) got.set(r.id, r.value);
+    assert.deepEqual([...got.keys()].sort((a, b) => a - b), [...slow, ...quick]);
+    assert.equal(got.get(slow[0]!), 300);
+    assert.equal(sg.outstanding, 0);
+  });
+
+  test('definitions are versioned: a redefinition under the same name gets a new version', async () => {
+    const v1 = await sg.define('greet', (name: string) => `hello ${name}`);
+    const first = await sg.mapResults('greet', [[['a']]]);
+    const v2 = await sg.define('greet', (name: string) => `bonjour ${name}`);
+    const second = await sg.mapResults('greet', [[['b']]]);
+    assert.equal(v2, v1 + 1);
+    assert.deepEqual([first[0]!.value, first[0]!.version], ['hello a', v1]);
+    assert.deepEqual([second[0]!.value, second[0]!.version], ['bonjour b', v2]);
+  });
+
+  test('definitions take several source forms, and kwargs arrive as the last argument', async () => {
+    await sg.define('declared', 'function declared(a, b, opts) { return [a, b, opts.k]; }');
+    await sg.define('method', 'method(x, { scale = 2 } = {}) { return x * scale; }');
+    await sg.define('asyncFn', async (x: number) => x + 1);
+    assert.deepEqual(await sg.submit('declared', [1, 2], { k: 'v' }), [1, 2, 'v']);
+    assert.deepEqual(await sg.map('method', [[[3]], [[3], { scale: 5 }]]), [6, 15]);
+    assert.equal(await sg.submit('asyncFn', [41]), 42);
+  });
+
+  test('a job that throws comes back as an error with the remote name, message and stack; others are unaffected', async () => {
+    await sg.define('maybeThrow', (n: number) => {
+      if (n === 2) throw new RangeError(`bad n ${n}`);
+      return n;
+    });
+    const results = await sg.mapResults('maybeThrow', [[[1]], [[2]], [[3]]]);
+    assert.deepEqual(results.map((r) => r.ok), [true, false, true]);
+    const error = results[1]!.error!;
+    assert.ok(error instanceof RemoteError);
+    assert.equal(error.name, 'RangeError');
+    assert.equal(error.message, 'bad n 2');
+    assert.match(error.stack ?? '', /RangeError: bad n 2\n\s+at /);
+    await assert.rejects(sg.submit('maybeThrow', [2]), /bad n 2/);
+  });
+
+  test('calling an unknown name gives a clear error result', async () => {
+    const [result] = await sg.mapResults('nope', [[[]]]);
+    assert.equal(result!.ok, false);
+    assert.equal(result!.error!.name, 'UnknownFunctionError');
+    assert.match(result!.error!.message, /no function named 'nope'.*known: .*histogram/);
+  });
+
+  test('console output inside a job never corrupts the protocol and reaches the caller tagged with job and worker', async () => {
+    await sg.define('chatty', (n: number) => {
+      console.log(`line one of ${n}\nline two`);
+      console.error('to stderr');
+      process.stdout.write('{"t":"results","w":1}\n'); // looks like protocol; must stay text
+      return n * 2;
+    });
+    const outputs: JobOutput[] = [];
+    const listener = (o: JobOutput) => outputs.push(o);
+    sg.on('output', listener);
+    const results = await sg.mapResults('chatty', Array.from({ length: 20 }, (_, i) => [[i]] as [number[]]));
+    sg.off('output', listener);
+    assert.deepEqual(results.map((r) => r.value), Array.from({ length: 20 }, (_, i) => i * 2));
+    results.forEach((result, i) => {
+      assert.equal(result.output, `line one of ${i}\nline two\nto stderr\n{"t":"results","w":1}\n`);
+      const mine = outputs.filter((o) => o.job === result.id);
+      assert.deepEqual(mine.map((o) => o.stream), ['stdout', 'stderr', 'stdout']);
+      assert.ok(mine.every((o) => o.worker === result.worker.id && o.host === result.worker.host));
+    });
+  });
+
+  test('output a job leaves behind after it returned still reaches the caller, tagged with its worker', async () => {
+    await sg.define('later', () => {
+      setTimeout(() => console.log('printed after return'), 5);
+      return 'ok';
+    });
+    const seen = new Promise<JobOutput>((resolve) => {
+      const listener = (o: JobOutput) => {
+        if (o.text.includes('printed after return')) {
+          sg.off('output', listener);
+          resolve(o);
+        }
+      };
+      sg.on('output', listener);
+    });
+    assert.equal(await sg.submit('later'), 'ok');
+    const output = await seen;
+    assert.ok(output.worker > 0);
+  });
+
+  test('an argument that cannot travel makes addJob throw before anything is queued', () => {
+    const before = sg.outstanding;
+    assert.throws(
+      () => sg.addJob('noop', [[[1]], [[{ callback: () => 1 }]]]),
+      (error: Error) => error instanceof SerializationError && /job 1\[0\]\[0\]\.callback is a function/.test(error.message),
+    );
+    assert.throws(() => sg.addJob('noop', [[[Symbol('x')]]]), /symbol/);
+    assert.throws(() => sg.addJob('noop', [[1, 2] as never]), /item 0 must be \[args array, kwargs object\?\]/);
+    assert.equal(sg.outstanding, before, 'nothing was queued');
+  });
+
+  test('binary values travel both ways as typed arrays', async () => {
+    await sg.define('scale', (xs: Float64Array, k: number) => xs.map((x) => x * k));
+    const input = Float64Array.from({ length: 100_000 }, (_, i) => i);
+    const output = await sg.submit<Float64Array>('scale', [input, 2]);
+    assert.ok(output instanceof Float64Array);
+    assert.equal(output.length, input.length);
+    assert.equal(output[99_999], 199_998);
+  });
+
+  test('10,000 no-op jobs complete, with map keeping input order and results() yielding each once', async () => {
+    const ids = sg.addJob('noop', Array.from({ length: 10_000 }, () => [[]]));
+    const seen = new Set<number>();
+    for await (const result of sg.results()) {
+      assert.equal(result.ok, true);
+      assert.ok(!seen.has(result.id));
+      seen.add(result.id);
+    }
+    assert.equal(seen.size, ids.length);
+    await sg.define('identity', (x: number) => x);
+    const values = await sg.map<number>('identity', Array.from({ length: 5_000 }, (_, i) => [[i]] as [number[]]));
+    assert.deepEqual(values, Array.from({ length: 5_000 }, (_, i) => i));
+  });
+
+  test('refresh while jobs are queued and running: every job gets exactly one result, and definitions reach the new workers', async () => {
+    const before = (await sg.status()).servers as Array<{ workers: Array<{ pid: number }> }>;
+    const oldPids = new Set(before.flatMap((s) => s.workers.map((w) => w.pid)));
+    const ids = sg.addJob('sleep', Array.from({ length: 60 }, () => [[5]]));
+    const firstResults = await sg.waitForResult();
+    await sg.command('refresh');
+    const rest = await sg.waitForResult({ all: true });
+    const all = [...firstResults, ...rest].map((r) => r.id).sort((a, b) => a - b);
+    assert.deepEqual(all, ids, 'each job exactly once');
+    const after = (await sg.status()).servers as Array<{ workers: Array<{ pid: number }> }>;
+    const newPids = after.flatMap((s) => s.workers.map((w) => w.pid));
+    assert.equal(newPids.length, os.availableParallelism());
+    assert.ok(newPids.every((pid) => !oldPids.has(pid)), 'every worker was reforked');
+    assert.equal(await sg.submit('identity', [7]), 7, 'definitions shipped before refresh reach reforked workers');
+  });
+});
+
+describe('lifecycle', () => {
+  test("command('die') stops the controller and its embedded server; later calls fail clearly", async () => {
+    const sg = await spawnScatterGather([], { workers: 1, echo: false });
+    const status = await sg.status();
+    const pids = (status.servers as Array<{ workers: Array<{ pid: number }> }>).flatMap((s) => s.workers.map((w) => w.pid));
+    await sg.command('die');
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), 'worker process is gone');
+    assert.throws(() => sg.addJob('noop', [[[]]]), /controller process exited/);
+    await assert.rejects(sg.status(), /controller process exited/);
+  });
+
+  test('a controller that crashes makes pending waits reject at once with a clear error', async () => {
+    const sg = await spawnScatterGather([], { workers: 1, echo: false });
+    await sg.define('sleep', (ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
+    const waiting = sg.submit('sleep', [60_000]);
+    sg.addJob('sleep', [[[60_000]]]);
+    const all = sg.waitForResult({ all: true });
+    const controllerPid = (sg as unknown as { child: { pid: number } }).child.pid;
+    process.kill(controllerPid, 'SIGKILL');
+    await assert.rejects(waiting, (error: Error) => error.name === 'ControllerExitedError' && /spawn a new one/.test(error.message));
+    await assert.rejects(all, /controller process exited/);
+  });
+});

@@ -1,0 +1,72 @@
+/** Real processes for tests: compute servers started through the CLI, and waiting on events. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { ScatterGather } from '../controller/index.js';
+
+export const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+export interface RunningServer {
+  proc: ChildProcess;
+  /** The first bound endpoint, as printed by the server. */
+  endpoint: string;
+  log: string[];
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `tsgather server` with the given flags; resolves once it is ready (bound servers print their endpoint). */
+export async function startServer(args: string[], { waitForEndpoint = true } = {}): Promise<RunningServer> {
+  const proc = spawn(process.execPath, [cli, 'server', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  proc.stderr!.setEncoding('utf8').on('data', (text: string) => log.push(text));
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = once(proc, 'exit');
+    proc.kill(signal);
+    await gone;
+  };
+  if (!waitForEndpoint) return { proc, endpoint: '', log, stop };
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      out += text;
+      const match = /listening on (\S+)/.exec(out);
+      if (match) resolve(match[1]!);
+    });
+    proc.once('exit', (code) => reject(new Error(`server exited with ${code} before listening: ${log.join('')}`)));
+  });
+  return { proc, endpoint, log, stop };
+}
+
+/** Resolves with the first event of this kind that passes the filter. */
+export function nextEvent(sg: ScatterGather, kind: string, filter: (detail: Record<string, unknown>) => boolean = () => true): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    const listener = (event: { kind: string; detail: Record<string, unknown> }) => {
+      if (event.kind === kind && filter(event.detail)) {
+        sg.off('event', listener);
+        resolve(event.detail);
+      }
+    };
+    sg.on('event', listener);
+  });
+}
+
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const histogramSource = (size: number, { distribution = 'normal', loc = 1, scale = 1, bins = 10 } = {}) => {
+  if (distribution !== 'normal') throw new Error(`unknown distribution ${distribution}`);
+  const xs = Array.from({ length: size }, () => loc + scale * Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random()));
+  const min = Math.min(...xs);
+  const max = Math.max(...xs);
+  const counts = new Array<number>(bins).fill(0);
+  for (const x of xs) counts[Math.min(bins - 1, Math.floor(((x - min) / (max - min)) * bins))]!++;
+  return { counts, min, max };
+};
