@@ -9,7 +9,8 @@ export class OutputCapture {
   private job: number | null = null;
   private collected: Array<[Stream, string]> = [];
 
-  constructor() {
+  /** `onCapture` is told of output captured within a job, so a job that runs long can have it sent early. */
+  constructor(private readonly onCapture: () => void = () => {}) {
     this.patch(process.stdout, 'stdout');
     this.patch(process.stderr, 'stderr');
   }
@@ -34,6 +35,7 @@ export class OutputCapture {
     stream.write = ((chunk: unknown, ...rest: unknown[]) => {
       if (this.job === null) return original(chunk, ...rest);
       this.collected.push([name, typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8')]);
+      this.onCapture();
       const callback = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
       callback?.();
       return true;

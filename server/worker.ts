@@ -63,11 +63,37 @@ class ResultBatch {
 
 const socket = new zmq.Dealer(linkOptions({ routingId: `w${workerId}` }));
 const outbox = new Outbox(socket, (error) => process.stderr.write(`worker ${workerId}: send failed: ${error.message}\n`));
-const capture = new OutputCapture();
+const capture = new OutputCapture(scheduleOutputFlush);
 const queue: QueuedJob[] = [];
 const batches = new Map<string, ResultBatch>();
 let running = false;
 let lastFlush = performance.now();
+let current: QueuedJob | undefined;
+let outputFlushScheduled = false;
+
+/** Runs once the job yields (an await), so output of long async jobs streams; sync jobs' output goes with their result. */
+function scheduleOutputFlush(): void {
+  if (outputFlushScheduled) return;
+  outputFlushScheduled = true;
+  setImmediate(() => {
+    outputFlushScheduled = false;
+    if (current) takeOutput(current);
+    flush();
+  });
+}
+
+function batchFor(controller: string): ResultBatch {
+  let batch = batches.get(controller);
+  if (!batch) batches.set(controller, (batch = new ResultBatch()));
+  return batch;
+}
+
+function takeOutput(job: QueuedJob): void {
+  const taken = capture.take();
+  if (taken.length === 0) return;
+  const batch = batchFor(job.controller);
+  for (const [stream, text] of taken) batch.out.push([job.id, stream, text]);
+}
 
 async function loadPreloadedModule(): Promise<void> {
   if (!modulePath) return;
@@ -140,8 +166,7 @@ function argumentsOf(job: QueuedJob): unknown[] {
 
 function record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, t0: number, version: number): void {
   const runMs = performance.now() - t0;
-  let batch = batches.get(job.controller);
-  if (!batch) batches.set(job.controller, (batch = new ResultBatch()));
+  const batch = batchFor(job.controller);
   let encoded;
   try {
     encoded = encodeValue(value, 'result');
@@ -152,11 +177,12 @@ function record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, 
   batch.rows.push([job.id, ok ? 1 : 0, batch.bins.length, encoded.bins.length, startedAt, runMs, version]);
   batch.values.push(encoded.text);
   for (const bin of encoded.bins) batch.bins.push(bin);
-  for (const [stream, text] of capture.take()) batch.out.push([job.id, stream, text]);
+  takeOutput(job);
 }
 
 function flush(): void {
   for (const [controller, batch] of batches) {
+    if (batch.rows.length === 0 && batch.out.length === 0) continue;
     const meta: WorkerResultsMeta = { r: batch.rows, out: batch.out };
     outbox.post([controller, ...frames({ t: 'results', w: workerId }, JSON.stringify(meta), joinJson(batch.values), ...batch.bins)]);
   }
@@ -177,6 +203,7 @@ async function runQueue(): Promise<void> {
     const startedAt = Date.now();
     const t0 = performance.now();
     const definition = lookup(job.controller, job.fn);
+    current = job;
     capture.begin(job.id);
     try {
       if (!definition) throw unknownFunction(job.controller, job.fn);
@@ -190,6 +217,7 @@ async function runQueue(): Promise<void> {
       record(job, false, describeError(error), startedAt, t0, definition?.version ?? 0);
     } finally {
       capture.end();
+      current = undefined;
     }
     if (queue.length === 0 || performance.now() - lastFlush >= FLUSH_INTERVAL_MS || pendingResults() >= FLUSH_MAX_RESULTS) flush();
   }

@@ -1,6 +1,7 @@
 /** Real processes for tests: compute servers started through the CLI, and waiting on events. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ScatterGather } from '../controller/index.js';
 
@@ -51,11 +52,11 @@ export function nextEvent(sg: ScatterGather, kind: string, filter: (detail: Reco
   });
 }
 
-/** True while a process with this pid exists. */
+/** True while a process with this pid is running (a zombie awaiting its reaper counts as gone). */
 export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX]/.test(stat);
   } catch {
     return false;
   }

@@ -1,0 +1,128 @@
+/** Several compute servers as separate processes on different ports: the "machines" of one controller. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import * as zmq from 'zeromq';
+import { fileURLToPath } from 'node:url';
+import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
+import { PROTOCOL_VERSION, readHead } from '../protocol/index.js';
+import { alive, nextEvent, startServer, type RunningServer } from './helpers.js';
+
+const fixture = fileURLToPath(new URL('./fixtures/jobs.js', import.meta.url));
+const sleepFn = (ms: number) => new Promise((resolve) => setTimeout(() => resolve(process.pid), ms));
+
+describe('two servers, then a third that dials in', () => {
+  let a: RunningServer;
+  let b: RunningServer;
+  let c: RunningServer | undefined;
+  let sg: ScatterGather;
+
+  before(async () => {
+    [a, b] = await Promise.all([startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--name', 'alpha']), startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--name', 'beta'])]);
+    sg = await spawnScatterGather([a.endpoint, b.endpoint], { listen: 'tcp://127.0.0.1:*', echo: false, heartbeatMs: 200, heartbeatTimeoutMs: 1000 });
+    await sg.define('sleep', sleepFn);
+  });
+  after(async () => {
+    await sg.close();
+    await Promise.all([a.stop(), b.stop(), c?.stop()]);
+  });
+
+  test('both servers receive work from one controller', async () => {
+    const results = await sg.mapResults('sleep', Array.from({ length: 40 }, () => [[5]] as [number[]]));
+    assert.ok(results.every((r) => r.ok));
+    assert.deepEqual(new Set(results.map((r) => r.worker.server)), new Set(['alpha', 'beta']));
+  });
+
+  test('a server that starts later and dials in joins, gets the definitions, and gets work at once', async () => {
+    assert.ok(sg.listenAddress, 'the controller reports where servers can dial in');
+    const joined = nextEvent(sg, 'worker-up', (d) => d.server === 'gamma');
+    c = await startServer(['--connect', sg.listenAddress!, '--workers', '1', '--name', 'gamma'], { waitForEndpoint: false });
+    await joined;
+    const results = await sg.mapResults('sleep', Array.from({ length: 60 }, () => [[10]] as [number[]]));
+    assert.ok(results.every((r) => r.ok), 'sleep, defined before gamma existed, runs there too');
+    assert.ok(results.some((r) => r.worker.server === 'gamma'));
+    const status = await sg.status();
+    assert.equal(status.workers, 3);
+  });
+
+  test('a server that is killed mid-run does not strand its jobs: every job gets exactly one result', async () => {
+    const ids = sg.addJob('sleep', Array.from({ length: 80 }, () => [[20]]));
+    const first = await sg.waitForResult();
+    const workerPid = first.find((r) => r.worker.server === 'alpha')?.worker.pid ?? (((await sg.status()).servers as Array<{ id: string; workers: Array<{ pid: number }> }>).find((s) => s.id === 'alpha')!.workers[0]!.pid);
+    const lost = nextEvent(sg, 'server-down', (d) => d.server === 'alpha');
+    await a.stop('SIGKILL');
+    await lost;
+    const rest = await sg.waitForResult({ all: true });
+    const got = [...first, ...rest].map((r) => r.id).sort((x, y) => x - y);
+    assert.deepEqual(got, ids);
+    assert.ok(rest.every((r) => r.ok));
+    assert.equal(alive(workerPid), false, "the dead server's worker did not outlive it");
+  });
+});
+
+describe('handshake and bad input on a server port', () => {
+  let server: RunningServer;
+
+  before(async () => {
+    server = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1']);
+  });
+  after(() => server.stop());
+
+  test('a peer of another protocol version gets a clear refusal; malformed messages are logged and dropped', async () => {
+    const peer = new zmq.Dealer({ linger: 0, receiveTimeout: 5000 });
+    peer.connect(server.endpoint);
+    const ask = async (...frames: Array<string | Buffer>) => {
+      await peer.send(frames);
+      const [head] = await peer.receive();
+      return readHead(head) as { t: string; reason?: string };
+    };
+    const refusal = await ask(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION + 1, controller: 'future' }));
+    assert.equal(refusal.t, 'refused');
+    assert.match(refusal.reason!, new RegExp(`protocol version ${PROTOCOL_VERSION + 1} refused: this server speaks version ${PROTOCOL_VERSION}`));
+    assert.match((await ask('not json at all')).reason!, /not JSON/);
+    assert.match((await ask(Buffer.from([0xff, 0x00, 0x13]))).reason!, /not JSON/);
+    assert.match((await ask('{"no":"type"}')).reason!, /no type/);
+    assert.match((await ask(JSON.stringify({ t: 'jobs', w: 1 }), '{}', '[]')).reason!, /before hello/);
+    peer.close();
+    // Bytes that are not even ZMTP.
+    await new Promise<void>((resolve) => {
+      const port = Number(new URL(server.endpoint.replace('tcp://', 'http://')).port);
+      // A ZMTP/1.0-tolerant listener may keep such a connection open, so we hang up once the bytes are sent.
+      const raw = net.connect(port, '127.0.0.1', () => raw.end(Buffer.from('GET / HTTP/1.1\r\n\r\n\x00\xff garbage'), () => raw.destroy()));
+      raw.on('close', () => resolve());
+    });
+    assert.ok(server.log.join('').includes('malformed message dropped'));
+
+    const sg = await spawnScatterGather([server.endpoint], { echo: false });
+    try {
+      await sg.define('add', (x: number, y: number) => x + y);
+      assert.equal(await sg.submit('add', [2, 3]), 5, 'the server kept serving');
+    } finally {
+      await sg.close();
+    }
+  });
+
+  test('an unreachable server makes spawnScatterGather fail with a clear error, not hang', async () => {
+    await assert.rejects(spawnScatterGather(['tcp://127.0.0.1:1'], { connectTimeoutMs: 500, echo: false }), /did not come up within 500 ms: no answer from tcp:\/\/127\.0\.0\.1:1/);
+  });
+});
+
+describe('preloaded module named by the URL path', () => {
+  test('--module functions run by name, and a URL path makes one the default', async () => {
+    const server = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--module', fixture]);
+    const sg = await spawnScatterGather([`${server.endpoint}/all_series?workers=2`], { echo: false });
+    try {
+      assert.equal(sg.defaultFunction, 'all_series');
+      const [id] = sg.addJob([[[3], { start: 10 }]]);
+      const [result] = await sg.waitForResult({ all: true });
+      assert.equal(result!.id, id);
+      assert.deepEqual(result!.value, [10, 11, 12]);
+      assert.equal(result!.version, 0, 'preloaded functions report version 0');
+      assert.match(await sg.submit<string>('whoami'), /^preloaded in \d+$/);
+      assert.equal((await sg.status()).workers, 2, 'the ?workers= query resized the server');
+    } finally {
+      await sg.close();
+      await server.stop();
+    }
+  });
+});

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): installs what the tests need, builds, and runs every test file
+# one at a time (they start real clusters; two at once would fight over 2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash test/setup.sh
+npx tsc -p tsconfig.json
+node --test --test-concurrency=1 --test-timeout=300000 dist/test/*.test.js
