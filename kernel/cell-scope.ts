@@ -1,0 +1,102 @@
+/**
+ * In the cell worker: the globals every cell sees — display, input, require, the import helper
+ * the transpiler targets, and the `tsgather` engine's exports (wrapped for notebooks).
+ */
+import { createRequire, isBuiltin } from 'node:module';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createDisplay, type Display, type DisplayMessage } from './display.js';
+import { forNotebook, type NotebookEngine } from './scatter-gather.js';
+import { IMPORT_HELPER } from './transpile.js';
+import type { StreamName } from './worker-messages.js';
+
+export const PACKAGE_NAME = 'tsgather';
+
+export interface ScopeIO {
+  cwd: string;
+  display: (message: DisplayMessage) => void;
+  write: (name: StreamName, text: string) => void;
+  input: (prompt: string, password: boolean) => Promise<string>;
+}
+
+export interface CellScope {
+  display: Display;
+  engine?: NotebookEngine;
+  /** Why the engine is missing, if it is. */
+  engineError?: string;
+}
+
+export async function installCellScope(io: ScopeIO): Promise<CellScope> {
+  const display = createDisplay(io.display);
+  const resolver = new Resolver(io.cwd);
+  let engine: NotebookEngine | undefined;
+  let engineError: string | undefined;
+  try {
+    engine = forNotebook({ ...(await import(resolver.resolve(PACKAGE_NAME))) }, { display, write: io.write });
+  } catch (error) {
+    engineError = `the ${PACKAGE_NAME} engine could not be loaded: ${(error as Error).message}`;
+  }
+
+  const cellImport = async (specifier: string, options?: ImportCallOptions): Promise<unknown> =>
+    specifier === PACKAGE_NAME && engine ? engine.namespace : import(resolver.resolve(specifier), options);
+  const cellRequire = Object.assign(
+    (id: string): unknown => (id === PACKAGE_NAME && engine ? engine.namespace : resolver.require(id)),
+    { resolve: (id: string) => resolver.requireResolve(id), cache: resolver.cache },
+  );
+  const input = (prompt = '', options: { password?: boolean } = {}) => io.input(String(prompt), !!options.password);
+
+  const globals: Record<string, unknown> = {
+    ...(engine?.namespace ?? { spawnScatterGather: () => Promise.reject(new Error(engineError)) }),
+    display,
+    input,
+    require: cellRequire,
+    [IMPORT_HELPER]: cellImport,
+  };
+  for (const [name, value] of Object.entries(globals)) {
+    Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+  }
+  return { display, engine, engineError };
+}
+
+/**
+ * Module resolution for cells: relative paths and packages from the notebook's directory first,
+ * then from the kernel's own package (which finds `tsgather` itself and its dependencies).
+ */
+class Resolver {
+  private readonly fromCwd: NodeJS.Require;
+  private readonly fromKernel = createRequire(import.meta.url);
+  private readonly cwdUrl: string;
+
+  constructor(private readonly cwd: string) {
+    this.fromCwd = createRequire(join(cwd, 'notebook-cell.js'));
+    this.cwdUrl = pathToFileURL(join(cwd, 'notebook-cell.js')).href;
+  }
+
+  get cache(): NodeJS.Require['cache'] {
+    return this.fromCwd.cache;
+  }
+
+  /** A URL for import(); import.meta.resolve with a parent needs --experimental-import-meta-resolve (set on the worker). */
+  resolve(specifier: string): string {
+    if (isBuiltin(specifier) || /^[a-z][a-z0-9+.-]*:/i.test(specifier)) return specifier;
+    if (/^\.{0,2}\//.test(specifier)) return pathToFileURL(resolve(this.cwd, specifier)).href;
+    try {
+      return import.meta.resolve(specifier, this.cwdUrl);
+    } catch {
+      return import.meta.resolve(specifier);
+    }
+  }
+
+  require(id: string): unknown {
+    return this.fromCwd(this.requireResolve(id));
+  }
+
+  requireResolve(id: string): string {
+    try {
+      return this.fromCwd.resolve(id);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND' || /^\.{0,2}\//.test(id)) throw error;
+      return this.fromKernel.resolve(id);
+    }
+  }
+}

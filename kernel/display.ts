@@ -1,0 +1,95 @@
+/**
+ * The `display` helper in cell scope. Each call sends a display_data and returns a handle whose
+ * update() sends update_display_data for the same display_id, formatted the same way.
+ */
+import type { IMimeBundle, OutputMetadata } from '@jupyterlab/nbformat';
+import { randomUUID } from 'node:crypto';
+import { MIME_BUNDLE, plainText, renderValue, type Rendered } from './format.js';
+
+export interface DisplayMessage {
+  data: IMimeBundle;
+  metadata: OutputMetadata;
+  displayId: string;
+  update: boolean;
+}
+
+export interface DisplayOptions {
+  display_id?: string;
+  metadata?: OutputMetadata;
+}
+
+export class DisplayHandle<T = unknown> {
+  constructor(
+    readonly display_id: string,
+    private readonly send: (value: T, update: boolean) => void,
+  ) {}
+
+  update(value: T): this {
+    this.send(value, true);
+    return this;
+  }
+
+  /** A handle left as a cell's last expression shows nothing. */
+  [MIME_BUNDLE](): Rendered | undefined {
+    return undefined;
+  }
+}
+
+type Formatter<T> = (value: T) => Rendered;
+type Show<T> = (value: T, options?: DisplayOptions) => DisplayHandle<T>;
+
+export interface Display extends Show<unknown> {
+  html: Show<string>;
+  markdown: Show<string>;
+  json: Show<unknown>;
+  png: Show<Uint8Array | string>;
+  svg: Show<string>;
+  vegalite: Show<Record<string, unknown>>;
+  /** Any mime bundle, e.g. `display.mime({ 'text/csv': '…' })`. */
+  mime: Show<IMimeBundle>;
+}
+
+const bundle = (data: IMimeBundle, metadata: OutputMetadata = {}): Rendered => ({ data, metadata });
+
+const VEGA_LITE_MIME = (spec: Record<string, unknown>): string => {
+  const version = /vega-lite\/v(\d+)/.exec(String(spec.$schema ?? ''))?.[1] ?? '5';
+  return `application/vnd.vegalite.v${version}+json`;
+};
+
+const formatters = {
+  any: (value: unknown) =>
+    typeof value === 'string' ? bundle({ 'text/plain': value }) : (renderValue(value) ?? bundle({ 'text/plain': 'undefined' })),
+  html: (html: string) => bundle({ 'text/html': html, 'text/plain': html.replace(/<[^>]*>/g, '').trim() || '<HTML>' }),
+  markdown: (markdown: string) => bundle({ 'text/markdown': markdown, 'text/plain': markdown }),
+  json: (value: unknown) => bundle({ 'application/json': JSON.parse(JSON.stringify(value ?? null)), 'text/plain': plainText(value) }),
+  png: (image: Uint8Array | string) => {
+    const base64 = typeof image === 'string' ? image : Buffer.from(image).toString('base64');
+    return bundle({ 'image/png': base64, 'text/plain': `<PNG image, ${Math.floor((base64.length * 3) / 4)} bytes>` });
+  },
+  svg: (svg: string) => bundle({ 'image/svg+xml': svg, 'text/plain': '<SVG image>' }),
+  vegalite: (spec: Record<string, unknown>) => bundle({ [VEGA_LITE_MIME(spec)]: spec, 'text/plain': '<Vega-Lite chart>' } as IMimeBundle),
+  mime: (data: IMimeBundle) => bundle(data),
+} satisfies Record<string, Formatter<never>>;
+
+export function createDisplay(send: (message: DisplayMessage) => void): Display {
+  const show =
+    <T>(format: Formatter<T>): Show<T> =>
+    (value, options = {}) => {
+      const displayId = options.display_id ?? randomUUID();
+      const emit = (next: T, update: boolean) => {
+        const { data, metadata } = format(next);
+        send({ data, metadata: { ...metadata, ...options.metadata }, displayId, update });
+      };
+      emit(value, false);
+      return new DisplayHandle<T>(displayId, emit);
+    };
+  return Object.assign(show(formatters.any), {
+    html: show(formatters.html),
+    markdown: show(formatters.markdown),
+    json: show(formatters.json),
+    png: show(formatters.png),
+    svg: show(formatters.svg),
+    vegalite: show(formatters.vegalite),
+    mime: show(formatters.mime),
+  });
+}

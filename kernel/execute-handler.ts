@@ -1,0 +1,36 @@
+/** execute_request: execute_input, the cell's outputs, execute_result or error, then the reply. */
+import type { KernelMessage } from '@jupyterlab/services';
+import type { Kernel, Request } from './kernel.js';
+
+export async function handleExecute(kernel: Kernel, request: Request<KernelMessage.IExecuteRequestMsg>): Promise<void> {
+  const { code, silent = false, store_history = !silent, stop_on_error = true } = request.message.content;
+  const parent = request.message.header;
+  if (kernel.abortingExecutes) {
+    kernel.reply<KernelMessage.IExecuteReplyMsg>(request, { status: 'aborted', execution_count: kernel.executionCount });
+    return;
+  }
+  if (!silent && store_history) {
+    kernel.executionCount++;
+    kernel.history.push([1, kernel.executionCount, code]);
+  }
+  const execution_count = kernel.executionCount;
+  if (!silent) kernel.iopub.publish<KernelMessage.IExecuteInputMsg>('execute_input', { code, execution_count }, parent);
+
+  const outcome = await kernel.runExecution(request, () => kernel.executor.execute(code, `cell-${execution_count}.ts`));
+
+  if (outcome.status === 'ok') {
+    if (outcome.data && !silent) {
+      kernel.iopub.publish<KernelMessage.IExecuteResultMsg>(
+        'execute_result',
+        { execution_count, data: outcome.data, metadata: outcome.metadata ?? {} },
+        parent,
+      );
+    }
+    kernel.reply<KernelMessage.IExecuteReplyMsg>(request, { status: 'ok', execution_count, user_expressions: {}, payload: [] });
+    return;
+  }
+  const { ename, evalue, traceback } = outcome;
+  kernel.iopub.publish<KernelMessage.IErrorMsg>('error', { ename, evalue, traceback }, parent);
+  kernel.reply<KernelMessage.IExecuteReplyMsg>(request, { status: 'error', ename, evalue, traceback, execution_count });
+  if (stop_on_error) kernel.abortingExecutes = true;
+}

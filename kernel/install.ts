@@ -1,0 +1,80 @@
+/** Installing the kernelspec Jupyter uses to find and start this kernel. */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { homedir, platform } from 'node:os';
+import { join } from 'node:path';
+import { KERNEL_MAIN } from './launch.js';
+
+export const KERNEL_NAME = 'tsgather';
+export const DISPLAY_NAME = 'TypeScript (tsgather)';
+
+export interface KernelSpecOptions {
+  /** Into the user's Jupyter data dir (the default when no prefix is given). */
+  user?: boolean;
+  /** Into `<prefix>/share/jupyter/kernels/<name>`, as `jupyter kernelspec install --prefix` does. */
+  prefix?: string;
+  name?: string;
+}
+
+export interface KernelSpec {
+  argv: string[];
+  display_name: string;
+  language: string;
+  interrupt_mode: 'signal' | 'message';
+  metadata: Record<string, unknown>;
+}
+
+export function kernelSpec(): KernelSpec {
+  return {
+    argv: [process.execPath, KERNEL_MAIN, '{connection_file}'],
+    display_name: DISPLAY_NAME,
+    language: 'typescript',
+    // 'message', not 'signal': jupyter_client signals the kernel's whole process group, which
+    // would also hit the scatter/gather controller and workers that cells started
+    interrupt_mode: 'message',
+    metadata: { debugger: false },
+  };
+}
+
+/** Where Jupyter looks for user data: JUPYTER_DATA_DIR, else the platform's default. */
+export function userDataDir(): string {
+  if (process.env.JUPYTER_DATA_DIR) return process.env.JUPYTER_DATA_DIR;
+  if (platform() === 'darwin') return join(homedir(), 'Library', 'Jupyter');
+  if (platform() === 'win32') return join(process.env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), 'jupyter');
+  return join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'jupyter');
+}
+
+export function kernelSpecDir(options: KernelSpecOptions = {}): string {
+  const name = options.name ?? KERNEL_NAME;
+  if (options.prefix) return join(options.prefix, 'share', 'jupyter', 'kernels', name);
+  if (options.user === false) return join(platform() === 'win32' ? (process.env.PROGRAMDATA ?? 'C:\\ProgramData') : '/usr/local/share', 'jupyter', 'kernels', name);
+  return join(userDataDir(), 'kernels', name);
+}
+
+/** Writes kernel.json (and a logo); returns the kernelspec directory. */
+export async function installKernelSpec(options: KernelSpecOptions = {}): Promise<string> {
+  const dir = kernelSpecDir(options);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'kernel.json'), `${JSON.stringify(kernelSpec(), null, 2)}\n`);
+  await writeFile(join(dir, 'logo-svg.svg'), LOGO_SVG);
+  return dir;
+}
+
+/** Removes the kernelspec directory; resolves false if there was none. */
+export async function uninstallKernelSpec(options: KernelSpecOptions = {}): Promise<boolean> {
+  const dir = kernelSpecDir(options);
+  try {
+    await rm(join(dir, 'kernel.json'));
+  } catch {
+    return false;
+  }
+  await rm(dir, { recursive: true, force: true });
+  return true;
+}
+
+const LOGO_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64">
+  <rect width="64" height="64" rx="8" fill="#3178c6"/>
+  <circle cx="16" cy="18" r="5" fill="#fff"/><circle cx="48" cy="18" r="5" fill="#fff"/>
+  <path d="M16 23 L32 40 M48 23 L32 40" stroke="#fff" stroke-width="3"/>
+  <text x="32" y="58" font-family="Arial, sans-serif" font-size="18" font-weight="bold" fill="#fff" text-anchor="middle">TS</text>
+</svg>
+`;

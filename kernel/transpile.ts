@@ -1,0 +1,170 @@
+/**
+ * Turns a TypeScript cell into a script for V8's REPL mode (Runtime.evaluate with replMode, which
+ * already gives top-level await, completion values and re-declarable let/const):
+ *   - types are stripped by amaro (blanked out in place, so lines and columns stay put);
+ *   - static `import`/`export` are not allowed in a script, so imports become
+ *     `const {…} = await __tsgather_import(…)` and `export` keywords are dropped;
+ *   - `import(x)` becomes `__tsgather_import(x)`: an inspector-evaluated script has no module
+ *     referrer, so Node cannot resolve a dynamic import from it by itself;
+ *   - a cell that is a bare object literal `{ a: 1 }` is an expression, as in Node's REPL.
+ */
+import * as acorn from 'acorn';
+import { simple as walk } from 'acorn-walk';
+import { transformSync } from 'amaro';
+
+export const IMPORT_HELPER = '__tsgather_import';
+
+export class CellSyntaxError extends Error {
+  override name = 'SyntaxError';
+
+  constructor(
+    message: string,
+    /** The source ended before the statement did: more lines would complete it. */
+    readonly atEnd: boolean,
+    readonly detail: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+const PARSE_OPTIONS: acorn.Options = {
+  ecmaVersion: 'latest',
+  sourceType: 'script',
+  allowAwaitOutsideFunction: true,
+  allowImportExportEverywhere: true,
+  allowHashBang: true,
+};
+
+export function transpileCell(code: string, sourceName?: string): string {
+  const js = looksLikeObjectLiteral(code) ? (tryTranspile(`(${code})`) ?? transpileStatements(code)) : transpileStatements(code);
+  return sourceName ? `${js}\n//# sourceURL=${sourceName}` : js;
+}
+
+function tryTranspile(code: string): string | undefined {
+  try {
+    return transpileStatements(code);
+  } catch {
+    return undefined;
+  }
+}
+
+function looksLikeObjectLiteral(code: string): boolean {
+  return /^\s*\{/.test(code) && /\}\s*;?\s*$/.test(code);
+}
+
+function transpileStatements(code: string): string {
+  const js = stripTypes(code);
+  return applyEdits(js, moduleSyntaxEdits(parseScript(js), js));
+}
+
+export function stripTypes(code: string): string {
+  try {
+    return transformSync(code, { mode: 'strip-only' }).code;
+  } catch (stripError) {
+    // enums, namespaces and parameter properties need code generated, not just blanked out
+    if (!/not supported in strip-only mode/.test(String(stripError))) throw swcSyntaxError(stripError);
+    try {
+      return transformSync(code, { mode: 'transform' }).code;
+    } catch (error) {
+      throw swcSyntaxError(error);
+    }
+  }
+}
+
+export function parseScript(js: string): acorn.Program {
+  try {
+    return acorn.parse(js, PARSE_OPTIONS);
+  } catch (error) {
+    const { message, pos } = error as SyntaxError & { pos?: number };
+    const atEnd = pos !== undefined && pos >= js.trimEnd().length;
+    throw new CellSyntaxError(message, atEnd || /^Unterminated (template|comment)/.test(message));
+  }
+}
+
+/** swc throws its diagnostic as a string: "  x Message\n   ,-[1:1]\n 1 | code\n   :   ^\n …". */
+function swcSyntaxError(thrown: unknown): CellSyntaxError {
+  const text = String(thrown);
+  const lines = text.split('\n');
+  const message = (lines.find((line) => line.trim()) ?? text).trim().replace(/^x\s+/, '');
+  const detail = lines.slice(1).filter((line) => /^\s*(\d+\s*\||:|,-|`-)/.test(line));
+  return new CellSyntaxError(message, /Unexpected eof|got '?<eof>'?/i.test(message) || /^Unterminated (template|block comment)/i.test(message), detail);
+}
+
+interface Edit {
+  start: number;
+  end: number;
+  text: string;
+}
+
+function moduleSyntaxEdits(program: acorn.Program, js: string): Edit[] {
+  const edits: Edit[] = [];
+  const blank = (node: acorn.Node): Edit => ({ start: node.start, end: node.end, text: newlinesIn(js, node) });
+  for (const statement of program.body) {
+    switch (statement.type) {
+      case 'ImportDeclaration':
+        edits.push({ ...blank(statement), text: importAsAwait(statement, js) + newlinesIn(js, statement) });
+        break;
+      case 'ExportNamedDeclaration':
+      case 'ExportDefaultDeclaration':
+        if (statement.declaration) edits.push(...dropExportKeyword(statement, statement.declaration));
+        else edits.push(blank(statement));
+        break;
+      case 'ExportAllDeclaration':
+        edits.push(blank(statement));
+        break;
+    }
+  }
+  walk(program, {
+    ImportExpression(node) {
+      edits.push({ start: node.start, end: node.start + 'import'.length, text: IMPORT_HELPER });
+    },
+  });
+  return edits;
+}
+
+function importAsAwait(node: acorn.ImportDeclaration, js: string): string {
+  const source = js.slice(node.source.start, node.source.end);
+  const attributes = node.attributes?.length
+    ? `, { with: { ${node.attributes.map((a) => `${js.slice(a.key.start, a.key.end)}: ${js.slice(a.value.start, a.value.end)}`).join(', ')} } }`
+    : '';
+  const load = `await ${IMPORT_HELPER}(${source}${attributes})`;
+  const namespace = node.specifiers.find((s) => s.type === 'ImportNamespaceSpecifier');
+  const defaults = node.specifiers.find((s) => s.type === 'ImportDefaultSpecifier');
+  if (namespace) {
+    return `const ${namespace.local.name} = ${load};` + (defaults ? ` const ${defaults.local.name} = ${namespace.local.name}.default;` : '');
+  }
+  if (node.specifiers.length === 0) return `${load};`;
+  const fields = node.specifiers.map((s) => {
+    if (s.type === 'ImportSpecifier') {
+      const imported = s.imported.type === 'Identifier' ? s.imported.name : String(s.imported.value);
+      return `${JSON.stringify(imported)}: ${s.local.name}`;
+    }
+    return `"default": ${s.local.name}`;
+  });
+  return `const { ${fields.join(', ')} } = ${load};`;
+}
+
+function dropExportKeyword(node: acorn.Node, declaration: acorn.Node): Edit[] {
+  const anonymous =
+    (declaration.type === 'FunctionDeclaration' || declaration.type === 'ClassDeclaration') &&
+    !(declaration as acorn.FunctionDeclaration).id;
+  // without `export default`, an anonymous function or class is only valid as an expression
+  return anonymous
+    ? [
+        { start: node.start, end: declaration.start, text: '(' },
+        { start: declaration.end, end: declaration.end, text: ')' },
+      ]
+    : [{ start: node.start, end: declaration.start, text: '' }];
+}
+
+function newlinesIn(js: string, node: acorn.Node): string {
+  return '\n'.repeat(js.slice(node.start, node.end).split('\n').length - 1);
+}
+
+function applyEdits(js: string, edits: Edit[]): string {
+  let out = js;
+  for (const edit of [...edits].sort((a, b) => b.start - a.start)) {
+    out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
+  }
+  return out;
+}
