@@ -1,0 +1,45 @@
+/** Test helpers for talking to a kernel through @jupyterlab/services. */
+import type { Kernel, KernelMessage } from '@jupyterlab/services';
+
+export interface ExecuteOptions {
+  silent?: boolean;
+  allowStdin?: boolean;
+  onStdin?: (message: KernelMessage.IStdinMessage, future: Kernel.IShellFuture<KernelMessage.IExecuteRequestMsg, KernelMessage.IExecuteReplyMsg>) => void;
+}
+
+export interface Executed {
+  reply: KernelMessage.IExecuteReplyMsg;
+  /** The request's IOPub messages other than status. */
+  iopub: KernelMessage.IIOPubMessage[];
+}
+
+export async function execute(kernel: Kernel.IKernelConnection, code: string, options: ExecuteOptions = {}): Promise<Executed> {
+  const future = kernel.requestExecute({ code, silent: options.silent ?? false, allow_stdin: options.allowStdin ?? false, stop_on_error: true });
+  const iopub: KernelMessage.IIOPubMessage[] = [];
+  future.onIOPub = (message) => {
+    if (message.header.msg_type !== 'status') iopub.push(message);
+  };
+  if (options.onStdin) future.onStdin = (message) => options.onStdin!(message, future);
+  const reply = await future.done;
+  return { reply, iopub };
+}
+
+export function outputsOf(iopub: KernelMessage.IIOPubMessage[], type: KernelMessage.IOPubMessageType): KernelMessage.IIOPubMessage[] {
+  return iopub.filter((message) => message.header.msg_type === type);
+}
+
+export function streamText(iopub: KernelMessage.IIOPubMessage[], name: 'stdout' | 'stderr'): string {
+  return (outputsOf(iopub, 'stream') as KernelMessage.IStreamMsg[])
+    .filter((message) => message.content.name === name)
+    .map((message) => message.content.text)
+    .join('');
+}
+
+/** For conditions nothing announces (another process's exit): checks until true or the time is up. */
+export async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

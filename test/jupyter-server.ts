@@ -1,0 +1,117 @@
+/**
+ * Test helper: a real Jupyter server on 127.0.0.1 with our kernelspec, in throwaway Jupyter
+ * directories, driven from Node through @jupyterlab/services.
+ */
+import { KernelManager, ServerConnection } from '@jupyterlab/services';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import { freePorts } from '../kernel/connection.js';
+import { installKernelSpec } from '../kernel/install.js';
+import { descendants, isAlive } from '../kernel/process-tree.js';
+
+const STARTUP_TIMEOUT_MS = 60_000;
+
+export interface JupyterEnvironment {
+  root: string;
+  /** Environment for jupyter commands: our kernelspec on JUPYTER_PATH, everything else inside root. */
+  env: NodeJS.ProcessEnv;
+  remove(): Promise<void>;
+}
+
+export async function jupyterEnvironment(): Promise<JupyterEnvironment> {
+  const root = await mkdtemp(join(tmpdir(), 'tsgather-jupyter-'));
+  const prefix = join(root, 'prefix');
+  await installKernelSpec({ prefix });
+  const dirs = { JUPYTER_RUNTIME_DIR: join(root, 'runtime'), JUPYTER_CONFIG_DIR: join(root, 'config'), JUPYTER_DATA_DIR: join(root, 'data') };
+  await Promise.all(Object.values(dirs).map((dir) => mkdir(dir, { recursive: true })));
+  const env = {
+    ...process.env,
+    ...dirs,
+    JUPYTER_PATH: join(prefix, 'share', 'jupyter'),
+    JUPYTER_PLATFORM_DIRS: '1',
+    PYDEVD_DISABLE_FILE_VALIDATION: '1',
+  };
+  return { root, env, remove: () => rm(root, { recursive: true, force: true }) };
+}
+
+export interface JupyterServer {
+  baseUrl: string;
+  settings: ServerConnection.ISettings;
+  kernels: KernelManager;
+  process: ChildProcess;
+  /** Everything the server printed, for failure messages. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export async function startJupyterServer(): Promise<JupyterServer> {
+  const environment = await jupyterEnvironment();
+  const [port] = await freePorts(1);
+  const token = randomUUID();
+  const child = spawn(
+    'jupyter',
+    [
+      'server',
+      '--ServerApp.ip=127.0.0.1',
+      `--ServerApp.port=${port}`,
+      '--ServerApp.port_retries=0',
+      `--ServerApp.token=${token}`,
+      '--ServerApp.open_browser=False',
+      '--ServerApp.allow_root=True',
+      `--ServerApp.root_dir=${environment.root}`,
+    ],
+    { cwd: environment.root, env: environment.env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let log = '';
+  const baseUrl = `http://127.0.0.1:${port}/`;
+  const listening = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`jupyter server did not start within ${STARTUP_TIMEOUT_MS} ms:\n${log}`)), STARTUP_TIMEOUT_MS);
+    const onOutput = (chunk: Buffer) => {
+      log += chunk.toString();
+      if (log.includes(`127.0.0.1:${port}/`)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onOutput);
+    child.stderr!.on('data', onOutput);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`jupyter server exited (${code}):\n${log}`));
+    });
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  let kernels: KernelManager | undefined;
+  const stop = async () => {
+    kernels?.dispose(); // its polling timers and websockets would keep the test process alive
+    const started = descendants(child.pid); // kernels, which outlive a server that dies first
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    child.kill('SIGKILL');
+    for (const pid of started.filter(isAlive)) process.kill(pid, 'SIGKILL');
+    await exited;
+    await environment.remove();
+  };
+  try {
+    await listening;
+    const settings = ServerConnection.makeSettings({
+      baseUrl,
+      wsUrl: baseUrl.replace(/^http/, 'ws'),
+      token,
+      appendToken: true,
+      WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    });
+    const status = await fetch(`${baseUrl}api/status`, { headers: { Authorization: `token ${token}` } });
+    if (!status.ok) throw new Error(`jupyter server API answered ${status.status}`);
+    kernels = new KernelManager({ serverSettings: settings });
+    await kernels.ready;
+    return { baseUrl, settings, kernels, process: child, log: () => log, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
