@@ -1,0 +1,76 @@
+/** What the bench runs and how often, from the command line: `npm run bench -- [--quick] [--workers N] [--only a,b] [--no-python]`. */
+import os from 'node:os';
+
+export const SECTIONS = ['raw', 'engine', 'start', 'memory', 'kernel', 'ipyparallel', 'dask'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+export interface BenchConfig {
+  workers: number;
+  /** Measured runs per figure (the figure is their median), after one warm-up run. */
+  runs: number;
+  tinyJobs: number;
+  latencyJobs: number;
+  cpuJobs: number;
+  cpuMs: number;
+  payloadBytes: number;
+  payloadRuns: number;
+  memoryJobs: number;
+  memoryRuns: number;
+  /** Job counts for IPython Parallel and Dask, which manage a few hundred jobs per second. */
+  pythonTinyJobs: number;
+  pythonLatencyJobs: number;
+  pythonRuns: number;
+  sections: Set<Section>;
+}
+
+const FULL: Omit<BenchConfig, 'workers' | 'sections'> = {
+  runs: 5,
+  tinyJobs: 100_000,
+  latencyJobs: 2_000,
+  cpuJobs: 40,
+  cpuMs: 50,
+  payloadBytes: 10_000_000,
+  payloadRuns: 9,
+  memoryJobs: 1_000_000,
+  memoryRuns: 3,
+  pythonTinyJobs: 2_000,
+  pythonLatencyJobs: 500,
+  pythonRuns: 3,
+};
+
+/** A fast pass for checking the bench itself; its figures are not for the record. */
+const QUICK: Partial<BenchConfig> = { runs: 2, tinyJobs: 20_000, latencyJobs: 500, payloadRuns: 3, memoryJobs: 200_000, memoryRuns: 1, pythonTinyJobs: 300, pythonLatencyJobs: 100, pythonRuns: 1 };
+
+export function parseArguments(argv: string[]): BenchConfig {
+  const config: BenchConfig = { ...FULL, workers: os.availableParallelism(), sections: new Set(SECTIONS) };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${flag} needs a value`);
+      return next;
+    };
+    if (flag === '--quick') Object.assign(config, QUICK);
+    else if (flag === '--workers') config.workers = positive(flag, value());
+    else if (flag === '--runs') config.runs = positive(flag, value());
+    else if (flag === '--no-python') {
+      config.sections.delete('ipyparallel');
+      config.sections.delete('dask');
+    } else if (flag === '--only') {
+      const wanted = value().split(',');
+      const unknown = wanted.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+      if (unknown.length) throw new Error(`--only: unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`);
+      config.sections = new Set(wanted as Section[]);
+    } else if (flag === '--help' || flag === '-h') {
+      process.stdout.write(`usage: npm run bench -- [--quick] [--workers N] [--runs N] [--only ${SECTIONS.join(',')}] [--no-python]\n`);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${flag}; try --help`);
+  }
+  return config;
+}
+
+function positive(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive whole number`);
+  return n;
+}

@@ -1,0 +1,55 @@
+/** Workloads 1–6 on tsgather: one session for the steady-state workloads, fresh ones for start-up. */
+import type { BenchConfig } from '../config.js';
+import { figure, type SystemFigures } from '../report/figures.js';
+import { median, percentile, repeat } from '../stats.js';
+import { calibrateSpin, parallelMs, serialMs } from './cpu-scaling.js';
+import { roundTripsMs } from './latency.js';
+import { echoMs, payloadOf } from './payload.js';
+import { refreshMs } from './refresh.js';
+import { openSession } from './session.js';
+import { startToFirstResultMs } from './start.js';
+import { addJobRate, mapRate } from './throughput.js';
+
+type Log = (line: string) => void;
+
+export async function measureEngine(config: BenchConfig, figures: SystemFigures, log: Log): Promise<void> {
+  const sg = await openSession(config.workers);
+  try {
+    log(`tiny jobs: ${config.tinyJobs.toLocaleString('en')} per run through addJob, then map`);
+    figures.tiny_addjob = figure(await repeat(config.runs, 1, () => addJobRate(sg, config.tinyJobs)), 'jobs/s', { jobs: config.tinyJobs });
+    figures.tiny_map = figure(await repeat(config.runs, 1, () => mapRate(sg, config.tinyJobs)), 'jobs/s', { jobs: config.tinyJobs });
+
+    log(`latency: ${config.latencyJobs.toLocaleString('en')} sequential submits per run`);
+    const latencyRuns = await repeat(config.runs, 1, () => roundTripsMs(sg, config.latencyJobs));
+    figures.latency_p50 = figure(latencyRuns.map((samples) => percentile(samples, 50)), 'ms', { jobs: config.latencyJobs });
+    figures.latency_p99 = figure(latencyRuns.map((samples) => percentile(samples, 99)), 'ms', { jobs: config.latencyJobs });
+
+    log(`CPU scaling: ${config.cpuJobs} jobs of ~${config.cpuMs} ms`);
+    const iterations = calibrateSpin(config.cpuMs);
+    // Serial and parallel runs interleaved, so a slower or faster spell of the machine affects both sides.
+    const pairs = await repeat(config.runs, 1, async () => ({ serial: serialMs(config.cpuJobs, iterations), parallel: await parallelMs(sg, config.cpuJobs, iterations) }));
+    const serial = pairs.map((pair) => pair.serial);
+    const parallel = pairs.map((pair) => pair.parallel);
+    figures.cpu_speedup = figure(pairs.map((pair) => pair.serial / pair.parallel), 'x', {
+      jobs: config.cpuJobs,
+      note: `serial ${Math.round(median(serial))} ms in the caller, ${Math.round(median(parallel))} ms on ${config.workers} workers`,
+    });
+
+    log(`payload: ${config.payloadBytes / 1e6} MB Float64Array there and back`);
+    const payload = payloadOf(config.payloadBytes);
+    const payloadRuns = await repeat(config.payloadRuns, 1, () => echoMs(sg, payload));
+    figures.payload = figure(payloadRuns.map((ms) => (2 * payload.byteLength) / 1e9 / (ms / 1000)), 'GB/s');
+
+    log('refresh: until every new worker has answered');
+    const refreshRuns = await repeat(config.runs, 1, () => refreshMs(sg, config.workers));
+    figures.refresh = figure(refreshRuns.map((ms) => ms / 1000), 's', { note: 'refresh, then busy(2 ms) probes until each new worker answered' });
+  } finally {
+    await sg.close();
+  }
+}
+
+export async function measureStart(config: BenchConfig, figures: SystemFigures, log: Log): Promise<void> {
+  log('start: spawnScatterGather → define → first result');
+  const runs = await repeat(config.runs, 1, () => startToFirstResultMs(config.workers));
+  figures.start = figure(runs.map((ms) => ms / 1000), 's', { note: 'define included' });
+}

@@ -1,0 +1,119 @@
+/**
+ * The "limit" column: the least a Node ZeroMQ scatter/gather can do. A ROUTER in this process
+ * feeds N worker processes (DEALERs over ipc://) batches of no-op jobs with a small credit window;
+ * one hop, JSON batches, no controller, no relay, no per-job bookkeeping beyond a counter.
+ */
+import * as zmq from 'zeromq';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { SendQueue } from './send-queue.js';
+
+const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+type Handler = (worker: string, kind: string, body: Buffer) => void;
+
+interface RawWorker {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+}
+
+export class RawPipeline {
+  private readonly router = new zmq.Router({ linger: 0, mandatory: true });
+  private readonly out = new SendQueue(this.router);
+  private readonly endpoint = `ipc:///tmp/tsg-bench-raw-${process.pid}-${Math.random().toString(36).slice(2, 8)}.sock`;
+  private workers: RawWorker[] = [];
+  private handler: Handler = () => {};
+  private generation = 0;
+
+  private constructor(private readonly size: number) {}
+
+  /** Binds, forks the workers and waits until each has said it is ready. */
+  static async start(size: number): Promise<RawPipeline> {
+    const pipeline = new RawPipeline(size);
+    await pipeline.router.bind(pipeline.endpoint);
+    void pipeline.receive();
+    await pipeline.forkAll();
+    return pipeline;
+  }
+
+  /** Sends `jobs` no-op jobs in batches of `batch`, `window` batches in flight per worker; resolves when all results are in. */
+  runBatched(jobs: number, batch: number, window: number): Promise<void> {
+    return new Promise((resolve) => {
+      let nextId = 0;
+      let received = 0;
+      const sendBatch = (worker: string) => {
+        if (nextId >= jobs) return;
+        const count = Math.min(batch, jobs - nextId);
+        const items = new Array<[number, unknown[]]>(count);
+        for (let i = 0; i < count; i++) items[i] = [nextId++, []];
+        this.out.post([worker, 'jobs', JSON.stringify(items)]);
+      };
+      this.handler = (worker, kind, body) => {
+        if (kind !== 'results') return;
+        received += (JSON.parse(body.toString()) as unknown[]).length;
+        if (received >= jobs) return resolve();
+        sendBatch(worker);
+      };
+      for (let round = 0; round < window; round++) for (const { name } of this.workers) sendBatch(name);
+    });
+  }
+
+  /** One job on one worker, there and back. */
+  roundTrip(worker = 0): Promise<void> {
+    return this.ask(this.workers[worker]!.name, ['jobs', '[[0,[]]]'], 'results').then(() => undefined);
+  }
+
+  /** Sends a binary frame to a worker and resolves with the frame it sends back. */
+  echo(bytes: Uint8Array, worker = 0): Promise<Buffer> {
+    return this.ask(this.workers[worker]!.name, ['echo', bytes], 'echo');
+  }
+
+  /** Kills every worker, forks replacements, and resolves once each replacement has answered a job. */
+  async refresh(): Promise<void> {
+    for (const { child } of this.workers) child.kill('SIGKILL');
+    await this.forkAll();
+    for (let i = 0; i < this.workers.length; i++) await this.roundTrip(i);
+  }
+
+  async close(): Promise<void> {
+    for (const { child } of this.workers) child.kill('SIGKILL');
+    this.router.close();
+  }
+
+  private ask(worker: string, message: Array<string | Uint8Array>, answer: string): Promise<Buffer> {
+    return new Promise((resolve) => {
+      this.handler = (from, kind, body) => {
+        if (from === worker && kind === answer) resolve(body);
+      };
+      this.out.post([worker, ...message]);
+    });
+  }
+
+  private forkAll(): Promise<void> {
+    const generation = ++this.generation;
+    return new Promise((resolve) => {
+      const waiting = new Set<string>();
+      this.workers = Array.from({ length: this.size }, (_, i) => {
+        const name = `g${generation}w${i}`;
+        waiting.add(name);
+        const child = spawn(process.execPath, [workerScript, this.endpoint, name], { stdio: ['pipe', 'inherit', 'inherit'] });
+        child.stdin!.on('error', () => {});
+        return { name, child, pid: child.pid ?? -1 };
+      });
+      this.handler = (worker, kind) => {
+        if (kind !== 'ready') return;
+        waiting.delete(worker);
+        if (waiting.size === 0) resolve();
+      };
+    });
+  }
+
+  private async receive(): Promise<void> {
+    try {
+      for await (const [worker, kind, body] of this.router) this.handler(worker!.toString(), kind!.toString(), body ?? Buffer.alloc(0));
+    } catch (error) {
+      if (!this.router.closed) throw error;
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/** The "limit" column: the raw ZeroMQ pipeline on the workloads it can stand in for. */
+import type { BenchConfig } from '../config.js';
+import { figure, type SystemFigures } from '../report/figures.js';
+import { percentile, repeat } from '../stats.js';
+import { RawPipeline } from './pipeline.js';
+
+/** Jobs per batch and batches in flight per worker: the engine's own ceiling is a window of 1024 jobs. */
+export const RAW_BATCH = 1024;
+export const RAW_WINDOW = 2;
+
+type Log = (line: string) => void;
+
+export async function measureRaw(config: BenchConfig, figures: SystemFigures, log: Log): Promise<void> {
+  log(`raw ZeroMQ: start, ${config.tinyJobs.toLocaleString('en')} tiny jobs, latency, payload, refresh`);
+  const startRuns = await repeat(config.runs, 1, async () => {
+    const started = performance.now();
+    const pipeline = await RawPipeline.start(config.workers);
+    await pipeline.roundTrip();
+    const ms = performance.now() - started;
+    await pipeline.close();
+    return ms;
+  });
+  figures.start = figure(startRuns.map((ms) => ms / 1000), 's', { note: 'fork the workers, first answer' });
+
+  const pipeline = await RawPipeline.start(config.workers);
+  try {
+    const tinyRuns = await repeat(config.runs, 1, async () => {
+      const started = performance.now();
+      await pipeline.runBatched(config.tinyJobs, RAW_BATCH, RAW_WINDOW);
+      return config.tinyJobs / ((performance.now() - started) / 1000);
+    });
+    figures.tiny_addjob = figure(tinyRuns, 'jobs/s', { jobs: config.tinyJobs, note: `JSON batches of ${RAW_BATCH}, ${RAW_WINDOW} in flight per worker` });
+
+    const latencyRuns = await repeat(config.runs, 1, async () => {
+      const samples: number[] = [];
+      for (let i = 0; i < config.latencyJobs; i++) {
+        const started = performance.now();
+        await pipeline.roundTrip();
+        samples.push(performance.now() - started);
+      }
+      return samples;
+    });
+    figures.latency_p50 = figure(latencyRuns.map((samples) => percentile(samples, 50)), 'ms', { jobs: config.latencyJobs });
+    figures.latency_p99 = figure(latencyRuns.map((samples) => percentile(samples, 99)), 'ms', { jobs: config.latencyJobs });
+
+    const payload = new Uint8Array(config.payloadBytes);
+    const payloadRuns = await repeat(config.payloadRuns, 1, async () => {
+      const started = performance.now();
+      const back = await pipeline.echo(payload);
+      if (back.length !== payload.length) throw new Error('raw payload came back short');
+      return performance.now() - started;
+    });
+    figures.payload = figure(payloadRuns.map((ms) => (2 * payload.byteLength) / 1e9 / (ms / 1000)), 'GB/s');
+
+    const refreshRuns = await repeat(config.runs, 1, async () => {
+      const started = performance.now();
+      await pipeline.refresh();
+      return performance.now() - started;
+    });
+    figures.refresh = figure(refreshRuns.map((ms) => ms / 1000), 's', { note: 'kill and refork the workers, each answers a job' });
+  } finally {
+    await pipeline.close();
+  }
+}

@@ -1,0 +1,47 @@
+/** The printed report: the comparison table, the targets, the machine and the notes. */
+import type { BenchConfig } from '../config.js';
+import type { Machine } from '../machine.js';
+import { isFigure, type SystemFigures } from './figures.js';
+import { markdownTable } from './markdown-table.js';
+import { formatFigure, METRICS, SYSTEM_LABELS, SYSTEMS, type System } from './metrics.js';
+import type { TargetCheck } from './targets.js';
+
+/** Metrics a system has no counterpart for. */
+const NOT_APPLICABLE: Partial<Record<System, string[]>> = {
+  raw: ['tiny_map', 'cpu_speedup', 'memory_controller', 'memory_caller', 'kernel_tiny'],
+  ipyparallel: ['memory_controller', 'memory_caller', 'kernel_tiny'],
+  dask: ['memory_controller', 'memory_caller', 'kernel_tiny'],
+};
+
+export function comparisonTable(figures: Record<System, SystemFigures>): string {
+  const rows = METRICS.map((metric) => [
+    metric.label,
+    ...SYSTEMS.map((system) => {
+      if (NOT_APPLICABLE[system]?.includes(metric.key)) return 'n/a';
+      const outcome = figures[system][metric.key];
+      if (outcome === undefined) return 'not run';
+      if (!isFigure(outcome)) return 'failed';
+      const reference = figures.tsgather[metric.key];
+      return formatFigure(metric, outcome, isFigure(reference) ? reference.jobs : undefined);
+    }),
+  ]);
+  return markdownTable(['workload', ...SYSTEMS.map((s) => SYSTEM_LABELS[s])], rows);
+}
+
+export function targetsTable(checks: TargetCheck[]): string {
+  const verdict = (met?: boolean) => (met === undefined ? 'not measured' : met ? 'met' : '**MISSED**');
+  return markdownTable(['target', 'measured', 'result'], checks.map((c) => [c.target, c.measured, verdict(c.met)]));
+}
+
+export function machineLine(machine: Machine, versions: Record<string, string>): string {
+  const extra = Object.entries(versions).map(([name, version]) => `${name} ${version}`).join(', ');
+  return `${machine.cpu}, ${machine.cores} cores (${machine.availableParallelism} available), ${machine.memoryGiB} GiB, ${machine.os}; Node ${machine.node}, zeromq ${machine.zeromq}${extra ? `, ${extra}` : ''}`;
+}
+
+export function methodLine(config: BenchConfig): string {
+  return [
+    `Every figure is the median of ${config.runs} runs after one warm-up run (payload: ${config.payloadRuns} runs; memory: ${config.memoryRuns} fresh process(es); IPython Parallel and Dask: ${config.pythonRuns} runs, ${config.runs} for CPU scaling),`,
+    `all on ${config.workers} workers. tsgather and raw ZeroMQ: ${config.tinyJobs.toLocaleString('en')} tiny jobs and ${config.latencyJobs.toLocaleString('en')} round trips per run;`,
+    `IPython Parallel and Dask: the job counts shown as n=.`,
+  ].join(' ');
+}

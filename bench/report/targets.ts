@@ -1,0 +1,53 @@
+/** The issue's targets, checked against the figures of this run. A missed target is reported, never fatal. */
+import { isFigure, type Outcome, type SystemFigures } from './figures.js';
+import type { System } from './metrics.js';
+
+export interface TargetCheck {
+  target: string;
+  measured: string;
+  /** undefined when a figure it needs was not measured. */
+  met?: boolean;
+}
+
+type Figures = Record<System, SystemFigures>;
+
+const value = (outcome: Outcome | undefined) => (isFigure(outcome) ? outcome.value : undefined);
+
+function check(target: string, measured: number | undefined, met: (v: number) => boolean, show: (v: number) => string): TargetCheck {
+  return measured === undefined ? { target, measured: 'not measured' } : { target, measured: show(measured), met: met(measured) };
+}
+
+function ratio(a: Outcome | undefined, b: Outcome | undefined): number | undefined {
+  const x = value(a);
+  const y = value(b);
+  return x === undefined || y === undefined || y === 0 ? undefined : x / y;
+}
+
+const jobsPerSecond = (v: number) => `${Math.round(v).toLocaleString('en')} jobs/s`;
+const times = (v: number) => `${v.toFixed(v < 10 ? 2 : 0)}×`;
+
+export function checkTargets(figures: Figures, workers: number): TargetCheck[] {
+  const { tsgather: t, raw, ipyparallel: ipp, dask } = figures;
+  const speedupTarget = 0.975 * workers; // 1.95× on 2 workers
+  const memoryBeyondPayload = (outcome: Outcome | undefined) => {
+    const v = value(outcome);
+    return v === undefined ? undefined : v - ((outcome as { payloadBytes?: number }).payloadBytes ?? 0);
+  };
+  return [
+    check('tiny jobs, addJob ≥ 50,000 jobs/s', value(t.tiny_addjob), (v) => v >= 50_000, jobsPerSecond),
+    check('tiny jobs, map ≥ 50,000 jobs/s', value(t.tiny_map), (v) => v >= 50_000, jobsPerSecond),
+    check('tiny jobs, addJob ≥ ½ raw ZeroMQ pipeline', ratio(t.tiny_addjob, raw.tiny_addjob), (v) => v >= 0.5, times),
+    check('tiny jobs, addJob ≥ 50× Dask submit', ratio(t.tiny_addjob, dask.tiny_addjob), (v) => v >= 50, times),
+    check('tiny jobs, map ≥ 50× Dask map', ratio(t.tiny_map, dask.tiny_map), (v) => v >= 50, times),
+    check('tiny jobs, addJob ≥ 50× IPython Parallel apply_async', ratio(t.tiny_addjob, ipp.tiny_addjob), (v) => v >= 50, times),
+    check('tiny jobs, map ≥ 50× IPython Parallel map_async', ratio(t.tiny_map, ipp.tiny_map), (v) => v >= 50, times),
+    check('round trip p50 ≤ 0.25 ms', value(t.latency_p50), (v) => v <= 0.25, (v) => `${v.toFixed(3)} ms`),
+    check('round trip p99 ≤ 1 ms', value(t.latency_p99), (v) => v <= 1, (v) => `${v.toFixed(3)} ms`),
+    check(`CPU scaling ≥ ${speedupTarget.toFixed(2)}× on ${workers} workers`, value(t.cpu_speedup), (v) => v >= speedupTarget, (v) => `${v.toFixed(2)}×`),
+    check('payload ≥ 1.5 GB/s', value(t.payload), (v) => v >= 1.5, (v) => `${v.toFixed(2)} GB/s`),
+    check('refresh ≤ 0.3 s', value(t.refresh), (v) => v <= 0.3, (v) => `${v.toFixed(3)} s`),
+    check('start to first result ≤ 0.5 s', value(t.start), (v) => v <= 0.5, (v) => `${v.toFixed(3)} s`),
+    check('memory ≤ 300 B per queued job beyond payload, controller', memoryBeyondPayload(t.memory_controller), (v) => v <= 300, (v) => `${Math.round(v)} B`),
+    check('memory ≤ 300 B per queued job beyond payload, caller', memoryBeyondPayload(t.memory_caller), (v) => v <= 300, (v) => `${Math.round(v)} B`),
+  ];
+}
