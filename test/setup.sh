@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh machine: the Debian packages that provide the real
-# Jupyter side (server, client, nbclient, nbconvert, classic Notebook), iproute2 for test hosts
+# Jupyter side (server, client, nbclient, nbconvert, classic Notebook), openssh-server for the SSH
+# launcher test, iproute2 for test hosts
 # in network namespaces, and the npm packages. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(jupyter-server jupyter-client jupyter-core python3-jupyter-server python3-jupyter-client
+debian_packages=(openssh-server jupyter-server jupyter-client jupyter-core python3-jupyter-server python3-jupyter-client
   python3-nbclient jupyter-nbconvert python3-notebook python3-ipykernel iproute2)
 missing=()
 for package in "${debian_packages[@]}"; do
