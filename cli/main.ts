@@ -1,13 +1,31 @@
 #!/usr/bin/env node
 /** The one command line: `tsgather server ...` and friends. */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { benchCommand } from './bench-command.js';
+import { clusterCommand } from './cluster-command.js';
+import { EXIT } from './exit-codes.js';
 import { kernelCommand } from './kernel-command.js';
 import { runCommand } from './run-command.js';
 import { serverCommand } from './server-command.js';
 
-const program = new Command('tsgather').description('Notebook scatter/gather for TypeScript').showHelpAfterError();
+const program = new Command('tsgather').description('Notebook scatter/gather for TypeScript').enablePositionalOptions();
 program.addCommand(serverCommand());
 program.addCommand(runCommand());
 program.addCommand(kernelCommand());
-await program.parseAsync(process.argv);
+program.addCommand(benchCommand());
+program.addCommand(clusterCommand());
+
+/** Every command: usage errors exit 2 with help hinted; --help and --version exit 0. */
+function strict(command: Command): void {
+  command.showHelpAfterError('(add --help for usage)').exitOverride();
+  for (const sub of command.commands) strict(sub);
+}
+strict(program);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (!(error instanceof CommanderError)) throw error;
+  const benign = ['commander.helpDisplayed', 'commander.help', 'commander.version', 'commander.executeSubCommandAsync'].includes(error.code);
+  process.exitCode = benign ? EXIT.ok : error.exitCode === 1 ? EXIT.usage : error.exitCode;
+}
 

@@ -1,8 +1,12 @@
-/** `tsgather server`: runs a compute server in the foreground until SIGTERM/SIGINT. */
+/** `tsgather server`: runs a compute server in the foreground until SIGTERM/SIGINT, or as a daemon; `server stop|status`. */
 import { Command, InvalidArgumentError } from 'commander';
 import os from 'node:os';
-import { pino } from 'pino';
+import { createLogger, logLevel } from '../protocol/logger.js';
 import { ComputeServer } from '../server/server.js';
+import { daemonize, isDaemonChild, reportToLauncher } from './daemon.js';
+import { EXIT, fail, logLevelOption } from './exit-codes.js';
+import { claimPidfile, DEFAULT_PIDFILE, PidfileError, releasePidfile, runningPid } from './pidfile.js';
+import { serverStatusCommand, serverStopCommand } from './server-control.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -13,29 +17,63 @@ function positiveInt(value: string): number {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function serverCommand(): Command {
-  return new Command('server')
+  const command = new Command('server')
     .description('start a compute server: one worker process per core, serving controllers')
+    .enablePositionalOptions()
     .option('--bind <url>', 'listen for controllers here, e.g. tcp://0.0.0.0:5555 (repeatable)', collect, [])
     .option('--connect <url>', "dial out to a controller's listen address (repeatable)", collect, [])
     .option('--workers <n>', 'worker processes', positiveInt, os.availableParallelism())
     .option('--module <file>', 'preload this module: its exported functions can be called by name')
     .option('--worker-heap-mb <mb>', 'V8 heap limit of each worker (a job that exceeds it kills only its worker)', positiveInt)
     .option('--name <name>', 'server name shown to controllers (default: host-pid)')
-    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-    .action(async (opts: { bind: string[]; connect: string[]; workers: number; module?: string; name?: string; workerHeapMb?: number; logLevel: string }) => {
-      if (opts.bind.length === 0 && opts.connect.length === 0) throw new InvalidArgumentError('give --bind and/or --connect');
-      const logger = pino({ level: opts.logLevel, base: { role: 'server' } }, pino.destination(2));
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace, silent (default: $TSGATHER_LOG_LEVEL or info)', logLevelOption)
+    .option('--daemon', 'detach and run in the background; returns once the server is ready')
+    .option('--pidfile <file>', `record the pid here; refuse to start if a live server holds it (default with --daemon: ${DEFAULT_PIDFILE})`)
+    .option('--log-file <file>', 'with --daemon: where its logs go (default: the pid file with .log)')
+    .action(async (opts: { bind: string[]; connect: string[]; workers: number; module?: string; name?: string; workerHeapMb?: number; logLevel?: string; daemon?: boolean; pidfile?: string; logFile?: string }, cmd: Command) => {
+      if (opts.bind.length === 0 && opts.connect.length === 0) cmd.error('error: give --bind and/or --connect', { exitCode: EXIT.usage });
+      if (opts.daemon) return startDaemon(opts.pidfile ?? DEFAULT_PIDFILE, opts.logFile);
+      const logger = createLogger('server', logLevel(opts.logLevel, 'info'));
+      if (opts.pidfile) {
+        try {
+          claimPidfile(opts.pidfile);
+        } catch (error) {
+          if (!(error instanceof PidfileError)) throw error;
+          if (isDaemonChild()) await reportToLauncher({ t: 'failed', reason: error.message });
+          return fail(error.message);
+        }
+      }
       const server = new ComputeServer({ ...opts, logger });
       const stop = async (why: string) => {
         logger.info({ why }, 'stopping');
         await server.close();
+        if (opts.pidfile) releasePidfile(opts.pidfile);
         process.exit(0);
       };
       process.once('SIGTERM', () => void stop('SIGTERM'));
       process.once('SIGINT', () => void stop('SIGINT'));
-      // Started by a controller: go when it goes.
-      if (process.send) process.once('disconnect', () => void stop('parent gone'));
+      // Started by a controller: go when it goes. A daemon's launcher leaves on purpose.
+      if (process.send && !isDaemonChild()) process.once('disconnect', () => void stop('parent gone'));
       await server.start();
       for (const endpoint of server.endpoints) process.stdout.write(`listening on ${endpoint}\n`);
+      if (isDaemonChild()) await reportToLauncher({ t: 'ready', pid: process.pid, endpoints: server.endpoints });
     });
+  command.addCommand(serverStopCommand());
+  command.addCommand(serverStatusCommand());
+  return command;
+}
+
+/** Re-runs this very command line without --daemon, detached, and reports what it serves. */
+async function startDaemon(pidfile: string, logFile = pidfile.replace(/(\.pid)?$/, '.log')): Promise<void> {
+  const args = process.argv.slice(process.argv.indexOf('server') + 1).filter((arg) => arg !== '--daemon');
+  if (!args.some((arg) => arg === '--pidfile' || arg.startsWith('--pidfile='))) args.push('--pidfile', pidfile);
+  const holder = runningPid(pidfile);
+  if (holder !== undefined) return fail(`a server is already running with pid ${holder} (pid file ${pidfile})`);
+  try {
+    const { pid, endpoints } = await daemonize(args, logFile);
+    for (const endpoint of endpoints) process.stdout.write(`listening on ${endpoint}\n`);
+    process.stdout.write(`started server pid ${pid} (pid file ${pidfile}, log ${logFile})\n`);
+  } catch (error) {
+    fail(`server did not start: ${(error as Error).message}`);
+  }
 }

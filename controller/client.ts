@@ -25,6 +25,7 @@ import {
   type EncodedTree,
 } from '../protocol/index.js';
 import { parseServerUrl } from './server-url.js';
+import { drawProgress } from './terminal-progress.js';
 import type { ControllerLaunch } from './main.js';
 import { RemoteError, ControllerExitedError, type JobItem, type JobResult, type JobOutput, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
 
@@ -134,7 +135,8 @@ export class ScatterGather extends EventEmitter {
    */
   async waitForResult(options: WaitOptions = {}): Promise<JobResult[]> {
     const done = () => (options.all ? this.unclaimed === 0 : this.arrived.length > 0 || this.unclaimed === 0);
-    await this.until(done, options.timeout);
+    const waiting = this.until(done, options.timeout);
+    await (options.all ? this.withProgressBar(waiting) : waiting);
     return this.poll();
   }
 
@@ -146,13 +148,13 @@ export class ScatterGather extends EventEmitter {
 
   /** Runs one job per item and resolves with their values in input order; rejects on the first failure. */
   async map<T = unknown>(name: string, items: JobItem[]): Promise<T[]> {
-    const results = await this.claim(name, items);
+    const results = await this.withProgressBar(this.claim(name, items));
     return results.map((result) => unwrap<T>(result));
   }
 
   /** Like map, but resolves with every JobResult (failures included) in input order. */
   mapResults(name: string, items: JobItem[]): Promise<JobResult[]> {
-    return this.claim(name, items);
+    return this.withProgressBar(this.claim(name, items));
   }
 
   /** Results in completion order, until nothing added with addJob is outstanding. */
@@ -210,6 +212,21 @@ export class ScatterGather extends EventEmitter {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  private barShown = false;
+
+  /** In a terminal, a progress bar while `waiting` runs (one at a time; opt out with `progress: false`). */
+  private async withProgressBar<T>(waiting: Promise<T>): Promise<T> {
+    if (this.options.progress === false || !process.stdout.isTTY || this.barShown) return waiting;
+    this.barShown = true;
+    const stop = drawProgress(this, process.stdout);
+    try {
+      return await waiting;
+    } finally {
+      stop();
+      this.barShown = false;
+    }
+  }
 
   private async claim(name: string, items: JobItem[]): Promise<JobResult[]> {
     const ids = this.addJob(name, items);
@@ -408,6 +425,7 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     retries: options.retries ?? 1,
     heartbeatMs: options.heartbeatMs ?? 1000,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 5000,
+    logLevel: options.logLevel,
   };
   const child = fork(controllerScript, [], {
     env: { ...process.env, TSGATHER_CONTROLLER: JSON.stringify(launch) },

@@ -19,6 +19,7 @@ import {
   type CallerToController,
   type Frames,
 } from '../protocol/index.js';
+import { createLogger, logLevel } from '../protocol/logger.js';
 import { Controller } from './controller.js';
 
 export interface ControllerLaunch {
@@ -32,13 +33,17 @@ export interface ControllerLaunch {
   retries: number;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
+  /** pino level for the controller and the embedded server (default: $TSGATHER_LOG_LEVEL or warn). */
+  logLevel?: string;
 }
 
 const cliScript = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const launch = JSON.parse(process.env.TSGATHER_CONTROLLER ?? '{}') as ControllerLaunch;
+const level = logLevel(launch.logLevel, 'warn');
+const logger = createLogger('controller', level);
 
 const pair = new zmq.Pair(linkOptions({}));
-const toCaller = new Outbox(pair, (error) => process.stderr.write(`controller: message to caller lost: ${error.message}\n`));
+const toCaller = new Outbox(pair, (error) => logger.error({ err: error.message }, 'message to caller lost'));
 const send = (message: Frames) => toCaller.post(message);
 const embeddedEndpoint = launch.embeddedWorkers ? ipcEndpoint('ctl') : undefined;
 
@@ -50,16 +55,14 @@ const controller = new Controller({
   heartbeatMs: launch.heartbeatMs,
   heartbeatTimeoutMs: launch.heartbeatTimeoutMs,
   toCaller: send,
-  log: (level, message, detail) => {
-    if (level !== 'info') process.stderr.write(`controller ${level}: ${message} ${detail ? JSON.stringify(detail) : ''}\n`);
-  },
+  log: (severity, message, detail) => logger[severity](detail ?? {}, message),
 });
 
 let embedded: ChildProcess | undefined;
 let stopping = false;
 
 function startEmbeddedServer(): void {
-  embedded = fork(cliScript, ['server', '--connect', embeddedEndpoint!, '--workers', String(launch.embeddedWorkers), '--name', `local-${os.hostname()}`, '--log-level', 'warn', ...(launch.workerHeapMb ? ['--worker-heap-mb', String(launch.workerHeapMb)] : [])], {
+  embedded = fork(cliScript, ['server', '--connect', embeddedEndpoint!, '--workers', String(launch.embeddedWorkers), '--name', `local-${os.hostname()}`, '--log-level', level, ...(launch.workerHeapMb ? ['--worker-heap-mb', String(launch.workerHeapMb)] : [])], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   embedded.on('exit', (code, signal) => {

@@ -63,6 +63,10 @@ export interface SpawnOptions {
   connectTimeoutMs?: number;
   /** Write job output to this process's stdout/stderr when nobody listens for 'output' (default true). */
   echo?: boolean;
+  /** While map, mapResults or waitForResult({ all: true }) waits, draw a progress bar on stdout when it is a terminal (default true). */
+  progress?: boolean;
+  /** pino level of the controller child and the embedded server's JSON logs on stderr (default: $TSGATHER_LOG_LEVEL or 'warn'). */
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
 /** A job's error, as thrown on the worker: name, message and the remote stack. */

@@ -1,0 +1,24 @@
+/** Exit codes scripts can rely on (documented in README's CLI reference). */
+import { InvalidArgumentError } from 'commander';
+import { isLogLevel, LOG_LEVELS } from '../protocol/logger.js';
+
+export const EXIT = {
+  ok: 0,
+  /** The command ran and failed: a cell failed, a server did not start, a host did not answer. */
+  failure: 1,
+  /** Bad arguments or options; nothing was done. */
+  usage: 2,
+  /** `server status` / `server stop`: no server is running (as LSB init scripts say). */
+  notRunning: 3,
+} as const;
+
+/** Prints `error: <message>` to stderr and sets the exit code (the process ends when its work is done). */
+export function fail(message: string, code: number = EXIT.failure): void {
+  process.stderr.write(`error: ${message}\n`);
+  process.exitCode = code;
+}
+
+export function logLevelOption(value: string): string {
+  if (!isLogLevel(value)) throw new InvalidArgumentError(`must be one of ${LOG_LEVELS.join(', ')}`);
+  return value;
+}

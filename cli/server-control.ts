@@ -1,0 +1,44 @@
+/** `tsgather server stop` and `tsgather server status`: act on the server a pid file names. */
+import { Command, InvalidArgumentError } from 'commander';
+import { EXIT, fail } from './exit-codes.js';
+import { DEFAULT_PIDFILE, readPid, runningPid, waitUntilGone } from './pidfile.js';
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
+  return n;
+}
+
+export function serverStopCommand(): Command {
+  return new Command('stop')
+    .description(`stop the server a pid file names (SIGTERM), waiting until it is gone; exit 3 if none was running`)
+    .option('--pidfile <file>', 'the pid file the server was started with', DEFAULT_PIDFILE)
+    .option('--timeout <seconds>', 'how long to wait for it to exit', seconds, 30)
+    .action(async (opts: { pidfile: string; timeout: number }) => {
+      const pid = runningPid(opts.pidfile);
+      if (pid === undefined) return fail(notRunning(opts.pidfile), EXIT.notRunning);
+      process.kill(pid, 'SIGTERM');
+      if (!(await waitUntilGone(pid, opts.timeout * 1000))) return fail(`server pid ${pid} is still running ${opts.timeout} s after SIGTERM`);
+      process.stdout.write(`stopped server pid ${pid}\n`);
+    });
+}
+
+export function serverStatusCommand(): Command {
+  return new Command('status')
+    .description('exit 0 if the server a pid file names is running, 3 if not (as LSB init scripts)')
+    .option('--pidfile <file>', 'the pid file the server was started with', DEFAULT_PIDFILE)
+    .action((opts: { pidfile: string }) => {
+      const pid = runningPid(opts.pidfile);
+      if (pid === undefined) {
+        process.stdout.write(`${notRunning(opts.pidfile)}\n`);
+        process.exitCode = EXIT.notRunning;
+        return;
+      }
+      process.stdout.write(`running: pid ${pid} (pid file ${opts.pidfile})\n`);
+    });
+}
+
+function notRunning(pidfile: string): string {
+  const pid = readPid(pidfile);
+  return pid === undefined ? `not running (no pid in ${pidfile})` : `not running (stale pid ${pid} in ${pidfile})`;
+}
