@@ -24,7 +24,12 @@ strict(program);
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (!(error instanceof CommanderError)) throw error;
+  if (!(error instanceof CommanderError)) {
+    // An unexpected failure: one clear line (the stack too when debugging), exit 1.
+    const debug = ['debug', 'trace'].includes(process.env.TSGATHER_LOG_LEVEL ?? '');
+    process.stderr.write(`error: ${debug ? ((error as Error).stack ?? String(error)) : ((error as Error).message ?? String(error))}\n`);
+    process.exit(EXIT.failure);
+  }
   const benign = ['commander.helpDisplayed', 'commander.help', 'commander.version', 'commander.executeSubCommandAsync'].includes(error.code);
   process.exitCode = benign ? EXIT.ok : error.exitCode === 1 ? EXIT.usage : error.exitCode;
 }

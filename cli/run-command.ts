@@ -1,6 +1,8 @@
 /** `tsgather run NOTEBOOK`: executes a notebook headless through our kernel and prints a summary. */
 import { Command, InvalidArgumentError } from 'commander';
 import { NotebookRunError, runNotebook, type RunNotebookResult } from '../kernel/run-notebook.js';
+import { access, constants } from 'node:fs/promises';
+import { EXIT, fail } from './exit-codes.js';
 
 function seconds(value: string): number {
   const n = Number(value);
@@ -20,14 +22,19 @@ export function runCommand(): Command {
     .option('-o, --output <file>', 'where to write the executed notebook (default: <name>.out.ipynb beside it)')
     .option('--timeout <seconds>', 'per-cell timeout', seconds, 600)
     .option('--allow-errors', 'run every cell even after one fails (exit code is still 1)')
-    .action(async (notebook: string, opts: { output?: string; timeout: number; allowErrors?: boolean }) => {
+    .action(async (notebook: string, opts: { output?: string; timeout: number; allowErrors?: boolean }, cmd: Command) => {
+      try {
+        await access(notebook, constants.R_OK);
+      } catch (error) {
+        cmd.error(`error: cannot read ${notebook}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { exitCode: EXIT.usage });
+      }
       const onCell = (index: number, total: number) => process.stderr.write(`cell ${index + 1}/${total}\n`);
       try {
         const result = await runNotebook(notebook, { output: opts.output, timeoutMs: opts.timeout * 1000, allowErrors: opts.allowErrors, onCell });
         process.stdout.write(summary(result));
         if (result.errors.length > 0) process.exitCode = 1;
       } catch (error) {
-        if (!(error instanceof NotebookRunError)) throw error;
+        if (!(error instanceof NotebookRunError)) return fail(`${notebook}: ${(error as Error).message}`);
         process.stdout.write(summary(error.result));
         const first = error.result.errors[0]!;
         process.stderr.write(`${first.traceback.join('\n')}\n`);

@@ -65,7 +65,10 @@ export class ComputeServer {
     };
     this.pool = new WorkerPool(options.workers ?? os.availableParallelism(), workerEndpoint, {
       up: (worker) => this.workerUp(worker),
-      down: (worker, cause, code, signal) => this.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal }),
+      down: (worker, cause, code, signal) => {
+        if (cause === 'crash') this.log.warn({ w: worker.w, pid: worker.pid, code, signal }, 'worker died');
+        this.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal });
+      },
       output: (worker, stream, text) => this.broadcast({ t: 'worker-output', w: worker.w, stream, text }),
       failing: (reason) => {
         this.log.error({ reason }, 'workers keep dying');
