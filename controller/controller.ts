@@ -37,6 +37,8 @@ export interface ControllerOptions {
   urls: string[];
   /** Times a job is retried after a worker died while running it alone. */
   retries: number;
+  /** Times a job is retried after running past its timeout (default 0: reported as JobTimeoutError). */
+  timeoutRetries?: number;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
   /** Sends to the caller. */
@@ -53,6 +55,8 @@ interface Job {
   done: boolean;
   worker?: WorkerSlot;
   dispatchedAt: number;
+  /** Enforced by the worker's server from when the job starts running; 0 = none. */
+  timeoutMs: number;
 }
 
 interface Link {
@@ -64,6 +68,8 @@ interface Link {
   server?: ServerSlot;
   lastHello: number;
   refused?: string;
+  /** The server last in session on this link: results it sends after we gave it up are still used (first result per job wins). */
+  known?: ServerInfo;
 }
 
 interface ServerSlot {
@@ -106,7 +112,7 @@ export class Controller {
   private readonly commandWaiters = new Map<number, { servers: Set<ServerSlot>; resolve: () => void }>();
   private nextCommand = 1;
   private heartbeat?: NodeJS.Timeout;
-  private readonly counters = { done: 0, failed: 0, retried: 0, started: Date.now() };
+  private readonly counters = { done: 0, failed: 0, retried: 0, timedOut: 0, duplicates: 0, started: Date.now() };
   private readonly rateWindow: Array<[number, number]> = [];
   private queued = 0;
   readonly listening: string[] = [];
@@ -196,27 +202,32 @@ export class Controller {
     if (!server) {
       // Traffic from a server we have no session with (we declared it lost, or it restarted): greet it again.
       if (Date.now() - link.lastHello > this.options.heartbeatMs) this.hello(link);
+      if (head.t === 'results' && link.known) this.results(link.known, undefined, head.w, message);
       return;
     }
     switch (head.t) {
       case 'pong':
         return;
       case 'worker-up':
+        if (!Number.isInteger(head.w) || !Array.isArray(head.functions) || !head.functions.every((f) => typeof f === 'string')) throw new ProtocolError('worker-up needs a whole-number w and a list of function names');
         return this.workerUp(server, head.w, head.pid, head.functions);
       case 'worker-down':
-        return this.workerDown(server, head.w, head.cause, `worker ${head.w} (pid ${head.pid}) on ${server.info.host} ${exitText(head.code, head.signal)}`);
+        return this.workerDown(server, head.w, head.cause, `worker ${head.w} (pid ${head.pid}) on ${server.info.host} ${downText(head)}`, head.cause === 'timeout' ? { job: head.job, limitMs: head.limitMs } : undefined);
       case 'worker-output':
         return this.toCaller({ t: 'output', job: null, server: server.info.id, host: server.info.host, w: head.w, stream: head.stream, text: head.text });
       case 'command-done':
         return this.commandDone(head.id, server);
       case 'results':
-        return this.results(server, head.w, message);
+        return this.results(server.info, server, head.w, message);
       default:
         throw new ProtocolError(`unexpected message type from server ${server.info.id}`);
     }
   }
 
   private welcome(link: Link, version: number, info: ServerInfo): void {
+    if (typeof info !== 'object' || info === null || typeof info.id !== 'string' || typeof info.host !== 'string' || !Array.isArray(info.functions)) {
+      throw new ProtocolError('welcome without a valid server description');
+    }
     if (version !== PROTOCOL_VERSION) {
       link.refused = `server speaks protocol version ${version}, this controller ${PROTOCOL_VERSION}`;
       return this.event('server-refused', { url: link.url, reason: link.refused });
@@ -224,6 +235,7 @@ export class Controller {
     if (link.server?.info.id === info.id && link.server.info.pid === info.pid) return; // a repeated handshake
     if (link.server) this.lose(link.server, 'crash', 'replaced by a new server process at the same address');
     link.server = { info, link, workers: new Map(), lastSeen: Date.now() };
+    link.known = info;
     link.refused = undefined;
     this.options.log('info', 'server joined', { server: info.id, url: link.url });
     this.event('server-up', { server: info.id, host: info.host, url: link.url });
@@ -239,14 +251,29 @@ export class Controller {
     this.pump(slot);
   }
 
-  private workerDown(server: ServerSlot, w: number, cause: DownCause, description: string): void {
+  private workerDown(server: ServerSlot, w: number, cause: DownCause, description: string, timedOut?: { job?: number; limitMs?: number }): void {
     const slot = server.workers.get(w);
     if (!slot) return;
     server.workers.delete(w);
     for (const fn of slot.functions) this.providers.set(fn, (this.providers.get(fn) ?? 1) - 1);
-    this.event('worker-down', { server: server.info.id, host: server.info.host, w, pid: slot.pid, cause });
+    this.event('worker-down', { server: server.info.id, host: server.info.host, w, pid: slot.pid, cause, ...(timedOut ?? {}) });
+    if (timedOut) this.timedOut(slot, timedOut.job, timedOut.limitMs, description);
     this.recover(slot, cause, description);
     this.pumpAll();
+  }
+
+  /** A job ran past its timeout and its server killed the worker: report it (or retry, as configured); the rest aboard are innocent. */
+  private timedOut(slot: WorkerSlot, id: number | undefined, limitMs: number | undefined, description: string): void {
+    const job = id === undefined ? undefined : slot.inflight.get(id);
+    if (!job || job.done) return;
+    slot.inflight.delete(job.id);
+    job.attempts++;
+    this.counters.timedOut++;
+    if (job.attempts > (this.options.timeoutRetries ?? 0)) {
+      return this.fail(job, slot, 'JobTimeoutError', `job ${job.id} ('${job.fn}') ran past its timeout of ${limitMs ?? job.timeoutMs} ms; ${description} and reforked (attempt ${job.attempts})`);
+    }
+    this.counters.retried++;
+    this.requeueFront(job);
   }
 
   /**
@@ -258,6 +285,7 @@ export class Controller {
     const aboard = [...slot.inflight.values()].filter((job) => !job.done);
     slot.inflight.clear();
     if (cause !== 'crash') {
+      // Asked to go, recycled over its memory ceiling, or killed for another job's timeout: nobody aboard is charged.
       for (let i = aboard.length - 1; i >= 0; i--) this.requeueFront(aboard[i]!);
       return;
     }
@@ -298,15 +326,20 @@ export class Controller {
     this.event('server-down', { server: server.info.id, host: server.info.host, reason });
   }
 
-  private results(server: ServerSlot, w: number, message: Buffer[]): void {
+  /** Results from a server in session (`server`), or late ones from a server we gave up on (only `info`). */
+  private results(info: ServerInfo, server: ServerSlot | undefined, w: number, message: Buffer[]): void {
     const meta = readJson<WorkerResultsMeta>(message[1], 'results metadata');
-    const slot = server.workers.get(w);
+    if (!Array.isArray(meta?.r) || !Array.isArray(meta.out)) throw new ProtocolError('results metadata needs r and out lists');
+    const slot = server?.workers.get(w);
     const rows: CallerResultsMeta['r'] = [];
     const now = Date.now();
     meta.r.forEach(([id, ok, binStart, nbins, started, runMs, version], index) => {
       slot?.inflight.delete(id);
       const job = this.jobs.get(id);
-      if (!job || job.done) return; // a late duplicate: the job already has its result
+      if (!job || job.done) {
+        this.counters.duplicates++; // a late duplicate: the job already has its result
+        return;
+      }
       job.done = true;
       this.jobs.delete(id);
       job.worker?.inflight.delete(id);
@@ -322,7 +355,7 @@ export class Controller {
     if (rows.length > 0 || meta.out.length > 0) {
       const pid = slot?.pid ?? -1;
       this.options.toCaller([
-        ...frames({ t: 'results', server: server.info.id, host: server.info.host, w, pid }),
+        ...frames({ t: 'results', server: info.id, host: info.host, w, pid }),
         JSON.stringify({ r: rows, out: meta.out }),
         ...message.slice(2),
       ]);
@@ -420,7 +453,7 @@ export class Controller {
       job.worker = slot;
       job.dispatchedAt = now;
       slot.inflight.set(job.id, job);
-      rows.push([job.id, job.fn, job.bins?.length ?? 0]);
+      rows.push(job.timeoutMs > 0 ? [job.id, job.fn, job.bins?.length ?? 0, job.timeoutMs] : [job.id, job.fn, job.bins?.length ?? 0]);
       texts.push(job.text);
       if (job.bins) for (const bin of job.bins) bins.push(bin);
     }
@@ -433,11 +466,11 @@ export class Controller {
 
   // ---- from the caller ----------------------------------------------------------------------
 
-  /** Jobs as the caller sends them: rows [id, fn, binary frame count, text length], texts concatenated. */
-  addJobs(rows: Array<[number, string, number, number]>, texts: string, bins: Buffer[]): void {
+  /** Jobs as the caller sends them: rows [id, fn, binary frame count, text length, timeout ms?], texts concatenated. */
+  addJobs(rows: CallerJobRow[], texts: string, bins: Buffer[]): void {
     let offset = 0;
     let bin = 0;
-    for (const [id, fn, nbins, length] of rows) {
+    for (const [id, fn, nbins, length, timeoutMs] of rows) {
       const job: Job = {
         id,
         fn,
@@ -446,6 +479,7 @@ export class Controller {
         attempts: 0,
         done: false,
         dispatchedAt: 0,
+        timeoutMs: timeoutMs ?? 0,
       };
       offset += length;
       bin += nbins;
@@ -510,6 +544,8 @@ export class Controller {
       done: this.counters.done,
       failed: this.counters.failed,
       retried: this.counters.retried,
+      timedOut: this.counters.timedOut,
+      duplicatesDropped: this.counters.duplicates,
       ratePerSec: Math.round(recent / Math.min(5, Math.max(0.001, (now - this.counters.started) / 1000))),
       definitions: [...this.definitions.values()].map(({ name, version }) => ({ name, version })),
     };
@@ -560,7 +596,12 @@ export interface ServerStatus {
   workers?: Array<{ w: number; pid: number; busy: boolean; inflight: number; done: number; failed: number }>;
 }
 
-function exitText(code: number | null, signal: string | null): string {
-  if (signal) return `was killed by ${signal}`;
-  return `exited with code ${code}`;
+/** A caller's job row: [id, function, binary frame count, text length, timeout ms (absent: none)]. */
+export type CallerJobRow = [number, string, number, number, number?];
+
+function downText(head: { cause: DownCause; code: number | null; signal: string | null; rssMb?: number }): string {
+  if (head.cause === 'timeout') return 'was killed';
+  if (head.cause === 'recycle') return `was recycled at ${head.rssMb} MB resident`;
+  if (head.signal) return `was killed by ${head.signal}`;
+  return `exited with code ${head.code}`;
 }

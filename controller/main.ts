@@ -20,7 +20,7 @@ import {
   type Frames,
 } from '../protocol/index.js';
 import { createLogger, logLevel } from '../protocol/logger.js';
-import { Controller } from './controller.js';
+import { Controller, type CallerJobRow } from './controller.js';
 
 export interface ControllerLaunch {
   callerEndpoint: string;
@@ -30,7 +30,9 @@ export interface ControllerLaunch {
   /** Workers of the embedded local server; none is started when undefined. */
   embeddedWorkers?: number;
   workerHeapMb?: number;
+  workerMaxRssMb?: number;
   retries: number;
+  timeoutRetries?: number;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
   /** pino level for the controller and the embedded server (default: $TSGATHER_LOG_LEVEL or warn). */
@@ -52,6 +54,7 @@ const controller = new Controller({
   listen: embeddedEndpoint ? [...launch.listen, embeddedEndpoint] : launch.listen,
   urls: launch.urls,
   retries: launch.retries,
+  timeoutRetries: launch.timeoutRetries,
   heartbeatMs: launch.heartbeatMs,
   heartbeatTimeoutMs: launch.heartbeatTimeoutMs,
   toCaller: send,
@@ -62,7 +65,7 @@ let embedded: ChildProcess | undefined;
 let stopping = false;
 
 function startEmbeddedServer(): void {
-  embedded = fork(cliScript, ['server', '--connect', embeddedEndpoint!, '--workers', String(launch.embeddedWorkers), '--name', `local-${os.hostname()}`, '--log-level', level, ...(launch.workerHeapMb ? ['--worker-heap-mb', String(launch.workerHeapMb)] : [])], {
+  embedded = fork(cliScript, ['server', '--connect', embeddedEndpoint!, '--workers', String(launch.embeddedWorkers), '--name', `local-${os.hostname()}`, '--log-level', level, ...(launch.workerHeapMb ? ['--worker-heap-mb', String(launch.workerHeapMb)] : []), ...(launch.workerMaxRssMb ? ['--worker-max-rss-mb', String(launch.workerMaxRssMb)] : [])], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   embedded.on('exit', (code, signal) => {
@@ -90,7 +93,7 @@ async function fromCaller(message: Buffer[]): Promise<void> {
   const head = readHead<CallerToController>(message[0]);
   switch (head.t) {
     case 'jobs': {
-      const meta = readJson<{ jobs: Array<[number, string, number, number]> }>(message[1], 'jobs metadata');
+      const meta = readJson<{ jobs: CallerJobRow[] }>(message[1], 'jobs metadata');
       return controller.addJobs(meta.jobs, message[2]!.toString('utf8'), message.slice(3));
     }
     case 'define':

@@ -63,6 +63,17 @@ export interface SpawnOptions {
   connectTimeoutMs?: number;
   /** Write job output to this process's stdout/stderr when nobody listens for 'output' (default true). */
   echo?: boolean;
+  /** Default per-job timeout (ms, from when the job starts running); a job past it has its worker killed and reforked. Default: none. */
+  timeoutMs?: number;
+  /** Reruns of a job that ran past its timeout (default 0: it is reported as a JobTimeoutError). */
+  timeoutRetries?: number;
+  /** Memory ceiling (MB of resident memory) of each embedded worker: one over it is recycled between jobs. */
+  workerMaxRssMb?: number;
+  /**
+   * Most jobs outstanding (added, no result yet) at once; addJob past it throws a QueueFullError,
+   * addJobAsync waits for room. Default: 2,000,000 or the heap limit / 2 KB, whichever is smaller.
+   */
+  maxQueued?: number;
   /** While map, mapResults or waitForResult({ all: true }) waits, draw a progress bar on stdout when it is a terminal (default true). */
   progress?: boolean;
   /** pino level of the controller child and the embedded server's JSON logs on stderr (default: $TSGATHER_LOG_LEVEL or 'warn'). */
@@ -80,6 +91,25 @@ export class RemoteError extends Error {
     this.job = job;
     this.remoteStack = remote.stack;
     if (remote.stack) this.stack = remote.stack;
+  }
+}
+
+/** Per-call options of addJob, addJobAsync, submit, map and mapResults. */
+export interface JobOptions {
+  /** This call's jobs' timeout (ms, from when each starts running); overrides the spawn option. 0 = none. */
+  timeoutMs?: number;
+}
+
+/** addJob would take more jobs outstanding than maxQueued allows; nothing was queued. */
+export class QueueFullError extends Error {
+  override name = 'QueueFullError';
+
+  constructor(
+    readonly limit: number,
+    readonly outstanding: number,
+    readonly adding: number,
+  ) {
+    super(`addJob of ${adding} job(s) refused: ${outstanding} are outstanding and maxQueued is ${limit}; nothing was queued. Wait for results, or use await addJobAsync(...), which waits for room`);
   }
 }
 

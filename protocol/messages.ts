@@ -10,7 +10,7 @@
  */
 
 /** Bumped on any change to a message's meaning; peers of another version are refused at the handshake. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export type Command = 'refresh' | 'die' | 'status';
 
@@ -32,7 +32,12 @@ export interface WorkerInfo {
   pid: number;
 }
 
-export type DownCause = 'refresh' | 'die' | 'crash' | 'shutdown';
+/**
+ * Why a worker went: asked to (refresh, die, shutdown), died on its own (crash), killed by its
+ * server for running a job past its timeout (timeout), or retired between jobs for using more
+ * memory than its ceiling (recycle).
+ */
+export type DownCause = 'refresh' | 'die' | 'crash' | 'shutdown' | 'timeout' | 'recycle';
 
 /** Heads, by the link they travel on. */
 export type ControllerToServer =
@@ -50,7 +55,7 @@ export type ServerToController =
   | { t: 'refused'; reason: string }
   | { t: 'pong'; n: number }
   | { t: 'worker-up'; w: number; pid: number; functions: string[] }
-  | { t: 'worker-down'; w: number; pid: number; cause: DownCause; code: number | null; signal: string | null }
+  | { t: 'worker-down'; w: number; pid: number; cause: DownCause; code: number | null; signal: string | null; job?: number; limitMs?: number; rssMb?: number }
   | { t: 'worker-output'; w: number; stream: 'stdout' | 'stderr'; text: string }
   | { t: 'command-done'; id: number; workers: WorkerInfo[] }
   | { t: 'error'; reason: string }
@@ -70,14 +75,21 @@ export type CallerToController =
   | { t: 'connect'; id: number; url: string }
   | { t: 'command'; id: number; cmd: Command };
 
-export type WorkerToServer = { t: 'ready'; w: number; pid: number; functions: string[] } | { t: 'results'; w: number };
+export type WorkerToServer =
+  | { t: 'ready'; w: number; pid: number; functions: string[] }
+  | { t: 'results'; w: number }
+  /** A job with a timeout starts (the server arms a timer) and ends (disarms it). Untimed jobs send neither. */
+  | { t: 'running'; w: number; job: number; timeoutMs: number }
+  | { t: 'ran'; w: number; job: number }
+  /** Between jobs, over its memory ceiling, with every result sent: kill and refork me. */
+  | { t: 'recycle'; w: number; rssMb: number };
 
 export type Head = ControllerToServer | ServerToController | ControllerToCaller | CallerToController | WorkerToServer;
 
 /** Job batch metadata: one row per job. */
 export interface JobsMeta {
-  /** [job id, function name, number of binary frames] */
-  jobs: Array<[number, string, number]>;
+  /** [job id, function name, number of binary frames, timeout ms (absent or 0: none)] */
+  jobs: Array<[number, string, number, number?]>;
 }
 
 /**

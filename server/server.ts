@@ -31,6 +31,8 @@ export interface ServerOptions {
   module?: string;
   name?: string;
   workerHeapMb?: number;
+  /** Resident-memory ceiling per worker (MB): a worker over it is recycled between jobs. */
+  workerMaxRssMb?: number;
   logger: Logger;
 }
 
@@ -65,16 +67,18 @@ export class ComputeServer {
     };
     this.pool = new WorkerPool(options.workers ?? os.availableParallelism(), workerEndpoint, {
       up: (worker) => this.workerUp(worker),
-      down: (worker, cause, code, signal) => {
+      down: (worker, cause, code, signal, detail) => {
+        if (cause === 'timeout') this.log.warn({ w: worker.w, pid: worker.pid, ...detail }, 'job ran past its timeout: worker killed');
+        if (cause === 'recycle') this.log.info({ w: worker.w, pid: worker.pid, ...detail }, 'worker over its memory ceiling recycled');
         if (cause === 'crash') this.log.warn({ w: worker.w, pid: worker.pid, code, signal }, 'worker died');
-        this.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal });
+        this.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal, ...detail });
       },
       output: (worker, stream, text) => this.broadcast({ t: 'worker-output', w: worker.w, stream, text }),
       failing: (reason) => {
         this.log.error({ reason }, 'workers keep dying');
         this.broadcast({ t: 'error', reason });
       },
-    }, options.module, options.workerHeapMb);
+    }, options.module, options.workerHeapMb, options.workerMaxRssMb);
     this.workerEndpoint = workerEndpoint;
   }
 
@@ -230,8 +234,18 @@ export class ComputeServer {
   private fromWorker([routingId, to, ...message]: Buffer[]): void {
     if (!to || to.length === 0) {
       const head = readHead<WorkerToServer>(message[0]);
-      if (head.t !== 'ready') throw new ProtocolError(`unexpected '${head.t}' from worker`);
-      return this.pool.markReady(head.w, head.pid, head.functions);
+      switch (head.t) {
+        case 'ready':
+          return this.pool.markReady(head.w, head.pid, head.functions);
+        case 'running':
+          return this.pool.jobStarted(head.w, head.job, head.timeoutMs);
+        case 'ran':
+          return this.pool.jobEnded(head.w);
+        case 'recycle':
+          return this.pool.recycle(head.w, head.rssMb);
+        default:
+          throw new ProtocolError(`unexpected '${head.t}' from worker`);
+      }
     }
     const link = this.links.get(to.toString());
     if (!link) {

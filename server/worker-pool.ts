@@ -16,11 +16,20 @@ export interface WorkerProcess {
   functions: string[];
   /** Set when the pool itself ends the process, so its exit is not taken for a crash. */
   ending?: DownCause;
+  /** Armed while a job with a timeout runs. */
+  deadline?: { job: number; timer: NodeJS.Timeout };
+}
+
+/** What the pool knows about why a worker went, beyond the cause. */
+export interface DownDetail {
+  job?: number;
+  limitMs?: number;
+  rssMb?: number;
 }
 
 export interface PoolEvents {
   up(worker: WorkerProcess): void;
-  down(worker: WorkerProcess, cause: DownCause, code: number | null, signal: string | null): void;
+  down(worker: WorkerProcess, cause: DownCause, code: number | null, signal: string | null, detail?: DownDetail): void;
   output(worker: WorkerProcess, stream: 'stdout' | 'stderr', text: string): void;
   /** A worker died before it ever became ready, too many times in a row: reforking stops. */
   failing(reason: string): void;
@@ -43,6 +52,8 @@ export class WorkerPool {
     private readonly modulePath?: string,
     /** V8 heap ceiling per worker: a job that allocates without bound kills only its worker, soon. */
     private readonly heapMb?: number,
+    /** Resident-memory ceiling per worker: over it, a worker is recycled between jobs. */
+    private readonly maxRssMb?: number,
   ) {
     this.target = size;
   }
@@ -91,6 +102,35 @@ export class WorkerPool {
     if (this.everyoneReady()) for (const wake of this.readyWaiters.splice(0)) wake();
   }
 
+  /** A job with a timeout started on worker w: past the limit, the worker is killed and reforked. */
+  jobStarted(w: number, job: number, timeoutMs: number): void {
+    const worker = this.workers.get(w);
+    if (!worker?.ready) return;
+    this.jobEnded(w);
+    const timer = setTimeout(() => this.replace(worker, 'timeout', { job, limitMs: timeoutMs }), timeoutMs);
+    worker.deadline = { job, timer };
+  }
+
+  jobEnded(w: number): void {
+    const worker = this.workers.get(w);
+    if (!worker?.deadline) return;
+    clearTimeout(worker.deadline.timer);
+    worker.deadline = undefined;
+  }
+
+  /** The worker sent all its results and asked to go: it grew past its memory ceiling. */
+  recycle(w: number, rssMb: number): void {
+    const worker = this.workers.get(w);
+    if (worker) this.replace(worker, 'recycle', { rssMb });
+  }
+
+  /** Ends one worker for a reason of the pool's own and forks its successor. */
+  private replace(worker: WorkerProcess, cause: DownCause, detail: DownDetail): void {
+    if (worker.ending) return;
+    this.end(worker, cause, detail);
+    this.fill();
+  }
+
   allReady(): Promise<void> {
     if (this.everyoneReady()) return Promise.resolve();
     return new Promise((resolve) => this.readyWaiters.push(resolve));
@@ -100,12 +140,18 @@ export class WorkerPool {
     return this.workers.size >= this.target && [...this.workers.values()].every((w) => w.ready);
   }
 
-  private end(worker: WorkerProcess, cause: DownCause): void {
+  private end(worker: WorkerProcess, cause: DownCause, detail?: DownDetail): void {
     if (worker.ending) return;
     worker.ending = cause;
+    this.disarm(worker);
     this.workers.delete(worker.w);
     worker.child.kill('SIGKILL');
-    this.events.down(worker, cause, null, 'SIGKILL');
+    this.events.down(worker, cause, null, 'SIGKILL', detail);
+  }
+
+  private disarm(worker: WorkerProcess): void {
+    if (worker.deadline) clearTimeout(worker.deadline.timer);
+    worker.deadline = undefined;
   }
 
   private fill(): void {
@@ -122,6 +168,7 @@ export class WorkerPool {
         TSGATHER_WORKER_ID: String(w),
         TSGATHER_WORKER_ENDPOINT: this.endpoint,
         ...(this.modulePath ? { TSGATHER_MODULE: this.modulePath } : {}),
+        ...(this.maxRssMb ? { TSGATHER_WORKER_MAX_RSS_MB: String(this.maxRssMb) } : {}),
       },
     });
     const worker: WorkerProcess = { w, pid: child.pid ?? -1, child, ready: false, functions: [] };
@@ -135,6 +182,7 @@ export class WorkerPool {
   private exited(worker: WorkerProcess, code: number | null, signal: string | null): void {
     if (worker.ending) return; // already reported when we ended it
     worker.ending = 'crash';
+    this.disarm(worker);
     this.workers.delete(worker.w);
     this.events.down(worker, 'crash', code, signal);
     if (!worker.ready && ++this.earlyDeaths >= MAX_EARLY_DEATHS) {

@@ -23,6 +23,7 @@ import {
   type EncodedTree,
   type JobsMeta,
   type WorkerResultsMeta,
+  type WorkerToServer,
 } from '../protocol/index.js';
 import { OutputCapture } from './output-capture.js';
 
@@ -35,6 +36,9 @@ interface Definition {
 const workerId = Number(process.env.TSGATHER_WORKER_ID);
 const endpoint = process.env.TSGATHER_WORKER_ENDPOINT!;
 const modulePath = process.env.TSGATHER_MODULE;
+/** Memory ceiling: over it, between jobs, this worker asks its server to recycle it. */
+const maxRssBytes = Number(process.env.TSGATHER_WORKER_MAX_RSS_MB ?? 0) * 1024 * 1024;
+const RSS_CHECK_INTERVAL_MS = 10;
 
 /** Results are sent when the queue runs dry, or at least this often while it does not. */
 const FLUSH_INTERVAL_MS = 1;
@@ -52,6 +56,7 @@ interface QueuedJob {
   fn: string;
   tree: EncodedTree;
   bins: Uint8Array[];
+  timeoutMs: number;
 }
 
 class ResultBatch {
@@ -70,6 +75,9 @@ let running = false;
 let lastFlush = performance.now();
 let current: QueuedJob | undefined;
 let outputFlushScheduled = false;
+let lastRssCheck = 0;
+/** Set once this worker asked to be recycled: it starts no further job. */
+let retiring = false;
 
 /** Runs once the job yields (an await), so output of long async jobs streams; sync jobs' output goes with their result. */
 function scheduleOutputFlush(): void {
@@ -196,10 +204,29 @@ function pendingResults(): number {
   return n;
 }
 
+/** To the server itself (an empty first frame), not relayed to a controller. */
+function toServer(head: WorkerToServer): void {
+  outbox.post(['', ...frames(head)]);
+}
+
+function overMemoryCeiling(): boolean {
+  if (!maxRssBytes) return false;
+  const now = performance.now();
+  if (now - lastRssCheck < RSS_CHECK_INTERVAL_MS) return false;
+  lastRssCheck = now;
+  return process.memoryUsage.rss() > maxRssBytes;
+}
+
 async function runQueue(): Promise<void> {
   running = true;
-  while (queue.length > 0) {
+  while (queue.length > 0 && !retiring) {
     const job = queue.shift()!;
+    if (job.timeoutMs > 0) {
+      flush(); // results of earlier jobs must not die with this one if it times out
+      toServer({ t: 'running', w: workerId, job: job.id, timeoutMs: job.timeoutMs });
+      // Sends leave only when the event loop turns, and a job that spins never lets it: send first.
+      await outbox.flushed();
+    }
     const startedAt = Date.now();
     const t0 = performance.now();
     const definition = lookup(job.controller, job.fn);
@@ -219,6 +246,16 @@ async function runQueue(): Promise<void> {
       capture.end();
       current = undefined;
     }
+    if (job.timeoutMs > 0) {
+      flush(); // its result is out before the server's timer is disarmed
+      toServer({ t: 'ran', w: workerId, job: job.id });
+    }
+    if (overMemoryCeiling()) {
+      retiring = true;
+      flush();
+      toServer({ t: 'recycle', w: workerId, rssMb: Math.round(process.memoryUsage.rss() / 1048576) });
+      break;
+    }
     if (queue.length === 0 || performance.now() - lastFlush >= FLUSH_INTERVAL_MS || pendingResults() >= FLUSH_MAX_RESULTS) flush();
   }
   running = false;
@@ -228,11 +265,11 @@ function handleJobs(controller: string, message: Buffer[]): void {
   const meta = readJson<JobsMeta>(message[2], 'jobs metadata');
   const trees = readJson<EncodedTree[]>(message[3], 'job values');
   let bin = 4;
-  meta.jobs.forEach(([id, fn, nbins], i) => {
-    queue.push({ controller, id, fn, tree: trees[i]!, bins: message.slice(bin, bin + nbins) });
+  meta.jobs.forEach(([id, fn, nbins, timeoutMs], i) => {
+    queue.push({ controller, id, fn, tree: trees[i]!, bins: message.slice(bin, bin + nbins), timeoutMs: timeoutMs ?? 0 });
     bin += nbins;
   });
-  if (!running) void runQueue();
+  if (!running && !retiring) void runQueue();
 }
 
 function handle(message: Buffer[]): void {
@@ -255,5 +292,5 @@ process.stdin.resume();
 await loadPreloadedModule();
 socket.connect(endpoint);
 // An empty first frame addresses the server itself; otherwise it names the controller to relay to.
-outbox.post(['', ...frames({ t: 'ready', w: workerId, pid: process.pid, functions: [...preloaded.keys()] })]);
+toServer({ t: 'ready', w: workerId, pid: process.pid, functions: [...preloaded.keys()] });
 await receiveLoop(socket, handle, (error) => process.stderr.write(`worker ${workerId}: bad message dropped: ${describeError(error).message}\n`));

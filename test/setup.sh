@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(openssh-server jupyter-server jupyter-client jupyter-core python3-jupyter-server python3-jupyter-client
+debian_packages=(openssh-server systemd jupyter-server jupyter-client jupyter-core python3-jupyter-server python3-jupyter-client
   python3-nbclient jupyter-nbconvert python3-notebook python3-ipykernel iproute2)
 missing=()
 for package in "${debian_packages[@]}"; do
