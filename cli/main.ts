@@ -5,6 +5,7 @@ import { benchCommand } from './bench-command.js';
 import { clusterCommand } from './cluster-command.js';
 import { EXIT } from './exit-codes.js';
 import { kernelCommand } from './kernel-command.js';
+import { keysCommand } from './keys-command.js';
 import { runCommand } from './run-command.js';
 import { serverCommand } from './server-command.js';
 
@@ -12,6 +13,7 @@ const program = new Command('tsgather').description('Notebook scatter/gather for
 program.addCommand(serverCommand());
 program.addCommand(runCommand());
 program.addCommand(kernelCommand());
+program.addCommand(keysCommand());
 program.addCommand(benchCommand());
 program.addCommand(clusterCommand());
 

@@ -1,3 +1,5 @@
+import { normalizeKey } from '../protocol/index.js';
+
 /** Server addresses as users write them: `tcp://host:5555/function?workers=8`. */
 export interface ServerAddress {
   /** The ZeroMQ endpoint, without path or query. */
@@ -6,6 +8,8 @@ export interface ServerAddress {
   workers?: number;
   /** A preloaded function the path names: the default for addJob calls that give no name. */
   fn?: string;
+  /** The server's public key (Z85) from `?key=`: 64 hex digits, or Z85 percent-encoded (Z85 has &, %, + and ?). */
+  serverKey?: string;
 }
 
 export function parseServerUrl(url: string): ServerAddress {
@@ -21,6 +25,21 @@ export function parseServerUrl(url: string): ServerAddress {
     const n = Number(workers);
     if (!Number.isInteger(n) || n < 1) throw new TypeError(`server URL '${url}': workers must be a positive whole number`);
     address.workers = n;
+  }
+  // Read raw rather than through URLSearchParams, which would turn a Z85 '+' into a space.
+  const key = /[?&]key=([^&]*)/.exec(query ?? '')?.[1];
+  if (key !== undefined) {
+    let text: string;
+    try {
+      text = decodeURIComponent(key);
+    } catch {
+      throw new TypeError(`server URL '${url}': key is not valid percent-encoding (give the 64-digit hex form)`);
+    }
+    try {
+      address.serverKey = normalizeKey(text, 'key');
+    } catch {
+      throw new TypeError(`server URL '${url}': key must be 64 hex digits or percent-encoded Z85 (tsgather keys show FILE prints it)`);
+    }
   }
   return address;
 }

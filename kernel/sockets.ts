@@ -1,6 +1,6 @@
 /** The kernel's five ZeroMQ sockets, bound as a connection file says. */
 import * as zmq from 'zeromq';
-import { Outbox, receiveLoop } from '../protocol/transport.js';
+import { MAX_MESSAGE_BYTES, Outbox, receiveLoop } from '../protocol/transport.js';
 import { endpoint, type ConnectionInfo } from './connection.js';
 import type { Frame } from './wire.js';
 
@@ -9,6 +9,8 @@ export type SendChannel = RequestChannel | 'iopub';
 
 /** Long enough for a shutdown_reply and the last outputs to leave after close(). */
 const LINGER_MS = 1000;
+/** Limit on what iopub and heartbeat peers may send us: a bigger message drops the connection, not the kernel. */
+const HEARTBEAT_MAX_BYTES = 64 * 1024;
 
 export class KernelSockets {
   private readonly outboxes: Record<SendChannel, Outbox>;
@@ -29,12 +31,13 @@ export class KernelSockets {
 
   static async bind(info: ConnectionInfo, onSendError: (error: Error) => void): Promise<KernelSockets> {
     const routers = {
-      shell: new zmq.Router({ linger: LINGER_MS }),
-      control: new zmq.Router({ linger: LINGER_MS }),
-      stdin: new zmq.Router({ linger: LINGER_MS }),
+      shell: new zmq.Router({ linger: LINGER_MS, maxMessageSize: MAX_MESSAGE_BYTES }),
+      control: new zmq.Router({ linger: LINGER_MS, maxMessageSize: MAX_MESSAGE_BYTES }),
+      stdin: new zmq.Router({ linger: LINGER_MS, maxMessageSize: MAX_MESSAGE_BYTES }),
     };
-    const iopub = new zmq.Publisher({ linger: LINGER_MS });
-    const hb = new zmq.Reply({ linger: 0 });
+    // iopub only sends (subscriptions are tiny); heartbeats are short pings echoed back.
+    const iopub = new zmq.Publisher({ linger: LINGER_MS, maxMessageSize: HEARTBEAT_MAX_BYTES });
+    const hb = new zmq.Reply({ linger: 0, maxMessageSize: HEARTBEAT_MAX_BYTES });
     await Promise.all([
       routers.shell.bind(endpoint(info, 'shell')),
       routers.control.bind(endpoint(info, 'control')),

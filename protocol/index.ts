@@ -1,3 +1,5 @@
 export * from './codec.js';
 export * from './messages.js';
 export * from './transport.js';
+export * from './keys.js';
+export * from './curve.js';
