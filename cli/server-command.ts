@@ -7,6 +7,9 @@ import { daemonize, isDaemonChild, reportToLauncher } from './daemon.js';
 import { EXIT, fail, logLevelOption } from './exit-codes.js';
 import { claimPidfile, DEFAULT_PIDFILE, PidfileError, releasePidfile, runningPid } from './pidfile.js';
 import { serverStatusCommand, serverStopCommand } from './server-control.js';
+import { addServerSecurityOptions, resolveServerSecurity, type ServerSecurityFlags } from './server-security.js';
+import { InsecureConfigurationError } from '../server/server.js';
+import { KeyError } from '../protocol/index.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -17,7 +20,7 @@ function positiveInt(value: string): number {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function serverCommand(): Command {
-  const command = new Command('server')
+  const command = addServerSecurityOptions(new Command('server'))
     .description('start a compute server: one worker process per core, serving controllers')
     .enablePositionalOptions()
     .option('--bind <url>', 'listen for controllers here, e.g. tcp://0.0.0.0:5555 (repeatable)', collect, [])
@@ -31,10 +34,21 @@ export function serverCommand(): Command {
     .option('--daemon', 'detach and run in the background; returns once the server is ready')
     .option('--pidfile <file>', `record the pid here; refuse to start if a live server holds it (default with --daemon: ${DEFAULT_PIDFILE})`)
     .option('--log-file <file>', 'with --daemon: where its logs go (default: the pid file with .log)')
-    .action(async (opts: { bind: string[]; connect: string[]; workers: number; module?: string; name?: string; workerHeapMb?: number; workerMaxRssMb?: number; logLevel?: string; daemon?: boolean; pidfile?: string; logFile?: string }, cmd: Command) => {
+    .action(async (opts: { bind: string[]; connect: string[]; workers: number; module?: string; name?: string; workerHeapMb?: number; workerMaxRssMb?: number; logLevel?: string; daemon?: boolean; pidfile?: string; logFile?: string } & ServerSecurityFlags, cmd: Command) => {
       if (opts.bind.length === 0 && opts.connect.length === 0) cmd.error('error: give --bind and/or --connect', { exitCode: EXIT.usage });
       if (opts.daemon) return startDaemon(opts.pidfile ?? DEFAULT_PIDFILE, opts.logFile);
       const logger = createLogger('server', logLevel(opts.logLevel, 'info'));
+      let security;
+      try {
+        security = resolveServerSecurity(opts);
+        // Refused here, before a pid file is claimed or a worker forked.
+        ComputeServer.checkSecurity({ ...opts, ...security, logger });
+      } catch (error) {
+        if (!(error instanceof KeyError || error instanceof InsecureConfigurationError)) throw error;
+        if (isDaemonChild()) await reportToLauncher({ t: 'failed', reason: error.message });
+        fail(error.message, EXIT.usage);
+        return process.exit();
+      }
       if (opts.pidfile) {
         try {
           claimPidfile(opts.pidfile);
@@ -44,7 +58,7 @@ export function serverCommand(): Command {
           return fail(error.message);
         }
       }
-      const server = new ComputeServer({ ...opts, logger });
+      const server = new ComputeServer({ ...opts, ...security, logger });
       const stop = async (why: string) => {
         logger.info({ why }, 'stopping');
         await server.close();

@@ -25,6 +25,7 @@ import {
   type EncodedTree,
 } from '../protocol/index.js';
 import { parseServerUrl } from './server-url.js';
+import { checkListen, resolveLinkSecurity, serverKeyFor } from './link-security.js';
 import { drawProgress } from './terminal-progress.js';
 import type { ControllerLaunch } from './main.js';
 import { RemoteError, ControllerExitedError, type JobItem, type JobResult, type JobOutput, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
@@ -412,6 +413,10 @@ function unwrap<T>(result: JobResult): T {
 export async function spawnScatterGather(urls: string[] = [], options: SpawnOptions = {}): Promise<ScatterGather> {
   const addresses = urls.map(parseServerUrl);
   const embeddedWorkers = urls.length === 0 && options.embedded !== false ? options.workers ?? os.availableParallelism() : undefined;
+  // Key files are read and every link checked here, so a mistake fails this call with a clear error.
+  const security = resolveLinkSecurity(options);
+  for (const address of addresses) serverKeyFor(address, security);
+  checkListen(options.listen ? [options.listen].flat() : [], security);
   const callerEndpoint = ipcEndpoint('caller');
   const socket = new zmq.Pair(linkOptions({}));
   await socket.bind(callerEndpoint);
@@ -425,6 +430,7 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     retries: options.retries ?? 1,
     heartbeatMs: options.heartbeatMs ?? 1000,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 5000,
+    security,
     logLevel: options.logLevel,
   };
   const child = fork(controllerScript, [], {
@@ -449,6 +455,8 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
     const urlServer = new Map<string, string>();
     let controllerReady = false;
     let embeddedServer: string | undefined;
+    /** Why a server's security handshake keeps failing, by endpoint: said if it never comes up. */
+    const handshakeErrors = new Map<string, string>();
     const check = () => {
       if (!controllerReady) return;
       const urlsUp = servers.every(({ url, workers }) => {
@@ -465,6 +473,8 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
         else embeddedServer ??= detail.server as string;
       } else if (kind === 'worker-up') {
         workersByServer.set(detail.server as string, (workersByServer.get(detail.server as string) ?? 0) + 1);
+      } else if (kind === 'server-handshake-failed' && detail.url) {
+        handshakeErrors.set(parseServerUrl(detail.url as string).endpoint, String(detail.reason));
       } else if (kind === 'server-refused') {
         return finish(new Error(`server ${String(detail.url ?? detail.server)} refused the connection: ${String(detail.reason)}`));
       } else if (kind === 'embedded-server-exit') {
@@ -479,7 +489,8 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
     const onExit = () => finish(new Error('the controller process exited during start-up; see its output above'));
     const timer = setTimeout(() => {
       const missing = servers.filter(({ url }) => !urlServer.has(url)).map(({ url }) => url);
-      finish(new Error(`scatter/gather did not come up within ${timeoutMs} ms${missing.length ? `: no answer from ${missing.join(', ')}` : ''}`));
+      const why = missing.map((url) => (handshakeErrors.has(url) ? `${url} (${handshakeErrors.get(url)})` : url));
+      finish(new Error(`scatter/gather did not come up within ${timeoutMs} ms${why.length ? `: no answer from ${why.join(', ')}` : ''}`));
     }, timeoutMs);
     const finish = (error?: Error) => {
       clearTimeout(timer);

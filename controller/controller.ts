@@ -11,6 +11,8 @@ import {
   encodeValue,
   frames,
   joinJson,
+  curveClientOptions,
+  curveServerOptions,
   linkOptions,
   Outbox,
   readHead,
@@ -21,12 +23,15 @@ import {
   type DefinitionSpec,
   type DownCause,
   type Frames,
+  zap,
   type JobsMeta,
+  type KeyPair,
   type ServerInfo,
   type ServerToController,
   type WorkerResultsMeta,
 } from '../protocol/index.js';
 import { Deque } from './deque.js';
+import { checkListen, serverKeyFor, type LinkSecurity } from './link-security.js';
 import { parseServerUrl } from './server-url.js';
 
 export interface ControllerOptions {
@@ -35,6 +40,10 @@ export interface ControllerOptions {
   listen: string[];
   /** Servers to dial. */
   urls: string[];
+  /** Keys for the links (default: none, which only loopback links allow). */
+  security?: LinkSecurity;
+  /** The embedded server's private way in: CURVE with this pair, admitting only that server's key. */
+  embedded?: { endpoint: string; keyPair: KeyPair; serverKey: string };
   /** Times a job is retried after a worker died while running it alone. */
   retries: number;
   /** Times a job is retried after running past its timeout (default 0: reported as JobTimeoutError). */
@@ -68,6 +77,8 @@ interface Link {
   server?: ServerSlot;
   lastHello: number;
   refused?: string;
+  /** Why the security handshake keeps failing (a wrong server key, usually), while it does. */
+  handshakeError?: string;
   /** The server last in session on this link: results it sends after we gave it up are still used (first result per job wins). */
   known?: ServerInfo;
 }
@@ -89,6 +100,8 @@ interface WorkerSlot {
   isolating: boolean;
   done: number;
   failed: number;
+  /** When it came up (epoch ms), for its rate in status(). */
+  upAt: number;
 }
 
 /** How much work, in milliseconds, each worker should have queued ahead of it. */
@@ -119,30 +132,51 @@ export class Controller {
 
   constructor(private readonly options: ControllerOptions) {}
 
+  private get security(): LinkSecurity {
+    return this.options.security ?? { serverKeys: {}, insecure: false };
+  }
+
   async start(): Promise<void> {
+    const { keyPair, authorizedKeys } = this.security;
     if (this.options.listen.length > 0) {
-      const router = new zmq.Router(linkOptions({ mandatory: true }));
-      const outbox = this.track(router);
-      for (const address of this.options.listen) {
-        await router.bind(address);
-        this.listening.push(router.lastEndpoint ?? address);
-      }
-      void receiveLoop(
-        router,
-        ([routingId, ...message]) => {
-          const key = `in:${routingId!.toString('hex')}`;
-          let link = this.links.get(key);
-          if (!link) {
-            link = { key, lastHello: 0, send: (m) => outbox.post([routingId!, ...m]) };
-            this.links.set(key, link);
-          }
-          this.fromServer(link, message);
-        },
-        (error) => this.options.log('warn', 'malformed message from a server dropped', { err: describeError(error).message }),
-      );
+      checkListen(this.options.listen, this.security);
+      await this.bindRouter(this.options.listen, keyPair && authorizedKeys?.length ? { keyPair, admit: authorizedKeys } : undefined);
     }
+    const { embedded } = this.options;
+    if (embedded) await this.bindRouter([embedded.endpoint], { keyPair: embedded.keyPair, admit: [embedded.serverKey] });
     for (const url of this.options.urls) this.connect(url);
     this.heartbeat = setInterval(() => this.tick(), this.options.heartbeatMs);
+  }
+
+  /** A router servers dial in to; with keys it is the CURVE server of those links and admits only `admit`. */
+  private async bindRouter(addresses: string[], curve?: { keyPair: KeyPair; admit: string[] }): Promise<void> {
+    let security = {};
+    if (curve) {
+      const domain = await zap.admit(curve.admit);
+      zap.onDecision((decision) => {
+        if (decision.domain === domain && !decision.allowed) this.event('peer-refused', { address: decision.address, keyFingerprint: decision.client, reason: 'a server whose key is not in authorizedKeys tried to dial in' });
+      });
+      security = curveServerOptions(curve.keyPair, domain);
+    }
+    const router = new zmq.Router(linkOptions({ mandatory: true, ...security }));
+    const outbox = this.track(router);
+    for (const address of addresses) {
+      await router.bind(address);
+      this.listening.push(router.lastEndpoint ?? address);
+    }
+    void receiveLoop(
+      router,
+      ([routingId, ...message]) => {
+        const key = `in:${routingId!.toString('hex')}`;
+        let link = this.links.get(key);
+        if (!link) {
+          link = { key, lastHello: 0, send: (m) => outbox.post([routingId!, ...m]) };
+          this.links.set(key, link);
+        }
+        this.fromServer(link, message);
+      },
+      (error) => this.options.log('warn', 'malformed message from a server dropped', { err: describeError(error).message }),
+    );
   }
 
   private track(socket: zmq.Socket & zmq.Writable): Outbox {
@@ -157,10 +191,13 @@ export class Controller {
     const address = parseServerUrl(url);
     const key = `out:${address.endpoint}`;
     if (this.links.has(key)) return;
-    const dealer = new zmq.Dealer(linkOptions({ routingId: this.options.controllerId }));
+    const serverKey = serverKeyFor(address, this.security);
+    const curve = serverKey ? curveClientOptions(this.security.keyPair!, serverKey) : {};
+    const dealer = new zmq.Dealer(linkOptions({ routingId: this.options.controllerId, ...curve }));
     const outbox = this.track(dealer);
     const link: Link = { key, url, workers: address.workers, lastHello: 0, send: (m) => outbox.post(m) };
     this.links.set(key, link);
+    this.watchHandshakes(dealer, link, address.endpoint, serverKey !== undefined);
     dealer.connect(address.endpoint);
     this.hello(link);
     void receiveLoop(
@@ -168,6 +205,27 @@ export class Controller {
       (message) => this.fromServer(link, message),
       (error) => this.options.log('warn', 'malformed message from a server dropped', { url, err: describeError(error).message }),
     );
+  }
+
+  /** Turns failed security handshakes, which libzmq reports only as socket events, into events that say what to fix. */
+  private watchHandshakes(dealer: zmq.Dealer, link: Link, endpoint: string, withKey: boolean): void {
+    const refuse = (reason: string) => {
+      if (link.refused === reason) return;
+      link.refused = reason;
+      this.event('server-refused', { url: link.url, reason });
+    };
+    dealer.events.on('handshake:error:auth', () => refuse(`server ${endpoint} refused this controller's key: add the controller's .pub to the server's --authorized-keys`));
+    dealer.events.on('handshake:error:protocol', ({ error }) =>
+      refuse(withKey ? `server ${endpoint} does not use keys (${error.code}); it was given a server key, so it must run with --key-file` : `server ${endpoint} requires keys (${error.code}): give its public key (URL ?key=<hex>, serverKey or serverKeys) and this controller's keyFile`),
+    );
+    dealer.events.on('handshake:error:other', ({ error }) => {
+      if (link.handshakeError) return;
+      link.handshakeError = `security handshake with ${endpoint} failed (${error.code ?? error.message}): is the server key the one in that server's --key-file?`;
+      this.event('server-handshake-failed', { url: link.url, reason: link.handshakeError });
+    });
+    dealer.events.on('handshake', () => {
+      link.handshakeError = undefined;
+    });
   }
 
   private hello(link: Link): void {
@@ -243,7 +301,7 @@ export class Controller {
 
   private workerUp(server: ServerSlot, w: number, pid: number, functions: string[]): void {
     if (server.workers.has(w)) return;
-    const slot: WorkerSlot = { server, w, pid, functions, inflight: new Map(), isolating: false, done: 0, failed: 0 };
+    const slot: WorkerSlot = { server, w, pid, functions, inflight: new Map(), isolating: false, done: 0, failed: 0, upAt: Date.now() };
     server.workers.set(w, slot);
     for (const fn of functions) this.providers.set(fn, (this.providers.get(fn) ?? 0) + 1);
     if (this.definitions.size > 0) this.sendDefinitions(slot, [...this.definitions.values()]);
@@ -522,7 +580,7 @@ export class Controller {
     while (this.rateWindow.length > 0 && now - this.rateWindow[0]![0] > 5000) this.rateWindow.shift();
     const recent = this.rateWindow.reduce((sum, [, n]) => sum + n, 0);
     const servers = [...this.links.values()].flatMap((link): ServerStatus[] => {
-      if (!link.server) return link.url ? [{ url: link.url, connected: false, refused: link.refused }] : [];
+      if (!link.server) return link.url ? [{ url: link.url, connected: false, refused: link.refused, handshakeError: link.handshakeError }] : [];
       const { info, workers, lastSeen } = link.server;
       return [{
         id: info.id,
@@ -531,7 +589,7 @@ export class Controller {
         connected: true,
         lastSeenMs: now - lastSeen,
         functions: info.functions,
-        workers: [...workers.values()].map((s) => ({ w: s.w, pid: s.pid, busy: s.inflight.size > 0, inflight: s.inflight.size, done: s.done, failed: s.failed })),
+        workers: [...workers.values()].map((s) => ({ w: s.w, pid: s.pid, busy: s.inflight.size > 0, inflight: s.inflight.size, done: s.done, failed: s.failed, upMs: now - s.upAt })),
       }];
     });
     return {
@@ -591,9 +649,11 @@ export interface ServerStatus {
   url?: string;
   connected: boolean;
   refused?: string;
+  handshakeError?: string;
   lastSeenMs?: number;
   functions?: string[];
-  workers?: Array<{ w: number; pid: number; busy: boolean; inflight: number; done: number; failed: number }>;
+  /** upMs: time since the worker came up (its jobs per second = (done + failed) / upMs * 1000). */
+  workers?: Array<{ w: number; pid: number; busy: boolean; inflight: number; done: number; failed: number; upMs: number }>;
 }
 
 /** A caller's job row: [id, function, binary frame count, text length, timeout ms (absent: none)]. */

@@ -21,6 +21,8 @@ import {
 } from '../protocol/index.js';
 import { createLogger, logLevel } from '../protocol/logger.js';
 import { Controller, type CallerJobRow } from './controller.js';
+import type { LinkSecurity } from './link-security.js';
+import { generateKeyPair, KEY_PAIR_ENV } from '../protocol/index.js';
 
 export interface ControllerLaunch {
   callerEndpoint: string;
@@ -35,12 +37,16 @@ export interface ControllerLaunch {
   timeoutRetries?: number;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
+  /** Key pair, server keys, authorized keys: resolved by the caller, passed in the environment (never argv). */
+  security: LinkSecurity;
   /** pino level for the controller and the embedded server (default: $TSGATHER_LOG_LEVEL or warn). */
   logLevel?: string;
 }
 
 const cliScript = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const launch = JSON.parse(process.env.TSGATHER_CONTROLLER ?? '{}') as ControllerLaunch;
+// It may hold our secret key: the embedded server and its workers (user code) must not inherit it.
+delete process.env.TSGATHER_CONTROLLER;
 const level = logLevel(launch.logLevel, 'warn');
 const logger = createLogger('controller', level);
 
@@ -48,11 +54,15 @@ const pair = new zmq.Pair(linkOptions({}));
 const toCaller = new Outbox(pair, (error) => logger.error({ err: error.message }, 'message to caller lost'));
 const send = (message: Frames) => toCaller.post(message);
 const embeddedEndpoint = launch.embeddedWorkers ? ipcEndpoint('ctl') : undefined;
+// The embedded link is CURVE too (an ipc socket file is reachable by other local users): keys made on the fly.
+const embeddedKeys = embeddedEndpoint ? { controller: launch.security?.keyPair ?? generateKeyPair(), server: generateKeyPair() } : undefined;
 
 const controller = new Controller({
   controllerId: launch.controllerId,
-  listen: embeddedEndpoint ? [...launch.listen, embeddedEndpoint] : launch.listen,
+  listen: launch.listen,
   urls: launch.urls,
+  security: launch.security,
+  embedded: embeddedEndpoint && embeddedKeys ? { endpoint: embeddedEndpoint, keyPair: embeddedKeys.controller, serverKey: embeddedKeys.server.publicKey } : undefined,
   retries: launch.retries,
   timeoutRetries: launch.timeoutRetries,
   heartbeatMs: launch.heartbeatMs,
@@ -65,8 +75,9 @@ let embedded: ChildProcess | undefined;
 let stopping = false;
 
 function startEmbeddedServer(): void {
-  embedded = fork(cliScript, ['server', '--connect', embeddedEndpoint!, '--workers', String(launch.embeddedWorkers), '--name', `local-${os.hostname()}`, '--log-level', level, ...(launch.workerHeapMb ? ['--worker-heap-mb', String(launch.workerHeapMb)] : []), ...(launch.workerMaxRssMb ? ['--worker-max-rss-mb', String(launch.workerMaxRssMb)] : [])], {
+  embedded = fork(cliScript, ['server', '--connect', embeddedEndpoint!, '--controller-key', embeddedKeys!.controller.publicKey, '--workers', String(launch.embeddedWorkers), '--name', `local-${os.hostname()}`, '--log-level', level, ...(launch.workerHeapMb ? ['--worker-heap-mb', String(launch.workerHeapMb)] : []), ...(launch.workerMaxRssMb ? ['--worker-max-rss-mb', String(launch.workerMaxRssMb)] : [])], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, [KEY_PAIR_ENV]: JSON.stringify(embeddedKeys!.server) },
   });
   embedded.on('exit', (code, signal) => {
     if (!stopping) send(frames({ t: 'event', kind: 'embedded-server-exit', detail: { code, signal } }));

@@ -78,6 +78,20 @@ export interface SpawnOptions {
   progress?: boolean;
   /** pino level of the controller child and the embedded server's JSON logs on stderr (default: $TSGATHER_LOG_LEVEL or 'warn'). */
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * This controller's secret key file (from `tsgather keys generate`), or the pair itself: needed to
+   * dial servers that have keys and to let servers dial in with keys. Servers list its .pub in --authorized-keys.
+   */
+  keyFile?: string;
+  keyPair?: { publicKey: string; secretKey: string };
+  /** Public key (Z85, hex, or a .pub file) of every server dialled whose URL has no `?key=`. */
+  serverKey?: string;
+  /** Public keys (or .pub files) of servers by endpoint, e.g. { 'tcp://hq1:5555': '/keys/hq1.pub' }. */
+  serverKeys?: Record<string, string>;
+  /** Servers admitted to `listen`: an authorized-keys file (one public key per line, # comments) or a list of keys. */
+  authorizedKeys?: string | string[];
+  /** Allow links beyond this machine without keys (dialling, or listening on, a non-loopback address). */
+  insecure?: boolean;
 }
 
 /** A job's error, as thrown on the worker: name, message and the remote stack. */

@@ -11,12 +11,17 @@ import {
   ProtocolError,
   describeError,
   frames,
+  curveClientOptions,
+  curveServerOptions,
   ipcEndpoint,
+  isLoopbackEndpoint,
   linkOptions,
   Outbox,
   readHead,
   receiveLoop,
+  zap,
   type ControllerToServer,
+  type KeyPair,
   type Frames,
   type WorkerToServer,
   type ServerInfo,
@@ -33,7 +38,22 @@ export interface ServerOptions {
   workerHeapMb?: number;
   /** Resident-memory ceiling per worker (MB): a worker over it is recycled between jobs. */
   workerMaxRssMb?: number;
+  /** This server's CURVE key pair: every controller link is encrypted and authenticated. */
+  keyPair?: KeyPair;
+  /** Public keys (Z85) of the controllers admitted on --bind addresses. */
+  authorizedKeys?: string[];
+  /** Public key (Z85) of the controllers this server dials with --connect. */
+  controllerKey?: string;
+  /** Allow links beyond this machine without keys (logged as a warning). */
+  insecure?: boolean;
+  /** Messages from controllers larger than this are dropped, with their connection (default MAX_MESSAGE_BYTES). */
+  maxMessageBytes?: number;
   logger: Logger;
+}
+
+/** A configuration that would expose this machine: refused before anything is bound. */
+export class InsecureConfigurationError extends Error {
+  override name = 'InsecureConfigurationError';
 }
 
 /** One controller's connection, whichever side dialled. */
@@ -90,6 +110,8 @@ export class ComputeServer {
   }
 
   async start(): Promise<void> {
+    const exposed = ComputeServer.checkSecurity(this.options);
+    if (exposed.length > 0) this.log.warn({ exposed }, 'INSECURE: serving links beyond this machine without encryption or authentication (--insecure): anyone who can reach them can run code here');
     await this.workerSocket.bind(this.workerEndpoint);
     void receiveLoop(this.workerSocket, (message) => this.fromWorker(message), (error) => this.malformed('worker', error));
     this.pool.resize(this.pool.size);
@@ -100,9 +122,50 @@ export class ComputeServer {
     this.log.info({ server: this.info.id, bind: this.bound, connect: this.options.connect ?? [], workers: this.pool.size }, 'server ready');
   }
 
+  /** Refuses links that would let anyone on the network run code here; returns those --insecure lets through. */
+  static checkSecurity(options: ServerOptions): string[] {
+    const { keyPair, authorizedKeys, controllerKey, insecure } = options;
+    const bind = options.bind ?? [];
+    const connect = options.connect ?? [];
+    if (keyPair && bind.length > 0 && !authorizedKeys?.length) {
+      throw new InsecureConfigurationError('--key-file with --bind needs --authorized-keys (the public keys of the controllers to admit); without it no controller could connect');
+    }
+    if (keyPair && connect.length > 0 && !controllerKey) {
+      throw new InsecureConfigurationError('--key-file with --connect needs --controller-key (the public key of the controller to dial)');
+    }
+    if (!keyPair && (authorizedKeys?.length || controllerKey)) {
+      throw new InsecureConfigurationError(`${authorizedKeys?.length ? '--authorized-keys' : '--controller-key'} needs --key-file (this server's own key pair; make one with: tsgather keys generate)`);
+    }
+    const exposed = keyPair ? [] : [...bind, ...connect].filter((url) => !isLoopbackEndpoint(url));
+    if (exposed.length > 0 && !insecure) {
+      throw new InsecureConfigurationError(
+        `refusing to serve ${exposed.join(', ')} without keys: anyone who can reach it could run code on this machine. ` +
+          'Give --key-file with --authorized-keys (for --bind) or with --controller-key (for --connect); make keys with: tsgather keys generate. ' +
+          'Or pass --insecure on a network you trust.',
+      );
+    }
+    return exposed;
+  }
+
+  private controllerLinkOptions<T extends object>(extra: T) {
+    return linkOptions({ ...(this.options.maxMessageBytes ? { maxMessageSize: this.options.maxMessageBytes } : {}), ...extra });
+  }
+
   private async listen(addresses: string[]): Promise<void> {
-    const socket = new zmq.Router(linkOptions({ mandatory: true }));
+    const { keyPair, authorizedKeys } = this.options;
+    let curve = {};
+    if (keyPair) {
+      const domain = await zap.admit(authorizedKeys ?? []);
+      zap.onDecision((decision) => {
+        if (decision.domain !== domain) return;
+        if (decision.allowed) this.log.debug({ address: decision.address, keyFingerprint: decision.client }, 'controller key accepted');
+        else this.log.warn({ address: decision.address, keyFingerprint: decision.client }, 'controller refused: its key is not in --authorized-keys');
+      });
+      curve = curveServerOptions(keyPair, domain);
+    }
+    const socket = new zmq.Router(this.controllerLinkOptions({ mandatory: true, ...curve }));
     this.sockets.push(socket);
+    this.watchHandshakes(socket, 'controller');
     const outbox = new Outbox(socket, (error) => this.log.warn({ err: error.message }, 'reply to controller not delivered'));
     this.controllerOutboxes.push(outbox);
     for (const address of addresses) {
@@ -126,8 +189,11 @@ export class ComputeServer {
   }
 
   private dial(url: string): void {
-    const socket = new zmq.Dealer(linkOptions({ routingId: this.info.id }));
+    const { keyPair, controllerKey } = this.options;
+    const curve = keyPair && controllerKey ? curveClientOptions(keyPair, controllerKey) : {};
+    const socket = new zmq.Dealer(this.controllerLinkOptions({ routingId: this.info.id, ...curve }));
     this.sockets.push(socket);
+    this.watchHandshakes(socket, url);
     const outbox = new Outbox(socket, (error) => this.log.warn({ err: error.message }, 'message to controller not sent'));
     this.controllerOutboxes.push(outbox);
     const tag = `d${this.sockets.length}`;
@@ -142,6 +208,27 @@ export class ComputeServer {
     socket.connect(url);
     this.log.info({ url }, 'dialling controller');
     void receiveLoop(socket, (message) => this.fromController(link, message), (error) => this.malformed('controller', error));
+  }
+
+  /** Logs failed security handshakes in words a person can act on (libzmq is otherwise silent about them). */
+  private watchHandshakes(socket: zmq.Socket, peer: string): void {
+    const incoming = peer === 'controller';
+    const warned = new Set<string>();
+    const warn = (kind: string, message: string, detail: Record<string, unknown>) => {
+      if (!incoming && warned.has(kind)) return; // a dialling socket retries often: say it once
+      warned.add(kind);
+      this.log.warn(detail, message);
+    };
+    socket.events.on('handshake:error:auth', ({ address }) =>
+      warn('auth', incoming ? 'controller handshake refused' : `controller at ${peer} refused this server's key: add this server's .pub to the controller's authorizedKeys`, { address }),
+    );
+    socket.events.on('handshake:error:protocol', ({ address, error }) =>
+      warn('protocol', incoming ? 'controller handshake failed: security mismatch (a controller without keys, or one using the wrong server key)' : `handshake with controller at ${peer} failed: security mismatch (does it listen with keys? is --controller-key its key?)`, { address, code: error.code }),
+    );
+    socket.events.on('handshake:error:other', ({ address, error }) =>
+      warn('other', incoming ? 'controller handshake failed' : `handshake with controller at ${peer} failed: is --controller-key that controller's public key?`, { address, err: error.message }),
+    );
+    socket.events.on('handshake', () => warned.clear());
   }
 
   private fromController(link: ControllerLink, message: Buffer[]): void {
