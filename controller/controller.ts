@@ -480,7 +480,10 @@ export class Controller {
     const batch: Job[] = [];
     for (const [fn, queue] of this.queues) {
       if (queue.length === 0 || !this.canRun(slot, fn)) continue;
-      let credit = this.window(fn) - slot.inflight.size - batch.length;
+      const window = this.window(fn);
+      let credit = window - slot.inflight.size - batch.length;
+      // A busy worker is topped up only once half its window is free: fewer, larger batches both ways.
+      if (slot.inflight.size > 0 && credit < Math.ceil(window / 2)) continue;
       while (credit > 0 && queue.length > 0) {
         const job = queue.shift()!;
         this.queued--;

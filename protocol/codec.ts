@@ -156,10 +156,13 @@ function isPlainJson(value: unknown, path: string, ancestors: Set<object>): bool
   return plain;
 }
 
+/** The frames of every plain-JSON value: one shared, frozen empty list rather than one per value. */
+const NO_BINS = Object.freeze([]) as unknown as Uint8Array[];
+
 /** Encodes a value for the wire, or throws a SerializationError naming the part that cannot travel. */
 export function encodeValue(value: unknown, what = 'value'): EncodedValue {
   if (isPlainJson(value, what, new Set())) {
-    return { text: value === undefined ? '{}' : `{"json":${JSON.stringify(value)}}`, bins: [] };
+    return { text: value === undefined ? '{}' : `{"json":${JSON.stringify(value)}}`, bins: NO_BINS };
   }
   outgoingBins = [];
   try {
