@@ -54,7 +54,7 @@ const pair = new zmq.Pair(linkOptions({}));
 const toCaller = new Outbox(pair, (error) => logger.error({ err: error.message }, 'message to caller lost'));
 const send = (message: Frames) => toCaller.post(message);
 const embeddedEndpoint = launch.embeddedWorkers ? ipcEndpoint('ctl') : undefined;
-// The embedded link is CURVE too (an ipc socket file is reachable by other local users): keys made on the fly.
+// The embedded link is CURVE too (an ipc socket file is only as private as the umask made it): keys made on the fly.
 const embeddedKeys = embeddedEndpoint ? { controller: launch.security?.keyPair ?? generateKeyPair(), server: generateKeyPair() } : undefined;
 
 const controller = new Controller({
