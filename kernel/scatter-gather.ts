@@ -1,11 +1,13 @@
 /**
  * In the cell worker: the `tsgather` engine as notebooks see it. spawnScatterGather is wrapped so
  * that job output shows up in the running cell (tagged by worker), waiting shows a live progress
- * display updated in place, and every instance is closed when the kernel shuts down.
+ * display updated in place, `sg.status()` renders as a table, `sg.plotDurations(results)` draws
+ * a Vega-Lite chart, and every instance is closed when the kernel shuts down.
  */
 import type { IMimeBundle } from '@jupyterlab/nbformat';
 import type { Display, DisplayHandle } from './display.js';
 import type { StreamName } from './worker-messages.js';
+import { durationsChart, statusView, type StatusLike, type TimedResult } from './views.js';
 
 export interface Progress {
   done: number;
@@ -55,6 +57,7 @@ export function forNotebook(
     open.add(sg);
     forwardJobOutput(sg, io.write);
     showProgressWhileWaiting(sg, io.display);
+    addViews(sg);
     const close = sg.close.bind(sg);
     sg.close = () => {
       open.delete(sg);
@@ -65,8 +68,10 @@ export function forNotebook(
 
   const namespace: Record<string, unknown> = { ...engine };
   if (spawn) {
-    namespace.spawnScatterGather = (...args: unknown[]) => {
-      const spawned = spawn(...args);
+    namespace.spawnScatterGather = (urls?: unknown, options?: unknown, ...rest: unknown[]) => {
+      // The terminal progress bar is for scripts; cells get the live display instead.
+      const quiet = options === undefined || (typeof options === 'object' && options !== null) ? { progress: false, ...(options as object | undefined) } : options;
+      const spawned = spawn(urls, quiet, ...rest);
       return spawned instanceof Promise ? spawned.then(adopt) : adopt(spawned);
     };
   }
@@ -76,6 +81,13 @@ export function forNotebook(
       await Promise.allSettled([...open].map(async (sg) => sg.close()));
     },
   };
+}
+
+/** status() resolves to the same data, rendered as a table when it is a cell's value; plotDurations charts a finished batch. */
+function addViews(sg: ScatterGatherLike): void {
+  const status = sg.status;
+  if (typeof status === 'function') sg.status = async (...args: unknown[]) => statusView((await status.apply(sg, args)) as StatusLike);
+  sg.plotDurations = (results: readonly TimedResult[]) => durationsChart(results);
 }
 
 function forwardJobOutput(sg: ScatterGatherLike, write: (name: StreamName, text: string) => void): void {
