@@ -1,0 +1,95 @@
+/**
+ * The caller's record of jobs still waiting for a result, kept per addJob call rather than per
+ * job: one call's jobs have consecutive ids, one function and one queue time, so a million queued
+ * jobs cost one bit-sized byte each plus a few small objects, not a map entry and an object each.
+ */
+import type { JobResult } from './types.js';
+
+export interface Claim {
+  /** Results in input order; filled as they arrive. */
+  results: JobResult[];
+  resolve(results: JobResult[]): void;
+}
+
+/** The jobs of one addJob (or map, submit) call. */
+export interface Segment {
+  first: number;
+  count: number;
+  fn: string;
+  queuedAt: number;
+  /** Jobs of this segment still without a result. */
+  open: number;
+  /** 1 once a job's result is in, so a late duplicate is dropped (one-job segments use `open`). */
+  arrived?: Uint8Array;
+  /** Set by map/submit: the results go here instead of to poll(). */
+  claim?: Claim;
+}
+
+/** Closed segments are swept out once they are this many and half of all. */
+const SWEEP_AT = 64;
+
+export class PendingJobs {
+  /** Ordered by first id (ids only grow). Closed segments linger until the next sweep. */
+  private segments: Segment[] = [];
+  private closed = 0;
+  /** Jobs without a result, over all segments. */
+  size = 0;
+
+  add(first: number, count: number, fn: string, queuedAt: number): Segment {
+    const segment: Segment = { first, count, fn, queuedAt, open: count };
+    if (count > 1) segment.arrived = new Uint8Array(count);
+    if (count > 0) {
+      this.segments.push(segment);
+      this.size += count;
+    }
+    return segment;
+  }
+
+  /** Marks job `id` as answered and returns its segment; undefined for an unknown id or a duplicate. */
+  take(id: number): Segment | undefined {
+    const segment = this.find(id);
+    if (!segment || segment.open === 0) return undefined;
+    if (segment.arrived) {
+      const index = id - segment.first;
+      if (segment.arrived[index]) return undefined;
+      segment.arrived[index] = 1;
+    }
+    segment.open--;
+    this.size--;
+    if (segment.open === 0 && ++this.closed >= SWEEP_AT && this.closed * 2 >= this.segments.length) this.sweep();
+    return segment;
+  }
+
+  /** Every job still without a result, with its segment. */
+  *unanswered(): Generator<[number, Segment]> {
+    for (const segment of this.segments) {
+      if (segment.open === 0) continue;
+      for (let i = 0; i < segment.count; i++) {
+        if (segment.arrived ? !segment.arrived[i] : segment.open > 0) yield [segment.first + i, segment];
+      }
+    }
+  }
+
+  hasOpenClaims(): boolean {
+    return this.segments.some((segment) => segment.open > 0 && segment.claim !== undefined);
+  }
+
+  private find(id: number): Segment | undefined {
+    const segments = this.segments;
+    let low = 0;
+    let high = segments.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const segment = segments[middle]!;
+      if (id < segment.first) high = middle - 1;
+      else if (id >= segment.first + segment.count) low = middle + 1;
+      else return segment;
+    }
+    return undefined;
+  }
+
+  private sweep(): void {
+    this.segments = this.segments.filter((segment) => segment.open > 0);
+    this.closed = 0;
+  }
+}
