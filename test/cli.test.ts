@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readPid } from '../cli/pidfile.js';
 import { spawnScatterGather } from '../controller/index.js';
-import { runCli } from './cli-helpers.js';
+import { runCli, runProgram } from './cli-helpers.js';
 import { alive, nextEvent, startServer } from './helpers.js';
 
 let dir: string;
@@ -157,6 +157,24 @@ describe('server logs', { timeout: 120_000 }, () => {
     quiet.kill('SIGTERM');
     await new Promise((resolve) => quiet.once('exit', resolve));
     assert.equal(err, '', 'no info lines at level warn');
+  });
+
+  test('the controller logs pino JSON lines at the logLevel option (default warn: quiet)', async () => {
+    const index = join(import.meta.dirname, '../controller/index.js');
+    const script = (options: string) =>
+      `import { spawnScatterGather } from ${JSON.stringify(index)};\nconst sg = await spawnScatterGather([], { workers: 1, ${options} });\nawait sg.close();\n`;
+    await writeFile(join(dir, 'verbose.mjs'), script("logLevel: 'info'"));
+    await writeFile(join(dir, 'quiet.mjs'), script(''));
+    const env = { ...process.env };
+    delete env.TSGATHER_LOG_LEVEL;
+    const verbose = await runProgram(process.execPath, [join(dir, 'verbose.mjs')], { env });
+    assert.equal(verbose.code, 0, verbose.stderr);
+    const lines = verbose.stderr.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { role: string; msg: string; level: number });
+    assert.ok(lines.some((line) => line.role === 'controller' && line.msg === 'server joined' && line.level === 30), verbose.stderr);
+    assert.ok(lines.some((line) => line.role === 'server' && line.msg === 'server ready'), 'the embedded server logs at the same level');
+    const quiet = await runProgram(process.execPath, [join(dir, 'quiet.mjs')], { env });
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(quiet.stderr, '');
   });
 
   test('a secret key never appears in the logs, even at trace level', async () => {

@@ -1,6 +1,6 @@
 /** `tsgather cluster up|down` against a real sshd on loopback: servers started over ssh run real jobs. */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -52,7 +52,10 @@ describe('cluster up/down over ssh', { timeout: 120_000 }, () => {
       await sg.close();
     }
 
-    const down = await runCli(['cluster', 'down', host(), ...sshFlags, ...remote(), '--pidfile', pidfile]);
+    // Hosts may also come from a file (comments and blank lines skipped).
+    const hostfile = join(dir, 'hosts');
+    await writeFile(hostfile, `# the test machine\n\n${host()}   # over loopback\n`);
+    const down = await runCli(['cluster', 'down', '--hostfile', hostfile, ...sshFlags, ...remote(), '--pidfile', pidfile]);
     assert.equal(down.code, 0, down.stderr);
     assert.match(down.stderr, new RegExp(`stopped server pid ${pid}`));
     assert.equal(alive(pid), false);
