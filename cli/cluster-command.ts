@@ -124,7 +124,8 @@ function upCommand(): Command {
           process.stderr.write(`${host.spec}: failed (ssh exit ${outcome.code}): ${(outcome.stderr + outcome.stdout).trim()}\n`);
           return;
         }
-        const endpoints = [...outcome.stdout.matchAll(/^listening on (\S+)$/gm)].map((m) => reachableUrl(m[1]!, host.host));
+        const key = /^public key ([0-9a-f]{64})$/m.exec(outcome.stdout)?.[1];
+        const endpoints = [...outcome.stdout.matchAll(/^listening on (\S+)$/gm)].map((m) => reachableUrl(m[1]!, host.host) + (key ? `?key=${key}` : ''));
         const pid = /pid (\d+)/.exec(outcome.stdout)?.[1];
         urls.push(...endpoints);
         process.stderr.write(`${host.spec}: server pid ${pid ?? '?'} ${endpoints.length ? `listening on ${endpoints.join(', ')}` : `dialling ${flags.connect}`}\n`);

@@ -12,7 +12,7 @@ const cliScript = fileURLToPath(new URL('./main.js', import.meta.url));
 /** Set in the detached server's environment: report readiness over IPC, then live on alone. */
 export const DAEMON_ENV = 'TSGATHER_DAEMON_CHILD';
 
-export type DaemonReport = { t: 'ready'; pid: number; endpoints: string[] } | { t: 'failed'; reason: string };
+export type DaemonReport = { t: 'ready'; pid: number; endpoints: string[]; publicKey?: string } | { t: 'failed'; reason: string };
 
 export const isDaemonChild = () => process.env[DAEMON_ENV] === '1' && typeof process.send === 'function';
 
@@ -29,6 +29,8 @@ export function reportToLauncher(report: DaemonReport): Promise<void> {
 export interface Daemonized {
   pid: number;
   endpoints: string[];
+  /** The server's CURVE public key (hex), when it has keys. */
+  publicKey?: string;
   logFile: string;
 }
 
@@ -57,7 +59,7 @@ export async function daemonize(serverArgs: string[], logFile: string, timeoutMs
     if (report.t === 'failed') throw new Error(report.reason);
     child.unref();
     child.disconnect?.();
-    return { pid: report.pid, endpoints: report.endpoints, logFile };
+    return { pid: report.pid, endpoints: report.endpoints, publicKey: report.publicKey, logFile };
   } catch (error) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     throw new Error(`${(error as Error).message}\n${tail(logFile)}`.trimEnd());

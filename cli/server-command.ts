@@ -9,7 +9,7 @@ import { claimPidfile, DEFAULT_PIDFILE, PidfileError, releasePidfile, runningPid
 import { serverStatusCommand, serverStopCommand } from './server-control.js';
 import { addServerSecurityOptions, resolveServerSecurity, type ServerSecurityFlags } from './server-security.js';
 import { InsecureConfigurationError } from '../server/server.js';
-import { KeyError } from '../protocol/index.js';
+import { KeyError, keyToHex } from '../protocol/index.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -71,7 +71,10 @@ export function serverCommand(): Command {
       if (process.send && !isDaemonChild()) process.once('disconnect', () => void stop('parent gone'));
       await server.start();
       for (const endpoint of server.endpoints) process.stdout.write(`listening on ${endpoint}\n`);
-      if (isDaemonChild()) await reportToLauncher({ t: 'ready', pid: process.pid, endpoints: server.endpoints });
+      // Public, and what a controller needs to dial this server: `?key=<hex>` in its URL.
+      const publicKey = security.keyPair ? keyToHex(security.keyPair.publicKey) : undefined;
+      if (publicKey) process.stdout.write(`public key ${publicKey}\n`);
+      if (isDaemonChild()) await reportToLauncher({ t: 'ready', pid: process.pid, endpoints: server.endpoints, publicKey });
     });
   command.addCommand(serverStopCommand());
   command.addCommand(serverStatusCommand());
@@ -85,8 +88,9 @@ async function startDaemon(pidfile: string, logFile = pidfile.replace(/(\.pid)?$
   const holder = runningPid(pidfile);
   if (holder !== undefined) return fail(`a server is already running with pid ${holder} (pid file ${pidfile})`);
   try {
-    const { pid, endpoints } = await daemonize(args, logFile);
+    const { pid, endpoints, publicKey } = await daemonize(args, logFile);
     for (const endpoint of endpoints) process.stdout.write(`listening on ${endpoint}\n`);
+    if (publicKey) process.stdout.write(`public key ${publicKey}\n`);
     process.stdout.write(`started server pid ${pid} (pid file ${pidfile}, log ${logFile})\n`);
   } catch (error) {
     fail(`server did not start: ${(error as Error).message}`);

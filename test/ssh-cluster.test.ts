@@ -65,6 +65,27 @@ describe('cluster up/down over ssh', { timeout: 120_000 }, () => {
     assert.match(again.stderr, /not running/);
   });
 
+  test('key flags reach the remote server, and the printed URL carries its public key', async () => {
+    const keys = join(dir, 'keys');
+    for (const name of ['server', 'controller']) assert.equal((await runCli(['keys', 'generate', '--out', keys, '--name', name])).code, 0);
+    const pidfile = join(dir, 'keyed.pid');
+    const up = await runCli(['cluster', 'up', host(), ...sshFlags, ...remote(), '--pidfile', pidfile, '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--key-file', join(keys, 'server.key'), '--authorized-keys', join(keys, 'controller.pub')]);
+    assert.equal(up.code, 0, up.stderr);
+    const [url] = up.stdout.trim().split('\n');
+    assert.match(url!, /^tcp:\/\/127\.0\.0\.1:\d+\?key=[0-9a-f]{64}$/);
+    try {
+      const sg = await spawnScatterGather([url!], { echo: false, keyFile: join(keys, 'controller.key') });
+      try {
+        await sg.define('double', (x: number) => 2 * x);
+        assert.equal(await sg.submit('double', [21]), 42, 'a job ran over the encrypted link');
+      } finally {
+        await sg.close();
+      }
+    } finally {
+      assert.equal((await runCli(['cluster', 'down', host(), ...sshFlags, ...remote(), '--pidfile', pidfile])).code, 0);
+    }
+  });
+
   test('a host that cannot be reached fails up with exit 1 and names the host', async () => {
     const unreachable = `${sshd.user}@127.0.0.1:1`;
     const up = await runCli(['cluster', 'up', unreachable, ...sshFlags, ...remote(), '--pidfile', join(dir, 'never.pid'), '--bind', 'tcp://127.0.0.1:0']);
