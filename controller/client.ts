@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import v8 from 'node:v8';
 import {
   decodeTree,
   encodeValue,
@@ -19,34 +20,58 @@ import {
   readHead,
   readJson,
   receiveLoop,
-  type CallerResultsMeta,
+  CALLER_ROW,
+  readRows,
+  type OutputRow,
   type Command,
   type ControllerToCaller,
   type EncodedTree,
 } from '../protocol/index.js';
 import { parseServerUrl } from './server-url.js';
+import { PendingJobs, type Segment } from './pending.js';
 import { checkListen, resolveLinkSecurity, serverKeyFor } from './link-security.js';
 import { drawProgress } from './terminal-progress.js';
 import type { ControllerLaunch } from './main.js';
-import { RemoteError, ControllerExitedError, type JobItem, type JobResult, type JobOutput, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
+import type { CallerJobRow } from './controller.js';
+import { RemoteError, ControllerExitedError, QueueFullError, type JobOptions, type JobItem, type JobResult, type JobOutput, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
 
 const controllerScript = fileURLToPath(new URL('./main.js', import.meta.url));
 
 /** Caller → controller messages stay below this many jobs so no single message grows huge. */
 const MAX_JOBS_PER_MESSAGE = 20_000;
+/** Jobs handed to the controller and not yet answered; the rest wait here, encoded, so the controller's memory stays bounded. */
+const CONTROLLER_WINDOW = 100_000;
 
-interface Pending {
-  fn: string;
-  queuedAt: number;
-  claim?: { resolve(result: JobResult): void };
+/** Encoded items: their texts and binary frames in order, and each one's frame count when any has frames. */
+interface EncodedItems {
+  texts: string[];
+  bins: Uint8Array[];
+  nbins?: number[];
 }
+
+/**
+ * Jobs encoded by one addJob call (ids `first`, `first + 1`, ...), handed to the controller from
+ * `next` on as its window allows. Rows are built only when sent: a queued job costs its text.
+ */
+interface OutgoingChunk extends EncodedItems {
+  first: number;
+  fn: string;
+  timeoutMs: number;
+  next: number;
+  nextBin: number;
+}
+
+function defaultMaxQueued(): number {
+  return Math.min(2_000_000, Math.floor(v8.getHeapStatistics().heap_size_limit / 2048));
+}
+
 
 export class ScatterGather extends EventEmitter {
   /** The function addJob uses when given no name: the first server URL's path, if any. */
   readonly defaultFunction?: string;
   /** Where servers can dial in (`tsgather server --connect <this>`), when `listen` was given. */
   listenAddress?: string;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingJobs();
   private arrived: JobResult[] = [];
   private unclaimed = 0;
   private nextId = 1;
@@ -54,8 +79,12 @@ export class ScatterGather extends EventEmitter {
   private readonly replies = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   private readonly waiters = new Set<() => void>();
   private readonly versions = new Map<string, number>();
-  private outgoing: { rows: Array<[number, string, number, number]>; texts: string[]; bins: Uint8Array[] } = { rows: [], texts: [], bins: [] };
+  private readonly outgoing: OutgoingChunk[] = [];
+  /** Jobs sent to the controller whose results have not come back. */
+  private inController = 0;
   private flushScheduled = false;
+  /** Most jobs outstanding at once (see SpawnOptions.maxQueued). */
+  readonly maxQueued: number;
   private exited?: Error;
   private readonly outbox: Outbox;
   private readonly totals = { added: 0, done: 0, failed: 0, firstAt: 0 };
@@ -70,6 +99,7 @@ export class ScatterGather extends EventEmitter {
   ) {
     super();
     this.defaultFunction = defaultFunction;
+    this.maxQueued = options.maxQueued ?? defaultMaxQueued();
     this.outbox = new Outbox(socket);
     this.exitedPromise = new Promise((resolve) => child.once('exit', () => resolve()));
     child.once('exit', (code, signal) => this.controllerExited(code, signal));
@@ -82,45 +112,122 @@ export class ScatterGather extends EventEmitter {
     if (typeof source !== 'string' || source.trim() === '') throw new TypeError('define() needs a function or its source text');
     const version = (this.versions.get(name) ?? 0) + 1;
     this.versions.set(name, version);
-    this.flush(); // jobs added before the redefinition keep their place ahead of it
+    this.flush(true); // jobs added before the redefinition keep their place ahead of it
     await this.request({ t: 'define', id: 0, spec: { name, version, source } });
     return version;
   }
 
   /**
    * Queues jobs: each item is `[args, kwargs?]`. Returns their ids at once. Every item is encoded
-   * before any is queued, so one that cannot travel throws and nothing is queued.
+   * before any is queued, so one that cannot travel throws and nothing is queued. Past `maxQueued`
+   * outstanding jobs it throws a QueueFullError and queues nothing (addJobAsync waits instead).
    */
-  addJob(name: string, items: JobItem[]): number[];
+  addJob(name: string, items: JobItem[], options?: JobOptions): number[];
   addJob(items: JobItem[]): number[];
-  addJob(nameOrItems: string | JobItem[], maybeItems?: JobItem[]): number[] {
+  addJob(nameOrItems: string | JobItem[], maybeItems?: JobItem[], options: JobOptions = {}): number[] {
+    return idsOf(this.queueJobs(nameOrItems, maybeItems, options));
+  }
+
+  private queueJobs(nameOrItems: string | JobItem[], maybeItems: JobItem[] | undefined, options: JobOptions = {}): Segment {
     this.assertRunning();
+    const { name, items } = this.jobArguments(nameOrItems, maybeItems);
+    if (this.pending.size + items.length > this.maxQueued) throw new QueueFullError(this.maxQueued, this.pending.size, items.length);
+    return this.enqueue(name, this.encodeItems(name, items), 0, items.length, this.timeoutOf(options));
+  }
+
+  /**
+   * Like addJob, but when the queue is full it waits for room instead of throwing; a list longer
+   * than maxQueued goes in as results make room. Every item is encoded first, so a bad one throws
+   * and nothing is queued.
+   */
+  async addJobAsync(name: string, items: JobItem[], options?: JobOptions): Promise<number[]>;
+  async addJobAsync(items: JobItem[]): Promise<number[]>;
+  async addJobAsync(nameOrItems: string | JobItem[], maybeItems?: JobItem[], options: JobOptions = {}): Promise<number[]> {
+    this.assertRunning();
+    const { name, items } = this.jobArguments(nameOrItems, maybeItems);
+    const encoded = this.encodeItems(name, items);
+    const timeoutMs = this.timeoutOf(options);
+    const ids: number[] = [];
+    for (let start = 0; start < encoded.texts.length; ) {
+      await this.waitForRoom(1);
+      const end = Math.min(encoded.texts.length, start + this.maxQueued - this.pending.size);
+      for (const id of idsOf(this.enqueue(name, encoded, start, end, timeoutMs))) ids.push(id);
+      start = end;
+    }
+    return ids;
+  }
+
+  /** Resolves once `n` more jobs fit under maxQueued. */
+  waitForRoom(n = 1): Promise<void> {
+    if (n > this.maxQueued) return Promise.reject(new RangeError(`waitForRoom(${n}): more than maxQueued (${this.maxQueued}) can never fit`));
+    return this.until(() => this.pending.size + n <= this.maxQueued);
+  }
+
+  /** The controller child's process id (to watch its memory, say). */
+  get controllerPid(): number | undefined {
+    return this.child.pid;
+  }
+
+  private jobArguments(nameOrItems: string | JobItem[], maybeItems?: JobItem[]): { name: string; items: JobItem[] } {
     const name = typeof nameOrItems === 'string' ? nameOrItems : this.defaultFunction;
     const items = typeof nameOrItems === 'string' ? maybeItems : nameOrItems;
     if (!name) throw new TypeError('addJob needs a function name (or a server URL whose path names one)');
     if (!Array.isArray(items)) throw new TypeError(`addJob('${name}', items): items must be an array of [args, kwargs?]`);
-    const encoded = items.map((item, i) => {
+    return { name, items };
+  }
+
+  private timeoutOf(options: JobOptions): number {
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 0;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw new TypeError(`timeoutMs must be a number of milliseconds ≥ 0 (got ${String(timeoutMs)})`);
+    return Math.ceil(timeoutMs);
+  }
+
+  private encodeItems(name: string, items: JobItem[]): EncodedItems {
+    const texts = new Array<string>(items.length);
+    const bins: Uint8Array[] = [];
+    let nbins: number[] | undefined;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
       if (!Array.isArray(item) || !Array.isArray(item[0]) || item.length > 2 || (item[1] !== undefined && (typeof item[1] !== 'object' || item[1] === null || Array.isArray(item[1])))) {
         throw new TypeError(`addJob('${name}'): item ${i} must be [args array, kwargs object?], e.g. [[1000], { bins: 10 }]`);
       }
-      return encodeValue(item[1] === undefined ? [item[0]] : item, `job ${i}`);
-    });
-    const now = Date.now();
-    const ids = new Array<number>(items.length);
-    for (let i = 0; i < encoded.length; i++) {
-      const id = this.nextId++;
-      ids[i] = id;
-      const { text, bins } = encoded[i]!;
-      this.pending.set(id, { fn: name, queuedAt: now });
-      this.outgoing.rows.push([id, name, bins.length, text.length]);
-      this.outgoing.texts.push(text);
-      for (const bin of bins) this.outgoing.bins.push(bin);
+      const encoded = encodeValue(item[1] === undefined ? [item[0]] : item, `job ${i}`);
+      texts[i] = encoded.text;
+      if (encoded.bins.length > 0) {
+        nbins ??= new Array<number>(items.length).fill(0);
+        nbins[i] = encoded.bins.length;
+        for (const bin of encoded.bins) bins.push(bin);
+      }
     }
-    this.unclaimed += ids.length;
-    this.totals.added += ids.length;
+    return { texts, bins, nbins };
+  }
+
+  /** Queues items `start` to `end` of `encoded` as one segment of consecutive ids. */
+  private enqueue(name: string, encoded: EncodedItems, start: number, end: number, timeoutMs: number): Segment {
+    const now = Date.now();
+    const count = end - start;
+    const segment = this.pending.add(this.nextId, count, name, now);
+    this.nextId += count;
+    if (count > 0) {
+      const whole = start === 0 && end === encoded.texts.length;
+      const binStart = encoded.nbins ? sum(encoded.nbins, 0, start) : 0;
+      const binEnd = encoded.nbins ? binStart + sum(encoded.nbins, start, end) : 0;
+      this.outgoing.push({
+        first: segment.first,
+        fn: name,
+        timeoutMs,
+        texts: whole ? encoded.texts : encoded.texts.slice(start, end),
+        nbins: encoded.nbins && (whole ? encoded.nbins : encoded.nbins.slice(start, end)),
+        bins: whole ? encoded.bins : encoded.bins.slice(binStart, binEnd),
+        next: 0,
+        nextBin: 0,
+      });
+    }
+    this.unclaimed += count;
+    this.totals.added += count;
     if (!this.totals.firstAt) this.totals.firstAt = now;
     this.scheduleFlush();
-    return ids;
+    return segment;
   }
 
   /** Results that have arrived since the last poll (not those claimed by submit or map). Never waits. */
@@ -142,20 +249,20 @@ export class ScatterGather extends EventEmitter {
   }
 
   /** Runs one job and resolves with its value, or rejects with a RemoteError. */
-  async submit<T = unknown>(name: string, args: unknown[] = [], kwargs?: Record<string, unknown>): Promise<T> {
-    const [result] = await this.claim(name, [kwargs === undefined ? [args] : [args, kwargs]]);
+  async submit<T = unknown>(name: string, args: unknown[] = [], kwargs?: Record<string, unknown>, options?: JobOptions): Promise<T> {
+    const [result] = await this.claim(name, [kwargs === undefined ? [args] : [args, kwargs]], options);
     return unwrap<T>(result!);
   }
 
   /** Runs one job per item and resolves with their values in input order; rejects on the first failure. */
-  async map<T = unknown>(name: string, items: JobItem[]): Promise<T[]> {
-    const results = await this.withProgressBar(this.claim(name, items));
+  async map<T = unknown>(name: string, items: JobItem[], options?: JobOptions): Promise<T[]> {
+    const results = await this.withProgressBar(this.claim(name, items, options));
     return results.map((result) => unwrap<T>(result));
   }
 
   /** Like map, but resolves with every JobResult (failures included) in input order. */
-  mapResults(name: string, items: JobItem[]): Promise<JobResult[]> {
-    return this.withProgressBar(this.claim(name, items));
+  mapResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
+    return this.withProgressBar(this.claim(name, items, options));
   }
 
   /** Results in completion order, until nothing added with addJob is outstanding. */
@@ -173,7 +280,7 @@ export class ScatterGather extends EventEmitter {
   /** 'refresh': kill and refork every worker everywhere (nothing queued is lost); 'die': stop it all; 'status'. */
   async command(cmd: Command): Promise<unknown> {
     if (cmd === 'die' && this.exited) return undefined;
-    this.flush();
+    this.flush(true);
     const value = await this.request({ t: 'command', id: 0, cmd });
     if (cmd === 'die') await this.closed();
     return value;
@@ -229,15 +336,12 @@ export class ScatterGather extends EventEmitter {
     }
   }
 
-  private async claim(name: string, items: JobItem[]): Promise<JobResult[]> {
-    const ids = this.addJob(name, items);
-    this.unclaimed -= ids.length;
-    return Promise.all(
-      ids.map((id) => new Promise<JobResult>((resolve, reject) => {
-        if (this.exited) return reject(this.exited);
-        this.pending.get(id)!.claim = { resolve };
-      })),
-    );
+  /** Queues the items as one segment whose results resolve together, in input order. */
+  private async claim(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
+    const segment = this.queueJobs(name, items, options);
+    this.unclaimed -= segment.count;
+    if (segment.count === 0) return [];
+    return new Promise((resolve) => (segment.claim = { results: new Array<JobResult>(segment.count), resolve }));
   }
 
   private scheduleFlush(): void {
@@ -246,22 +350,45 @@ export class ScatterGather extends EventEmitter {
     setImmediate(() => this.flush());
   }
 
-  private flush(): void {
+  /**
+   * Hands queued jobs to the controller, as far as its window allows (`force`: all of them, so
+   * that a definition or command that follows does not overtake them).
+   */
+  private flush(force = false): void {
     this.flushScheduled = false;
-    const { rows, texts, bins } = this.outgoing;
-    if (rows.length === 0) return;
-    this.outgoing = { rows: [], texts: [], bins: [] };
-    for (let start = 0, bin = 0; start < rows.length; start += MAX_JOBS_PER_MESSAGE) {
-      const part = rows.slice(start, start + MAX_JOBS_PER_MESSAGE);
-      const nbins = part.reduce((n, row) => n + row[2], 0);
+    if (this.exited) return;
+    let credit = force ? Infinity : CONTROLLER_WINDOW - this.inController;
+    // Top up in sizeable steps rather than a few jobs per result message.
+    if (!force && credit < Math.min(CONTROLLER_WINDOW / 4, this.queuedHere())) return;
+    while (credit > 0 && this.outgoing.length > 0) {
+      const chunk = this.outgoing[0]!;
+      const end = Math.min(chunk.texts.length, chunk.next + Math.min(credit, MAX_JOBS_PER_MESSAGE));
+      const part = new Array<CallerJobRow>(end - chunk.next);
+      let nbins = 0;
+      for (let i = chunk.next; i < end; i++) {
+        const n = chunk.nbins ? chunk.nbins[i]! : 0;
+        nbins += n;
+        part[i - chunk.next] = chunk.timeoutMs > 0 ? [chunk.first + i, chunk.fn, n, chunk.texts[i]!.length, chunk.timeoutMs] : [chunk.first + i, chunk.fn, n, chunk.texts[i]!.length];
+      }
       this.outbox.post([
         ...frames({ t: 'jobs' }),
         JSON.stringify({ jobs: part }),
-        texts.slice(start, start + MAX_JOBS_PER_MESSAGE).join(''),
-        ...bins.slice(bin, bin + nbins),
+        chunk.texts.slice(chunk.next, end).join(''),
+        ...chunk.bins.slice(chunk.nextBin, chunk.nextBin + nbins),
       ]);
-      bin += nbins;
+      chunk.next = end;
+      chunk.nextBin += nbins;
+      credit -= part.length;
+      this.inController += part.length;
+      if (chunk.next === chunk.texts.length) this.outgoing.shift();
     }
+  }
+
+  /** Jobs added but still held here, not yet handed to the controller. */
+  private queuedHere(): number {
+    let n = 0;
+    for (const chunk of this.outgoing) n += chunk.texts.length - chunk.next;
+    return n;
   }
 
   private request(head: { t: 'define' | 'connect' | 'command'; id: number } & Record<string, unknown>): Promise<unknown> {
@@ -297,23 +424,36 @@ export class ScatterGather extends EventEmitter {
   }
 
   private results_(head: Extract<ControllerToCaller, { t: 'results' }>, message: Buffer[]): void {
-    const meta = readJson<CallerResultsMeta & { out: Array<[number, 'stdout' | 'stderr', string]> }>(message[1], 'results metadata');
+    const rows = readRows(message[1], CALLER_ROW, 'result rows');
     const values = readJson<EncodedTree[]>(message[2], 'result values');
-    const bins = message.slice(3);
+    const out = readJson<OutputRow[]>(message[3], 'job output');
+    const bins = message.slice(4);
     const outputs = new Map<number, string>();
-    for (const [job, stream, text] of meta.out) {
+    // One worker description per message: every result in it came from that worker.
+    const worker = { server: head.server, host: head.host, id: head.w, pid: head.pid };
+    for (const [job, stream, text] of out) {
       outputs.set(job, (outputs.get(job) ?? '') + text);
       this.output({ job, worker: head.w, server: head.server, host: head.host, stream, text });
     }
     const finishedAt = Date.now();
-    for (const [index, id, ok, binStart, nbins, startedAt, runMs, version, attempts, dispatchedAt] of meta.r) {
-      const pending = this.pending.get(id);
-      if (!pending) continue;
-      this.pending.delete(id);
+    for (let at = 0; at < rows.length; at += CALLER_ROW) {
+      const index = rows[at]!;
+      const id = rows[at + 1]!;
+      const ok = rows[at + 2]!;
+      const binStart = rows[at + 3]!;
+      const nbins = rows[at + 4]!;
+      const startedAt = rows[at + 5]!;
+      const runMs = rows[at + 6]!;
+      const version = rows[at + 7]!;
+      const attempts = rows[at + 8]!;
+      const dispatchedAt = rows[at + 9]!;
+      const segment = this.pending.take(id);
+      if (!segment) continue;
+      this.inController--;
       let value: unknown;
       let succeeded = ok === 1;
       try {
-        value = decodeTree(values[index]!, bins.slice(binStart, binStart + nbins));
+        value = decodeTree(values[index]!, nbins > 0 ? bins.slice(binStart, binStart + nbins) : NO_FRAMES);
       } catch (error) {
         value = { name: 'DecodeError', message: `result could not be decoded: ${(error as Error).message}` };
         succeeded = false;
@@ -321,11 +461,11 @@ export class ScatterGather extends EventEmitter {
       const result: JobResult = {
         id,
         ok: succeeded,
-        fn: pending.fn,
+        fn: segment.fn,
         version,
         attempts,
-        worker: { server: head.server, host: head.host, id: head.w, pid: head.pid },
-        timings: { queuedAt: pending.queuedAt, dispatchedAt, startedAt, finishedAt, runMs, totalMs: finishedAt - pending.queuedAt },
+        worker,
+        timings: { queuedAt: segment.queuedAt, dispatchedAt, startedAt, finishedAt, runMs, totalMs: finishedAt - segment.queuedAt },
       };
       if (succeeded) result.value = value;
       else result.error = new RemoteError(value as { name: string; message: string; stack?: string }, id);
@@ -333,13 +473,16 @@ export class ScatterGather extends EventEmitter {
       if (output !== undefined) result.output = output;
       if (succeeded) this.totals.done++;
       else this.totals.failed++;
-      if (pending.claim) pending.claim.resolve(result);
-      else {
+      if (segment.claim) {
+        segment.claim.results[id - segment.first] = result;
+        if (segment.open === 0) segment.claim.resolve(segment.claim.results);
+      } else {
         this.unclaimed--;
         this.arrived.push(result);
       }
     }
     this.emit('progress', this.progress);
+    if (this.outgoing.length > 0) this.flush();
     this.wake();
   }
 
@@ -385,20 +528,38 @@ export class ScatterGather extends EventEmitter {
   }
 
   private controllerExited(code: number | null, signal: string | null): void {
-    const expected = this.replies.size === 0 && this.unclaimed === 0 && [...this.pending.values()].every((p) => !p.claim);
+    const expected = this.replies.size === 0 && this.unclaimed === 0 && !this.pending.hasOpenClaims();
     this.exited = new ControllerExitedError(code, signal, this.pending.size);
     this.socket.close();
     for (const { reject } of this.replies.values()) reject(this.exited);
     this.replies.clear();
-    for (const [id, pending] of this.pending) {
-      if (pending.claim) pending.claim.resolve({ id, ok: false, fn: pending.fn, version: 0, attempts: 0, error: this.exited, worker: { server: '', host: '', id: -1, pid: -1 }, timings: { queuedAt: pending.queuedAt, dispatchedAt: 0, startedAt: 0, finishedAt: Date.now(), runMs: 0, totalMs: 0 } });
+    const claimed = new Set<Segment>();
+    for (const [id, segment] of this.pending.unanswered()) {
+      if (!segment.claim) continue;
+      segment.claim.results[id - segment.first] = { id, ok: false, fn: segment.fn, version: 0, attempts: 0, error: this.exited, worker: { server: '', host: '', id: -1, pid: -1 }, timings: { queuedAt: segment.queuedAt, dispatchedAt: 0, startedAt: 0, finishedAt: Date.now(), runMs: 0, totalMs: 0 } };
+      claimed.add(segment);
     }
+    for (const segment of claimed) segment.claim!.resolve(segment.claim!.results);
     this.wake();
     this.emit('exit', { code, signal, expected });
   }
 }
 
 export type Status = Record<string, unknown> & { servers: unknown[]; workers: number; queued: number; done: number; failed: number };
+
+const NO_FRAMES: Buffer[] = [];
+
+function idsOf(segment: Segment): number[] {
+  const ids = new Array<number>(segment.count);
+  for (let i = 0; i < segment.count; i++) ids[i] = segment.first + i;
+  return ids;
+}
+
+function sum(values: number[], start: number, end: number): number {
+  let total = 0;
+  for (let i = start; i < end; i++) total += values[i]!;
+  return total;
+}
 
 function unwrap<T>(result: JobResult): T {
   if (!result.ok) throw result.error;
@@ -427,7 +588,9 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     listen: options.listen ? [options.listen].flat() : [],
     embeddedWorkers,
     workerHeapMb: options.workerHeapMb,
+    workerMaxRssMb: options.workerMaxRssMb,
     retries: options.retries ?? 1,
+    timeoutRetries: options.timeoutRetries ?? 0,
     heartbeatMs: options.heartbeatMs ?? 1000,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 5000,
     security,

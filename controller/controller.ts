@@ -18,7 +18,10 @@ import {
   readHead,
   readJson,
   receiveLoop,
-  type CallerResultsMeta,
+  CALLER_ROW,
+  WORKER_ROW,
+  readRows,
+  type OutputRow,
   type ControllerToCaller,
   type DefinitionSpec,
   type DownCause,
@@ -28,7 +31,6 @@ import {
   type KeyPair,
   type ServerInfo,
   type ServerToController,
-  type WorkerResultsMeta,
 } from '../protocol/index.js';
 import { Deque } from './deque.js';
 import { checkListen, serverKeyFor, type LinkSecurity } from './link-security.js';
@@ -386,17 +388,24 @@ export class Controller {
 
   /** Results from a server in session (`server`), or late ones from a server we gave up on (only `info`). */
   private results(info: ServerInfo, server: ServerSlot | undefined, w: number, message: Buffer[]): void {
-    const meta = readJson<WorkerResultsMeta>(message[1], 'results metadata');
-    if (!Array.isArray(meta?.r) || !Array.isArray(meta.out)) throw new ProtocolError('results metadata needs r and out lists');
+    const input = readRows(message[1], WORKER_ROW, 'result rows');
+    const out = readJson<OutputRow[]>(message[3], 'job output');
+    if (!Array.isArray(out)) throw new ProtocolError('job output must be a list');
     const slot = server?.workers.get(w);
-    const rows: CallerResultsMeta['r'] = [];
+    const count = input.length / WORKER_ROW;
+    const rows = new Float64Array(count * CALLER_ROW);
+    let kept = 0;
     const now = Date.now();
-    meta.r.forEach(([id, ok, binStart, nbins, started, runMs, version], index) => {
+    for (let index = 0; index < count; index++) {
+      const at = index * WORKER_ROW;
+      const id = input[at]!;
+      const ok = input[at + 1]!;
+      const runMs = input[at + 5]!;
       slot?.inflight.delete(id);
       const job = this.jobs.get(id);
       if (!job || job.done) {
         this.counters.duplicates++; // a late duplicate: the job already has its result
-        return;
+        continue;
       }
       job.done = true;
       this.jobs.delete(id);
@@ -406,15 +415,19 @@ export class Controller {
       if (ok) this.counters.done++;
       else this.counters.failed++;
       if (slot) ok ? slot.done++ : slot.failed++;
-      rows.push([index, id, ok, binStart, nbins, started, runMs, version, job.attempts + 1, job.dispatchedAt]);
-    });
+      const row = kept++ * CALLER_ROW;
+      rows[row] = index;
+      rows.set(input.subarray(at, at + WORKER_ROW), row + 1);
+      rows[row + 8] = job.attempts + 1;
+      rows[row + 9] = job.dispatchedAt;
+    }
     if (slot?.isolating && slot.inflight.size === 0) slot.isolating = false;
-    this.rateWindow.push([now, rows.length]);
-    if (rows.length > 0 || meta.out.length > 0) {
+    this.rateWindow.push([now, kept]);
+    if (kept > 0 || out.length > 0) {
       const pid = slot?.pid ?? -1;
       this.options.toCaller([
         ...frames({ t: 'results', server: info.id, host: info.host, w, pid }),
-        JSON.stringify({ r: rows, out: meta.out }),
+        new Uint8Array(rows.buffer, 0, kept * CALLER_ROW * 8),
         ...message.slice(2),
       ]);
     }
@@ -426,11 +439,12 @@ export class Controller {
     this.jobs.delete(job.id);
     this.counters.failed++;
     const value = encodeValue({ name, message });
-    const row: CallerResultsMeta['r'][number] = [0, job.id, 0, 0, 0, Date.now(), 0, this.definitions.get(job.fn)?.version ?? 0, job.attempts, job.dispatchedAt];
+    const row = new Float64Array([0, job.id, 0, 0, 0, Date.now(), 0, this.definitions.get(job.fn)?.version ?? 0, job.attempts, job.dispatchedAt]);
     this.options.toCaller([
       ...frames({ t: 'results', server: slot.server.info.id, host: slot.server.info.host, w: slot.w, pid: slot.pid }),
-      JSON.stringify({ r: [row], out: [] }),
+      new Uint8Array(row.buffer),
       joinJson([value.text]),
+      '[]',
     ]);
   }
 

@@ -93,22 +93,25 @@ export interface JobsMeta {
 }
 
 /**
- * Result batch metadata as a worker writes it. Row: [job id, ok 1|0, first binary frame,
- * number of binary frames, started (epoch ms), run time (ms), definition version (0 = preloaded)].
+ * A results message, worker → server → controller → caller: [head, rows, values, output, ...binary frames].
+ * `rows` is a binary frame of float64 numbers, a fixed number per result, so no hop parses or
+ * writes JSON per job: a worker writes WORKER_ROW numbers per result, [job id, ok 1|0, first
+ * binary frame, number of binary frames, started (epoch ms), run time (ms), definition version
+ * (0 = preloaded)]; the controller forwards CALLER_ROW per result, [index into the values frame,
+ * the worker's seven, attempts, dispatched (epoch ms)]. `values` is a JSON array of encoded values
+ * and `output` a JSON array of OutputRow; both, and the binary frames, travel untouched.
  */
-export interface WorkerResultsMeta {
-  r: Array<[number, 0 | 1, number, number, number, number, number]>;
-  /** Console output written while a job ran: [job id, stream, text]. */
-  out: Array<[number, 'stdout' | 'stderr', string]>;
-}
+export const WORKER_ROW = 7;
+export const CALLER_ROW = 10;
 
-/**
- * Result batch metadata as the controller forwards it to the caller. Row: [index into the values
- * frame, job id, ok 1|0, first binary frame, number of binary frames, started, run ms, version,
- * attempts, dispatched (epoch ms)]. The values frame and binary frames are the worker's, untouched.
- */
-export interface CallerResultsMeta {
-  r: Array<[number, number, 0 | 1, number, number, number, number, number, number, number]>;
+/** Console output written while a job ran: [job id, stream, text]. */
+export type OutputRow = [number, 'stdout' | 'stderr', string];
+
+/** The numbers of a rows frame; a view on the frame when it is aligned (it is, as ZeroMQ hands it over). */
+export function readRows(frame: Buffer | undefined, columns: number, what: string): Float64Array {
+  if (!frame || frame.byteLength % (8 * columns) !== 0) throw new ProtocolError(`${what} frame must hold ${columns} float64 numbers per row`);
+  if (frame.byteOffset % 8 === 0) return new Float64Array(frame.buffer, frame.byteOffset, frame.byteLength / 8);
+  return new Float64Array(new Uint8Array(frame).buffer);
 }
 
 export class ProtocolError extends Error {

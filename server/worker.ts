@@ -22,7 +22,8 @@ import {
   type DefinitionSpec,
   type EncodedTree,
   type JobsMeta,
-  type WorkerResultsMeta,
+  WORKER_ROW,
+  type OutputRow,
   type WorkerToServer,
 } from '../protocol/index.js';
 import { OutputCapture } from './output-capture.js';
@@ -60,10 +61,11 @@ interface QueuedJob {
 }
 
 class ResultBatch {
-  rows: WorkerResultsMeta['r'] = [];
+  /** WORKER_ROW numbers per result (see protocol/messages.ts). */
+  rows: number[] = [];
   values: string[] = [];
   bins: Uint8Array[] = [];
-  out: WorkerResultsMeta['out'] = [];
+  out: OutputRow[] = [];
 }
 
 const socket = new zmq.Dealer(linkOptions({ routingId: `w${workerId}` }));
@@ -182,7 +184,7 @@ function record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, 
     ok = false;
     encoded = encodeValue(describeError(error));
   }
-  batch.rows.push([job.id, ok ? 1 : 0, batch.bins.length, encoded.bins.length, startedAt, runMs, version]);
+  batch.rows.push(job.id, ok ? 1 : 0, batch.bins.length, encoded.bins.length, startedAt, runMs, version);
   batch.values.push(encoded.text);
   for (const bin of encoded.bins) batch.bins.push(bin);
   takeOutput(job);
@@ -191,8 +193,8 @@ function record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, 
 function flush(): void {
   for (const [controller, batch] of batches) {
     if (batch.rows.length === 0 && batch.out.length === 0) continue;
-    const meta: WorkerResultsMeta = { r: batch.rows, out: batch.out };
-    outbox.post([controller, ...frames({ t: 'results', w: workerId }, JSON.stringify(meta), joinJson(batch.values), ...batch.bins)]);
+    const rows = new Uint8Array(new Float64Array(batch.rows).buffer);
+    outbox.post([controller, ...frames({ t: 'results', w: workerId }, rows, joinJson(batch.values), JSON.stringify(batch.out), ...batch.bins)]);
   }
   batches.clear();
   lastFlush = performance.now();
@@ -200,7 +202,7 @@ function flush(): void {
 
 function pendingResults(): number {
   let n = 0;
-  for (const batch of batches.values()) n += batch.rows.length;
+  for (const batch of batches.values()) n += batch.rows.length / WORKER_ROW;
   return n;
 }
 
