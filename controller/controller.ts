@@ -409,7 +409,7 @@ export class Controller {
       }
       job.done = true;
       this.jobs.delete(id);
-      job.worker?.inflight.delete(id);
+      if (job.worker !== slot) job.worker?.inflight.delete(id);
       if (job.worker?.isolating) job.worker.isolating = false;
       this.learn(job.fn, runMs);
       if (ok) this.counters.done++;
@@ -417,7 +417,7 @@ export class Controller {
       if (slot) ok ? slot.done++ : slot.failed++;
       const row = kept++ * CALLER_ROW;
       rows[row] = index;
-      rows.set(input.subarray(at, at + WORKER_ROW), row + 1);
+      for (let column = 0; column < WORKER_ROW; column++) rows[row + 1 + column] = input[at + column]!;
       rows[row + 8] = job.attempts + 1;
       rows[row + 9] = job.dispatchedAt;
     }

@@ -99,11 +99,22 @@ codec.registerCustom<ArrayBufferView | ArrayBuffer, [number, string]>(
 
 const refusedTags = new Set(['[object Promise]', '[object WeakMap]', '[object WeakSet]', '[object WeakRef]']);
 
+/** Thrown inside the walk; the path to the culprit is put together on the way out, so a value that can travel builds no path strings. */
+class Refusal {
+  readonly steps: string[] = [];
+  constructor(readonly problem: string) {}
+}
+
+function within(error: unknown, step: string): unknown {
+  if (error instanceof Refusal) error.steps.push(step);
+  return error;
+}
+
 /**
- * Walks the value once: throws on what cannot travel (functions, symbols, promises, weak
- * collections) and reports whether plain JSON carries it exactly.
+ * Walks the value once: throws a Refusal on what cannot travel (functions, symbols, promises,
+ * weak collections) and reports whether plain JSON carries it exactly.
  */
-function isPlainJson(value: unknown, path: string, ancestors: Set<object>): boolean {
+function isPlainJson(value: unknown, ancestors: Set<object>): boolean {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -114,40 +125,65 @@ function isPlainJson(value: unknown, path: string, ancestors: Set<object>): bool
     case 'bigint':
       return false;
     case 'function':
-      throw new SerializationError(`${path} is a function, which cannot be sent; define() it on the workers and pass its name instead`);
+      throw new Refusal('is a function, which cannot be sent; define() it on the workers and pass its name instead');
     case 'symbol':
-      throw new SerializationError(`${path} is a symbol, which cannot be sent`);
+      throw new Refusal('is a symbol, which cannot be sent');
   }
   if (value === null) return true;
   const object = value as object;
   if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return false;
   const tag = Object.prototype.toString.call(object);
-  if (refusedTags.has(tag)) throw new SerializationError(`${path} is a ${tag.slice(8, -1)}, which cannot be sent`);
+  if (refusedTags.has(tag)) throw new Refusal(`is a ${tag.slice(8, -1)}, which cannot be sent`);
   if (ancestors.has(object)) return false;
   ancestors.add(object);
   let plain = true;
   try {
     if (Array.isArray(object)) {
       for (let i = 0; i < object.length; i++) {
-        if (!(i in object)) plain = false;
-        else if (!isPlainJson(object[i], `${path}[${i}]`, ancestors)) plain = false;
+        if (!(i in object)) {
+          plain = false;
+          continue;
+        }
+        try {
+          if (!isPlainJson(object[i], ancestors)) plain = false;
+        } catch (error) {
+          throw within(error, `[${i}]`);
+        }
       }
     } else if (object instanceof Map) {
       plain = false;
       for (const [k, v] of object) {
-        isPlainJson(k, `${path}<key>`, ancestors);
-        isPlainJson(v, `${path}.get(${String(k)})`, ancestors);
+        try {
+          isPlainJson(k, ancestors);
+        } catch (error) {
+          throw within(error, '<key>');
+        }
+        try {
+          isPlainJson(v, ancestors);
+        } catch (error) {
+          throw within(error, `.get(${String(k)})`);
+        }
       }
     } else if (object instanceof Set) {
       plain = false;
-      for (const v of object) isPlainJson(v, `${path}<member>`, ancestors);
+      for (const v of object) {
+        try {
+          isPlainJson(v, ancestors);
+        } catch (error) {
+          throw within(error, '<member>');
+        }
+      }
     } else if (object instanceof Date || object instanceof RegExp || object instanceof Error) {
       plain = false;
     } else {
       const proto = Object.getPrototypeOf(object);
       if (proto !== Object.prototype && proto !== null) plain = false;
       for (const key of Object.keys(object)) {
-        if (!isPlainJson((object as Record<string, unknown>)[key], `${path}.${key}`, ancestors)) plain = false;
+        try {
+          if (!isPlainJson((object as Record<string, unknown>)[key], ancestors)) plain = false;
+        } catch (error) {
+          throw within(error, `.${key}`);
+        }
       }
     }
   } finally {
@@ -156,12 +192,31 @@ function isPlainJson(value: unknown, path: string, ancestors: Set<object>): bool
   return plain;
 }
 
+/** One set for every walk; a walk started from inside another (a getter that encodes) gets its own. */
+const sharedAncestors = new Set<object>();
+let walking = false;
+
+function plainJson(value: unknown, what: string): boolean {
+  const nested = walking;
+  const ancestors = nested ? new Set<object>() : sharedAncestors;
+  walking = true;
+  try {
+    return isPlainJson(value, ancestors);
+  } catch (error) {
+    if (error instanceof Refusal) throw new SerializationError(`${what}${error.steps.reverse().join('')} ${error.problem}`);
+    throw error;
+  } finally {
+    walking = nested;
+    if (!nested) sharedAncestors.clear();
+  }
+}
+
 /** The frames of every plain-JSON value: one shared, frozen empty list rather than one per value. */
 const NO_BINS = Object.freeze([]) as unknown as Uint8Array[];
 
 /** Encodes a value for the wire, or throws a SerializationError naming the part that cannot travel. */
 export function encodeValue(value: unknown, what = 'value'): EncodedValue {
-  if (isPlainJson(value, what, new Set())) {
+  if (plainJson(value, what)) {
     return { text: value === undefined ? '{}' : `{"json":${JSON.stringify(value)}}`, bins: NO_BINS };
   }
   outgoingBins = [];
