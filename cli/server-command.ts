@@ -71,8 +71,8 @@ export function serverCommand(): Command {
       if (process.send && !isDaemonChild()) process.once('disconnect', () => void stop('parent gone'));
       await server.start();
       for (const endpoint of server.endpoints) process.stdout.write(`listening on ${endpoint}\n`);
-      // Public, and what a controller needs to dial this server: `?key=<hex>` in its URL.
-      const publicKey = security.keyPair ? keyToHex(security.keyPair.publicKey) : undefined;
+      // Public, and what a controller needs to dial this server: `?key=<hex>` in its URL (said only when it is dialled).
+      const publicKey = security.keyPair && server.endpoints.length > 0 ? keyToHex(security.keyPair.publicKey) : undefined;
       if (publicKey) process.stdout.write(`public key ${publicKey}\n`);
       if (isDaemonChild()) await reportToLauncher({ t: 'ready', pid: process.pid, endpoints: server.endpoints, publicKey });
     });
