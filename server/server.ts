@@ -202,9 +202,11 @@ export class ComputeServer {
     const join = () => link.send(frames({ t: 'join', v: PROTOCOL_VERSION, server: this.info }));
     // Announce on every (re)connection: a restarted controller has forgotten us.
     socket.events.on('connect', () => {
+      this.log.info({ url }, 'connected to controller');
       link.greeted = false;
       join();
     });
+    socket.events.on('disconnect', () => this.log.info({ url }, 'disconnected from controller'));
     socket.connect(url);
     this.log.info({ url }, 'dialling controller');
     void receiveLoop(socket, (message) => this.fromController(link, message), (error) => this.malformed('controller', error));

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { readPid } from '../cli/pidfile.js';
 import { spawnScatterGather } from '../controller/index.js';
 import { runCli, runProgram } from './cli-helpers.js';
-import { alive, nextEvent, startServer } from './helpers.js';
+import { alive, nextEvent, startServer, type RunningServer } from './helpers.js';
 
 let dir: string;
 before(async () => (dir = await mkdtemp(join(tmpdir(), 'tsgather-cli-'))));
@@ -122,6 +122,19 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
   });
 });
 
+/** Resolves once the server's stderr matches. */
+function logged(server: RunningServer, pattern: RegExp): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!pattern.test(server.log.join(''))) return;
+      server.proc.stderr!.off('data', check);
+      resolve();
+    };
+    server.proc.stderr!.on('data', check);
+    check();
+  });
+}
+
 describe('server logs', { timeout: 120_000 }, () => {
   test('JSON lines for the connection, refresh and a worker death; TSGATHER_LOG_LEVEL sets the level', async () => {
     const server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '2', '--log-level', 'info']);
@@ -157,6 +170,21 @@ describe('server logs', { timeout: 120_000 }, () => {
     quiet.kill('SIGTERM');
     await new Promise((resolve) => quiet.once('exit', resolve));
     assert.equal(err, '', 'no info lines at level warn');
+  });
+
+  test('a dialling server logs its connection to the controller and the goodbye', async () => {
+    const sg = await spawnScatterGather([], { embedded: false, listen: 'tcp://127.0.0.1:0', echo: false });
+    const up = nextEvent(sg, 'worker-up');
+    const server = await startServer(['--connect', sg.listenAddress!, '--workers', '1', '--log-level', 'info'], { waitForEndpoint: false });
+    try {
+      await up;
+      await sg.close();
+      await logged(server, /"msg":"controller said goodbye"/);
+      assert.match(server.log.join(''), /"url":"tcp:\/\/127\.0\.0\.1:\d+","msg":"connected to controller"/);
+    } finally {
+      await sg.close();
+      await server.stop();
+    }
   });
 
   test('the controller logs pino JSON lines at the logLevel option (default warn: quiet)', async () => {
