@@ -122,6 +122,9 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
   });
 });
 
+/** Log lines below pino's warn level (40). */
+const belowWarn = (stderr: string) => stderr.split('\n').filter(Boolean).filter((line) => (JSON.parse(line) as { level: number }).level < 40);
+
 /** Resolves once the server's stderr matches. */
 function logged(server: RunningServer, pattern: RegExp): Promise<void> {
   return new Promise((resolve) => {
@@ -169,7 +172,7 @@ describe('server logs', { timeout: 120_000 }, () => {
     await new Promise<void>((resolve) => quiet.stdout.setEncoding('utf8').on('data', (text: string) => text.includes('listening on') && resolve()));
     quiet.kill('SIGTERM');
     await new Promise((resolve) => quiet.once('exit', resolve));
-    assert.equal(err, '', 'no info lines at level warn');
+    assert.deepEqual(belowWarn(err), [], 'no info lines at level warn');
   });
 
   test('a dialling server logs its connection to the controller and the goodbye', async () => {
@@ -202,7 +205,7 @@ describe('server logs', { timeout: 120_000 }, () => {
     assert.ok(lines.some((line) => line.role === 'server' && line.msg === 'server ready'), 'the embedded server logs at the same level');
     const quiet = await runProgram(process.execPath, [join(dir, 'quiet.mjs')], { env });
     assert.equal(quiet.code, 0, quiet.stderr);
-    assert.equal(quiet.stderr, '');
+    assert.deepEqual(belowWarn(quiet.stderr), [], 'nothing below warn (a loaded machine may legitimately warn)');
   });
 
   test('a secret key never appears in the logs, even at trace level', async () => {
