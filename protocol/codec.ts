@@ -114,7 +114,7 @@ function within(error: unknown, step: string): unknown {
  * Walks the value once: throws a Refusal on what cannot travel (functions, symbols, promises,
  * weak collections) and reports whether plain JSON carries it exactly.
  */
-function isPlainJson(value: unknown, ancestors: Set<object>): boolean {
+function isPlainJson(value: unknown, ancestors: object[]): boolean {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -134,8 +134,8 @@ function isPlainJson(value: unknown, ancestors: Set<object>): boolean {
   if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return false;
   const tag = Object.prototype.toString.call(object);
   if (refusedTags.has(tag)) throw new Refusal(`is a ${tag.slice(8, -1)}, which cannot be sent`);
-  if (ancestors.has(object)) return false;
-  ancestors.add(object);
+  if (ancestors.includes(object)) return false;
+  ancestors.push(object);
   let plain = true;
   try {
     if (Array.isArray(object)) {
@@ -187,18 +187,22 @@ function isPlainJson(value: unknown, ancestors: Set<object>): boolean {
       }
     }
   } finally {
-    ancestors.delete(object);
+    ancestors.pop();
   }
   return plain;
 }
 
-/** One set for every walk; a walk started from inside another (a getter that encodes) gets its own. */
-const sharedAncestors = new Set<object>();
+/**
+ * The objects on the path being walked, for spotting cycles: one array for every walk (a Set
+ * here, long-lived and churned, would leave a promoted hash table behind on every call). A walk
+ * started from inside another (a getter that encodes) gets its own.
+ */
+const sharedAncestors: object[] = [];
 let walking = false;
 
 function plainJson(value: unknown, what: string): boolean {
   const nested = walking;
-  const ancestors = nested ? new Set<object>() : sharedAncestors;
+  const ancestors = nested ? [] : sharedAncestors;
   walking = true;
   try {
     return isPlainJson(value, ancestors);
@@ -207,7 +211,7 @@ function plainJson(value: unknown, what: string): boolean {
     throw error;
   } finally {
     walking = nested;
-    if (!nested) sharedAncestors.clear();
+    if (!nested && sharedAncestors.length > 0) sharedAncestors.length = 0; // only after a refusal unwound
   }
 }
 
@@ -217,7 +221,8 @@ const NO_BINS = Object.freeze([]) as unknown as Uint8Array[];
 /** Encodes a value for the wire, or throws a SerializationError naming the part that cannot travel. */
 export function encodeValue(value: unknown, what = 'value'): EncodedValue {
   if (plainJson(value, what)) {
-    return { text: value === undefined ? '{}' : `{"json":${JSON.stringify(value)}}`, bins: NO_BINS };
+    // One flat string (a template literal would leave a cons-string tree per value).
+    return { text: value === undefined ? '{}' : JSON.stringify({ json: value }), bins: NO_BINS };
   }
   outgoingBins = [];
   try {

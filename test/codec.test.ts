@@ -76,3 +76,13 @@ test('shared references and cycles survive', () => {
   assert.equal(back.self, back);
   assert.equal(back.shared, back.again);
 });
+
+test('a refusal leaves nothing behind: the next value, repeated or cyclic, encodes as usual', () => {
+  const shared = [1, 2];
+  assert.throws(() => encodeValue({ deep: [[shared, () => 1]] }), /value\.deep\[0\]\[1\] is a function/);
+  assert.deepEqual(roundTrip({ a: shared, b: shared }), { a: [1, 2], b: [1, 2] });
+  const cyclic: unknown[] = [];
+  cyclic.push(cyclic);
+  const back = roundTrip(cyclic) as unknown[];
+  assert.equal(back[0], back);
+});
