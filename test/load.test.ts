@@ -1,0 +1,99 @@
+/**
+ * Load: a million tiny jobs queued through the API at once, with the caller's and the controller's
+ * resident memory watched the whole time; and the maxQueued limit's two signals.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { spawnScatterGather, QueueFullError, type ScatterGather } from '../controller/index.js';
+
+const JOBS = 1_000_000;
+const CHUNK = 50_000;
+/** Stated in README ("Guarantees"): caller + controller resident memory for this run. */
+const BOUND_MB = 1024;
+
+function rssMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]) / 1024;
+}
+
+describe('a million tiny jobs', () => {
+  let sg: ScatterGather;
+
+  before(async () => {
+    sg = await spawnScatterGather([], { workers: 2, echo: false });
+    await sg.define('tiny', (n: number) => n);
+  });
+  after(() => sg.close());
+
+  test(`1,000,000 jobs queued at once: every result arrives exactly once, caller + controller RSS stay under ${BOUND_MB} MB`, async () => {
+    const controllerPid = sg.controllerPid!;
+    let peak = { caller: 0, controller: 0, total: 0 };
+    const sample = () => {
+      const caller = process.memoryUsage.rss() / 1048576;
+      const controller = rssMb(controllerPid);
+      if (caller + controller > peak.total) peak = { caller, controller, total: caller + controller };
+    };
+    const started = performance.now();
+    let first = 0;
+    for (let start = 0; start < JOBS; start += CHUNK) {
+      const ids = sg.addJob('tiny', Array.from({ length: CHUNK }, (_, i) => [[start + i]] as [number[]]));
+      if (start === 0) first = ids[0]!;
+    }
+    sample();
+    const queuedMs = performance.now() - started;
+    const seen = new Uint8Array(JOBS);
+    let received = 0;
+    let lastSample = 0;
+    while (received < JOBS) {
+      for (const r of await sg.waitForResult()) {
+        assert.ok(r.ok, String(r.error));
+        const index = r.id - first;
+        assert.equal(seen[index], 0, `job ${r.id} delivered twice`);
+        assert.equal(r.value, index);
+        seen[index] = 1;
+        received++;
+      }
+      if (received - lastSample >= 20_000) {
+        lastSample = received;
+        sample();
+      }
+    }
+    sample();
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`${JOBS} jobs: queued in ${queuedMs.toFixed(0)} ms, all results in ${seconds.toFixed(1)} s (${Math.round(JOBS / seconds)}/s); peak RSS caller ${peak.caller.toFixed(0)} MB + controller ${peak.controller.toFixed(0)} MB = ${peak.total.toFixed(0)} MB`);
+    assert.equal(received, JOBS);
+    assert.equal(sg.outstanding, 0);
+    assert.ok(peak.total < BOUND_MB, `caller + controller peaked at ${peak.total.toFixed(0)} MB, over the stated ${BOUND_MB} MB`);
+  });
+});
+
+describe('maxQueued', () => {
+  test('addJob past the limit throws a QueueFullError naming it and queues nothing; addJobAsync waits for room', async () => {
+    const sg = await spawnScatterGather([], { workers: 1, echo: false, maxQueued: 1000 });
+    try {
+      await sg.define('slowish', async (n: number) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return n;
+      });
+      const firstIds = sg.addJob('slowish', Array.from({ length: 800 }, (_, i) => [[i]] as [number[]]));
+      assert.throws(() => sg.addJob('slowish', Array.from({ length: 300 }, (_, i) => [[i]] as [number[]])), (error: unknown) => {
+        assert.ok(error instanceof QueueFullError);
+        assert.equal(error.limit, 1000);
+        assert.match(error.message, /addJob of 300 job\(s\) refused: \d+ are outstanding and maxQueued is 1000; nothing was queued/);
+        return true;
+      });
+      assert.ok(sg.outstanding <= 800, 'the refused call queued nothing');
+      // 2500 jobs through a queue of 1000: addJobAsync feeds them in as results make room.
+      const moreIds = await sg.addJobAsync('slowish', Array.from({ length: 2500 }, (_, i) => [[1000 + i]] as [number[]]));
+      assert.equal(moreIds.length, 2500);
+      const results = await sg.waitForResult({ all: true });
+      const got = results.map((r) => r.id).sort((a, b) => a - b);
+      assert.deepEqual(got, [...firstIds, ...moreIds]);
+      await assert.rejects(sg.waitForRoom(1001), /more than maxQueued \(1000\) can never fit/);
+    } finally {
+      await sg.close();
+    }
+  });
+});
