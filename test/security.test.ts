@@ -17,7 +17,9 @@ import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
 import { KernelClient, parentId } from '../kernel/client.js';
 import { launchKernel } from '../kernel/launch.js';
 import { encode, newMessage, Signer } from '../kernel/wire.js';
-import { curveClientOptions, frames, keyToHex, PROTOCOL_VERSION, readKeyPairFile, type KeyPair } from '../protocol/index.js';
+import { parseServerUrl } from '../controller/server-url.js';
+import { curveClientOptions, frames, keyToHex, parsePublicKeys, PROTOCOL_VERSION, readKeyPairFile, type KeyPair } from '../protocol/index.js';
+import { z85Encode } from '../protocol/z85.js';
 import { alive, cli, nextEvent, startServer, type RunningServer } from './helpers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tsg-security-'));
@@ -83,6 +85,20 @@ describe('security', { timeout: 120_000 }, () => {
     assert.deepEqual(readKeyPairFile(controllerKeys.secretFile), controllerKeys.pair, 'the first pair is intact');
     const shown = tsgather('keys', 'show', controllerKeys.publicFile);
     assert.match(shown.stdout, new RegExp(`\\?key=${keyToHex(controllerKeys.pair.publicKey)}`));
+  });
+
+  test('keys travel in URLs as hex or percent-encoded Z85; authorized-keys files take labels, comments and keys starting with #', () => {
+    const raw = Buffer.alloc(32, 0xff);
+    raw.writeUInt32BE(0xfffffff0, 0); // Z85 of these bytes holds '#' and other URL-unsafe characters
+    const key = z85Encode(raw);
+    assert.match(key, /[#%&+?]/);
+    assert.equal(parseServerUrl(`tcp://h:1?workers=2&key=${keyToHex(key)}`).serverKey, key);
+    assert.equal(parseServerUrl(`tcp://h:1/fn?key=${encodeURIComponent(key)}`).serverKey, key);
+    assert.throws(() => parseServerUrl('tcp://h:1?key=short'), /key must be 64 hex digits or percent-encoded Z85/);
+    const hashKey = `#${key.slice(1)}`;
+    const listed = parsePublicKeys(`# admitted controllers\n\n${key} laptop\n${hashKey}\n  ${keyToHex(key)}  hex-form\n`, 'authorized_keys');
+    assert.deepEqual(listed, [key, hashKey, key]);
+    assert.throws(() => parsePublicKeys('not a key\n', 'authorized_keys'), /authorized_keys line 1 is not a public key/);
   });
 
   test('a secret key file others can read is refused, without printing the key', async () => {
