@@ -83,7 +83,14 @@ interface Link {
   handshakeError?: string;
   /** The server last in session on this link: results it sends after we gave it up are still used (first result per job wins). */
   known?: ServerInfo;
+  /** Answers and events for this peer while it is not in session: one that never completes a handshake gets only a few. */
+  complaints?: number;
 }
+
+/** Replies (and caller events) a peer gets while out of session, so garbage from one cannot flood a pipe or the caller. */
+const MAX_COMPLAINTS = 5;
+/** Dial-in peers remembered while not in session; the oldest is forgotten past this. */
+const MAX_IDLE_LINKS = 256;
 
 interface ServerSlot {
   info: ServerInfo;
@@ -173,6 +180,7 @@ export class Controller {
         let link = this.links.get(key);
         if (!link) {
           link = { key, lastHello: 0, send: (m) => outbox.post([routingId!, ...m]) };
+          this.forgetIdleLinks();
           this.links.set(key, link);
         }
         this.fromServer(link, message);
@@ -230,6 +238,24 @@ export class Controller {
     });
   }
 
+  /** Counts an answer to a peer out of session; false once it has had its few. Links we dialled are always answered. */
+  private mayAnswer(link: Link): boolean {
+    if (link.server || link.url) return true;
+    link.complaints = (link.complaints ?? 0) + 1;
+    return link.complaints <= MAX_COMPLAINTS;
+  }
+
+  private forgetIdleLinks(): void {
+    let idle = 0;
+    for (const link of this.links.values()) if (!link.server && !link.url) idle++;
+    for (const [key, link] of this.links) {
+      if (idle < MAX_IDLE_LINKS) break;
+      if (link.server || link.url) continue;
+      this.links.delete(key);
+      idle--;
+    }
+  }
+
   private hello(link: Link): void {
     link.lastHello = Date.now();
     link.send(frames({ t: 'hello', v: PROTOCOL_VERSION, controller: this.options.controllerId, workers: link.workers }));
@@ -243,25 +269,28 @@ export class Controller {
     if (server) server.lastSeen = Date.now();
     switch (head.t) {
       case 'join':
+        if (!this.mayAnswer(link)) return;
         if (head.v !== PROTOCOL_VERSION) {
-          link.send(frames({ t: 'refused', reason: `protocol version ${String(head.v)} refused: this controller speaks version ${PROTOCOL_VERSION}` }));
-          return this.event('server-refused', { server: head.server?.id, reason: `protocol version ${String(head.v)}` });
+          link.send(frames({ t: 'refused', reason: `protocol version ${JSON.stringify(head.v)} refused: this controller speaks version ${PROTOCOL_VERSION}` }));
+          return this.event('server-refused', { server: head.server?.id, reason: `protocol version ${JSON.stringify(head.v)}` });
         }
         return this.hello(link);
       case 'welcome':
         return this.welcome(link, head.v, head.server);
       case 'refused':
         link.refused = head.reason;
-        return this.event('server-refused', { url: link.url, reason: head.reason });
+        if (this.mayAnswer(link)) this.event('server-refused', { url: link.url, reason: head.reason });
+        return;
       case 'error':
-        return this.event('server-error', { server: server?.info.id, url: link.url, reason: head.reason });
+        if (this.mayAnswer(link)) this.event('server-error', { server: server?.info.id, url: link.url, reason: head.reason });
+        return;
       case 'server-bye':
         if (server) this.lose(server, 'shutdown', head.reason);
         return;
     }
     if (!server) {
       // Traffic from a server we have no session with (we declared it lost, or it restarted): greet it again.
-      if (Date.now() - link.lastHello > this.options.heartbeatMs) this.hello(link);
+      if (Date.now() - link.lastHello > this.options.heartbeatMs && this.mayAnswer(link)) this.hello(link);
       if (head.t === 'results' && link.known) this.results(link.known, undefined, head.w, message);
       return;
     }
@@ -296,6 +325,7 @@ export class Controller {
     if (link.server) this.lose(link.server, 'crash', 'replaced by a new server process at the same address');
     link.server = { info, link, workers: new Map(), lastSeen: Date.now() };
     link.known = info;
+    link.complaints = 0;
     link.refused = undefined;
     this.options.log('info', 'server joined', { server: info.id, url: link.url });
     this.event('server-up', { server: info.id, host: info.host, url: link.url });

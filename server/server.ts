@@ -62,7 +62,13 @@ interface ControllerLink {
   send(message: Frames): void;
   greeted: boolean;
   controller?: string;
+  /** Error replies since its last good hello: a peer that sends garbage and never reads gets only a few, so it cannot fill the shared socket's pipe. */
+  complaints?: number;
 }
+
+const MAX_COMPLAINTS = 5;
+/** Controller links remembered while not greeted; the oldest is forgotten past this. */
+const MAX_IDLE_LINKS = 256;
 
 export class ComputeServer {
   readonly info: ServerInfo;
@@ -179,6 +185,7 @@ export class ComputeServer {
         let link = this.links.get(tag);
         if (!link) {
           link = { tag, greeted: false, send: (m) => outbox.post([routingId!, ...m]) };
+          this.forgetIdleLinks();
           this.links.set(tag, link);
           this.log.info({ peer: routingId!.toString('utf8') }, 'controller connected');
         }
@@ -238,8 +245,7 @@ export class ComputeServer {
     try {
       head = readHead<ControllerToServer>(message[0]);
     } catch (error) {
-      this.malformed('controller', error);
-      link.send(frames({ t: 'error', reason: describeError(error).message }));
+      if (this.complain(link, describeError(error).message)) this.malformed('controller', error);
       return;
     }
     if (head.t === 'hello') return this.hello(link, head.v, head.controller, head.workers);
@@ -248,8 +254,7 @@ export class ComputeServer {
       return;
     }
     if (!link.greeted) {
-      this.log.warn({ type: head.t }, 'message before hello dropped');
-      link.send(frames({ t: 'error', reason: `'${head.t}' before hello; send hello with protocol version ${PROTOCOL_VERSION} first` }));
+      if (this.complain(link, `'${String(head.t)}' before hello; send hello with protocol version ${PROTOCOL_VERSION} first`)) this.log.warn({ type: head.t }, 'message before hello dropped');
       return;
     }
     switch (head.t) {
@@ -266,20 +271,19 @@ export class ComputeServer {
         return;
       default: {
         const type = String((head as { t: unknown }).t);
-        this.log.warn({ type }, 'unknown message type dropped');
-        link.send(frames({ t: 'error', reason: `unknown message type '${type}'` }));
+        if (this.complain(link, `unknown message type '${type}'`)) this.log.warn({ type }, 'unknown message type dropped');
       }
     }
   }
 
   private hello(link: ControllerLink, version: unknown, controller: unknown, workers: unknown): void {
     if (version !== PROTOCOL_VERSION) {
-      const reason = `protocol version ${String(version)} refused: this server speaks version ${PROTOCOL_VERSION}`;
-      this.log.warn({ controller, version }, 'controller refused');
-      link.send(frames({ t: 'refused', reason }));
+      const reason = `protocol version ${JSON.stringify(version)} refused: this server speaks version ${PROTOCOL_VERSION}`;
+      if (this.complain(link, reason, 'refused')) this.log.warn({ controller, version }, 'controller refused');
       return;
     }
     link.greeted = true;
+    link.complaints = 0;
     link.controller = String(controller);
     if (typeof workers === 'number' && Number.isInteger(workers) && workers > 0 && workers !== this.pool.size) {
       this.pool.resize(workers);
@@ -292,6 +296,26 @@ export class ComputeServer {
     for (const { w } of this.pool.list()) {
       const worker = this.pool.workers.get(w)!;
       link.send(frames({ t: 'worker-up', w, pid: worker.pid, functions: worker.functions }));
+    }
+  }
+
+  /** Tells a peer what it did wrong, a few times; then drops its garbage silently. True while it is still being answered. */
+  private complain(link: ControllerLink, reason: string, type: 'error' | 'refused' = 'error'): boolean {
+    link.complaints = (link.complaints ?? 0) + 1;
+    if (link.complaints > MAX_COMPLAINTS) return false;
+    link.send(frames({ t: type, reason }));
+    if (link.complaints === MAX_COMPLAINTS) this.log.warn({ peer: link.tag }, 'a peer keeps sending bad messages: further ones are dropped without answer or log');
+    return true;
+  }
+
+  private forgetIdleLinks(): void {
+    let idle = 0;
+    for (const link of this.links.values()) if (!link.greeted && link.tag.startsWith('r')) idle++;
+    for (const [tag, link] of this.links) {
+      if (idle < MAX_IDLE_LINKS) break;
+      if (link.greeted || !link.tag.startsWith('r')) continue;
+      this.links.delete(tag);
+      idle--;
     }
   }
 

@@ -1,0 +1,181 @@
+/**
+ * Garbage at both ends: thousands of random, truncated, oversized and wrong-version messages (and
+ * raw bytes that are not even ZMTP) thrown at a compute server's port and at a controller's listen
+ * port while real work runs through both. Nothing crashes, nothing hangs, the real work completes
+ * with the right values. The peers are unauthenticated and the links keyless (loopback), so the
+ * garbage reaches the message parsers rather than being refused at a CURVE handshake.
+ * Deterministic: the seed is printed, and TSG_FUZZ_SEED replays one.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import * as zmq from 'zeromq';
+import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
+import { PROTOCOL_VERSION } from '../protocol/index.js';
+import { startServer, type RunningServer } from './helpers.js';
+
+const SEED = Number(process.env.TSG_FUZZ_SEED ?? 0x5eed2026);
+const MAX_MESSAGE_MB = 1;
+
+/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class Garbage {
+  constructor(private readonly random: () => number) {}
+
+  int(n: number): number {
+    return Math.floor(this.random() * n);
+  }
+
+  pick<T>(list: T[]): T {
+    return list[this.int(list.length)]!;
+  }
+
+  bytes(n: number): Buffer {
+    const buffer = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) buffer[i] = this.int(256);
+    return buffer;
+  }
+
+  junkValue(): unknown {
+    return this.pick<() => unknown>([() => null, () => this.int(1e9) - 5e8, () => 'x'.repeat(this.int(40)), () => [], () => ({}), () => -1, () => 1.5, () => true, () => [[this.int(5), 'f', 0]]])();
+  }
+
+  /** A head that parses, of a real or made-up type, with fields of the wrong kinds (never a valid hello). */
+  head(types: string[]): string {
+    const head: Record<string, unknown> = { t: this.pick(types) };
+    for (const field of ['v', 'w', 'id', 'n', 'pid', 'cmd', 'server', 'functions', 'controller', 'cause', 'reason', 'job']) {
+      if (this.random() < 0.4) head[field] = this.junkValue();
+    }
+    if (head.t === 'hello' || head.t === 'join' || head.t === 'welcome') head.v = this.pick([0, PROTOCOL_VERSION + 1, 99, '2', null, -PROTOCOL_VERSION]);
+    return JSON.stringify(head);
+  }
+
+  frame(types: string[]): Buffer | string {
+    switch (this.int(8)) {
+      case 0:
+        return this.bytes(this.int(200));
+      case 1: {
+        const text = this.head(types);
+        return text.slice(0, this.int(text.length)); // truncated
+      }
+      case 2:
+        return Buffer.alloc(0);
+      case 3:
+        return JSON.stringify({ t: this.pick(types), padding: 'p'.repeat(70 * 1024) }); // a head over the 64 KB head limit
+      case 4:
+        return JSON.stringify(this.junkValue());
+      default:
+        return this.head(types);
+    }
+  }
+
+  message(types: string[]): Array<Buffer | string> {
+    if (this.random() < 0.01) return [this.head(types), Buffer.alloc((MAX_MESSAGE_MB + 1) * 1024 * 1024)]; // oversized
+    return Array.from({ length: 1 + this.int(5) }, () => this.frame(types));
+  }
+}
+
+const serverTypes = ['hello', 'ping', 'command', 'bye', 'refused', 'define', 'jobs', 'nonsense', ''];
+const controllerTypes = ['join', 'welcome', 'refused', 'pong', 'worker-up', 'worker-down', 'worker-output', 'command-done', 'error', 'server-bye', 'results', 'nonsense'];
+
+/** Sends `count` garbage messages from `peers` fresh DEALER sockets; replies are never read. */
+async function dealerStorm(endpoint: string, peers: number, count: number, types: string[], garbage: Garbage): Promise<number> {
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: peers }, async () => {
+      const socket = new zmq.Dealer({ linger: 0, sendTimeout: 10_000 });
+      socket.connect(endpoint);
+      try {
+        for (let i = 0; i < count / peers; i++) {
+          await socket.send(garbage.message(types));
+          sent++;
+        }
+      } finally {
+        socket.close();
+      }
+    }),
+  );
+  return sent;
+}
+
+/** Raw TCP connections writing bytes that are not ZMTP, or a ZMTP greeting followed by lies. */
+async function rawStorm(port: number, connections: number, garbage: Garbage): Promise<void> {
+  const greeting = Buffer.concat([Buffer.from([0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0]), Buffer.from('NULL'.padEnd(20, '\0')), Buffer.alloc(32)]);
+  for (let i = 0; i < connections; i++) {
+    const payload = garbage.pick([
+      () => garbage.bytes(1 + garbage.int(4096)),
+      () => Buffer.concat([greeting.subarray(0, garbage.int(greeting.length))]), // truncated greeting
+      () => Buffer.concat([greeting, Buffer.from([0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), garbage.bytes(64)]), // a frame claiming 2^64 bytes
+      () => Buffer.concat([greeting, garbage.bytes(512)]),
+      () => Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+    ])();
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.end(payload, () => socket.destroy()));
+      socket.on('error', () => resolve());
+      socket.on('close', () => resolve());
+    });
+  }
+}
+
+const portOf = (endpoint: string) => Number(/:(\d+)$/.exec(endpoint)![1]);
+
+describe(`fuzzing a server port and a controller port (seed ${SEED}; replay with TSG_FUZZ_SEED=${SEED})`, () => {
+  let server: RunningServer;
+  let sg: ScatterGather;
+
+  before(async () => {
+    console.log(`fuzz seed: ${SEED}`);
+    server = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '2', '--name', 'target', '--max-message-mb', String(MAX_MESSAGE_MB), '--log-level', 'warn']);
+    sg = await spawnScatterGather([server.endpoint], { listen: 'tcp://127.0.0.1:*', echo: false, heartbeatMs: 200, heartbeatTimeoutMs: 2000 });
+    await sg.define('square', async (n: number) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return n * n;
+    });
+  });
+  after(async () => {
+    await sg?.close();
+    await server?.stop();
+  });
+
+  test('thousands of bad messages at both ports while 3000 real jobs run: no crash, no hang, every job right', async () => {
+    const garbage = new Garbage(prng(SEED));
+    const lost: unknown[] = [];
+    const watch = ({ kind, detail }: { kind: string; detail: unknown }) => kind === 'server-down' && lost.push(detail);
+    sg.on('event', watch);
+    const work = sg.map<number>('square', Array.from({ length: 3000 }, (_, i) => [[i]] as [number[]]));
+    const [atServer, atController] = await Promise.all([
+      dealerStorm(server.endpoint, 8, 4000, serverTypes, garbage),
+      dealerStorm(sg.listenAddress!, 8, 3000, controllerTypes, garbage),
+      rawStorm(portOf(server.endpoint), 150, garbage),
+      rawStorm(portOf(sg.listenAddress!), 150, garbage),
+    ]);
+    console.log(`sent ${atServer} messages to the server, ${atController} to the controller, 300 raw connections`);
+    assert.deepEqual(await work, Array.from({ length: 3000 }, (_, i) => i * i));
+    assert.equal(server.proc.exitCode, null, 'the server is still running');
+    assert.ok(server.log.join('').includes('malformed message dropped'), 'the server saw (and dropped) the garbage');
+    // Both still serve: a fresh controller on the server, and fresh work on this controller.
+    assert.equal(await sg.submit('square', [12]), 144);
+    sg.off('event', watch);
+    assert.deepEqual(lost, [], 'the real server never went silent: garbage peers that never read cannot stall its replies');
+    const status = await sg.status();
+    assert.equal(status.workers, 2, 'the real server stayed in session throughout, and no fuzz peer passed for a server with workers');
+    assert.equal((status.servers as unknown[]).length, 1);
+    const other = await spawnScatterGather([server.endpoint], { echo: false });
+    try {
+      await other.define('add', (x: number, y: number) => x + y);
+      assert.equal(await other.submit('add', [2, 3]), 5);
+    } finally {
+      await other.close();
+    }
+  });
+});
