@@ -6,7 +6,7 @@
  */
 import type { KernelMessage } from '@jupyterlab/services';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -214,6 +214,26 @@ describe('security', { timeout: 120_000 }, () => {
     await mismatch;
     plain.close();
     assert.deepEqual(await local.map('secrets', [[[]]]), [[]]);
+  });
+
+  test('no secret key appears in what a controller and its embedded server print at trace level', async () => {
+    const fixture = new URL('./fixtures/keyed-controller.js', import.meta.url).pathname;
+    const run = (urls: string[], options: Record<string, unknown>) => {
+      const child = spawn(process.execPath, [fixture, JSON.stringify({ urls, options })], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+      child.stderr.setEncoding('utf8').on('data', (text: string) => (output += text));
+      return once(child, 'exit').then(([code]) => ({ code: code as number | null, output }));
+    };
+    const dialled = await run([`${server.endpoint}?key=${keyToHex(serverKeys.pair.publicKey)}`], { keyFile: controllerKeys.secretFile });
+    assert.equal(dialled.code, 0, dialled.output);
+    assert.match(dialled.output, /squares \[1,4,9\]/);
+    assert.match(dialled.output, /"level":(10|20|30)/, 'the controller logged at trace level');
+    const embedded = await run([], { workers: 1, keyPair: strangerKeys.pair });
+    assert.equal(embedded.code, 0, embedded.output);
+    for (const { output } of [dialled, embedded]) {
+      for (const keys of [serverKeys, controllerKeys, strangerKeys]) assert.ok(!output.includes(keys.pair.secretKey), 'a secret key leaked into controller output');
+    }
   });
 
   test('no secret key appears in any server log', () => {
