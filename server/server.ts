@@ -51,6 +51,9 @@ export interface ServerOptions {
   logger: Logger;
 }
 
+/** How long close() waits for goodbyes to be handed to ZeroMQ. */
+const CLOSE_FLUSH_MS = 1000;
+
 /** A configuration that would expose this machine: refused before anything is bound. */
 export class InsecureConfigurationError extends Error {
   override name = 'InsecureConfigurationError';
@@ -391,7 +394,11 @@ export class ComputeServer {
     this.closed = true;
     this.broadcast({ t: 'server-bye', reason });
     await this.pool.stop('shutdown');
-    await Promise.all(this.controllerOutboxes.map((outbox) => outbox.flushed()));
+    // A controller that is gone, or never let us in (a refused key), cannot take what is queued for it: wait only a moment.
+    const flushed = Promise.all(this.controllerOutboxes.map((outbox) => outbox.flushed()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([flushed, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_FLUSH_MS)))]);
+    clearTimeout(timer);
     for (const socket of this.sockets) {
       if (socket !== this.workerSocket) socket.linger = 200; // let the goodbye reach the wire
       socket.close();

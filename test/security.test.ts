@@ -120,7 +120,7 @@ describe('security', { timeout: 120_000 }, () => {
       spawnScatterGather([`${server.endpoint}?key=${keyToHex(serverKeys.pair.publicKey)}`], { keyFile: strangerKeys.secretFile, echo: false, connectTimeoutMs: 10_000 }),
       /refused the connection: server tcp:\/\/127\.0\.0\.1:\d+ refused this controller's key/,
     );
-    assert.match(server.log.join(''), /controller refused: its key is not in --authorized-keys/);
+    await logMatches(server, /controller refused: its key is not in --authorized-keys/);
     assert.ok(alive(server.proc.pid!));
     assert.deepEqual(await sg.map('square', [[[6]]]), [36]);
   });
@@ -175,6 +175,10 @@ describe('security', { timeout: 120_000 }, () => {
     await logMatches(intruder, /refused this server's key/);
     assert.equal(((await listening.status()).servers as unknown[]).length, 1, 'only the authorized server joined');
     assert.deepEqual(await listening.map('square', [[[10]]]), [100]);
+    // The refused server's greeting can never be delivered: it still stops at once when told to.
+    await listening.close();
+    await intruder.stop();
+    assert.equal(intruder.proc.exitCode, 0);
   });
 
   test('a frame larger than the limit is dropped with its connection; the server keeps serving', async () => {
