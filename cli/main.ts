@@ -1,21 +1,22 @@
 #!/usr/bin/env node
 /** The one command line: `tsgather server ...` and friends. */
 import { Command, CommanderError } from 'commander';
-import { benchCommand } from './bench-command.js';
-import { clusterCommand } from './cluster-command.js';
 import { EXIT } from './exit-codes.js';
-import { kernelCommand } from './kernel-command.js';
-import { keysCommand } from './keys-command.js';
-import { runCommand } from './run-command.js';
-import { serverCommand } from './server-command.js';
 
 const program = new Command('tsgather').description('Notebook scatter/gather for TypeScript').enablePositionalOptions();
-program.addCommand(serverCommand());
-program.addCommand(runCommand());
-program.addCommand(kernelCommand());
-program.addCommand(keysCommand());
-program.addCommand(benchCommand());
-program.addCommand(clusterCommand());
+// Each command's module is imported only when it is the one asked for: `server` (which every
+// embedded cluster forks) must not pay for loading the kernel, the notebook runner and the rest.
+const commands: Record<string, () => Promise<Command>> = {
+  server: async () => (await import('./server-command.js')).serverCommand(),
+  run: async () => (await import('./run-command.js')).runCommand(),
+  kernel: async () => (await import('./kernel-command.js')).kernelCommand(),
+  keys: async () => (await import('./keys-command.js')).keysCommand(),
+  bench: async () => (await import('./bench-command.js')).benchCommand(),
+  cluster: async () => (await import('./cluster-command.js')).clusterCommand(),
+};
+const asked = process.argv[2];
+const wanted = asked !== undefined && Object.hasOwn(commands, asked) ? [commands[asked]!] : Object.values(commands);
+for (const command of await Promise.all(wanted.map((load) => load()))) program.addCommand(command);
 
 /** Every command: usage errors exit 2 with help hinted; --help and --version exit 0. */
 function strict(command: Command): void {
