@@ -131,7 +131,7 @@ export class ScatterGather extends EventEmitter {
   private queueJobs(nameOrItems: string | JobItem[], maybeItems: JobItem[] | undefined, options: JobOptions = {}): Segment {
     this.assertRunning();
     const { name, items } = this.jobArguments(nameOrItems, maybeItems);
-    if (this.pending.size + items.length > this.maxQueued) throw new QueueFullError(this.maxQueued, this.pending.size, items.length);
+    if (this.held() + items.length > this.maxQueued) throw new QueueFullError(this.maxQueued, this.pending.size, this.arrived.length, items.length);
     return this.enqueue(name, this.encodeItems(name, items), 0, items.length, this.timeoutOf(options));
   }
 
@@ -149,18 +149,25 @@ export class ScatterGather extends EventEmitter {
     const timeoutMs = this.timeoutOf(options);
     const ids: number[] = [];
     for (let start = 0; start < encoded.texts.length; ) {
-      await this.waitForRoom(1);
-      const end = Math.min(encoded.texts.length, start + this.maxQueued - this.pending.size);
+      // Room comes from results arriving, and from results being taken; with nothing in flight, only the latter.
+      await this.until(() => this.held() < this.maxQueued || this.pending.size === 0);
+      if (this.held() >= this.maxQueued) throw new QueueFullError(this.maxQueued, this.pending.size, this.arrived.length, encoded.texts.length - start);
+      const end = Math.min(encoded.texts.length, start + this.maxQueued - this.held());
       for (const id of idsOf(this.enqueue(name, encoded, start, end, timeoutMs))) ids.push(id);
       start = end;
     }
     return ids;
   }
 
-  /** Resolves once `n` more jobs fit under maxQueued. */
+  /** Resolves once `n` more jobs fit under maxQueued (as results arrive and are taken). */
   waitForRoom(n = 1): Promise<void> {
     if (n > this.maxQueued) return Promise.reject(new RangeError(`waitForRoom(${n}): more than maxQueued (${this.maxQueued}) can never fit`));
-    return this.until(() => this.pending.size + n <= this.maxQueued);
+    return this.until(() => this.held() + n <= this.maxQueued);
+  }
+
+  /** What counts against maxQueued: jobs without a result, and results not yet taken with poll, waitForResult or results(). */
+  private held(): number {
+    return this.pending.size + this.arrived.length;
   }
 
   /** The controller child's process id (to watch its memory, say). */
@@ -234,6 +241,7 @@ export class ScatterGather extends EventEmitter {
   poll(): JobResult[] {
     const taken = this.arrived;
     this.arrived = [];
+    if (taken.length > 0 && this.waiters.size > 0) this.wake(); // room under maxQueued
     return taken;
   }
 
@@ -269,7 +277,9 @@ export class ScatterGather extends EventEmitter {
   async *results(): AsyncGenerator<JobResult> {
     for (;;) {
       if (this.arrived.length > 0) {
-        yield this.arrived.shift()!;
+        const result = this.arrived.shift()!;
+        if (this.waiters.size > 0) this.wake(); // taking a result makes room under maxQueued
+        yield result;
         continue;
       }
       if (this.unclaimed === 0) return;

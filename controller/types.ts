@@ -63,6 +63,10 @@ export interface SpawnOptions {
   connectTimeoutMs?: number;
   /** Write job output to this process's stdout/stderr when nobody listens for 'output' (default true). */
   echo?: boolean;
+  /** While map, mapResults or waitForResult({ all: true }) waits, draw a progress bar on stdout when it is a terminal (default true). */
+  progress?: boolean;
+  /** pino level of the controller child and the embedded server's JSON logs on stderr (default: $TSGATHER_LOG_LEVEL or 'warn'). */
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Default per-job timeout (ms, from when the job starts running); a job past it has its worker killed and reforked. Default: none. */
   timeoutMs?: number;
   /** Reruns of a job that ran past its timeout (default 0: it is reported as a JobTimeoutError). */
@@ -74,10 +78,6 @@ export interface SpawnOptions {
    * addJobAsync waits for room. Default: 2,000,000 or the heap limit / 2 KB, whichever is smaller.
    */
   maxQueued?: number;
-  /** While map, mapResults or waitForResult({ all: true }) waits, draw a progress bar on stdout when it is a terminal (default true). */
-  progress?: boolean;
-  /** pino level of the controller child and the embedded server's JSON logs on stderr (default: $TSGATHER_LOG_LEVEL or 'warn'). */
-  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /**
    * This controller's secret key file (from `tsgather keys generate`), or the pair itself: needed to
    * dial servers that have keys and to let servers dial in with keys. Servers list its .pub in --authorized-keys.
@@ -94,6 +94,12 @@ export interface SpawnOptions {
   insecure?: boolean;
 }
 
+/** Per-call options of addJob, addJobAsync, submit, map and mapResults. */
+export interface JobOptions {
+  /** This call's jobs' timeout (ms, from when each starts running); overrides the spawn option. 0 = none. */
+  timeoutMs?: number;
+}
+
 /** A job's error, as thrown on the worker: name, message and the remote stack. */
 export class RemoteError extends Error {
   readonly remoteStack?: string;
@@ -108,22 +114,20 @@ export class RemoteError extends Error {
   }
 }
 
-/** Per-call options of addJob, addJobAsync, submit, map and mapResults. */
-export interface JobOptions {
-  /** This call's jobs' timeout (ms, from when each starts running); overrides the spawn option. 0 = none. */
-  timeoutMs?: number;
-}
-
-/** addJob would take more jobs outstanding than maxQueued allows; nothing was queued. */
+/** addJob would hold more than maxQueued jobs (without a result, or with one not yet taken); nothing was queued. */
 export class QueueFullError extends Error {
   override name = 'QueueFullError';
 
   constructor(
     readonly limit: number,
     readonly outstanding: number,
+    readonly untaken: number,
     readonly adding: number,
   ) {
-    super(`addJob of ${adding} job(s) refused: ${outstanding} are outstanding and maxQueued is ${limit}; nothing was queued. Wait for results, or use await addJobAsync(...), which waits for room`);
+    super(
+      `addJob of ${adding} job(s) refused: ${outstanding} job(s) are outstanding and ${untaken} result(s) not yet taken, and maxQueued is ${limit}; nothing was queued. ` +
+        (outstanding === 0 ? 'Take results with poll(), waitForResult() or results() to make room' : 'Take results as they come, or use await addJobAsync(...), which waits for room'),
+    );
   }
 }
 

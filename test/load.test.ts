@@ -81,17 +81,48 @@ describe('maxQueued', () => {
       assert.throws(() => sg.addJob('slowish', Array.from({ length: 300 }, (_, i) => [[i]] as [number[]])), (error: unknown) => {
         assert.ok(error instanceof QueueFullError);
         assert.equal(error.limit, 1000);
-        assert.match(error.message, /addJob of 300 job\(s\) refused: \d+ are outstanding and maxQueued is 1000; nothing was queued/);
+        assert.match(error.message, /addJob of 300 job\(s\) refused: \d+ job\(s\) are outstanding and \d+ result\(s\) not yet taken, and maxQueued is 1000; nothing was queued/);
         return true;
       });
       assert.ok(sg.outstanding <= 800, 'the refused call queued nothing');
-      // 2500 jobs through a queue of 1000: addJobAsync feeds them in as results make room.
+      // 2500 jobs through a queue of 1000: addJobAsync feeds them in as results arrive and are taken.
+      const taken: number[] = [];
+      const take = () => taken.push(...sg.poll().map((r) => r.id));
+      sg.on('progress', take);
       const moreIds = await sg.addJobAsync('slowish', Array.from({ length: 2500 }, (_, i) => [[1000 + i]] as [number[]]));
       assert.equal(moreIds.length, 2500);
-      const results = await sg.waitForResult({ all: true });
-      const got = results.map((r) => r.id).sort((a, b) => a - b);
-      assert.deepEqual(got, [...firstIds, ...moreIds]);
+      await sg.waitForResult({ all: true });
+      sg.off('progress', take);
+      take();
+      assert.deepEqual(taken.sort((a, b) => a - b), [...firstIds, ...moreIds]);
       await assert.rejects(sg.waitForRoom(1001), /more than maxQueued \(1000\) can never fit/);
+    } finally {
+      await sg.close();
+    }
+  });
+
+  test('results not taken count against the limit: with nothing in flight, addJobAsync says so instead of waiting forever', async () => {
+    const sg = await spawnScatterGather([], { workers: 1, echo: false, maxQueued: 100 });
+    try {
+      await sg.define('id', (n: number) => n);
+      sg.addJob('id', Array.from({ length: 100 }, (_, i) => [[i]] as [number[]]));
+      // Every result in, none taken.
+      await new Promise<void>((resolve) => {
+        const check = () => {
+          if (sg.outstanding > 0) return;
+          sg.off('progress', check);
+          resolve();
+        };
+        sg.on('progress', check);
+        check();
+      });
+      await assert.rejects(sg.addJobAsync('id', [[[1]]]), (error: unknown) => {
+        assert.ok(error instanceof QueueFullError);
+        assert.match(error.message, /0 job\(s\) are outstanding and 100 result\(s\) not yet taken.*Take results with poll\(\)/);
+        return true;
+      });
+      assert.equal(sg.poll().length, 100);
+      assert.deepEqual(await sg.addJobAsync('id', [[[1]]]).then((ids) => ids.length), 1, 'taking them made room');
     } finally {
       await sg.close();
     }
