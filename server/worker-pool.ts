@@ -124,10 +124,19 @@ export class WorkerPool {
     if (worker) this.replace(worker, 'recycle', { rssMb });
   }
 
-  /** Ends one worker for a reason of the pool's own and forks its successor. */
+  /**
+   * Ends one worker for a reason of the pool's own and forks its successor at once; the death is
+   * reported once the process is gone, so its jobs are never rerun while it might still be running.
+   */
   private replace(worker: WorkerProcess, cause: DownCause, detail: DownDetail): void {
     if (worker.ending) return;
-    this.end(worker, cause, detail);
+    worker.ending = cause;
+    this.disarm(worker);
+    this.workers.delete(worker.w);
+    const report = () => this.events.down(worker, cause, null, 'SIGKILL', detail);
+    if (worker.child.exitCode !== null || worker.child.signalCode !== null) report();
+    else worker.child.once('exit', report);
+    worker.child.kill('SIGKILL');
     this.fill();
   }
 
