@@ -2,7 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnScatterGather, type ScatterGather, type JobOutput } from '../controller/index.js';
-import { alive } from './helpers.js';
+import { alive, nextEvent } from './helpers.js';
 
 describe('worker deaths', () => {
   let sg: ScatterGather;
@@ -36,12 +36,14 @@ describe('worker deaths', () => {
     });
     const result = sg.mapResults('announceThenSleep', [[[300]]]);
     const victim = await started;
+    const replacement = nextEvent(sg, 'worker-up');
     process.kill(victim, 'SIGKILL');
     const [r] = await result;
     assert.equal(r!.ok, true, String(r!.error));
     assert.equal(r!.attempts, 2);
     assert.notEqual(r!.value, victim, 'rerun in another process');
     assert.equal(alive(victim), false);
+    assert.notEqual((await replacement).pid, victim);
     const status = await sg.status();
     assert.equal(status.workers, 2, 'the killed worker was replaced');
   });
