@@ -7,15 +7,8 @@
 import type { IMimeBundle } from '@jupyterlab/nbformat';
 import type { Display, DisplayHandle } from './display.js';
 import type { StreamName } from './worker-messages.js';
+import type { Progress } from '../controller/types.js';
 import { durationsChart, statusView, type StatusLike, type TimedResult } from './views.js';
-
-export interface Progress {
-  done: number;
-  failed: number;
-  total: number;
-  outstanding: number;
-  rate: number;
-}
 
 export interface JobOutput {
   job: number;

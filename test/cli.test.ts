@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { readPid } from '../cli/pidfile.js';
 import { spawnScatterGather } from '../controller/index.js';
 import { runCli, runProgram } from './cli-helpers.js';
-import { alive, nextEvent, startServer, type RunningServer } from './helpers.js';
+import { alive, logMatches, nextEvent, startServer } from './helpers.js';
 
 let dir: string;
 before(async () => (dir = await mkdtemp(join(tmpdir(), 'tsgather-cli-'))));
@@ -125,18 +125,6 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
 /** Log lines below pino's warn level (40). */
 const belowWarn = (stderr: string) => stderr.split('\n').filter(Boolean).filter((line) => (JSON.parse(line) as { level: number }).level < 40);
 
-/** Resolves once the server's stderr matches. */
-function logged(server: RunningServer, pattern: RegExp): Promise<void> {
-  return new Promise((resolve) => {
-    const check = () => {
-      if (!pattern.test(server.log.join(''))) return;
-      server.proc.stderr!.off('data', check);
-      resolve();
-    };
-    server.proc.stderr!.on('data', check);
-    check();
-  });
-}
 
 describe('server logs', { timeout: 120_000 }, () => {
   test('JSON lines for the connection, refresh and a worker death; TSGATHER_LOG_LEVEL sets the level', async () => {
@@ -182,7 +170,7 @@ describe('server logs', { timeout: 120_000 }, () => {
     try {
       await up;
       await sg.close();
-      await logged(server, /"msg":"controller said goodbye"/);
+      await logMatches(server, /"msg":"controller said goodbye"/);
       assert.match(server.log.join(''), /"url":"tcp:\/\/127\.0\.0\.1:\d+","msg":"connected to controller"/);
     } finally {
       await sg.close();

@@ -71,3 +71,16 @@ export const histogramSource = (size: number, { distribution = 'normal', loc = 1
   for (const x of xs) counts[Math.min(bins - 1, Math.floor(((x - min) / (max - min)) * bins))]!++;
   return { counts, min, max };
 };
+
+/** Resolves once the server's stderr (its log) matches, checked as each piece arrives. */
+export function logMatches(server: RunningServer, pattern: RegExp): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!pattern.test(server.log.join(''))) return;
+      server.proc.stderr!.off('data', check);
+      resolve();
+    };
+    server.proc.stderr!.on('data', check);
+    check();
+  });
+}

@@ -20,7 +20,7 @@ import { encode, newMessage, Signer } from '../kernel/wire.js';
 import { parseServerUrl } from '../controller/server-url.js';
 import { curveClientOptions, frames, keyToHex, parsePublicKeys, PROTOCOL_VERSION, readKeyPairFile, type KeyPair } from '../protocol/index.js';
 import { z85Encode } from '../protocol/z85.js';
-import { alive, cli, nextEvent, startServer, type RunningServer } from './helpers.js';
+import { alive, cli, logMatches, nextEvent, startServer, type RunningServer } from './helpers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tsg-security-'));
 
@@ -278,15 +278,3 @@ describe('security', { timeout: 120_000 }, () => {
   });
 });
 
-/** Resolves once the server's log matches (checked as each piece of stderr arrives). */
-function logMatches(server: RunningServer, pattern: RegExp): Promise<void> {
-  return new Promise((resolve) => {
-    const check = () => {
-      if (!pattern.test(server.log.join(''))) return;
-      server.proc.stderr!.off('data', check);
-      resolve();
-    };
-    server.proc.stderr!.on('data', check);
-    check();
-  });
-}
