@@ -277,9 +277,15 @@ export class ScatterGather extends EventEmitter {
   async *results(): AsyncGenerator<JobResult> {
     for (;;) {
       if (this.arrived.length > 0) {
-        const result = this.arrived.shift()!;
-        if (this.waiters.size > 0) this.wake(); // taking a result makes room under maxQueued
-        yield result;
+        // Taken a batch at a time (shift() one by one is quadratic on a large backlog); what a
+        // consumer that stops early has not seen goes back for poll().
+        const batch = this.poll();
+        let next = 0;
+        try {
+          while (next < batch.length) yield batch[next++]!;
+        } finally {
+          if (next < batch.length) this.arrived = batch.slice(next).concat(this.arrived);
+        }
         continue;
       }
       if (this.unclaimed === 0) return;

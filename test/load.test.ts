@@ -69,6 +69,40 @@ describe('a million tiny jobs', () => {
   });
 });
 
+describe('a large backlog of results', () => {
+  test('results() walks 300,000 results that arrived before it was called, and one that stops early leaves the rest for poll()', async () => {
+    const sg = await spawnScatterGather([], { workers: 2, echo: false });
+    try {
+      await sg.define('id', (n: number) => n);
+      const ids = sg.addJob('id', Array.from({ length: 300_000 }, (_, i) => [[i]] as [number[]]));
+      await new Promise<void>((resolve) => {
+        const check = () => {
+          if (sg.outstanding > 0) return;
+          sg.off('progress', check);
+          resolve();
+        };
+        sg.on('progress', check);
+        check();
+      });
+      let seen = 0;
+      for await (const r of sg.results()) {
+        assert.ok(r.ok);
+        if (++seen === 1000) break;
+      }
+      const rest = sg.poll();
+      assert.equal(rest.length, 299_000, 'the results the loop did not reach are still there');
+      assert.deepEqual(new Set(rest.map((r) => r.id)).size, 299_000);
+      const walked = sg.addJob('id', Array.from({ length: 300_000 }, (_, i) => [[i]] as [number[]]));
+      let count = 0;
+      for await (const r of sg.results()) if (r.ok) count++;
+      assert.equal(count, walked.length);
+      assert.equal(ids.length, 300_000);
+    } finally {
+      await sg.close();
+    }
+  });
+});
+
 describe('maxQueued', () => {
   test('addJob past the limit throws a QueueFullError naming it and queues nothing; addJobAsync waits for room', async () => {
     const sg = await spawnScatterGather([], { workers: 1, echo: false, maxQueued: 1000 });
