@@ -31,7 +31,7 @@ import { parseServerUrl } from './server-url.js';
 import { PendingJobs, type Segment } from './pending.js';
 import { checkListen, resolveLinkSecurity, serverKeyFor } from './link-security.js';
 import { drawProgress } from './terminal-progress.js';
-import type { ControllerLaunch } from './main.js';
+import type { ControllerLaunch } from './launch.js';
 import type { CallerJobRow } from './controller.js';
 import { RemoteError, ControllerExitedError, QueueFullError, type JobOptions, type JobItem, type JobResult, type JobOutput, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
 

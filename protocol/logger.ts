@@ -4,21 +4,11 @@
  * so a careless `log.info(options)` cannot leak a secret key.
  */
 import { pino, type Logger } from 'pino';
+import type { LogLevel } from './log-level.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { isLogLevel, LOG_LEVELS, logLevel, type LogLevel } from './log-level.js';
 
 const KEY_FIELDS = ['secretKey', 'secret', 'privateKey', 'curveSecretKey', 'serverKey', 'keyPair', 'key'];
-
-export function isLogLevel(value: unknown): value is LogLevel {
-  return typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value);
-}
-
-/** The level to use: the explicit one, else TSGATHER_LOG_LEVEL, else the fallback. */
-export function logLevel(explicit: string | undefined, fallback: LogLevel): LogLevel {
-  const chosen = explicit ?? process.env.TSGATHER_LOG_LEVEL;
-  return isLogLevel(chosen) ? chosen : fallback;
-}
 
 export function createLogger(role: string, level: LogLevel): Logger {
   return pino(
