@@ -6,6 +6,7 @@
 import * as zmq from 'zeromq';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ipcEndpoint } from '../../protocol/transport.js';
 import { SendQueue } from './send-queue.js';
 
 const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -21,7 +22,7 @@ interface RawWorker {
 export class RawPipeline {
   private readonly router = new zmq.Router({ linger: 0, mandatory: true });
   private readonly out = new SendQueue(this.router);
-  private readonly endpoint = `ipc:///tmp/tsg-bench-raw-${process.pid}-${Math.random().toString(36).slice(2, 8)}.sock`;
+  private readonly endpoint = ipcEndpoint('bench-raw');
   private workers: RawWorker[] = [];
   private handler: Handler = () => {};
   private generation = 0;
