@@ -27,6 +27,7 @@ export function serverCommand(): Command {
     .option('--connect <url>', "dial out to a controller's listen address (repeatable)", collect, [])
     .option('--workers <n>', 'worker processes', positiveInt, os.availableParallelism())
     .option('--module <file>', 'preload this module: its exported functions can be called by name')
+    .option('--max-workers <n>', 'most workers a controller may ask for with ?workers=N (default: 4 per core)', positiveInt)
     .option('--worker-heap-mb <mb>', 'V8 heap limit of each worker (a job that exceeds it kills only its worker)', positiveInt)
     .option('--worker-max-rss-mb <mb>', 'memory ceiling of each worker: one whose resident memory grows past it is recycled between jobs', positiveInt)
     .option('--name <name>', 'server name shown to controllers (default: host-pid)')
@@ -34,7 +35,7 @@ export function serverCommand(): Command {
     .option('--daemon', 'detach and run in the background; returns once the server is ready')
     .option('--pidfile <file>', `record the pid here; refuse to start if a live server holds it (default with --daemon: ${DEFAULT_PIDFILE})`)
     .option('--log-file <file>', 'with --daemon: where its logs go (default: the pid file with .log)')
-    .action(async (opts: { bind: string[]; connect: string[]; workers: number; module?: string; name?: string; workerHeapMb?: number; workerMaxRssMb?: number; logLevel?: string; daemon?: boolean; pidfile?: string; logFile?: string } & ServerSecurityFlags, cmd: Command) => {
+    .action(async (opts: { bind: string[]; connect: string[]; workers: number; maxWorkers?: number; module?: string; name?: string; workerHeapMb?: number; workerMaxRssMb?: number; logLevel?: string; daemon?: boolean; pidfile?: string; logFile?: string } & ServerSecurityFlags, cmd: Command) => {
       if (opts.bind.length === 0 && opts.connect.length === 0) cmd.error('error: give --bind and/or --connect', { exitCode: EXIT.usage });
       if (opts.daemon) return startDaemon(opts.pidfile ?? DEFAULT_PIDFILE, opts.logFile);
       const logger = createLogger('server', logLevel(opts.logLevel, 'info'));

@@ -632,6 +632,8 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
   return new Promise((resolve, reject) => {
     const workersByServer = new Map<string, number>();
     const urlServer = new Map<string, string>();
+    /** How many workers each server said it has; a server may grant fewer than a URL asked for. */
+    const grantedByServer = new Map<string, number>();
     let controllerReady = false;
     let embeddedServer: string | undefined;
     /** Why a server's security handshake keeps failing, by endpoint: said if it never comes up. */
@@ -640,7 +642,7 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
       if (!controllerReady) return;
       const urlsUp = servers.every(({ url, workers }) => {
         const id = urlServer.get(url);
-        return id !== undefined && (workersByServer.get(id) ?? 0) >= (workers ?? 1);
+        return id !== undefined && (workersByServer.get(id) ?? 0) >= Math.min(workers ?? 1, grantedByServer.get(id) ?? Infinity);
       });
       const embeddedUp = embeddedWorkers === undefined || (embeddedServer !== undefined && (workersByServer.get(embeddedServer) ?? 0) >= embeddedWorkers);
       if (urlsUp && embeddedUp) finish();
@@ -648,6 +650,7 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
     const onEvent = ({ kind, detail }: { kind: string; detail: Record<string, unknown> }) => {
       if (kind === 'server-up') {
         const url = detail.url as string | undefined;
+        if (typeof detail.workers === 'number') grantedByServer.set(detail.server as string, detail.workers);
         if (url) urlServer.set(parseServerUrl(url).endpoint, detail.server as string);
         else embeddedServer ??= detail.server as string;
       } else if (kind === 'worker-up') {

@@ -276,7 +276,7 @@ export class Controller {
         }
         return this.hello(link);
       case 'welcome':
-        return this.welcome(link, head.v, head.server);
+        return this.welcome(link, head.v, head.server, Number.isInteger(head.size) ? head.size : undefined);
       case 'refused':
         link.refused = head.reason;
         if (this.mayAnswer(link)) this.event('server-refused', { url: link.url, reason: head.reason });
@@ -313,7 +313,7 @@ export class Controller {
     }
   }
 
-  private welcome(link: Link, version: number, info: ServerInfo): void {
+  private welcome(link: Link, version: number, info: ServerInfo, workers: number | undefined): void {
     if (typeof info !== 'object' || info === null || typeof info.id !== 'string' || typeof info.host !== 'string' || !Array.isArray(info.functions)) {
       throw new ProtocolError('welcome without a valid server description');
     }
@@ -328,7 +328,7 @@ export class Controller {
     link.complaints = 0;
     link.refused = undefined;
     this.options.log('info', 'server joined', { server: info.id, url: link.url });
-    this.event('server-up', { server: info.id, host: info.host, url: link.url });
+    this.event('server-up', { server: info.id, host: info.host, url: link.url, workers });
   }
 
   private workerUp(server: ServerSlot, w: number, pid: number, functions: string[]): void {

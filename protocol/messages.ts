@@ -51,7 +51,8 @@ export type ControllerToServer =
 
 export type ServerToController =
   | { t: 'join'; v: number; server: ServerInfo }
-  | { t: 'welcome'; v: number; server: ServerInfo; workers: WorkerInfo[] }
+  /** `size`: the workers this server will run for the controller (fewer than asked for when --max-workers caps it). */
+  | { t: 'welcome'; v: number; server: ServerInfo; workers: WorkerInfo[]; size: number }
   | { t: 'refused'; reason: string }
   | { t: 'pong'; n: number }
   | { t: 'worker-up'; w: number; pid: number; functions: string[] }

@@ -29,6 +29,9 @@ import {
 } from '../protocol/index.js';
 import { WorkerPool, type WorkerProcess } from './worker-pool.js';
 
+/** A controller cannot make a server fork thousands of processes by asking for them. */
+const MAX_WORKERS_PER_CORE = 4;
+
 export interface ServerOptions {
   bind?: string[];
   connect?: string[];
@@ -36,6 +39,8 @@ export interface ServerOptions {
   module?: string;
   name?: string;
   workerHeapMb?: number;
+  /** Most workers a controller may ask for with ?workers=N (default: 4 per core). */
+  maxWorkers?: number;
   /** Resident-memory ceiling per worker (MB): a worker over it is recycled between jobs. */
   workerMaxRssMb?: number;
   /** This server's CURVE key pair: every controller link is encrypted and authenticated. */
@@ -288,13 +293,15 @@ export class ComputeServer {
     link.greeted = true;
     link.complaints = 0;
     link.controller = String(controller);
-    if (typeof workers === 'number' && Number.isInteger(workers) && workers > 0 && workers !== this.pool.size) {
-      this.pool.resize(workers);
+    if (typeof workers === 'number' && Number.isInteger(workers) && workers > 0) {
+      const limit = this.options.maxWorkers ?? MAX_WORKERS_PER_CORE * os.availableParallelism();
+      if (workers > limit) this.log.warn({ controller: link.controller, asked: workers, limit }, 'controller asked for more workers than --max-workers allows');
+      if (Math.min(workers, limit) !== this.pool.size) this.pool.resize(Math.min(workers, limit));
     } else if (this.pool.size === 0) {
       this.pool.resize(os.availableParallelism());
     }
     this.log.info({ controller: link.controller }, 'controller greeted');
-    link.send(frames({ t: 'welcome', v: PROTOCOL_VERSION, server: this.info, workers: this.pool.list() }));
+    link.send(frames({ t: 'welcome', v: PROTOCOL_VERSION, server: this.info, workers: this.pool.list(), size: this.pool.size }));
     // Workers already up are announced through worker-up so the controller learns their functions.
     for (const { w } of this.pool.list()) {
       const worker = this.pool.workers.get(w)!;

@@ -102,6 +102,18 @@ describe('handshake and bad input on a server port', () => {
     }
   });
 
+  test('a controller asking for more workers than --max-workers gets the limit, and the server says so', async () => {
+    const limited = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--max-workers', '2']);
+    const sg = await spawnScatterGather([`${limited.endpoint}?workers=5000`], { echo: false });
+    try {
+      assert.equal((await sg.status()).workers, 2);
+      assert.match(limited.log.join(''), /more workers than --max-workers allows/);
+    } finally {
+      await sg.close();
+      await limited.stop();
+    }
+  });
+
   test('an unreachable server makes spawnScatterGather fail with a clear error, not hang', async () => {
     await assert.rejects(spawnScatterGather(['tcp://127.0.0.1:1'], { connectTimeoutMs: 500, echo: false }), /did not come up within 500 ms: no answer from tcp:\/\/127\.0\.0\.1:1/);
   });
