@@ -70,7 +70,14 @@ export function serverCommand(): Command {
       process.once('SIGINT', () => void stop('SIGINT'));
       // Started by a controller: go when it goes. A daemon's launcher leaves on purpose.
       if (process.send && !isDaemonChild()) process.once('disconnect', () => void stop('parent gone'));
-      await server.start();
+      try {
+        await server.start();
+      } catch (error) {
+        // A server that cannot serve (an address in use, workers that cannot load --module) leaves no pid file behind.
+        if (opts.pidfile) releasePidfile(opts.pidfile);
+        if (isDaemonChild()) await reportToLauncher({ t: 'failed', reason: (error as Error).message });
+        throw error;
+      }
       for (const endpoint of server.endpoints) process.stdout.write(`listening on ${endpoint}\n`);
       // Public, and what a controller needs to dial this server: `?key=<hex>` in its URL (said only when it is dialled).
       const publicKey = security.keyPair && server.endpoints.length > 0 ? keyToHex(security.keyPair.publicKey) : undefined;

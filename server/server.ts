@@ -31,6 +31,12 @@ import { WorkerPool, type WorkerProcess } from './worker-pool.js';
 
 /** A controller cannot make a server fork thousands of processes by asking for them. */
 const MAX_WORKERS_PER_CORE = 4;
+const STARTUP_STDERR_KEPT = 1000;
+
+/** start() when no worker process could be started. */
+export class WorkersFailedError extends Error {
+  override name = 'WorkersFailedError';
+}
 
 export interface ServerOptions {
   bind?: string[];
@@ -105,11 +111,17 @@ export class ComputeServer {
         if (cause === 'timeout') this.log.warn({ w: worker.w, pid: worker.pid, ...detail }, 'job ran past its timeout: worker killed');
         if (cause === 'recycle') this.log.info({ w: worker.w, pid: worker.pid, ...detail }, 'worker over its memory ceiling recycled');
         if (cause === 'crash') this.log.warn({ w: worker.w, pid: worker.pid, code, signal }, 'worker died');
+        if (this.startupStderr.has(worker.w)) this.lastStartupStderr = this.startupStderr.get(worker.w)!;
+        this.startupStderr.delete(worker.w);
         this.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal, ...detail });
       },
-      output: (worker, stream, text) => this.broadcast({ t: 'worker-output', w: worker.w, stream, text }),
+      output: (worker, stream, text) => {
+        if (stream === 'stderr' && !worker.ready) this.startupStderr.set(worker.w, ((this.startupStderr.get(worker.w) ?? '') + text).slice(-STARTUP_STDERR_KEPT));
+        this.broadcast({ t: 'worker-output', w: worker.w, stream, text });
+      },
       failing: (reason) => {
-        this.log.error({ reason }, 'workers keep dying');
+        this.failure = reason;
+        this.log.error({ reason, stderr: this.lastStartupStderr }, 'workers keep dying');
         this.broadcast({ t: 'error', reason });
       },
     }, options.module, options.workerHeapMb, options.workerMaxRssMb);
@@ -117,6 +129,10 @@ export class ComputeServer {
   }
 
   private readonly workerEndpoint: string;
+  /** Why the pool stopped reforking, and what workers that died before becoming ready last wrote. */
+  private failure?: string;
+  private readonly startupStderr = new Map<number, string>();
+  private lastStartupStderr = '';
 
   /** Endpoints actually bound (with wildcard ports resolved). */
   get endpoints(): string[] {
@@ -132,6 +148,11 @@ export class ComputeServer {
     if (this.options.bind?.length) await this.listen(this.options.bind);
     for (const url of this.options.connect ?? []) this.dial(url);
     await this.pool.allReady();
+    if (this.failure && this.pool.size === 0) {
+      // No worker could start (a --module that does not load, say): serving nothing is no service.
+      await this.close();
+      throw new WorkersFailedError(`${this.failure}${this.lastStartupStderr.trim() ? `; the last one wrote:\n${this.lastStartupStderr.trim()}` : ''}`);
+    }
     this.info.functions = [...new Set(this.pool.list().flatMap(({ w }) => this.pool.workers.get(w)?.functions ?? []))];
     this.log.info({ server: this.info.id, bind: this.bound, connect: this.options.connect ?? [], workers: this.pool.size }, 'server ready');
   }
