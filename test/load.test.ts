@@ -75,15 +75,7 @@ describe('a large backlog of results', () => {
     try {
       await sg.define('id', (n: number) => n);
       const ids = sg.addJob('id', Array.from({ length: 300_000 }, (_, i) => [[i]] as [number[]]));
-      await new Promise<void>((resolve) => {
-        const check = () => {
-          if (sg.outstanding > 0) return;
-          sg.off('progress', check);
-          resolve();
-        };
-        sg.on('progress', check);
-        check();
-      });
+      await allArrived(sg);
       let seen = 0;
       for await (const r of sg.results()) {
         assert.ok(r.ok);
@@ -141,15 +133,7 @@ describe('maxQueued', () => {
       await sg.define('id', (n: number) => n);
       sg.addJob('id', Array.from({ length: 100 }, (_, i) => [[i]] as [number[]]));
       // Every result in, none taken.
-      await new Promise<void>((resolve) => {
-        const check = () => {
-          if (sg.outstanding > 0) return;
-          sg.off('progress', check);
-          resolve();
-        };
-        sg.on('progress', check);
-        check();
-      });
+      await allArrived(sg);
       await assert.rejects(sg.addJobAsync('id', [[[1]]]), (error: unknown) => {
         assert.ok(error instanceof QueueFullError);
         assert.match(error.message, /0 job\(s\) are outstanding and 100 result\(s\) not yet taken.*Take results with poll\(\)/);
@@ -162,3 +146,16 @@ describe('maxQueued', () => {
     }
   });
 });
+
+/** Resolves once every job added has a result on the caller's side (taken or not). */
+function allArrived(sg: ScatterGather): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const check = () => {
+      if (sg.outstanding > 0) return;
+      sg.off('progress', check);
+      resolve();
+    };
+    sg.on('progress', check);
+    check();
+  });
+}
