@@ -31,6 +31,8 @@ import { parseServerUrl } from './server-url.js';
 import { PendingJobs, type Segment } from './pending.js';
 import { checkListen, resolveLinkSecurity, serverKeyFor } from './link-security.js';
 import { drawProgress } from './terminal-progress.js';
+import { forkEmbeddedServer } from './embedded-server.js';
+import { logLevel } from '../protocol/log-level.js';
 import type { ControllerLaunch } from './launch.js';
 import type { CallerJobRow } from './controller.js';
 import { RemoteError, ControllerExitedError, QueueFullError, type JobOptions, type JobItem, type JobResult, type JobOutput, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
@@ -96,13 +98,19 @@ export class ScatterGather extends EventEmitter {
     private readonly socket: zmq.Pair,
     private readonly options: SpawnOptions,
     defaultFunction?: string,
+    /** The embedded server, forked beside the controller; it goes when the controller goes. */
+    embedded?: ChildProcess,
   ) {
     super();
     this.defaultFunction = defaultFunction;
     this.maxQueued = options.maxQueued ?? defaultMaxQueued();
     this.outbox = new Outbox(socket);
-    this.exitedPromise = new Promise((resolve) => child.once('exit', () => resolve()));
+    const controllerGone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.exitedPromise = embedded ? controllerGone.then(() => stopProcess(embedded)) : controllerGone;
     child.once('exit', (code, signal) => this.controllerExited(code, signal));
+    embedded?.once('exit', (code, signal) => {
+      if (!this.exited) this.emit('event', { kind: 'embedded-server-exit', detail: { code, signal } });
+    });
     void receiveLoop(socket, (message) => this.fromController(message), (error) => this.emit('event', { kind: 'bad-message', detail: { error: String(error) } }));
   }
 
@@ -594,6 +602,10 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
   const security = resolveLinkSecurity(options);
   for (const address of addresses) serverKeyFor(address, security);
   checkListen(options.listen ? [options.listen].flat() : [], security);
+  // The embedded server is forked here, beside the controller, so that both start up at once.
+  const embedded = embeddedWorkers
+    ? forkEmbeddedServer({ workers: embeddedWorkers, level: logLevel(options.logLevel, 'warn'), workerHeapMb: options.workerHeapMb, workerMaxRssMb: options.workerMaxRssMb, controllerKeys: security.keyPair })
+    : undefined;
   const callerEndpoint = ipcEndpoint('caller');
   const socket = new zmq.Pair(linkOptions({}));
   await socket.bind(callerEndpoint);
@@ -602,9 +614,7 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     controllerId: `controller-${randomUUID()}`,
     urls,
     listen: options.listen ? [options.listen].flat() : [],
-    embeddedWorkers,
-    workerHeapMb: options.workerHeapMb,
-    workerMaxRssMb: options.workerMaxRssMb,
+    embedded: embedded?.link,
     retries: options.retries ?? 1,
     timeoutRetries: options.timeoutRetries ?? 0,
     heartbeatMs: options.heartbeatMs ?? 1000,
@@ -617,11 +627,12 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json',
   });
-  const sg = new ScatterGather(child, socket, options, addresses.find((a) => a.fn)?.fn);
+  const sg = new ScatterGather(child, socket, options, addresses.find((a) => a.fn)?.fn, embedded?.process);
   try {
     await untilReady(sg, addresses.map((a) => ({ url: a.endpoint, workers: a.workers })), embeddedWorkers, options.connectTimeoutMs ?? 15_000);
   } catch (error) {
     child.kill('SIGKILL');
+    embedded?.process.kill('SIGKILL');
     throw error;
   }
   return sg;
@@ -682,4 +693,12 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
     };
     sg.on('event', onEvent).on('ready', onReady).on('exit', onExit);
   });
+}
+
+/** SIGTERM, then resolves once the process has exited (at once if it already has). */
+function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  return gone;
 }

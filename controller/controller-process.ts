@@ -1,10 +1,8 @@
 /**
- * The controller process proper, loaded by main.ts once the embedded server (if any) is forking:
- * the PAIR to the caller (in-queue: jobs, definitions, commands; out-queue: results, output,
+ * The controller process: the PAIR to the caller (in-queue: jobs, definitions, commands; out-queue: results, output,
  * events) and the Controller that owns the links to the servers.
  */
 import * as zmq from 'zeromq';
-import type { ChildProcess } from 'node:child_process';
 import {
   describeError,
   frames,
@@ -19,22 +17,21 @@ import {
 import { createLogger } from '../protocol/logger.js';
 import type { LogLevel } from '../protocol/log-level.js';
 import { Controller, type CallerJobRow } from './controller.js';
-import type { EmbeddedServer } from './embedded-server.js';
 import type { ControllerLaunch } from './launch.js';
 
-export async function runController(launch: ControllerLaunch, level: LogLevel, embeddedServer: EmbeddedServer | undefined): Promise<void> {
+export async function runController(launch: ControllerLaunch, level: LogLevel): Promise<void> {
   const logger = createLogger('controller', level);
   const pair = new zmq.Pair(linkOptions({}));
   const toCaller = new Outbox(pair, (error) => logger.error({ err: error.message }, 'message to caller lost'));
   const send = (message: Frames) => toCaller.post(message);
-  const embeddedEndpoint = embeddedServer?.endpoint;
+  const embeddedEndpoint = launch.embedded?.endpoint;
 
   const controller = new Controller({
     controllerId: launch.controllerId,
     listen: launch.listen,
     urls: launch.urls,
     security: launch.security,
-    embedded: embeddedServer ? { endpoint: embeddedServer.endpoint, keyPair: embeddedServer.controllerKeys, serverKey: embeddedServer.serverKey } : undefined,
+    embedded: launch.embedded ? { endpoint: launch.embedded.endpoint, keyPair: launch.embedded.controllerKeys, serverKey: launch.embedded.serverKey } : undefined,
     retries: launch.retries,
     timeoutRetries: launch.timeoutRetries,
     heartbeatMs: launch.heartbeatMs,
@@ -43,27 +40,12 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
     log: (severity, message, detail) => logger[severity](detail ?? {}, message),
   });
 
-  const embedded: ChildProcess | undefined = embeddedServer?.process;
   let stopping = false;
-
-  function watchEmbeddedServer(child: ChildProcess): void {
-    const exited = (code: number | null, signal: NodeJS.Signals | null) => {
-      if (!stopping) send(frames({ t: 'event', kind: 'embedded-server-exit', detail: { code, signal } }));
-    };
-    // It was forked before this module loaded, and may already be gone.
-    if (child.exitCode !== null || child.signalCode !== null) exited(child.exitCode, child.signalCode);
-    else child.on('exit', exited);
-  }
 
   async function stop(): Promise<never> {
     if (!stopping) {
       stopping = true;
       await controller.close();
-      if (embedded && embedded.exitCode === null) {
-        const gone = new Promise((resolve) => embedded!.once('exit', resolve));
-        embedded.kill('SIGTERM');
-        await gone;
-      }
       await toCaller.flushed();
       pair.linger = 500;
       pair.close();
@@ -109,15 +91,12 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
     send(frames({ t: 'reply', id, ok, value, error }));
   }
 
-  // The caller holds our IPC channel; when it goes, so do we (and the embedded server with us).
+  // The caller holds our IPC channel; when it goes, so do we.
   process.on('disconnect', () => void stop());
   process.on('SIGTERM', () => void stop());
-  // The caller may have gone while this module was loading.
-  if (!process.connected) void stop();
 
   pair.connect(launch.callerEndpoint);
   await controller.start();
-  if (embedded) watchEmbeddedServer(embedded);
   send(frames({ t: 'ready', controller: launch.controllerId, listen: controller.listening.filter((e) => e !== embeddedEndpoint)[0] }));
   await receiveLoop(
     pair,
