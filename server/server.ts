@@ -227,7 +227,9 @@ export class ComputeServer {
   private dial(url: string): void {
     const { keyPair, controllerKey } = this.options;
     const curve = keyPair && controllerKey ? curveClientOptions(keyPair, controllerKey) : {};
-    const socket = new zmq.Dealer(this.controllerLinkOptions({ routingId: this.info.id, ...curve }));
+    // A local controller started beside us may not have bound yet: retry its socket file often, not every 100 ms.
+    const retry = url.startsWith('ipc://') ? { reconnectInterval: 5 } : {};
+    const socket = new zmq.Dealer(this.controllerLinkOptions({ routingId: this.info.id, ...retry, ...curve }));
     this.sockets.push(socket);
     this.watchHandshakes(socket, url);
     const outbox = new Outbox(socket, (error) => this.log.warn({ err: error.message }, 'message to controller not sent'));
