@@ -27,6 +27,8 @@ import {
   type DownCause,
   type Frames,
   zap,
+  forgetIdlePeers,
+  MAX_COMPLAINTS,
   type JobsMeta,
   type KeyPair,
   type ServerInfo,
@@ -86,11 +88,6 @@ interface Link {
   /** Answers and events for this peer while it is not in session: one that never completes a handshake gets only a few. */
   complaints?: number;
 }
-
-/** Replies (and caller events) a peer gets while out of session, so garbage from one cannot flood a pipe or the caller. */
-const MAX_COMPLAINTS = 5;
-/** Dial-in peers remembered while not in session; the oldest is forgotten past this. */
-const MAX_IDLE_LINKS = 256;
 
 interface ServerSlot {
   info: ServerInfo;
@@ -180,7 +177,7 @@ export class Controller {
         let link = this.links.get(key);
         if (!link) {
           link = { key, lastHello: 0, send: (m) => outbox.post([routingId!, ...m]) };
-          this.forgetIdleLinks();
+          forgetIdlePeers(this.links, (peer) => !peer.server && !peer.url);
           this.links.set(key, link);
         }
         this.fromServer(link, message);
@@ -243,17 +240,6 @@ export class Controller {
     if (link.server || link.url) return true;
     link.complaints = (link.complaints ?? 0) + 1;
     return link.complaints <= MAX_COMPLAINTS;
-  }
-
-  private forgetIdleLinks(): void {
-    let idle = 0;
-    for (const link of this.links.values()) if (!link.server && !link.url) idle++;
-    for (const [key, link] of this.links) {
-      if (idle < MAX_IDLE_LINKS) break;
-      if (link.server || link.url) continue;
-      this.links.delete(key);
-      idle--;
-    }
   }
 
   private hello(link: Link): void {

@@ -3,3 +3,4 @@ export * from './messages.js';
 export * from './transport.js';
 export * from './keys.js';
 export * from './curve.js';
+export * from './peers.js';

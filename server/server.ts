@@ -20,6 +20,8 @@ import {
   readHead,
   receiveLoop,
   zap,
+  forgetIdlePeers,
+  MAX_COMPLAINTS,
   type ControllerToServer,
   type KeyPair,
   type Frames,
@@ -79,10 +81,6 @@ interface ControllerLink {
   /** Error replies since its last good hello: a peer that sends garbage and never reads gets only a few, so it cannot fill the shared socket's pipe. */
   complaints?: number;
 }
-
-const MAX_COMPLAINTS = 5;
-/** Controller links remembered while not greeted; the oldest is forgotten past this. */
-const MAX_IDLE_LINKS = 256;
 
 export class ComputeServer {
   readonly info: ServerInfo;
@@ -214,7 +212,7 @@ export class ComputeServer {
         let link = this.links.get(tag);
         if (!link) {
           link = { tag, greeted: false, send: (m) => outbox.post([routingId!, ...m]) };
-          this.forgetIdleLinks();
+          forgetIdlePeers(this.links, (peer) => !peer.greeted && peer.tag.startsWith('r'));
           this.links.set(tag, link);
           this.log.info({ peer: routingId!.toString('utf8') }, 'controller connected');
         }
@@ -339,17 +337,6 @@ export class ComputeServer {
     link.send(frames({ t: type, reason }));
     if (link.complaints === MAX_COMPLAINTS) this.log.warn({ peer: link.tag }, 'a peer keeps sending bad messages: further ones are dropped without answer or log');
     return true;
-  }
-
-  private forgetIdleLinks(): void {
-    let idle = 0;
-    for (const link of this.links.values()) if (!link.greeted && link.tag.startsWith('r')) idle++;
-    for (const [tag, link] of this.links) {
-      if (idle < MAX_IDLE_LINKS) break;
-      if (link.greeted || !link.tag.startsWith('r')) continue;
-      this.links.delete(tag);
-      idle--;
-    }
   }
 
   private relayToWorker(link: ControllerLink, w: number, message: Buffer[]): void {
