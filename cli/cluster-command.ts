@@ -4,10 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { EXIT, fail, logLevelOption } from './exit-codes.js';
+import { collect, logLevelOption } from './arguments.js';
+import { EXIT, fail } from './exit-codes.js';
 import { parseHost, parseHostfile, runOverSsh, shellQuote, type SshHost, type SshOptions } from './ssh.js';
 
-const collect = (value: string, previous: string[]) => [...previous, value];
 const DEFAULT_REMOTE_COMMAND = 'npx tsgather';
 const DEFAULT_REMOTE_PIDFILE = '/tmp/tsgather-server.pid';
 const DEFAULT_BIND = 'tcp://0.0.0.0:5555';

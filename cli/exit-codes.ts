@@ -1,6 +1,4 @@
 /** Exit codes scripts can rely on (documented in README's CLI reference). */
-import { InvalidArgumentError } from 'commander';
-import { isLogLevel, LOG_LEVELS } from '../protocol/logger.js';
 
 export const EXIT = {
   ok: 0,
@@ -16,9 +14,4 @@ export const EXIT = {
 export function fail(message: string, code: number = EXIT.failure): void {
   process.stderr.write(`error: ${message}\n`);
   process.exitCode = code;
-}
-
-export function logLevelOption(value: string): string {
-  if (!isLogLevel(value)) throw new InvalidArgumentError(`must be one of ${LOG_LEVELS.join(', ')}`);
-  return value;
 }

@@ -1,14 +1,10 @@
 /** `tsgather run NOTEBOOK`: executes a notebook headless through our kernel and prints a summary. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { NotebookRunError, runNotebook, type RunNotebookResult } from '../kernel/run-notebook.js';
 import { access, constants } from 'node:fs/promises';
+import { seconds } from './arguments.js';
 import { EXIT, fail } from './exit-codes.js';
 
-function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
-  return n;
-}
 
 function summary(result: RunNotebookResult): string {
   const status = result.errors.length === 0 ? 'ok' : `${result.errors.length} cell(s) failed`;

@@ -1,23 +1,17 @@
 /** `tsgather server`: runs a compute server in the foreground until SIGTERM/SIGINT, or as a daemon; `server stop|status`. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import os from 'node:os';
 import { createLogger, logLevel } from '../protocol/logger.js';
 import { ComputeServer } from '../server/server.js';
 import { daemonize, isDaemonChild, reportToLauncher } from './daemon.js';
-import { EXIT, fail, logLevelOption } from './exit-codes.js';
+import { collect, logLevelOption, positiveInt } from './arguments.js';
+import { EXIT, fail } from './exit-codes.js';
 import { claimPidfile, DEFAULT_PIDFILE, PidfileError, releasePidfile, runningPid } from './pidfile.js';
 import { serverStatusCommand, serverStopCommand } from './server-control.js';
 import { addServerSecurityOptions, resolveServerSecurity, type ServerSecurityFlags } from './server-security.js';
 import { InsecureConfigurationError } from '../server/server.js';
 import { KeyError, keyToHex } from '../protocol/index.js';
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive whole number');
-  return n;
-}
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function serverCommand(): Command {
   const command = addServerSecurityOptions(new Command('server'))

@@ -1,13 +1,9 @@
 /** `tsgather server stop` and `tsgather server status`: act on the server a pid file names. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { seconds } from './arguments.js';
 import { EXIT, fail } from './exit-codes.js';
 import { DEFAULT_PIDFILE, readPid, runningPid, waitUntilGone } from './pidfile.js';
 
-function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
-  return n;
-}
 
 export function serverStopCommand(): Command {
   return new Command('stop')

@@ -1,5 +1,6 @@
 /** The server's key options, turned into what ComputeServer takes. Errors name files, never keys. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { positiveNumber } from './arguments.js';
 import { KeyError, publicKeyArgument, readKeyPairFile, readPublicKeysFile, takeKeyPairFromEnv, KEY_PAIR_ENV, type KeyPair } from '../protocol/index.js';
 
 export interface ServerSecurityFlags {
@@ -18,11 +19,6 @@ export interface ServerSecurity {
   maxMessageBytes: number | undefined;
 }
 
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!(n > 0)) throw new InvalidArgumentError('must be a positive number');
-  return n;
-}
 
 export function addServerSecurityOptions(command: Command): Command {
   return command
