@@ -1,7 +1,6 @@
 /** Real processes for tests: compute servers started through the CLI, and waiting on events. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ScatterGather } from '../controller/index.js';
 
@@ -53,14 +52,7 @@ export function nextEvent(sg: ScatterGather, kind: string, filter: (detail: Reco
 }
 
 /** True while a process with this pid is running (a zombie awaiting its reaper counts as gone). */
-export function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) [ZX]/.test(stat);
-  } catch {
-    return false;
-  }
-}
+export { isAlive as alive } from '../kernel/process-tree.js';
 
 export const histogramSource = (size: number, { distribution = 'normal', loc = 1, scale = 1, bins = 10 } = {}) => {
   if (distribution !== 'normal') throw new Error(`unknown distribution ${distribution}`);
