@@ -67,7 +67,6 @@ function defaultMaxQueued(): number {
   return Math.min(2_000_000, Math.floor(v8.getHeapStatistics().heap_size_limit / 2048));
 }
 
-
 export class ScatterGather extends EventEmitter {
   /** The function addJob uses when given no name: the first server URL's path, if any. */
   readonly defaultFunction?: string;
@@ -601,19 +600,20 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
   // Key files are read and every link checked here, so a mistake fails this call with a clear error.
   const security = resolveLinkSecurity(options);
   for (const address of addresses) serverKeyFor(address, security);
-  checkListen(options.listen ? [options.listen].flat() : [], security);
+  const listen = options.listen ? [options.listen].flat() : [];
+  checkListen(listen, security);
+  const callerEndpoint = ipcEndpoint('caller');
+  const socket = new zmq.Pair(linkOptions({}));
+  await socket.bind(callerEndpoint);
   // The embedded server is forked here, beside the controller, so that both start up at once.
   const embedded = embeddedWorkers
     ? forkEmbeddedServer({ workers: embeddedWorkers, level: logLevel(options.logLevel, 'warn'), workerHeapMb: options.workerHeapMb, workerMaxRssMb: options.workerMaxRssMb, controllerKeys: security.keyPair })
     : undefined;
-  const callerEndpoint = ipcEndpoint('caller');
-  const socket = new zmq.Pair(linkOptions({}));
-  await socket.bind(callerEndpoint);
   const launch: ControllerLaunch = {
     callerEndpoint,
     controllerId: `controller-${randomUUID()}`,
     urls,
-    listen: options.listen ? [options.listen].flat() : [],
+    listen,
     embedded: embedded?.link,
     retries: options.retries ?? 1,
     timeoutRetries: options.timeoutRetries ?? 0,
