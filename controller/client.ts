@@ -31,8 +31,6 @@ import { parseServerUrl } from './server-url.js';
 import { PendingJobs, type Segment } from './pending.js';
 import { checkListen, resolveLinkSecurity, serverKeyFor } from './link-security.js';
 import { drawProgress } from './terminal-progress.js';
-import { forkEmbeddedServer } from './embedded-server.js';
-import { logLevel } from '../protocol/log-level.js';
 import type { ControllerLaunch } from './launch.js';
 import type { CallerJobRow } from './controller.js';
 import { RemoteError, ControllerExitedError, QueueFullError, type JobOptions, type JobItem, type JobResult, type JobOutput, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
@@ -97,19 +95,13 @@ export class ScatterGather extends EventEmitter {
     private readonly socket: zmq.Pair,
     private readonly options: SpawnOptions,
     defaultFunction?: string,
-    /** The embedded server, forked beside the controller; it goes when the controller goes. */
-    embedded?: ChildProcess,
   ) {
     super();
     this.defaultFunction = defaultFunction;
     this.maxQueued = options.maxQueued ?? defaultMaxQueued();
     this.outbox = new Outbox(socket);
-    const controllerGone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    this.exitedPromise = embedded ? controllerGone.then(() => stopProcess(embedded)) : controllerGone;
+    this.exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.once('exit', (code, signal) => this.controllerExited(code, signal));
-    embedded?.once('exit', (code, signal) => {
-      if (!this.exited) this.emit('event', { kind: 'embedded-server-exit', detail: { code, signal } });
-    });
     void receiveLoop(socket, (message) => this.fromController(message), (error) => this.emit('event', { kind: 'bad-message', detail: { error: String(error) } }));
   }
 
@@ -605,16 +597,12 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
   const callerEndpoint = ipcEndpoint('caller');
   const socket = new zmq.Pair(linkOptions({}));
   await socket.bind(callerEndpoint);
-  // The embedded server is forked here, beside the controller, so that both start up at once.
-  const embedded = embeddedWorkers
-    ? forkEmbeddedServer({ workers: embeddedWorkers, level: logLevel(options.logLevel, 'warn'), workerHeapMb: options.workerHeapMb, workerMaxRssMb: options.workerMaxRssMb, controllerKeys: security.keyPair })
-    : undefined;
   const launch: ControllerLaunch = {
     callerEndpoint,
     controllerId: `controller-${randomUUID()}`,
     urls,
     listen,
-    embedded: embedded?.link,
+    embedded: embeddedWorkers ? { workers: embeddedWorkers, workerHeapMb: options.workerHeapMb, workerMaxRssMb: options.workerMaxRssMb } : undefined,
     retries: options.retries ?? 1,
     timeoutRetries: options.timeoutRetries ?? 0,
     heartbeatMs: options.heartbeatMs ?? 1000,
@@ -627,12 +615,11 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json',
   });
-  const sg = new ScatterGather(child, socket, options, addresses.find((a) => a.fn)?.fn, embedded?.process);
+  const sg = new ScatterGather(child, socket, options, addresses.find((a) => a.fn)?.fn);
   try {
     await untilReady(sg, addresses.map((a) => ({ url: a.endpoint, workers: a.workers })), embeddedWorkers, options.connectTimeoutMs ?? 15_000);
   } catch (error) {
     child.kill('SIGKILL');
-    embedded?.process.kill('SIGKILL');
     throw error;
   }
   return sg;
@@ -670,8 +657,8 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
         handshakeErrors.set(parseServerUrl(detail.url as string).endpoint, String(detail.reason));
       } else if (kind === 'server-refused') {
         return finish(new Error(`server ${String(detail.url ?? detail.server)} refused the connection: ${String(detail.reason)}`));
-      } else if (kind === 'embedded-server-exit') {
-        return finish(new Error(`the embedded compute server exited during start-up (code ${String(detail.code)}, signal ${String(detail.signal)})`));
+      } else if (kind === 'embedded-server-failed') {
+        return finish(new Error(`the embedded compute server could not start: ${String(detail.reason)}`));
       }
       check();
     };
@@ -693,12 +680,4 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
     };
     sg.on('event', onEvent).on('ready', onReady).on('exit', onExit);
   });
-}
-
-/** SIGTERM, then resolves once the process has exited (at once if it already has). */
-function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  return gone;
 }

@@ -1,7 +1,9 @@
 /**
  * The controller process: the PAIR to the caller (in-queue: jobs, definitions, commands; out-queue: results, output,
- * events) and the Controller that owns the links to the servers.
+ * events), the Controller that owns the links to the servers and, for the embedded cluster, the compute server
+ * itself, linked in-process so that jobs go caller → controller → worker with no hop in between.
  */
+import os from 'node:os';
 import * as zmq from 'zeromq';
 import {
   describeError,
@@ -16,6 +18,7 @@ import {
 } from '../protocol/index.js';
 import { createLogger } from '../protocol/logger.js';
 import type { LogLevel } from '../protocol/log-level.js';
+import { ComputeServer } from '../server/server.js';
 import { Controller, type CallerJobRow } from './controller.js';
 import type { ControllerLaunch } from './launch.js';
 
@@ -24,14 +27,23 @@ export async function runController(launch: ControllerLaunch, level: LogLevel): 
   const pair = new zmq.Pair(linkOptions({}));
   const toCaller = new Outbox(pair, (error) => logger.error({ err: error.message }, 'message to caller lost'));
   const send = (message: Frames) => toCaller.post(message);
-  const embeddedEndpoint = launch.embedded?.endpoint;
+  const embedded = launch.embedded
+    ? new ComputeServer({
+        workers: launch.embedded.workers,
+        name: `local-${os.hostname()}`,
+        workerHeapMb: launch.embedded.workerHeapMb,
+        workerMaxRssMb: launch.embedded.workerMaxRssMb,
+        logger: createLogger('server', level),
+      })
+    : undefined;
+  // Its workers are forked first: their start-up is most of the time to the first result.
+  embedded?.start().catch((error: unknown) => send(frames({ t: 'event', kind: 'embedded-server-failed', detail: { reason: describeError(error).message } })));
 
   const controller = new Controller({
     controllerId: launch.controllerId,
     listen: launch.listen,
     urls: launch.urls,
     security: launch.security,
-    embedded: launch.embedded ? { endpoint: launch.embedded.endpoint, keyPair: launch.embedded.controllerKeys, serverKey: launch.embedded.serverKey } : undefined,
     retries: launch.retries,
     timeoutRetries: launch.timeoutRetries,
     heartbeatMs: launch.heartbeatMs,
@@ -46,6 +58,7 @@ export async function runController(launch: ControllerLaunch, level: LogLevel): 
     if (!stopping) {
       stopping = true;
       await controller.close();
+      await embedded?.close();
       await toCaller.flushed();
       pair.linger = 500;
       pair.close();
@@ -97,7 +110,8 @@ export async function runController(launch: ControllerLaunch, level: LogLevel): 
 
   pair.connect(launch.callerEndpoint);
   await controller.start();
-  send(frames({ t: 'ready', controller: launch.controllerId, listen: controller.listening.filter((e) => e !== embeddedEndpoint)[0] }));
+  if (embedded) controller.linkInProcess((deliver) => embedded.linkInProcess(deliver));
+  send(frames({ t: 'ready', controller: launch.controllerId, listen: controller.listening[0] }));
   await receiveLoop(
     pair,
     (message) => {

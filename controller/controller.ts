@@ -33,6 +33,7 @@ import {
   type KeyPair,
   type ServerInfo,
   type ServerToController,
+  type Deliver,
 } from '../protocol/index.js';
 import { Deque } from './deque.js';
 import { checkListen, serverKeyFor, type LinkSecurity } from './link-security.js';
@@ -46,8 +47,6 @@ export interface ControllerOptions {
   urls: string[];
   /** Keys for the links (default: none, which only loopback links allow). */
   security?: LinkSecurity;
-  /** The embedded server's private way in: CURVE with this pair, admitting only that server's key. */
-  embedded?: { endpoint: string; keyPair: KeyPair; serverKey: string };
   /** Times a job is retried after a worker died while running it alone. */
   retries: number;
   /** Times a job is retried after running past its timeout (default 0: reported as JobTimeoutError). */
@@ -78,6 +77,8 @@ interface Link {
   /** For links we dialled: what the URL asked for. */
   workers?: number;
   url?: string;
+  /** The server in this very process: it cannot go quiet without us, so it is never pinged or timed out. */
+  inProcess?: boolean;
   server?: ServerSlot;
   lastHello: number;
   refused?: string;
@@ -148,8 +149,6 @@ export class Controller {
       checkListen(this.options.listen, this.security);
       await this.bindRouter(this.options.listen, keyPair && authorizedKeys?.length ? { keyPair, admit: authorizedKeys } : undefined);
     }
-    const { embedded } = this.options;
-    if (embedded) await this.bindRouter([embedded.endpoint], { keyPair: embedded.keyPair, admit: [embedded.serverKey] });
     for (const url of this.options.urls) this.connect(url);
     this.heartbeat = setInterval(() => this.tick(), this.options.heartbeatMs);
   }
@@ -214,6 +213,23 @@ export class Controller {
     );
   }
 
+  /**
+   * Links a compute server running in this process (the embedded cluster): `attach` gets where to
+   * deliver the server's messages and gives back where to send ours. Greeted like a dialled server.
+   */
+  linkInProcess(attach: (deliver: Deliver) => (message: Frames) => void): void {
+    const link: Link = { key: 'in-process', inProcess: true, lastHello: 0, send: () => {} };
+    link.send = attach((message) => {
+      try {
+        this.fromServer(link, message);
+      } catch (error) {
+        this.options.log('warn', 'malformed message from the embedded server dropped', { err: describeError(error).message });
+      }
+    });
+    this.links.set(link.key, link);
+    this.hello(link);
+  }
+
   /** Turns failed security handshakes, which libzmq reports only as socket events, into events that say what to fix. */
   private watchHandshakes(dealer: zmq.Dealer, link: Link, endpoint: string, withKey: boolean): void {
     const refuse = (reason: string) => {
@@ -237,7 +253,7 @@ export class Controller {
 
   /** Counts an answer to a peer out of session; false once it has had its few. Links we dialled are always answered. */
   private mayAnswer(link: Link): boolean {
-    if (link.server || link.url) return true;
+    if (link.server || link.url || link.inProcess) return true;
     link.complaints = (link.complaints ?? 0) + 1;
     return link.complaints <= MAX_COMPLAINTS;
   }
@@ -648,6 +664,7 @@ export class Controller {
     const now = Date.now();
     for (const link of this.links.values()) {
       const server = link.server;
+      if (link.inProcess) continue;
       if (server) {
         if (now - server.lastSeen > this.options.heartbeatTimeoutMs) this.lose(server, 'crash', `no answer for ${now - server.lastSeen} ms`);
         else link.send(frames({ t: 'ping', n: now }));

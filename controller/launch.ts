@@ -1,12 +1,11 @@
 /** What the caller tells the controller child it forks (as JSON in the environment, never argv). */
-import type { KeyPair } from '../protocol/keys.js';
 import type { LinkSecurity } from './link-security.js';
 
-/** The link to the embedded server the caller forked: where to listen for it, and the keys on it. */
-export interface EmbeddedLink {
-  endpoint: string;
-  controllerKeys: KeyPair;
-  serverKey: string;
+/** The embedded compute server, run inside the controller process: it forks the workers. */
+export interface EmbeddedCluster {
+  workers: number;
+  workerHeapMb?: number;
+  workerMaxRssMb?: number;
 }
 
 export interface ControllerLaunch {
@@ -14,8 +13,8 @@ export interface ControllerLaunch {
   controllerId: string;
   urls: string[];
   listen: string[];
-  /** The embedded local server, when the caller started one. */
-  embedded?: EmbeddedLink;
+  /** The embedded local server, when the caller wants one. */
+  embedded?: EmbeddedCluster;
   retries: number;
   timeoutRetries?: number;
   heartbeatMs: number;

@@ -1,6 +1,6 @@
 /**
  * The controller child's entry. The caller forks it with a ControllerLaunch in the environment
- * (and, for the embedded cluster, forks the embedded server beside it).
+ * (and, for the embedded cluster, the compute server to run inside it).
  */
 import { logLevel } from '../protocol/log-level.js';
 import { runController } from './controller-process.js';

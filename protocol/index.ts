@@ -4,3 +4,4 @@ export * from './transport.js';
 export * from './keys.js';
 export * from './curve.js';
 export * from './peers.js';
+export * from './in-process.js';

@@ -21,6 +21,8 @@ import {
   receiveLoop,
   zap,
   forgetIdlePeers,
+  inProcessSender,
+  type Deliver,
   MAX_COMPLAINTS,
   type ControllerToServer,
   type KeyPair,
@@ -220,6 +222,17 @@ export class ComputeServer {
       },
       (error) => this.malformed('controller', error),
     );
+  }
+
+  /**
+   * Links the controller of this same process (the embedded cluster): `deliver` takes what this
+   * server sends it; the function returned takes what it sends. The controller greets as over a socket.
+   */
+  linkInProcess(deliver: Deliver): (message: Frames) => void {
+    const onError = (error: unknown) => this.malformed('controller', error);
+    const link: ControllerLink = { tag: 'in-process', greeted: false, send: inProcessSender(deliver, onError) };
+    this.links.set(link.tag, link);
+    return inProcessSender((message) => this.fromController(link, message), onError);
   }
 
   private dial(url: string): void {

@@ -197,7 +197,8 @@ export class WorkerPool {
     if (!worker.ready && ++this.earlyDeaths >= MAX_EARLY_DEATHS) {
       this.target = this.workers.size;
       this.events.failing(`workers died ${MAX_EARLY_DEATHS} times in a row before becoming ready (last exit code ${code}, signal ${signal}); not reforking`);
-      for (const wake of this.readyWaiters.splice(0)) wake();
+      // Those still starting may yet come up (or die too): waiters hear once every one has.
+      if (this.everyoneReady()) for (const wake of this.readyWaiters.splice(0)) wake();
       return;
     }
     this.fill();

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput } from '../controller/index.js';
-import { alive, histogramSource } from './helpers.js';
+import { alive, gone, histogramSource } from './helpers.js';
 
 describe('embedded local cluster', () => {
   let sg: ScatterGather;
@@ -184,7 +184,7 @@ describe('embedded local cluster', () => {
 });
 
 describe('lifecycle', () => {
-  test("command('die') stops the controller and its embedded server; later calls fail clearly", async () => {
+  test("command('die') stops the controller and its workers; later calls fail clearly", async () => {
     const sg = await spawnScatterGather([], { workers: 1, echo: false });
     const status = await sg.status();
     const pids = (status.servers as Array<{ workers: Array<{ pid: number }> }>).flatMap((s) => s.workers.map((w) => w.pid));
@@ -194,6 +194,11 @@ describe('lifecycle', () => {
     await assert.rejects(sg.status(), /controller process exited/);
   });
 
+  test('an embedded cluster whose workers cannot start fails spawnScatterGather with their reason', async () => {
+    // A 1 MB V8 heap cannot even load Node: every worker dies before it is ready.
+    await assert.rejects(spawnScatterGather([], { workers: 2, workerHeapMb: 1, echo: false }), /embedded compute server could not start: workers died 5 times in a row before becoming ready/);
+  });
+
   test('a controller that crashes makes pending waits reject at once with a clear error', async () => {
     const sg = await spawnScatterGather([], { workers: 1, echo: false });
     await sg.define('sleep', (ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
@@ -201,8 +206,12 @@ describe('lifecycle', () => {
     sg.addJob('sleep', [[[60_000]]]);
     const all = sg.waitForResult({ all: true });
     const controllerPid = (sg as unknown as { child: { pid: number } }).child.pid;
+    const status = await sg.status();
+    const workerPids = (status.servers as Array<{ workers: Array<{ pid: number }> }>).flatMap((s) => s.workers.map((w) => w.pid));
     process.kill(controllerPid, 'SIGKILL');
     await assert.rejects(waiting, (error: Error) => error.name === 'ControllerExitedError' && /spawn a new one/.test(error.message));
     await assert.rejects(all, /controller process exited/);
+    // The embedded server lived in the controller process: its workers see their stdin end and go.
+    for (const pid of workerPids) assert.ok(await gone(pid), `worker ${pid} outlived its controller`);
   });
 });
