@@ -3,7 +3,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { ScatterGather } from '../controller/index.js';
-import { isAlive } from '../kernel/process-tree.js';
 
 export const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -55,17 +54,13 @@ export function nextEvent(sg: ScatterGather, kind: string, filter: (detail: Reco
 /** True while a process with this pid is running (a zombie awaiting its reaper counts as gone). */
 export { isAlive as alive } from '../kernel/process-tree.js';
 
-/**
- * Resolves true once no process has this pid, false if one still does after `withinMs`. For processes
- * that end on their own (a worker whose parent died), where there is nothing of ours to await.
- */
-export async function gone(pid: number, withinMs = 5000): Promise<boolean> {
-  const deadline = performance.now() + withinMs;
-  while (isAlive(pid)) {
-    if (performance.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 5));
+/** For conditions nothing announces (another process's exit): checks until true or the time is up. */
+export async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  return true;
 }
 
 export const histogramSource = (size: number, { distribution = 'normal', loc = 1, scale = 1, bins = 10 } = {}) => {

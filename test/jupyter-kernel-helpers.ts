@@ -1,6 +1,8 @@
 /** Test helpers for talking to a kernel through @jupyterlab/services. */
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
 
+export { waitUntil } from './helpers.js';
+
 export interface ExecuteOptions {
   silent?: boolean;
   allowStdin?: boolean;
@@ -35,11 +37,3 @@ export function streamText(iopub: KernelMessage.IIOPubMessage[], name: 'stdout' 
     .join('');
 }
 
-/** For conditions nothing announces (another process's exit): checks until true or the time is up. */
-export async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
