@@ -258,7 +258,12 @@ async function runQueue(): Promise<void> {
       toServer({ t: 'recycle', w: workerId, rssMb: Math.round(process.memoryUsage.rss() / 1048576) });
       break;
     }
-    if (queue.length === 0 || performance.now() - lastFlush >= FLUSH_INTERVAL_MS || pendingResults() >= FLUSH_MAX_RESULTS) flush();
+    if (queue.length === 0 || performance.now() - lastFlush >= FLUSH_INTERVAL_MS || pendingResults() >= FLUSH_MAX_RESULTS) {
+      flush();
+      // Sends leave only when the event loop turns: let these go before the next job, so that the
+      // controller tops this worker up while it runs instead of after (a round trip idle per job).
+      if (queue.length > 0) await outbox.flushed();
+    }
   }
   running = false;
 }

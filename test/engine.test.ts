@@ -1,6 +1,7 @@
 /** The engine on its embedded local cluster: real controller child, real server, real workers. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput } from '../controller/index.js';
 import { alive, histogramSource, waitUntil } from './helpers.js';
@@ -180,6 +181,36 @@ describe('embedded local cluster', () => {
     assert.equal(newPids.length, os.availableParallelism());
     assert.ok(newPids.every((pid) => !oldPids.has(pid)), 'every worker was reforked');
     assert.equal(await sg.submit('identity', [7]), 7, 'definitions shipped before refresh reach reforked workers');
+  });
+});
+
+describe('results while a worker is busy', () => {
+  test("a finished job's result leaves its worker while the worker's later jobs run", async () => {
+    const sg = await spawnScatterGather([], { workers: 1, echo: false });
+    try {
+      const marker = `${os.tmpdir()}/tsg-marker-${process.pid}-${Date.now()}`;
+      // 'wait' spins without yielding until the marker exists; this test writes it only once it holds the results
+      // of the jobs queued ahead of it on the same worker.
+      await sg.define('step', (mode: string, path?: string) => {
+        if (mode === 'busy') for (const until = performance.now() + 3; performance.now() < until; );
+        if (mode !== 'wait') return mode;
+        const fs = process.getBuiltinModule('node:fs');
+        for (const until = Date.now() + 20_000; Date.now() < until; ) if (fs.existsSync(path!)) return 'saw the marker';
+        return 'gave up: results of earlier jobs never left the worker while this one ran';
+      });
+      // Quick runs first, so the controller sends the next three to the worker in one batch.
+      await sg.map('step', Array.from({ length: 50 }, () => [['quick']] as [unknown[]]));
+      sg.addJob('step', [[['quick']], [['busy']], [['wait', marker]]]);
+      const ahead: unknown[] = [];
+      while (ahead.length < 2) for (const result of await sg.waitForResult()) ahead.push(result.value);
+      assert.deepEqual(ahead.sort(), ['busy', 'quick']);
+      writeFileSync(marker, '');
+      const rest = await sg.waitForResult({ all: true });
+      rmSync(marker, { force: true });
+      assert.deepEqual(rest.map((r) => r.value), ['saw the marker']);
+    } finally {
+      await sg.close();
+    }
   });
 });
 
