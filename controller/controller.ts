@@ -524,12 +524,17 @@ export class Controller {
       }
     }
     const batch: Job[] = [];
+    let workers = 0;
+    for (const link of this.links.values()) workers += link.server?.workers.size ?? 0;
     for (const [fn, queue] of this.queues) {
       if (queue.length === 0 || !this.canRun(slot, fn)) continue;
       const window = this.window(fn);
-      let credit = window - slot.inflight.size - batch.length;
+      const held = slot.inflight.size + batch.length;
       // A busy worker is topped up only once half its window is free: fewer, larger batches both ways.
-      if (slot.inflight.size > 0 && credit < Math.ceil(window / 2)) continue;
+      if (slot.inflight.size > 0 && window - held < Math.ceil(window / 2)) continue;
+      // Beyond its first job, a worker takes no more than its share of what is left: the last jobs then go
+      // to whichever worker frees up first rather than wait behind a busy one while another sits idle.
+      let credit = Math.min(window - held, Math.max(held === 0 ? 1 : 0, Math.floor(queue.length / Math.max(1, workers))));
       while (credit > 0 && queue.length > 0) {
         const job = queue.shift()!;
         this.queued--;
