@@ -43,7 +43,7 @@ export function checkTargets(figures: Figures, workers: number): TargetCheck[] {
     check('tiny jobs, map ≥ 50× IPython Parallel map_async', ratio(t.tiny_map, ipp.tiny_map), (v) => v >= 50, times),
     check('round trip p50 ≤ 0.25 ms', value(t.latency_p50), (v) => v <= 0.25, (v) => `${v.toFixed(3)} ms`),
     check('round trip p99 ≤ 1 ms', value(t.latency_p99), (v) => v <= 1, (v) => `${v.toFixed(3)} ms`),
-    check(`CPU scaling ≥ ${speedupTarget.toFixed(2)}× on ${workers} workers`, value(t.cpu_speedup), (v) => v >= speedupTarget, (v) => `${v.toFixed(2)}×`),
+    check(`CPU scaling ≥ ${speedupTarget.toFixed(2)}× on ${workers} workers`, value(t.cpu_speedup), (v) => v >= speedupTarget, (v) => `${v.toFixed(3)}×`),
     check('payload ≥ 1.5 GB/s', value(t.payload), (v) => v >= 1.5, (v) => `${v.toFixed(2)} GB/s`),
     check('refresh ≤ 0.3 s', value(t.refresh), (v) => v <= 0.3, (v) => `${v.toFixed(3)} s`),
     check('start to first result ≤ 0.5 s', value(t.start), (v) => v <= 0.5, (v) => `${v.toFixed(3)} s`),
