@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { readPid } from '../cli/pidfile.js';
 import { spawnScatterGather } from '../controller/index.js';
 import { runCli, runProgram } from './cli-helpers.js';
-import { alive, logMatches, nextEvent, startServer } from './helpers.js';
+import { alive, codeNotebook, logMatches, nextEvent, startServer } from './helpers.js';
 
 let dir: string;
 before(async () => (dir = await mkdtemp(join(tmpdir(), 'tsgather-cli-'))));
@@ -224,8 +224,7 @@ describe('server logs', { timeout: 120_000 }, () => {
 
 describe('run, kernel and bench', { timeout: 120_000 }, () => {
   test('run NOTEBOOK executes a tiny notebook (exit 0) and a failing one (exit 1)', async () => {
-    const cell = (source: string) => ({ cell_type: 'code', metadata: {}, source, outputs: [], execution_count: null });
-    const notebook = (...sources: string[]) => JSON.stringify({ cells: sources.map(cell), metadata: {}, nbformat: 4, nbformat_minor: 5 });
+    const notebook = (...sources: string[]) => JSON.stringify(codeNotebook(...sources));
     await writeFile(join(dir, 'tiny.ipynb'), notebook('6 * 7'));
     const ok = await runCli(['run', join(dir, 'tiny.ipynb')]);
     assert.equal(ok.code, 0, ok.stderr);

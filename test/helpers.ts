@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import type { ICodeCell, INotebookContent } from '@jupyterlab/nbformat';
 import type { ScatterGather } from '../controller/index.js';
 
 export const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -84,4 +85,14 @@ export function logMatches(server: RunningServer, pattern: RegExp): Promise<void
     server.proc.stderr!.on('data', check);
     check();
   });
+}
+
+/** An nbformat 4.5 notebook of code cells with these sources, not yet run. */
+export function codeNotebook(...sources: string[]): INotebookContent {
+  return {
+    cells: sources.map((source, i): ICodeCell => ({ cell_type: 'code', id: `c${i}`, metadata: {}, source, outputs: [], execution_count: null })),
+    metadata: {},
+    nbformat: 4,
+    nbformat_minor: 5,
+  };
 }

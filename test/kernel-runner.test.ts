@@ -6,17 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NotebookRunError, runNotebook } from '../kernel/run-notebook.js';
+import { codeNotebook } from './helpers.js';
 
+/** Code cells after a markdown one, which the runner must pass over. */
 function notebook(...sources: string[]): INotebookContent {
-  return {
-    cells: [
-      { cell_type: 'markdown', id: 'intro', metadata: {}, source: '# test' },
-      ...sources.map((source, i): ICodeCell => ({ cell_type: 'code', id: `cell${i}`, metadata: {}, source, outputs: [], execution_count: null })),
-    ],
-    metadata: {},
-    nbformat: 4,
-    nbformat_minor: 5,
-  };
+  const content = codeNotebook(...sources);
+  content.cells.unshift({ cell_type: 'markdown', id: 'intro', metadata: {}, source: '# test' });
+  return content;
 }
 
 async function readCells(path: string): Promise<ICodeCell[]> {

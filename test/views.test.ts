@@ -12,19 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { runNotebook } from '../kernel/run-notebook.js';
 import { runProgram } from './cli-helpers.js';
+import { codeNotebook } from './helpers.js';
 
 let dir: string;
 before(async () => (dir = await mkdtemp(join(tmpdir(), 'tsgather-views-'))));
 after(() => rm(dir, { recursive: true, force: true }));
-
-function notebook(...sources: string[]): INotebookContent {
-  return {
-    cells: sources.map((source, i): ICodeCell => ({ cell_type: 'code', id: `c${i}`, metadata: {}, source, outputs: [], execution_count: null })),
-    metadata: {},
-    nbformat: 4,
-    nbformat_minor: 5,
-  };
-}
 
 const resultOf = (cell: ICodeCell) => cell.outputs.find((o): o is IExecuteResult => o.output_type === 'execute_result');
 
@@ -34,7 +26,7 @@ describe('notebook views through the kernel', { timeout: 120_000 }, () => {
     await writeFile(
       input,
       JSON.stringify(
-        notebook(
+        codeNotebook(
           'const sg = await spawnScatterGather([], { workers: 2 });\nawait sg.define("nap", (ms: number) => { const end = Date.now() + ms; while (Date.now() < end); if (ms === 13) throw new Error("unlucky"); return ms; });\nconst results = await sg.mapResults("nap", [5, 13, 10, 20, 5, 15, 10, 5].map((ms) => [[ms]]));\nawait sg.status()',
           'const status = await sg.status();\n[status.done, status.failed, status.workers, Object.keys(status).includes("servers")]',
           'sg.plotDurations(results)',
