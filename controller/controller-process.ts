@@ -110,7 +110,7 @@ export async function runController(launch: ControllerLaunch, level: LogLevel): 
 
   pair.connect(launch.callerEndpoint);
   await controller.start();
-  if (embedded) controller.linkInProcess((deliver) => embedded.linkInProcess(deliver));
+  if (embedded) controller.linkInProcess((deliver, onDeliverError) => embedded.linkInProcess(deliver, onDeliverError));
   send(frames({ t: 'ready', controller: launch.controllerId, listen: controller.listening[0] }));
   await receiveLoop(
     pair,

@@ -125,6 +125,8 @@ export class Controller {
   private readonly definitions = new Map<string, DefinitionSpec>();
   /** How many ready workers preload each function. */
   private readonly providers = new Map<string, number>();
+  /** Ready workers over all servers. */
+  private workerCount = 0;
   private readonly avgRunMs = new Map<string, number>();
   private readonly links = new Map<string, Link>();
   private readonly sockets: zmq.Socket[] = [];
@@ -217,15 +219,12 @@ export class Controller {
    * Links a compute server running in this process (the embedded cluster): `attach` gets where to
    * deliver the server's messages and gives back where to send ours. Greeted like a dialled server.
    */
-  linkInProcess(attach: (deliver: Deliver) => (message: Frames) => void): void {
+  linkInProcess(attach: (deliver: Deliver, onDeliverError: (error: unknown) => void) => (message: Frames) => void): void {
     const link: Link = { key: 'in-process', inProcess: true, lastHello: 0, send: () => {} };
-    link.send = attach((message) => {
-      try {
-        this.fromServer(link, message);
-      } catch (error) {
-        this.options.log('warn', 'malformed message from the embedded server dropped', { err: describeError(error).message });
-      }
-    });
+    link.send = attach(
+      (message) => this.fromServer(link, message),
+      (error) => this.options.log('warn', 'malformed message from the embedded server dropped', { err: describeError(error).message }),
+    );
     this.links.set(link.key, link);
     this.hello(link);
   }
@@ -337,6 +336,7 @@ export class Controller {
     if (server.workers.has(w)) return;
     const slot: WorkerSlot = { server, w, pid, functions, inflight: new Map(), isolating: false, done: 0, failed: 0, upAt: Date.now() };
     server.workers.set(w, slot);
+    this.workerCount++;
     for (const fn of functions) this.providers.set(fn, (this.providers.get(fn) ?? 0) + 1);
     if (this.definitions.size > 0) this.sendDefinitions(slot, [...this.definitions.values()]);
     this.event('worker-up', { server: server.info.id, host: server.info.host, w, pid });
@@ -347,6 +347,7 @@ export class Controller {
     const slot = server.workers.get(w);
     if (!slot) return;
     server.workers.delete(w);
+    this.workerCount--;
     for (const fn of slot.functions) this.providers.set(fn, (this.providers.get(fn) ?? 1) - 1);
     this.event('worker-down', { server: server.info.id, host: server.info.host, w, pid: slot.pid, cause, ...(timedOut ?? {}) });
     if (timedOut) this.timedOut(slot, timedOut.job, timedOut.limitMs, description);
@@ -524,8 +525,6 @@ export class Controller {
       }
     }
     const batch: Job[] = [];
-    let workers = 0;
-    for (const link of this.links.values()) workers += link.server?.workers.size ?? 0;
     for (const [fn, queue] of this.queues) {
       if (queue.length === 0 || !this.canRun(slot, fn)) continue;
       const window = this.window(fn);
@@ -534,7 +533,7 @@ export class Controller {
       if (slot.inflight.size > 0 && window - held < Math.ceil(window / 2)) continue;
       // Beyond its first job, a worker takes no more than its share of what is left: the last jobs then go
       // to whichever worker frees up first rather than wait behind a busy one while another sits idle.
-      let credit = Math.min(window - held, Math.max(held === 0 ? 1 : 0, Math.floor(queue.length / Math.max(1, workers))));
+      let credit = Math.min(window - held, Math.max(held === 0 ? 1 : 0, Math.floor(queue.length / Math.max(1, this.workerCount))));
       while (credit > 0 && queue.length > 0) {
         const job = queue.shift()!;
         this.queued--;
@@ -668,8 +667,8 @@ export class Controller {
   private tick(): void {
     const now = Date.now();
     for (const link of this.links.values()) {
-      const server = link.server;
       if (link.inProcess) continue;
+      const server = link.server;
       if (server) {
         if (now - server.lastSeen > this.options.heartbeatTimeoutMs) this.lose(server, 'crash', `no answer for ${now - server.lastSeen} ms`);
         else link.send(frames({ t: 'ping', n: now }));

@@ -8,6 +8,7 @@ import type { Frames } from './messages.js';
 
 export type Deliver = (message: Buffer[]) => void;
 
+/** A send function whose messages reach `deliver`; what `deliver` throws goes to `onError`, as a socket's receive loop would report it. */
 export function inProcessSender(deliver: Deliver, onError: (error: unknown) => void): (message: Frames) => void {
   let queue: Buffer[][] = [];
   const drain = () => {

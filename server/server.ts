@@ -226,13 +226,13 @@ export class ComputeServer {
 
   /**
    * Links the controller of this same process (the embedded cluster): `deliver` takes what this
-   * server sends it; the function returned takes what it sends. The controller greets as over a socket.
+   * server sends it, and reports to `onDeliverError` what it could not take; the function returned
+   * takes what the controller sends. The controller greets as over a socket.
    */
-  linkInProcess(deliver: Deliver): (message: Frames) => void {
-    const onError = (error: unknown) => this.malformed('controller', error);
-    const link: ControllerLink = { tag: 'in-process', greeted: false, send: inProcessSender(deliver, onError) };
+  linkInProcess(deliver: Deliver, onDeliverError: (error: unknown) => void): (message: Frames) => void {
+    const link: ControllerLink = { tag: 'in-process', greeted: false, send: inProcessSender(deliver, onDeliverError) };
     this.links.set(link.tag, link);
-    return inProcessSender((message) => this.fromController(link, message), onError);
+    return inProcessSender((message) => this.fromController(link, message), (error) => this.malformed('controller', error));
   }
 
   private dial(url: string): void {

@@ -99,7 +99,7 @@ export class WorkerPool {
     worker.functions = functions;
     this.earlyDeaths = 0;
     this.events.up(worker);
-    if (this.everyoneReady()) for (const wake of this.readyWaiters.splice(0)) wake();
+    this.wakeIfAllReady();
   }
 
   /** A job with a timeout started on worker w: past the limit, the worker is killed and reforked. */
@@ -143,6 +143,10 @@ export class WorkerPool {
   allReady(): Promise<void> {
     if (this.everyoneReady()) return Promise.resolve();
     return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  private wakeIfAllReady(): void {
+    if (this.everyoneReady()) for (const wake of this.readyWaiters.splice(0)) wake();
   }
 
   private everyoneReady(): boolean {
@@ -198,7 +202,7 @@ export class WorkerPool {
       this.target = this.workers.size;
       this.events.failing(`workers died ${MAX_EARLY_DEATHS} times in a row before becoming ready (last exit code ${code}, signal ${signal}); not reforking`);
       // Those still starting may yet come up (or die too): waiters hear once every one has.
-      if (this.everyoneReady()) for (const wake of this.readyWaiters.splice(0)) wake();
+      this.wakeIfAllReady();
       return;
     }
     this.fill();

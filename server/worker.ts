@@ -260,8 +260,8 @@ async function runQueue(): Promise<void> {
     }
     if (queue.length === 0 || performance.now() - lastFlush >= FLUSH_INTERVAL_MS || pendingResults() >= FLUSH_MAX_RESULTS) {
       flush();
-      // Sends leave only when the event loop turns: let these go before the next job, so that the
-      // controller tops this worker up while it runs instead of after (a round trip idle per job).
+      // A send posted while an earlier one still awaits its turn leaves only when the event loop
+      // turns, which a sync job never lets happen: let it go now, so a result never waits for later jobs.
       if (queue.length > 0) await outbox.flushed();
     }
   }
