@@ -25,6 +25,9 @@ import {
   type OutputRow,
   type Command,
   type ControllerToCaller,
+  type CallerToController,
+  packValues,
+  uint32Bytes,
   type EncodedTree,
 } from '../protocol/index.js';
 import { parseServerUrl } from './server-url.js';
@@ -32,7 +35,6 @@ import { PendingJobs, type Segment } from './pending.js';
 import { checkListen, resolveLinkSecurity, serverKeyFor } from './link-security.js';
 import { drawProgress } from './terminal-progress.js';
 import type { ControllerLaunch } from './launch.js';
-import type { CallerJobRow } from './controller.js';
 import { RemoteError, ControllerExitedError, QueueFullError, type JobOptions, type JobItem, type JobResult, type JobOutput, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
 
 const controllerScript = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -378,23 +380,23 @@ export class ScatterGather extends EventEmitter {
     while (credit > 0 && this.outgoing.length > 0) {
       const chunk = this.outgoing[0]!;
       const end = Math.min(chunk.texts.length, chunk.next + Math.min(credit, MAX_JOBS_PER_MESSAGE));
-      const part = new Array<CallerJobRow>(end - chunk.next);
-      let nbins = 0;
-      for (let i = chunk.next; i < end; i++) {
-        const n = chunk.nbins ? chunk.nbins[i]! : 0;
-        nbins += n;
-        part[i - chunk.next] = chunk.timeoutMs > 0 ? [chunk.first + i, chunk.fn, n, chunk.texts[i]!.length, chunk.timeoutMs] : [chunk.first + i, chunk.fn, n, chunk.texts[i]!.length];
-      }
+      const count = end - chunk.next;
+      const nbins = chunk.nbins ? Uint32Array.from(chunk.nbins.slice(chunk.next, end)) : undefined;
+      const binCount = nbins ? nbins.reduce((a, b) => a + b, 0) : 0;
+      const { values, offsets } = packValues(chunk.texts.slice(chunk.next, end));
+      const head: CallerToController = { t: 'jobs', first: chunk.first + chunk.next, count, fn: chunk.fn };
+      if (chunk.timeoutMs > 0) head.timeoutMs = chunk.timeoutMs;
       this.outbox.post([
-        ...frames({ t: 'jobs' }),
-        JSON.stringify({ jobs: part }),
-        chunk.texts.slice(chunk.next, end).join(''),
-        ...chunk.bins.slice(chunk.nextBin, chunk.nextBin + nbins),
+        ...frames(head),
+        values,
+        uint32Bytes(offsets),
+        nbins && binCount > 0 ? uint32Bytes(nbins) : '',
+        ...chunk.bins.slice(chunk.nextBin, chunk.nextBin + binCount),
       ]);
       chunk.next = end;
-      chunk.nextBin += nbins;
-      credit -= part.length;
-      this.inController += part.length;
+      chunk.nextBin += binCount;
+      credit -= count;
+      this.inController += count;
       if (chunk.next === chunk.texts.length) this.outgoing.shift();
     }
   }

@@ -19,7 +19,7 @@ import {
 import { createLogger } from '../protocol/logger.js';
 import type { LogLevel } from '../protocol/log-level.js';
 import { ComputeServer } from '../server/server.js';
-import { Controller, type CallerJobRow } from './controller.js';
+import { Controller } from './controller.js';
 import type { ControllerLaunch } from './launch.js';
 
 export async function runController(launch: ControllerLaunch, level: LogLevel): Promise<void> {
@@ -69,10 +69,8 @@ export async function runController(launch: ControllerLaunch, level: LogLevel): 
   async function fromCaller(message: Buffer[]): Promise<void> {
     const head = readHead<CallerToController>(message[0]);
     switch (head.t) {
-      case 'jobs': {
-        const meta = readJson<{ jobs: CallerJobRow[] }>(message[1], 'jobs metadata');
-        return controller.addJobs(meta.jobs, message[2]!.toString('utf8'), message.slice(3));
-      }
+      case 'jobs':
+        return controller.addJobs(head, message);
       case 'define':
         controller.define(head.spec);
         return reply(head.id, true, head.spec.version);

@@ -1,7 +1,7 @@
 /**
  * The controller: owns the links to compute servers, the job queues, the per-worker credit
  * windows, retries and the registry of shipped definitions. It never decodes a job's arguments
- * or a result's value: it joins and forwards the encoded texts and binary frames.
+ * or a result's value, and it tracks jobs by the run (see job-chunks.ts), not one by one.
  */
 import * as zmq from 'zeromq';
 import {
@@ -11,6 +11,8 @@ import {
   encodeValue,
   frames,
   joinJson,
+  checkOffsets,
+  readUint32s,
   curveClientOptions,
   curveServerOptions,
   linkOptions,
@@ -29,13 +31,15 @@ import {
   zap,
   forgetIdlePeers,
   MAX_COMPLAINTS,
-  type JobsMeta,
+  type CallerToController,
+  type JobRun,
   type KeyPair,
   type ServerInfo,
   type ServerToController,
   type Deliver,
 } from '../protocol/index.js';
 import { Deque } from './deque.js';
+import { ChunkIndex, attemptsOf, charge, makeChunk, openParts, removeFromRuns, runFrames, runOf, type Chunk, type FunctionStats, type Run } from './job-chunks.js';
 import { checkListen, serverKeyFor, type LinkSecurity } from './link-security.js';
 import { parseServerUrl } from './server-url.js';
 
@@ -56,19 +60,6 @@ export interface ControllerOptions {
   /** Sends to the caller. */
   toCaller(message: Frames): void;
   log(level: 'info' | 'warn' | 'error', message: string, detail?: Record<string, unknown>): void;
-}
-
-interface Job {
-  id: number;
-  fn: string;
-  text: string;
-  bins: Uint8Array[] | undefined;
-  attempts: number;
-  done: boolean;
-  worker?: WorkerSlot;
-  dispatchedAt: number;
-  /** Enforced by the worker's server from when the job starts running; 0 = none. */
-  timeoutMs: number;
 }
 
 interface Link {
@@ -102,7 +93,9 @@ interface WorkerSlot {
   w: number;
   pid: number;
   functions: string[];
-  inflight: Map<number, Job>;
+  /** What it has been sent and not answered, in the order it runs them (so results come back in this order). */
+  inflight: Run[];
+  inflightCount: number;
   /** Running a job under suspicion of killing its worker: nothing else goes with it. */
   isolating: boolean;
   done: number;
@@ -116,18 +109,26 @@ const TARGET_WINDOW_MS = 4;
 const MIN_WINDOW = 2;
 const MAX_WINDOW = 1024;
 
+/** Jobs of one function waiting for a worker. */
+interface FunctionQueue {
+  runs: Deque<Run>;
+  jobs: number;
+}
+
 export class Controller {
-  private readonly jobs = new Map<number, Job>();
+  private readonly chunks = new ChunkIndex();
+  /** Jobs without a result. */
+  private outstanding = 0;
   /** Jobs waiting, by function name: a worker only takes functions it can run. */
-  private readonly queues = new Map<string, Deque<Job>>();
+  private readonly queues = new Map<string, FunctionQueue>();
   /** Jobs that were in flight on a worker that died, run one at a time to find the one that kills. */
-  private readonly suspects = new Deque<Job>();
+  private readonly suspects = new Deque<Run>();
   private readonly definitions = new Map<string, DefinitionSpec>();
   /** How many ready workers preload each function. */
   private readonly providers = new Map<string, number>();
   /** Ready workers over all servers. */
   private workerCount = 0;
-  private readonly avgRunMs = new Map<string, number>();
+  private readonly stats = new Map<string, FunctionStats>();
   private readonly links = new Map<string, Link>();
   private readonly sockets: zmq.Socket[] = [];
   private readonly outboxes: Outbox[] = [];
@@ -334,7 +335,7 @@ export class Controller {
 
   private workerUp(server: ServerSlot, w: number, pid: number, functions: string[]): void {
     if (server.workers.has(w)) return;
-    const slot: WorkerSlot = { server, w, pid, functions, inflight: new Map(), isolating: false, done: 0, failed: 0, upAt: Date.now() };
+    const slot: WorkerSlot = { server, w, pid, functions, inflight: [], inflightCount: 0, isolating: false, done: 0, failed: 0, upAt: Date.now() };
     server.workers.set(w, slot);
     this.workerCount++;
     for (const fn of functions) this.providers.set(fn, (this.providers.get(fn) ?? 0) + 1);
@@ -357,16 +358,17 @@ export class Controller {
 
   /** A job ran past its timeout and its server killed the worker: report it (or retry, as configured); the rest aboard are innocent. */
   private timedOut(slot: WorkerSlot, id: number | undefined, limitMs: number | undefined, description: string): void {
-    const job = id === undefined ? undefined : slot.inflight.get(id);
-    if (!job || job.done) return;
-    slot.inflight.delete(job.id);
-    job.attempts++;
+    const chunk = id === undefined ? undefined : this.chunks.find(id);
+    if (!chunk || id === undefined) return;
+    const index = id - chunk.first;
+    if (chunk.done[index] || !this.takeFromInflight(slot, chunk, index)) return;
+    const attempts = charge(chunk, index);
     this.counters.timedOut++;
-    if (job.attempts > (this.options.timeoutRetries ?? 0)) {
-      return this.fail(job, slot, 'JobTimeoutError', `job ${job.id} ('${job.fn}') ran past its timeout of ${limitMs ?? job.timeoutMs} ms; ${description} and reforked (attempt ${job.attempts})`);
+    if (attempts > (this.options.timeoutRetries ?? 0)) {
+      return this.fail(chunk, index, slot, 'JobTimeoutError', `job ${id} ('${chunk.fn}') ran past its timeout of ${limitMs ?? chunk.timeoutMs} ms; ${description} and reforked (attempt ${attempts})`);
     }
     this.counters.retried++;
-    this.requeueFront(job);
+    this.requeueFront(runOf(chunk, index));
   }
 
   /**
@@ -375,34 +377,40 @@ export class Controller {
    * with several aboard, nobody is charged yet: they are rerun one by one until the killer is alone.
    */
   private recover(slot: WorkerSlot, cause: DownCause, description: string): void {
-    const aboard = [...slot.inflight.values()].filter((job) => !job.done);
-    slot.inflight.clear();
+    const aboard = slot.inflight.flatMap((run) => [...openParts(run)]);
+    slot.inflight = [];
+    slot.inflightCount = 0;
     if (cause !== 'crash') {
       // Asked to go, recycled over its memory ceiling, or killed for another job's timeout: nobody aboard is charged.
       for (let i = aboard.length - 1; i >= 0; i--) this.requeueFront(aboard[i]!);
       return;
     }
-    if (aboard.length === 1) {
-      const job = aboard[0]!;
-      job.attempts++;
-      if (job.attempts > this.options.retries) {
-        return this.fail(job, slot, 'WorkerDiedError', `${description} while running job ${job.id} ('${job.fn}'); gave up after ${job.attempts} attempt(s)`);
+    const alone = aboard.length === 1 && aboard[0]!.end - aboard[0]!.start === 1 ? aboard[0]! : undefined;
+    if (alone) {
+      const { chunk, start: index } = alone;
+      const attempts = charge(chunk, index);
+      if (attempts > this.options.retries) {
+        return this.fail(chunk, index, slot, 'WorkerDiedError', `${description} while running job ${chunk.first + index} ('${chunk.fn}'); gave up after ${attempts} attempt(s)`);
       }
       this.counters.retried++;
-      job.worker = undefined;
-      this.suspects.push(job);
+      this.suspects.push(alone);
       return;
     }
-    for (const job of aboard) {
-      job.worker = undefined;
-      this.suspects.push(job);
-    }
+    for (const run of aboard) for (let index = run.start; index < run.end; index++) this.suspects.push(runOf(run.chunk, index));
   }
 
-  private requeueFront(job: Job): void {
-    job.worker = undefined;
-    this.queueFor(job.fn).unshift(job);
-    this.queued++;
+  private requeueFront(run: Run): void {
+    const queue = this.queueFor(run.chunk.fn);
+    queue.runs.unshift(run);
+    queue.jobs += run.end - run.start;
+    this.queued += run.end - run.start;
+  }
+
+  /** Takes one job out of what a worker holds (a result out of order, a timed-out job); false if it does not hold it. */
+  private takeFromInflight(slot: WorkerSlot, chunk: Chunk, index: number): Run | undefined {
+    const run = removeFromRuns(slot.inflight, chunk, index);
+    if (run) slot.inflightCount--;
+    return run;
   }
 
   private lose(server: ServerSlot, cause: DownCause, reason: string): void {
@@ -419,7 +427,11 @@ export class Controller {
     this.event('server-down', { server: server.info.id, host: server.info.host, reason });
   }
 
-  /** Results from a server in session (`server`), or late ones from a server we gave up on (only `info`). */
+  /**
+   * Results from a server in session (`server`), or late ones from a server we gave up on (only
+   * `info`). A worker answers its jobs in the order it got them, so each result is normally the
+   * next job of the first run it holds: no lookup.
+   */
   private results(info: ServerInfo, server: ServerSlot | undefined, w: number, message: Buffer[]): void {
     const input = readRows(message[1], WORKER_ROW, 'result rows');
     const out = readJson<OutputRow[]>(message[3], 'job output');
@@ -434,27 +446,42 @@ export class Controller {
       const id = input[at]!;
       const ok = input[at + 1]!;
       const runMs = input[at + 5]!;
-      slot?.inflight.delete(id);
-      const job = this.jobs.get(id);
-      if (!job || job.done) {
-        this.counters.duplicates++; // a late duplicate: the job already has its result
+      let chunk: Chunk | undefined;
+      let job: number;
+      let dispatchedAt = now;
+      const next = slot?.inflight[0];
+      if (next && id === next.chunk.first + next.start) {
+        chunk = next.chunk;
+        job = next.start++;
+        dispatchedAt = next.dispatchedAt;
+        slot!.inflightCount--;
+        if (next.start === next.end) slot!.inflight.shift();
+      } else {
+        chunk = this.chunks.find(id);
+        if (!chunk) {
+          this.counters.duplicates++; // a late duplicate: the job already has its result
+          continue;
+        }
+        job = id - chunk.first;
+        if (slot) dispatchedAt = this.takeFromInflight(slot, chunk, job)?.dispatchedAt ?? now;
+      }
+      if (chunk.done[job]) {
+        this.counters.duplicates++;
         continue;
       }
-      job.done = true;
-      this.jobs.delete(id);
-      if (job.worker !== slot) job.worker?.inflight.delete(id);
-      if (job.worker?.isolating) job.worker.isolating = false;
-      this.learn(job.fn, runMs);
+      this.finish(chunk, job);
+      const stats = chunk.stats;
+      stats.avgRunMs = stats.avgRunMs === undefined ? runMs : stats.avgRunMs * 0.8 + runMs * 0.2;
       if (ok) this.counters.done++;
       else this.counters.failed++;
       if (slot) ok ? slot.done++ : slot.failed++;
       const row = kept++ * CALLER_ROW;
       rows[row] = index;
       for (let column = 0; column < WORKER_ROW; column++) rows[row + 1 + column] = input[at + column]!;
-      rows[row + 8] = job.attempts + 1;
-      rows[row + 9] = job.dispatchedAt;
+      rows[row + 8] = attemptsOf(chunk, job) + 1;
+      rows[row + 9] = dispatchedAt;
     }
-    if (slot?.isolating && slot.inflight.size === 0) slot.isolating = false;
+    if (slot?.isolating && slot.inflightCount === 0) slot.isolating = false;
     this.rateWindow.push([now, kept]);
     if (kept > 0 || out.length > 0) {
       const pid = slot?.pid ?? -1;
@@ -467,12 +494,17 @@ export class Controller {
     if (slot) this.pump(slot);
   }
 
-  private fail(job: Job, slot: WorkerSlot, name: string, message: string): void {
-    job.done = true;
-    this.jobs.delete(job.id);
+  private finish(chunk: Chunk, index: number): void {
+    chunk.done[index] = 1;
+    this.outstanding--;
+    if (--chunk.open === 0) this.chunks.close();
+  }
+
+  private fail(chunk: Chunk, index: number, slot: WorkerSlot, name: string, message: string): void {
+    this.finish(chunk, index);
     this.counters.failed++;
     const value = encodeValue({ name, message });
-    const row = new Float64Array([0, job.id, 0, 0, 0, Date.now(), 0, this.definitions.get(job.fn)?.version ?? 0, job.attempts, job.dispatchedAt]);
+    const row = new Float64Array([0, chunk.first + index, 0, 0, 0, Date.now(), 0, this.definitions.get(chunk.fn)?.version ?? 0, attemptsOf(chunk, index), Date.now()]);
     this.options.toCaller([
       ...frames({ t: 'results', server: slot.server.info.id, host: slot.server.info.host, w: slot.w, pid: slot.pid }),
       new Uint8Array(row.buffer),
@@ -481,17 +513,18 @@ export class Controller {
     ]);
   }
 
-  private learn(fn: string, runMs: number): void {
-    const previous = this.avgRunMs.get(fn);
-    this.avgRunMs.set(fn, previous === undefined ? runMs : previous * 0.8 + runMs * 0.2);
-  }
-
   // ---- scheduling ---------------------------------------------------------------------------
 
-  private queueFor(fn: string): Deque<Job> {
+  private queueFor(fn: string): FunctionQueue {
     let queue = this.queues.get(fn);
-    if (!queue) this.queues.set(fn, (queue = new Deque()));
+    if (!queue) this.queues.set(fn, (queue = { runs: new Deque(), jobs: 0 }));
     return queue;
+  }
+
+  private statsFor(fn: string): FunctionStats {
+    let stats = this.stats.get(fn);
+    if (!stats) this.stats.set(fn, (stats = {}));
+    return stats;
   }
 
   private canRun(slot: WorkerSlot, fn: string): boolean {
@@ -499,7 +532,7 @@ export class Controller {
   }
 
   private window(fn: string): number {
-    const avg = this.avgRunMs.get(fn);
+    const avg = this.stats.get(fn)?.avgRunMs;
     if (avg === undefined) return MIN_WINDOW;
     return Math.max(MIN_WINDOW, Math.min(MAX_WINDOW, Math.ceil(TARGET_WINDOW_MS / Math.max(avg, 0.001))));
   }
@@ -517,58 +550,72 @@ export class Controller {
   /** Fills one worker's window with one batch. */
   private pump(slot: WorkerSlot): void {
     if (slot.isolating) return;
-    if (slot.inflight.size === 0 && this.suspects.length > 0) {
+    if (slot.inflightCount === 0 && this.suspects.length > 0) {
       const suspect = this.takeSuspect(slot);
       if (suspect) {
         slot.isolating = true;
         return this.dispatch(slot, [suspect]);
       }
     }
-    const batch: Job[] = [];
+    const batch: Run[] = [];
+    let taken = 0;
     for (const [fn, queue] of this.queues) {
-      if (queue.length === 0 || !this.canRun(slot, fn)) continue;
+      if (queue.jobs === 0 || !this.canRun(slot, fn)) continue;
       const window = this.window(fn);
-      const held = slot.inflight.size + batch.length;
+      const held = slot.inflightCount + taken;
       // A busy worker is topped up only once half its window is free: fewer, larger batches both ways.
-      if (slot.inflight.size > 0 && window - held < Math.ceil(window / 2)) continue;
+      if (slot.inflightCount > 0 && window - held < Math.ceil(window / 2)) continue;
       // Beyond its first job, a worker takes no more than its share of what is left: the last jobs then go
       // to whichever worker frees up first rather than wait behind a busy one while another sits idle.
-      let credit = Math.min(window - held, Math.max(held === 0 ? 1 : 0, Math.floor(queue.length / Math.max(1, this.workerCount))));
-      while (credit > 0 && queue.length > 0) {
-        const job = queue.shift()!;
-        this.queued--;
-        if (job.done) continue;
-        batch.push(job);
-        credit--;
+      let credit = Math.min(window - held, Math.max(held === 0 ? 1 : 0, Math.floor(queue.jobs / Math.max(1, this.workerCount))));
+      while (credit > 0 && queue.runs.length > 0) {
+        const run = queue.runs.peek()!;
+        const skipped = skipDone(run);
+        queue.jobs -= skipped;
+        this.queued -= skipped;
+        const size = run.end - run.start;
+        if (size === 0) {
+          queue.runs.shift();
+          continue;
+        }
+        const take = Math.min(credit, size);
+        if (take === size) batch.push(queue.runs.shift()!);
+        else {
+          batch.push(runOf(run.chunk, run.start, run.start + take));
+          run.start += take;
+        }
+        queue.jobs -= take;
+        this.queued -= take;
+        credit -= take;
+        taken += take;
       }
     }
     if (batch.length > 0) this.dispatch(slot, batch);
   }
 
-  private takeSuspect(slot: WorkerSlot): Job | undefined {
+  private takeSuspect(slot: WorkerSlot): Run | undefined {
     for (let n = this.suspects.length; n > 0; n--) {
-      const job = this.suspects.shift()!;
-      if (job.done) continue;
-      if (this.canRun(slot, job.fn)) return job;
-      this.suspects.push(job);
+      const run = this.suspects.shift()!;
+      if (run.chunk.done[run.start]) continue;
+      if (this.canRun(slot, run.chunk.fn)) return run;
+      this.suspects.push(run);
     }
     return undefined;
   }
 
-  private dispatch(slot: WorkerSlot, batch: Job[]): void {
+  private dispatch(slot: WorkerSlot, runs: Run[]): void {
     const now = Date.now();
-    const rows: JobsMeta['jobs'] = [];
-    const texts: string[] = [];
-    const bins: Uint8Array[] = [];
-    for (const job of batch) {
-      job.worker = slot;
-      job.dispatchedAt = now;
-      slot.inflight.set(job.id, job);
-      rows.push(job.timeoutMs > 0 ? [job.id, job.fn, job.bins?.length ?? 0, job.timeoutMs] : [job.id, job.fn, job.bins?.length ?? 0]);
-      texts.push(job.text);
-      if (job.bins) for (const bin of job.bins) bins.push(bin);
+    const meta: JobRun[] = [];
+    const out: Uint8Array[] = [];
+    for (const run of runs) {
+      run.dispatchedAt = now;
+      slot.inflight.push(run);
+      slot.inflightCount += run.end - run.start;
+      const part = runFrames(run);
+      meta.push(part.meta);
+      for (const frame of part.frames) out.push(frame);
     }
-    slot.server.link.send([...frames({ t: 'jobs', w: slot.w }), JSON.stringify({ jobs: rows }), joinJson(texts), ...bins]);
+    slot.server.link.send([...frames({ t: 'jobs', w: slot.w }), JSON.stringify(meta), ...out]);
   }
 
   private sendDefinitions(slot: WorkerSlot, defs: DefinitionSpec[]): void {
@@ -577,27 +624,25 @@ export class Controller {
 
   // ---- from the caller ----------------------------------------------------------------------
 
-  /** Jobs as the caller sends them: rows [id, fn, binary frame count, text length, timeout ms?], texts concatenated. */
-  addJobs(rows: CallerJobRow[], texts: string, bins: Buffer[]): void {
-    let offset = 0;
-    let bin = 0;
-    for (const [id, fn, nbins, length, timeoutMs] of rows) {
-      const job: Job = {
-        id,
-        fn,
-        text: texts.slice(offset, offset + length),
-        bins: nbins > 0 ? bins.slice(bin, bin + nbins) : undefined,
-        attempts: 0,
-        done: false,
-        dispatchedAt: 0,
-        timeoutMs: timeoutMs ?? 0,
-      };
-      offset += length;
-      bin += nbins;
-      this.jobs.set(id, job);
-      this.queueFor(fn).push(job);
-      this.queued++;
+  /** A caller's 'jobs' message (see CallerToController): checked, then queued as one chunk without parsing a value. */
+  addJobs(head: Extract<CallerToController, { t: 'jobs' }>, message: Buffer[]): void {
+    const { first, count, fn } = head;
+    const timeoutMs = head.timeoutMs ?? 0;
+    if (!Number.isSafeInteger(first) || first < 1 || !Number.isInteger(count) || count < 1 || typeof fn !== 'string' || typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+      throw new ProtocolError('jobs needs a whole first id ≥ 1, a count ≥ 1, a function name and a timeout ≥ 0');
     }
+    const packed = { values: message[1] ?? Buffer.alloc(0), offsets: readUint32s(message[2], count + 1, 'job offsets') };
+    checkOffsets(packed);
+    const bins = message.slice(4);
+    const nbins = message[3]?.length ? readUint32s(message[3], count, 'binary frame counts') : undefined;
+    if ((nbins ? nbins.reduce((a, b) => a + b, 0) : 0) !== bins.length) throw new ProtocolError(`jobs name ${nbins ? 'other than' : 'no'} ${bins.length} binary frames`);
+    const chunk = makeChunk(first, fn, timeoutMs, this.statsFor(fn), packed, nbins, bins);
+    this.chunks.add(chunk);
+    this.outstanding += count;
+    const queue = this.queueFor(fn);
+    queue.runs.push(runOf(chunk, 0, count));
+    queue.jobs += count;
+    this.queued += count;
     this.pumpAll();
   }
 
@@ -642,7 +687,7 @@ export class Controller {
         connected: true,
         lastSeenMs: now - lastSeen,
         functions: info.functions,
-        workers: [...workers.values()].map((s) => ({ w: s.w, pid: s.pid, busy: s.inflight.size > 0, inflight: s.inflight.size, done: s.done, failed: s.failed, upMs: now - s.upAt })),
+        workers: [...workers.values()].map((s) => ({ w: s.w, pid: s.pid, busy: s.inflightCount > 0, inflight: s.inflightCount, done: s.done, failed: s.failed, upMs: now - s.upAt })),
       }];
     });
     return {
@@ -651,7 +696,7 @@ export class Controller {
       servers,
       workers: servers.reduce((n, s) => n + (s.workers?.length ?? 0), 0),
       queued: this.queued + this.suspects.length,
-      inflight: this.jobs.size - this.queued - this.suspects.length,
+      inflight: this.outstanding - this.queued - this.suspects.length,
       done: this.counters.done,
       failed: this.counters.failed,
       retried: this.counters.retried,
@@ -710,8 +755,12 @@ export interface ServerStatus {
   workers?: Array<{ w: number; pid: number; busy: boolean; inflight: number; done: number; failed: number; upMs: number }>;
 }
 
-/** A caller's job row: [id, function, binary frame count, text length, timeout ms (absent: none)]. */
-export type CallerJobRow = [number, string, number, number, number?];
+/** Moves a queued run's start past jobs that got their result meanwhile (a late one from a lost server); returns how many. */
+function skipDone(run: Run): number {
+  const from = run.start;
+  while (run.start < run.end && run.chunk.done[run.start]) run.start++;
+  return run.start - from;
+}
 
 function downText(head: { cause: DownCause; code: number | null; signal: string | null; rssMb?: number }): string {
   if (head.cause === 'timeout') return 'was killed';

@@ -5,12 +5,13 @@
  *   server ⇄ worker       (worker DEALER → server ROUTER over ipc://)
  *
  * A message is a list of frames: a small JSON head `{ t, ... }` first, so that relays can route
- * on it without reading the rest; then, for job and result batches, a JSON metadata frame, one
- * frame holding every item's encoded value, and the binary frames those values refer to.
+ * on it without reading the rest. Job and result batches carry their values in bulk frames that
+ * no hop between caller and worker parses (see JobRun, WORKER_ROW and protocol/job-values.ts),
+ * then the binary frames those values refer to.
  */
 
 /** Bumped on any change to a message's meaning; peers of another version are refused at the handshake. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export type Command = 'refresh' | 'die' | 'status';
 
@@ -71,7 +72,11 @@ export type ControllerToCaller =
   | { t: 'reply'; id: number; ok: boolean; value?: unknown; error?: string };
 
 export type CallerToController =
-  | { t: 'jobs' }
+  /**
+   * Jobs `first` to `first + count - 1`, all of function `fn`: [head, values, offsets, nbins, ...binary frames].
+   * `values` and `offsets` as packValues makes them; `nbins` a uint32 per job (its binary frames), or empty when none has any.
+   */
+  | { t: 'jobs'; first: number; count: number; fn: string; timeoutMs?: number }
   | { t: 'define'; id: number; spec: DefinitionSpec }
   | { t: 'connect'; id: number; url: string }
   | { t: 'command'; id: number; cmd: Command };
@@ -87,11 +92,12 @@ export type WorkerToServer =
 
 export type Head = ControllerToServer | ServerToController | ControllerToCaller | CallerToController | WorkerToServer;
 
-/** Job batch metadata: one row per job. */
-export interface JobsMeta {
-  /** [job id, function name, number of binary frames, timeout ms (absent or 0: none)] */
-  jobs: Array<[number, string, number, number?]>;
-}
+/**
+ * A 'jobs' message to a worker, controller → server → worker, is [head, runs, ...per run: values,
+ * then, when the run has binary frames, a uint32 count per job and the frames]. `runs` is a JSON
+ * list of JobRun; each run is jobs of consecutive ids, its values a slice of what the caller packed.
+ */
+export type JobRun = [first: number, count: number, fn: string, timeoutMs: number, binaryFrames: number];
 
 /**
  * A results message, worker → server → controller → caller: [head, rows, values, output, ...binary frames].

@@ -21,7 +21,10 @@ import {
   type ControllerToServer,
   type DefinitionSpec,
   type EncodedTree,
-  type JobsMeta,
+  type JobRun,
+  ProtocolError,
+  parseRun,
+  readUint32s,
   WORKER_ROW,
   type OutputRow,
   type WorkerToServer,
@@ -29,6 +32,7 @@ import {
 import { OutputCapture } from './output-capture.js';
 
 type JobFunction = (...args: unknown[]) => unknown;
+const NO_FRAMES: Buffer[] = [];
 interface Definition {
   fn: JobFunction;
   version: number;
@@ -269,13 +273,25 @@ async function runQueue(): Promise<void> {
 }
 
 function handleJobs(controller: string, message: Buffer[]): void {
-  const meta = readJson<JobsMeta>(message[2], 'jobs metadata');
-  const trees = readJson<EncodedTree[]>(message[3], 'job values');
-  let bin = 4;
-  meta.jobs.forEach(([id, fn, nbins, timeoutMs], i) => {
-    queue.push({ controller, id, fn, tree: trees[i]!, bins: message.slice(bin, bin + nbins), timeoutMs: timeoutMs ?? 0 });
-    bin += nbins;
-  });
+  const runs = readJson<JobRun[]>(message[2], 'job runs');
+  if (!Array.isArray(runs)) throw new ProtocolError('job runs must be a list');
+  let frame = 3;
+  const jobs: QueuedJob[] = [];
+  for (const run of runs) {
+    const [first, count, fn, timeoutMs, binaryFrames] = Array.isArray(run) ? run : [];
+    if (!Number.isSafeInteger(first) || !Number.isInteger(count) || count! < 1 || typeof fn !== 'string' || typeof timeoutMs !== 'number' || !Number.isInteger(binaryFrames)) {
+      throw new ProtocolError('a job run must be [first id, count ≥ 1, function, timeout ms, binary frames]');
+    }
+    const trees = parseRun(message[frame++], count!);
+    const nbins = binaryFrames! > 0 ? readUint32s(message[frame++], count!, 'binary frame counts') : undefined;
+    for (let i = 0; i < count!; i++) {
+      const n = nbins ? nbins[i]! : 0;
+      jobs.push({ controller, id: first! + i, fn, tree: trees[i]!, bins: n > 0 ? message.slice(frame, frame + n) : NO_FRAMES, timeoutMs });
+      frame += n;
+    }
+  }
+  // Nothing is queued from a message that turns out malformed part way.
+  for (const job of jobs) queue.push(job);
   if (!running && !retiring) void runQueue();
 }
 

@@ -1,0 +1,145 @@
+/**
+ * The controller's record of jobs, kept per caller message rather than per job: a chunk is jobs
+ * of consecutive ids and one function, with their values exactly as the caller packed them, and
+ * a run is a stretch of one chunk's jobs. Queues and workers hold runs, so handing out, finishing
+ * and retrying a thousand tiny jobs touches a few objects and typed arrays, never one object per job.
+ */
+import { valuesOfRun, uint32Bytes, type JobRun, type PackedValues } from '../protocol/index.js';
+
+/** What the controller learns of a function's jobs: their average run time sizes each worker's window. */
+export interface FunctionStats {
+  avgRunMs?: number;
+}
+
+export interface Chunk extends PackedValues {
+  first: number;
+  count: number;
+  fn: string;
+  timeoutMs: number;
+  stats: FunctionStats;
+  /** Binary frames per job, and where each job's frames start in `bins` (count + 1 entries); absent when no job has any. */
+  nbins?: Uint32Array;
+  binStarts?: Uint32Array;
+  bins: Buffer[];
+  /** 1 once a job has its result (a later one is a duplicate). */
+  done: Uint8Array;
+  /** Jobs still without a result. */
+  open: number;
+  /** Failed attempts charged to a job (by index), for the few that were charged. */
+  charged?: Map<number, number>;
+}
+
+/** Jobs `start` to `end - 1` of a chunk (indices, not ids). */
+export interface Run {
+  chunk: Chunk;
+  start: number;
+  end: number;
+  /** When it went to a worker (epoch ms). */
+  dispatchedAt: number;
+}
+
+export function makeChunk(first: number, fn: string, timeoutMs: number, stats: FunctionStats, packed: PackedValues, nbins: Uint32Array | undefined, bins: Buffer[]): Chunk {
+  const count = packed.offsets.length - 1;
+  const chunk: Chunk = { ...packed, first, count, fn, timeoutMs, stats, bins, done: new Uint8Array(count), open: count };
+  if (nbins) {
+    chunk.nbins = nbins;
+    chunk.binStarts = new Uint32Array(count + 1);
+    for (let i = 0; i < count; i++) chunk.binStarts[i + 1] = chunk.binStarts[i]! + nbins[i]!;
+  }
+  return chunk;
+}
+
+export function runOf(chunk: Chunk, start: number, end = start + 1): Run {
+  return { chunk, start, end, dispatchedAt: 0 };
+}
+
+export function attemptsOf(chunk: Chunk, index: number): number {
+  return chunk.charged?.get(index) ?? 0;
+}
+
+/** Charges a failed attempt to a job; returns how many it has had. */
+export function charge(chunk: Chunk, index: number): number {
+  chunk.charged ??= new Map();
+  const attempts = attemptsOf(chunk, index) + 1;
+  chunk.charged.set(index, attempts);
+  return attempts;
+}
+
+/** A run's entry in a worker's 'jobs' message, and the frames that go with it. */
+export function runFrames(run: Run): { meta: JobRun; frames: Uint8Array[] } {
+  const { chunk, start, end } = run;
+  const binStart = chunk.binStarts ? chunk.binStarts[start]! : 0;
+  const binEnd = chunk.binStarts ? chunk.binStarts[end]! : 0;
+  const frames: Uint8Array[] = [valuesOfRun(chunk, start, end)];
+  if (binEnd > binStart) frames.push(uint32Bytes(chunk.nbins!.subarray(start, end)), ...chunk.bins.slice(binStart, binEnd));
+  return { meta: [chunk.first + start, end - start, chunk.fn, chunk.timeoutMs, binEnd - binStart], frames };
+}
+
+/** The stretches of a run whose jobs have no result yet. */
+export function* openParts(run: Run): Generator<Run> {
+  const { chunk } = run;
+  let start = -1;
+  for (let i = run.start; i <= run.end; i++) {
+    const open = i < run.end && !chunk.done[i];
+    if (open && start < 0) start = i;
+    else if (!open && start >= 0) {
+      yield runOf(chunk, start, i);
+      start = -1;
+    }
+  }
+}
+
+/** Takes job `index` out of a list of runs, splitting the run that holds it; returns that run, or undefined if none holds it. */
+export function removeFromRuns(runs: Run[], chunk: Chunk, index: number): Run | undefined {
+  for (let r = 0; r < runs.length; r++) {
+    const run = runs[r]!;
+    if (run.chunk !== chunk || index < run.start || index >= run.end) continue;
+    if (index === run.start) run.start++;
+    else if (index === run.end - 1) run.end--;
+    else {
+      runs.splice(r + 1, 0, { chunk, start: index + 1, end: run.end, dispatchedAt: run.dispatchedAt });
+      run.end = index;
+    }
+    if (run.start === run.end) runs.splice(r, 1);
+    return run;
+  }
+  return undefined;
+}
+
+/** Closed chunks are swept out once they are this many and half of all. */
+const SWEEP_AT = 64;
+
+/** Chunks that still have jobs without a result, ordered by first id (the caller's ids only grow). */
+export class ChunkIndex {
+  private chunks: Chunk[] = [];
+  private closed = 0;
+
+  add(chunk: Chunk): void {
+    const last = this.chunks.at(-1);
+    if (last && chunk.first < last.first + last.count) throw new RangeError(`job ids ${chunk.first}.. overlap jobs already queued`);
+    this.chunks.push(chunk);
+  }
+
+  /** The chunk holding job `id`, if it still has open jobs. */
+  find(id: number): Chunk | undefined {
+    const chunks = this.chunks;
+    let low = 0;
+    let high = chunks.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const chunk = chunks[middle]!;
+      if (id < chunk.first) high = middle - 1;
+      else if (id >= chunk.first + chunk.count) low = middle + 1;
+      else return chunk.open > 0 ? chunk : undefined;
+    }
+    return undefined;
+  }
+
+  /** Called when a chunk's last job got its result. */
+  close(): void {
+    if (++this.closed >= SWEEP_AT && this.closed * 2 >= this.chunks.length) {
+      this.chunks = this.chunks.filter((chunk) => chunk.open > 0);
+      this.closed = 0;
+    }
+  }
+}

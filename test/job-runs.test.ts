@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkOffsets, encodeValue, packValues, parseRun, ProtocolError, valuesOfRun } from '../protocol/index.js';
+import { ChunkIndex, makeChunk, openParts, removeFromRuns, runFrames, runOf } from '../controller/job-chunks.js';
+
+const texts = [[[1]], [['é', 'ü']], [[{ a: '∑' }], { k: 2 }], [[]]].map((item) => encodeValue(item).text);
+
+test('any run of packed job values is one slice that parses back to exactly its jobs, multi-byte text included', () => {
+  const packed = packValues(texts);
+  checkOffsets(packed);
+  for (let start = 0; start < texts.length; start++) {
+    for (let end = start + 1; end <= texts.length; end++) {
+      const trees = parseRun(valuesOfRun(packed, start, end), end - start);
+      assert.deepEqual(trees, texts.slice(start, end).map((text) => JSON.parse(text)));
+    }
+  }
+});
+
+test('offsets that do not match the values frame, and a run of the wrong length, are refused with a ProtocolError', () => {
+  const packed = packValues(texts);
+  const shifted = { values: packed.values, offsets: packed.offsets.map((offset, i) => (i === 2 ? offset + 1 : offset)) };
+  assert.throws(() => checkOffsets(shifted), (error: Error) => error instanceof ProtocolError && /job 1 does not end/.test(error.message));
+  const short = { values: packed.values.subarray(1), offsets: packed.offsets };
+  assert.throws(() => checkOffsets(short), ProtocolError);
+  assert.throws(() => parseRun(valuesOfRun(packed, 0, 2), 3), /holds 2 values, not 3/);
+  assert.throws(() => parseRun(Buffer.from('1,,2'), 3), /not a list of JSON values/);
+});
+
+test("a run's frames carry its ids, its values and only its own binary frames", () => {
+  const bins = [Buffer.from('a'), Buffer.from('b'), Buffer.from('c')];
+  const chunk = makeChunk(100, 'f', 0, {}, packValues(texts), Uint32Array.from([0, 2, 0, 1]), bins);
+  const { meta, frames } = runFrames(runOf(chunk, 1, 3));
+  assert.deepEqual(meta, [101, 2, 'f', 0, 2]);
+  assert.equal(frames.length, 4);
+  assert.deepEqual([...new Uint32Array(Uint8Array.from(frames[1]!).buffer)], [2, 0]);
+  assert.deepEqual(frames.slice(2).map((frame) => Buffer.from(frame).toString()), ['a', 'b']);
+  assert.equal(runFrames(runOf(chunk, 2, 3)).frames.length, 1, 'a run without binary frames sends no count frame');
+});
+
+test('taking a job out of the middle of a run splits it; open parts skip jobs already answered', () => {
+  const chunk = makeChunk(1, 'f', 0, {}, packValues(Array(10).fill('[[]]')), undefined, []);
+  const runs = [runOf(chunk, 0, 10)];
+  assert.ok(removeFromRuns(runs, chunk, 4));
+  assert.deepEqual(runs.map(({ start, end }) => [start, end]), [[0, 4], [5, 10]]);
+  assert.ok(removeFromRuns(runs, chunk, 0));
+  assert.ok(removeFromRuns(runs, chunk, 9));
+  assert.equal(removeFromRuns(runs, chunk, 4), undefined, 'a job no longer held is not found');
+  assert.deepEqual(runs.map(({ start, end }) => [start, end]), [[1, 4], [5, 9]]);
+  chunk.done[2] = 1;
+  chunk.done[5] = 1;
+  assert.deepEqual([...openParts(runOf(chunk, 0, 10))].map(({ start, end }) => [start, end]), [[0, 2], [3, 5], [6, 10]]);
+});
+
+test('chunks are found by any of their ids until their last job is answered; ids may not overlap', () => {
+  const index = new ChunkIndex();
+  const a = makeChunk(1, 'f', 0, {}, packValues(['[[]]', '[[]]']), undefined, []);
+  const b = makeChunk(3, 'f', 0, {}, packValues(['[[]]']), undefined, []);
+  index.add(a);
+  index.add(b);
+  assert.equal(index.find(2), a);
+  assert.equal(index.find(3), b);
+  assert.equal(index.find(4), undefined);
+  assert.throws(() => index.add(makeChunk(2, 'f', 0, {}, packValues(['[[]]']), undefined, [])), /overlap/);
+  a.open = 0;
+  index.close();
+  assert.equal(index.find(1), undefined, 'a finished chunk answers no more ids');
+});
