@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import v8 from 'node:v8';
 import {
-  decodeTree,
+  decodeParsed,
   encodeValue,
   frames,
   ipcEndpoint,
@@ -28,7 +28,6 @@ import {
   type CallerToController,
   packValues,
   uint32Bytes,
-  type EncodedTree,
 } from '../protocol/index.js';
 import { parseServerUrl } from './server-url.js';
 import { PendingJobs, type Segment } from './pending.js';
@@ -199,7 +198,7 @@ export class ScatterGather extends EventEmitter {
       if (!Array.isArray(item) || !Array.isArray(item[0]) || item.length > 2 || (item[1] !== undefined && (typeof item[1] !== 'object' || item[1] === null || Array.isArray(item[1])))) {
         throw new TypeError(`addJob('${name}'): item ${i} must be [args array, kwargs object?], e.g. [[1000], { bins: 10 }]`);
       }
-      const encoded = encodeValue(item[1] === undefined ? [item[0]] : item, `job ${i}`);
+      const encoded = encodeValue(item.length === 1 || item[1] !== undefined ? item : [item[0]], `job ${i}`);
       texts[i] = encoded.text;
       if (encoded.bins.length > 0) {
         nbins ??= new Array<number>(items.length).fill(0);
@@ -442,7 +441,7 @@ export class ScatterGather extends EventEmitter {
 
   private results_(head: Extract<ControllerToCaller, { t: 'results' }>, message: Buffer[]): void {
     const rows = readRows(message[1], CALLER_ROW, 'result rows');
-    const values = readJson<EncodedTree[]>(message[2], 'result values');
+    const values = readJson<unknown[]>(message[2], 'result values');
     const out = readJson<OutputRow[]>(message[3], 'job output');
     const bins = message.slice(4);
     const outputs = new Map<number, string>();
@@ -462,15 +461,16 @@ export class ScatterGather extends EventEmitter {
       const startedAt = rows[at + 5]!;
       const runMs = rows[at + 6]!;
       const version = rows[at + 7]!;
-      const attempts = rows[at + 8]!;
-      const dispatchedAt = rows[at + 9]!;
+      const plain = rows[at + 8] === 1;
+      const attempts = rows[at + 9]!;
+      const dispatchedAt = rows[at + 10]!;
       const segment = this.pending.take(id);
       if (!segment) continue;
       this.inController--;
       let value: unknown;
       let succeeded = ok === 1;
       try {
-        value = decodeTree(values[index]!, nbins > 0 ? bins.slice(binStart, binStart + nbins) : NO_FRAMES);
+        value = decodeParsed(values[index], plain, nbins > 0 ? bins.slice(binStart, binStart + nbins) : NO_FRAMES);
       } catch (error) {
         value = { name: 'DecodeError', message: `result could not be decoded: ${(error as Error).message}` };
         succeeded = false;

@@ -478,8 +478,8 @@ export class Controller {
       const row = kept++ * CALLER_ROW;
       rows[row] = index;
       for (let column = 0; column < WORKER_ROW; column++) rows[row + 1 + column] = input[at + column]!;
-      rows[row + 8] = attemptsOf(chunk, job) + 1;
-      rows[row + 9] = dispatchedAt;
+      rows[row + 9] = attemptsOf(chunk, job) + 1;
+      rows[row + 10] = dispatchedAt;
     }
     if (slot?.isolating && slot.inflightCount === 0) slot.isolating = false;
     this.rateWindow.push([now, kept]);
@@ -504,7 +504,7 @@ export class Controller {
     this.finish(chunk, index);
     this.counters.failed++;
     const value = encodeValue({ name, message });
-    const row = new Float64Array([0, chunk.first + index, 0, 0, 0, Date.now(), 0, this.definitions.get(chunk.fn)?.version ?? 0, attemptsOf(chunk, index), Date.now()]);
+    const row = new Float64Array([0, chunk.first + index, 0, 0, 0, Date.now(), 0, this.definitions.get(chunk.fn)?.version ?? 0, value.plain ? 1 : 0, attemptsOf(chunk, index), Date.now()]);
     this.options.toCaller([
       ...frames({ t: 'results', server: slot.server.info.id, host: slot.server.info.host, w: slot.w, pid: slot.pid }),
       new Uint8Array(row.buffer),

@@ -1,14 +1,17 @@
 /**
- * Values on the wire: superjson text for structure, with every TypedArray, ArrayBuffer,
- * DataView and Buffer lifted out into its own binary frame (no base64, no copy on send).
- * Plain JSON values skip superjson's walk entirely: that is the common case for tiny jobs.
+ * Values on the wire: a value that plain JSON carries exactly travels as its own JSON text (the
+ * common case for tiny jobs: no superjson walk, no wrapper object to build or parse). Anything
+ * else travels as superjson's `{ json, meta }` tree, with every TypedArray, ArrayBuffer, DataView
+ * and Buffer lifted out into its own binary frame (no base64, no copy on send). Which of the two
+ * a value is travels beside it (EncodedValue.plain).
  */
 import SuperJSON from 'superjson';
 
-/** One encoded value: JSON text of `{ json, meta? }`, plus the binary frames it refers to by index. */
+/** One encoded value: its JSON text when `plain`, else the JSON text of `{ json, meta? }`, plus the binary frames it refers to by index. */
 export interface EncodedValue {
   text: string;
   bins: Uint8Array[];
+  plain: boolean;
 }
 
 /** The parsed form of `EncodedValue.text`. */
@@ -218,16 +221,17 @@ function plainJson(value: unknown, what: string): boolean {
 /** The frames of every plain-JSON value: one shared, frozen empty list rather than one per value. */
 const NO_BINS = Object.freeze([]) as unknown as Uint8Array[];
 
+/** `undefined` (what a void job returns): the tree with no json, which decodes to undefined without superjson. */
+const UNDEFINED: EncodedValue = Object.freeze({ text: '{}', bins: NO_BINS, plain: false });
+
 /** Encodes a value for the wire, or throws a SerializationError naming the part that cannot travel. */
 export function encodeValue(value: unknown, what = 'value'): EncodedValue {
-  if (plainJson(value, what)) {
-    // One flat string (a template literal would leave a cons-string tree per value).
-    return { text: value === undefined ? '{}' : JSON.stringify({ json: value }), bins: NO_BINS };
-  }
+  if (value === undefined) return UNDEFINED;
+  if (plainJson(value, what)) return { text: JSON.stringify(value), bins: NO_BINS, plain: true };
   outgoingBins = [];
   try {
     const tree = codec.serialize(value);
-    return { text: JSON.stringify(tree), bins: outgoingBins };
+    return { text: JSON.stringify(tree), bins: outgoingBins, plain: false };
   } finally {
     outgoingBins = [];
   }
@@ -244,8 +248,13 @@ export function decodeTree(tree: EncodedTree, bins: Uint8Array[] = []): unknown 
   }
 }
 
+/** Decodes a value already parsed from its JSON text: itself when it was plain, else a tree. */
+export function decodeParsed(parsed: unknown, plain: boolean, bins?: Uint8Array[]): unknown {
+  return plain ? parsed : decodeTree(parsed as EncodedTree, bins);
+}
+
 export function decodeValue(encoded: EncodedValue): unknown {
-  return decodeTree(JSON.parse(encoded.text) as EncodedTree, encoded.bins);
+  return decodeParsed(JSON.parse(encoded.text), encoded.plain, encoded.bins);
 }
 
 /** The parts of an Error worth sending: a remote error arrives as a plain object with these. */

@@ -5,7 +5,6 @@
  * parsing or re-encoding a single job, and a worker parses a whole run with one JSON.parse.
  */
 import { ProtocolError } from './messages.js';
-import type { EncodedTree } from './codec.js';
 
 export interface PackedValues {
   /** `text0,text1,...,textN-1,` in UTF-8. */
@@ -33,8 +32,8 @@ export function valuesOfRun(packed: PackedValues, start: number, end: number): B
   return packed.values.subarray(packed.offsets[start]!, packed.offsets[end]! - 1);
 }
 
-/** Parses a run's frame into its `count` encoded values. */
-export function parseRun(frame: Buffer | undefined, count: number): EncodedTree[] {
+/** Parses a run's frame into its `count` values (each a job's item, or a superjson tree of it). */
+export function parseRun(frame: Buffer | undefined, count: number): unknown[] {
   if (!frame) throw new ProtocolError('job values frame is missing');
   let trees: unknown;
   try {
@@ -43,7 +42,7 @@ export function parseRun(frame: Buffer | undefined, count: number): EncodedTree[
     throw new ProtocolError('job values frame is not a list of JSON values');
   }
   if (!Array.isArray(trees) || trees.length !== count) throw new ProtocolError(`job values frame holds ${Array.isArray(trees) ? trees.length : 0} values, not ${count}`);
-  return trees as EncodedTree[];
+  return trees;
 }
 
 /** A frame of uint32 numbers (offsets, frame counts), viewed in place when aligned. */

@@ -104,12 +104,16 @@ export type JobRun = [first: number, count: number, fn: string, timeoutMs: numbe
  * `rows` is a binary frame of float64 numbers, a fixed number per result, so no hop parses or
  * writes JSON per job: a worker writes WORKER_ROW numbers per result, [job id, ok 1|0, first
  * binary frame, number of binary frames, started (epoch ms), run time (ms), definition version
- * (0 = preloaded)]; the controller forwards CALLER_ROW per result, [index into the values frame,
- * the worker's seven, attempts, dispatched (epoch ms)]. `values` is a JSON array of encoded values
- * and `output` a JSON array of OutputRow; both, and the binary frames, travel untouched.
+ * (0 = preloaded), plain 1|0 (see EncodedValue)]; the controller forwards CALLER_ROW per result,
+ * [index into the values frame, the worker's eight, attempts, dispatched (epoch ms)]. `values` is
+ * a JSON array of encoded values and `output` a JSON array of OutputRow; both, and the binary
+ * frames, travel untouched.
+ *
+ * A job's value is its item, `[args]` or `[args, kwargs]`, so a plain one parses to an array and
+ * a superjson tree to an object: job values need no plain column.
  */
-export const WORKER_ROW = 7;
-export const CALLER_ROW = 10;
+export const WORKER_ROW = 8;
+export const CALLER_ROW = 11;
 
 /** Console output written while a job ran: [job id, stream, text]. */
 export type OutputRow = [number, 'stdout' | 'stderr', string];

@@ -25,7 +25,6 @@ import {
   ProtocolError,
   parseRun,
   readUint32s,
-  WORKER_ROW,
   type OutputRow,
   type WorkerToServer,
 } from '../protocol/index.js';
@@ -59,7 +58,8 @@ interface QueuedJob {
   controller: string;
   id: number;
   fn: string;
-  tree: EncodedTree;
+  /** The job's item as parsed: an array when it was plain JSON, else a superjson tree. */
+  value: unknown;
   bins: Uint8Array[];
   timeoutMs: number;
 }
@@ -79,6 +79,9 @@ const queue: QueuedJob[] = [];
 const batches = new Map<string, ResultBatch>();
 let running = false;
 let lastFlush = performance.now();
+let lastJobEnd = 0;
+/** Results recorded and not yet flushed, over all controllers. */
+let heldResults = 0;
 let current: QueuedJob | undefined;
 let outputFlushScheduled = false;
 let lastRssCheck = 0;
@@ -173,13 +176,17 @@ function unknownFunction(controller: string, name: string): Error {
 }
 
 function argumentsOf(job: QueuedJob): unknown[] {
-  const [args, kwargs] = decodeTree(job.tree, job.bins) as [unknown[], Record<string, unknown> | undefined];
+  // A plain item arrives as the array it is; anything else as a superjson tree (an object).
+  const item = Array.isArray(job.value) ? job.value : decodeTree(job.value as EncodedTree, job.bins);
+  if (!Array.isArray(item) || !Array.isArray(item[0])) throw new TypeError(`job ${job.id} arrived without an args array`);
+  const [args, kwargs] = item as [unknown[], Record<string, unknown> | undefined];
   const hasKwargs = kwargs !== undefined && kwargs !== null && Object.keys(kwargs).length > 0;
   return hasKwargs ? [...args, kwargs] : args;
 }
 
 function record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, t0: number, version: number): void {
-  const runMs = performance.now() - t0;
+  lastJobEnd = performance.now();
+  const runMs = lastJobEnd - t0;
   const batch = batchFor(job.controller);
   let encoded;
   try {
@@ -188,7 +195,8 @@ function record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, 
     ok = false;
     encoded = encodeValue(describeError(error));
   }
-  batch.rows.push(job.id, ok ? 1 : 0, batch.bins.length, encoded.bins.length, startedAt, runMs, version);
+  batch.rows.push(job.id, ok ? 1 : 0, batch.bins.length, encoded.bins.length, startedAt, runMs, version, encoded.plain ? 1 : 0);
+  heldResults++;
   batch.values.push(encoded.text);
   for (const bin of encoded.bins) batch.bins.push(bin);
   takeOutput(job);
@@ -201,14 +209,10 @@ function flush(): void {
     outbox.post([controller, ...frames({ t: 'results', w: workerId }, rows, joinJson(batch.values), JSON.stringify(batch.out), ...batch.bins)]);
   }
   batches.clear();
+  heldResults = 0;
   lastFlush = performance.now();
 }
 
-function pendingResults(): number {
-  let n = 0;
-  for (const batch of batches.values()) n += batch.rows.length / WORKER_ROW;
-  return n;
-}
 
 /** To the server itself (an empty first frame), not relayed to a controller. */
 function toServer(head: WorkerToServer): void {
@@ -233,7 +237,7 @@ async function runQueue(): Promise<void> {
       // Sends leave only when the event loop turns, and a job that spins never lets it: send first.
       await outbox.flushed();
     }
-    const startedAt = Date.now();
+    const startedAt = Date.now(); // the wall clock, comparable with the caller's queue and finish times
     const t0 = performance.now();
     const definition = lookup(job.controller, job.fn);
     current = job;
@@ -262,7 +266,7 @@ async function runQueue(): Promise<void> {
       toServer({ t: 'recycle', w: workerId, rssMb: Math.round(process.memoryUsage.rss() / 1048576) });
       break;
     }
-    if (queue.length === 0 || performance.now() - lastFlush >= FLUSH_INTERVAL_MS || pendingResults() >= FLUSH_MAX_RESULTS) {
+    if (queue.length === 0 || lastJobEnd - lastFlush >= FLUSH_INTERVAL_MS || heldResults >= FLUSH_MAX_RESULTS) {
       flush();
       // A send posted while an earlier one still awaits its turn leaves only when the event loop
       // turns, which a sync job never lets happen: let it go now, so a result never waits for later jobs.
@@ -282,11 +286,11 @@ function handleJobs(controller: string, message: Buffer[]): void {
     if (!Number.isSafeInteger(first) || !Number.isInteger(count) || count! < 1 || typeof fn !== 'string' || typeof timeoutMs !== 'number' || !Number.isInteger(binaryFrames)) {
       throw new ProtocolError('a job run must be [first id, count ≥ 1, function, timeout ms, binary frames]');
     }
-    const trees = parseRun(message[frame++], count!);
+    const values = parseRun(message[frame++], count!);
     const nbins = binaryFrames! > 0 ? readUint32s(message[frame++], count!, 'binary frame counts') : undefined;
     for (let i = 0; i < count!; i++) {
       const n = nbins ? nbins[i]! : 0;
-      jobs.push({ controller, id: first! + i, fn, tree: trees[i]!, bins: n > 0 ? message.slice(frame, frame + n) : NO_FRAMES, timeoutMs });
+      jobs.push({ controller, id: first! + i, fn, value: values[i], bins: n > 0 ? message.slice(frame, frame + n) : NO_FRAMES, timeoutMs });
       frame += n;
     }
   }

@@ -28,12 +28,17 @@ test('superjson types round-trip: Date, Map, Set, BigInt, RegExp, undefined, Err
   assert.equal((back.error as unknown as { code: string }).code, 'E_FAR');
 });
 
-test('plain JSON takes the fast path and comes back equal', () => {
+test('plain JSON travels as its own JSON text and comes back equal; anything JSON would change goes as a tree', () => {
   const value = [[1, 'two', { three: [true, null] }], { bins: 10 }];
   const encoded = encodeValue(value);
-  assert.equal(encoded.text, `{"json":${JSON.stringify(value)}}`);
+  assert.equal(encoded.text, JSON.stringify(value));
+  assert.equal(encoded.plain, true);
   assert.deepEqual(roundTrip(value), value);
   assert.equal(roundTrip(undefined), undefined);
+  for (const changed of [[undefined], { a: undefined }, -0, Number.NaN, new Date(0)]) {
+    assert.equal(encodeValue(changed).plain, false, `${String(changed)} is not plain`);
+    assert.deepEqual(roundTrip(changed), changed);
+  }
 });
 
 test('typed arrays, ArrayBuffers and Buffers travel as binary frames, not inside the JSON', () => {
@@ -57,7 +62,7 @@ test('a typed array on an unaligned frame is copied into an aligned one', () => 
   const encoded = encodeValue(new Float64Array([1.5, 2.5]));
   const unaligned = Buffer.alloc(17);
   unaligned.set(encoded.bins[0]!, 1);
-  const back = decodeValue({ text: encoded.text, bins: [unaligned.subarray(1)] }) as Float64Array;
+  const back = decodeValue({ ...encoded, bins: [unaligned.subarray(1)] }) as Float64Array;
   assert.deepEqual([...back], [1.5, 2.5]);
 });
 
