@@ -107,7 +107,7 @@ interface WorkerSlot {
 /** How much work, in milliseconds, each worker should have queued ahead of it. */
 const TARGET_WINDOW_MS = 4;
 const MIN_WINDOW = 2;
-const MAX_WINDOW = 1024;
+const MAX_WINDOW = 4096;
 
 /** Jobs of one function waiting for a worker. */
 interface FunctionQueue {

@@ -45,8 +45,8 @@ const maxRssBytes = Number(process.env.TSGATHER_WORKER_MAX_RSS_MB ?? 0) * 1024 *
 const RSS_CHECK_INTERVAL_MS = 10;
 
 /** Results are sent when the queue runs dry, or at least this often while it does not. */
-const FLUSH_INTERVAL_MS = 1;
-const FLUSH_MAX_RESULTS = 512;
+const FLUSH_INTERVAL_MS = 2;
+const FLUSH_MAX_RESULTS = 2048;
 
 // Cells and definitions expect CommonJS `require` too; the worker is ESM.
 (globalThis as Record<string, unknown>).require ??= createRequire(path.join(process.cwd(), 'noop.js'));
