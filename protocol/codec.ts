@@ -134,21 +134,27 @@ function isPlainJson(value: unknown, ancestors: object[]): boolean {
   }
   if (value === null) return true;
   const object = value as object;
-  if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return false;
-  const tag = Object.prototype.toString.call(object);
-  if (refusedTags.has(tag)) throw new Refusal(`is a ${tag.slice(8, -1)}, which cannot be sent`);
+  const array = Array.isArray(object);
+  // Arrays and plain objects (most of what travels) cannot be binary or refused: skip those checks.
+  const proto = array ? undefined : Object.getPrototypeOf(object);
+  if (!array && proto !== Object.prototype && proto !== null) {
+    if (ArrayBuffer.isView(object) || object instanceof ArrayBuffer) return false;
+    const tag = Object.prototype.toString.call(object);
+    if (refusedTags.has(tag)) throw new Refusal(`is a ${tag.slice(8, -1)}, which cannot be sent`);
+  }
   if (ancestors.includes(object)) return false;
   ancestors.push(object);
   let plain = true;
   try {
-    if (Array.isArray(object)) {
+    if (array) {
       for (let i = 0; i < object.length; i++) {
-        if (!(i in object)) {
+        const item: unknown = object[i];
+        if (item === undefined && !(i in object)) {
           plain = false;
           continue;
         }
         try {
-          if (!isPlainJson(object[i], ancestors)) plain = false;
+          if (!isPlainJson(item, ancestors)) plain = false;
         } catch (error) {
           throw within(error, `[${i}]`);
         }
@@ -179,7 +185,6 @@ function isPlainJson(value: unknown, ancestors: object[]): boolean {
     } else if (object instanceof Date || object instanceof RegExp || object instanceof Error) {
       plain = false;
     } else {
-      const proto = Object.getPrototypeOf(object);
       if (proto !== Object.prototype && proto !== null) plain = false;
       for (const key of Object.keys(object)) {
         try {
