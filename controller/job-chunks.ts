@@ -4,6 +4,7 @@
  * a run is a stretch of one chunk's jobs. Queues and workers hold runs, so handing out, finishing
  * and retrying a thousand tiny jobs touches a few objects and typed arrays, never one object per job.
  */
+import { findSpan } from './id-spans.js';
 import { valuesOfRun, uint32Bytes, type JobRun, type PackedValues } from '../protocol/index.js';
 
 /** What the controller learns of a function's jobs: their average run time sizes each worker's window. */
@@ -122,17 +123,8 @@ export class ChunkIndex {
 
   /** The chunk holding job `id`, if it still has open jobs. */
   find(id: number): Chunk | undefined {
-    const chunks = this.chunks;
-    let low = 0;
-    let high = chunks.length - 1;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      const chunk = chunks[middle]!;
-      if (id < chunk.first) high = middle - 1;
-      else if (id >= chunk.first + chunk.count) low = middle + 1;
-      else return chunk.open > 0 ? chunk : undefined;
-    }
-    return undefined;
+    const chunk = findSpan(this.chunks, id);
+    return chunk && chunk.open > 0 ? chunk : undefined;
   }
 
   /** Called when a chunk's last job got its result. */

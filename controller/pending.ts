@@ -4,6 +4,7 @@
  * jobs cost one bit-sized byte each plus a few small objects, not a map entry and an object each.
  */
 import type { JobResult } from './types.js';
+import { findSpan } from './id-spans.js';
 
 export interface Claim {
   /** Results in input order; filled as they arrive. */
@@ -75,17 +76,7 @@ export class PendingJobs {
   }
 
   private find(id: number): Segment | undefined {
-    const segments = this.segments;
-    let low = 0;
-    let high = segments.length - 1;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      const segment = segments[middle]!;
-      if (id < segment.first) high = middle - 1;
-      else if (id >= segment.first + segment.count) low = middle + 1;
-      else return segment;
-    }
-    return undefined;
+    return findSpan(this.segments, id);
   }
 
   private sweep(): void {
