@@ -12,6 +12,7 @@ import os from 'node:os';
 import v8 from 'node:v8';
 import {
   decodeParsed,
+  NO_FRAMES,
   encodeValue,
   frames,
   ipcEndpoint,
@@ -380,8 +381,7 @@ export class ScatterGather extends EventEmitter {
       const chunk = this.outgoing[0]!;
       const end = Math.min(chunk.texts.length, chunk.next + Math.min(credit, MAX_JOBS_PER_MESSAGE));
       const count = end - chunk.next;
-      const nbins = chunk.nbins ? Uint32Array.from(chunk.nbins.slice(chunk.next, end)) : undefined;
-      const binCount = nbins ? nbins.reduce((a, b) => a + b, 0) : 0;
+      const binCount = chunk.nbins ? sum(chunk.nbins, chunk.next, end) : 0;
       const { values, offsets } = packValues(chunk.texts.slice(chunk.next, end));
       const head: CallerToController = { t: 'jobs', first: chunk.first + chunk.next, count, fn: chunk.fn };
       if (chunk.timeoutMs > 0) head.timeoutMs = chunk.timeoutMs;
@@ -389,7 +389,7 @@ export class ScatterGather extends EventEmitter {
         ...frames(head),
         values,
         uint32Bytes(offsets),
-        nbins && binCount > 0 ? uint32Bytes(nbins) : '',
+        binCount > 0 ? uint32Bytes(Uint32Array.from(chunk.nbins!.slice(chunk.next, end))) : '',
         ...chunk.bins.slice(chunk.nextBin, chunk.nextBin + binCount),
       ]);
       chunk.next = end;
@@ -564,7 +564,6 @@ export class ScatterGather extends EventEmitter {
 
 export type Status = Record<string, unknown> & { servers: unknown[]; workers: number; queued: number; done: number; failed: number };
 
-const NO_FRAMES: Buffer[] = [];
 
 function idsOf(segment: Segment): number[] {
   const ids = new Array<number>(segment.count);

@@ -11,7 +11,6 @@ import {
   linkOptions,
   Outbox,
   readHead,
-  readJson,
   receiveLoop,
   type CallerToController,
   type Frames,

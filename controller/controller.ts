@@ -137,7 +137,6 @@ export class Controller {
   private heartbeat?: NodeJS.Timeout;
   private readonly counters = { done: 0, failed: 0, retried: 0, timedOut: 0, duplicates: 0, started: Date.now() };
   private readonly rateWindow: Array<[number, number]> = [];
-  private queued = 0;
   readonly listening: string[] = [];
 
   constructor(private readonly options: ControllerOptions) {}
@@ -358,14 +357,16 @@ export class Controller {
 
   /** A job ran past its timeout and its server killed the worker: report it (or retry, as configured); the rest aboard are innocent. */
   private timedOut(slot: WorkerSlot, id: number | undefined, limitMs: number | undefined, description: string): void {
-    const chunk = id === undefined ? undefined : this.chunks.find(id);
-    if (!chunk || id === undefined) return;
+    if (id === undefined) return;
+    const chunk = this.chunks.find(id);
+    if (!chunk) return;
     const index = id - chunk.first;
-    if (chunk.done[index] || !this.takeFromInflight(slot, chunk, index)) return;
+    const run = chunk.done[index] ? undefined : this.takeFromInflight(slot, chunk, index);
+    if (!run) return;
     const attempts = charge(chunk, index);
     this.counters.timedOut++;
     if (attempts > (this.options.timeoutRetries ?? 0)) {
-      return this.fail(chunk, index, slot, 'JobTimeoutError', `job ${id} ('${chunk.fn}') ran past its timeout of ${limitMs ?? chunk.timeoutMs} ms; ${description} and reforked (attempt ${attempts})`);
+      return this.fail(chunk, index, run.dispatchedAt, slot, 'JobTimeoutError', `job ${id} ('${chunk.fn}') ran past its timeout of ${limitMs ?? chunk.timeoutMs} ms; ${description} and reforked (attempt ${attempts})`);
     }
     this.counters.retried++;
     this.requeueFront(runOf(chunk, index));
@@ -390,7 +391,7 @@ export class Controller {
       const { chunk, start: index } = alone;
       const attempts = charge(chunk, index);
       if (attempts > this.options.retries) {
-        return this.fail(chunk, index, slot, 'WorkerDiedError', `${description} while running job ${chunk.first + index} ('${chunk.fn}'); gave up after ${attempts} attempt(s)`);
+        return this.fail(chunk, index, alone.dispatchedAt, slot, 'WorkerDiedError', `${description} while running job ${chunk.first + index} ('${chunk.fn}'); gave up after ${attempts} attempt(s)`);
       }
       this.counters.retried++;
       this.suspects.push(alone);
@@ -403,10 +404,9 @@ export class Controller {
     const queue = this.queueFor(run.chunk.fn);
     queue.runs.unshift(run);
     queue.jobs += run.end - run.start;
-    this.queued += run.end - run.start;
   }
 
-  /** Takes one job out of what a worker holds (a result out of order, a timed-out job); false if it does not hold it. */
+  /** Takes one job out of what a worker holds (a result out of order, a timed-out job): the run it was in, or undefined if it holds none. */
   private takeFromInflight(slot: WorkerSlot, chunk: Chunk, index: number): Run | undefined {
     const run = removeFromRuns(slot.inflight, chunk, index);
     if (run) slot.inflightCount--;
@@ -500,11 +500,11 @@ export class Controller {
     if (--chunk.open === 0) this.chunks.close();
   }
 
-  private fail(chunk: Chunk, index: number, slot: WorkerSlot, name: string, message: string): void {
+  private fail(chunk: Chunk, index: number, dispatchedAt: number, slot: WorkerSlot, name: string, message: string): void {
     this.finish(chunk, index);
     this.counters.failed++;
     const value = encodeValue({ name, message });
-    const row = new Float64Array([0, chunk.first + index, 0, 0, 0, Date.now(), 0, this.definitions.get(chunk.fn)?.version ?? 0, value.plain ? 1 : 0, attemptsOf(chunk, index), Date.now()]);
+    const row = new Float64Array([0, chunk.first + index, 0, 0, 0, Date.now(), 0, this.definitions.get(chunk.fn)?.version ?? 0, value.plain ? 1 : 0, attemptsOf(chunk, index), dispatchedAt]);
     this.options.toCaller([
       ...frames({ t: 'results', server: slot.server.info.id, host: slot.server.info.host, w: slot.w, pid: slot.pid }),
       new Uint8Array(row.buffer),
@@ -572,7 +572,6 @@ export class Controller {
         const run = queue.runs.peek()!;
         const skipped = skipDone(run);
         queue.jobs -= skipped;
-        this.queued -= skipped;
         const size = run.end - run.start;
         if (size === 0) {
           queue.runs.shift();
@@ -585,7 +584,6 @@ export class Controller {
           run.start += take;
         }
         queue.jobs -= take;
-        this.queued -= take;
         credit -= take;
         taken += take;
       }
@@ -635,14 +633,14 @@ export class Controller {
     checkOffsets(packed);
     const bins = message.slice(4);
     const nbins = message[3]?.length ? readUint32s(message[3], count, 'binary frame counts') : undefined;
-    if ((nbins ? nbins.reduce((a, b) => a + b, 0) : 0) !== bins.length) throw new ProtocolError(`jobs name ${nbins ? 'other than' : 'no'} ${bins.length} binary frames`);
+    const named = nbins ? nbins.reduce((a, b) => a + b, 0) : 0;
+    if (named !== bins.length) throw new ProtocolError(`jobs name ${named} binary frames, but ${bins.length} came with them`);
     const chunk = makeChunk(first, fn, timeoutMs, this.statsFor(fn), packed, nbins, bins);
     this.chunks.add(chunk);
     this.outstanding += count;
     const queue = this.queueFor(fn);
     queue.runs.push(runOf(chunk, 0, count));
     queue.jobs += count;
-    this.queued += count;
     this.pumpAll();
   }
 
@@ -677,6 +675,8 @@ export class Controller {
     const now = Date.now();
     while (this.rateWindow.length > 0 && now - this.rateWindow[0]![0] > 5000) this.rateWindow.shift();
     const recent = this.rateWindow.reduce((sum, [, n]) => sum + n, 0);
+    let queued = 0;
+    for (const queue of this.queues.values()) queued += queue.jobs;
     const servers = [...this.links.values()].flatMap((link): ServerStatus[] => {
       if (!link.server) return link.url ? [{ url: link.url, connected: false, refused: link.refused, handshakeError: link.handshakeError }] : [];
       const { info, workers, lastSeen } = link.server;
@@ -695,8 +695,8 @@ export class Controller {
       listening: this.listening,
       servers,
       workers: servers.reduce((n, s) => n + (s.workers?.length ?? 0), 0),
-      queued: this.queued + this.suspects.length,
-      inflight: this.outstanding - this.queued - this.suspects.length,
+      queued: queued + this.suspects.length,
+      inflight: this.outstanding - queued - this.suspects.length,
       done: this.counters.done,
       failed: this.counters.failed,
       retried: this.counters.retried,

@@ -84,7 +84,7 @@ export function* openParts(run: Run): Generator<Run> {
     const open = i < run.end && !chunk.done[i];
     if (open && start < 0) start = i;
     else if (!open && start >= 0) {
-      yield runOf(chunk, start, i);
+      yield { chunk, start, end: i, dispatchedAt: run.dispatchedAt };
       start = -1;
     }
   }

@@ -223,16 +223,16 @@ function plainJson(value: unknown, what: string): boolean {
   }
 }
 
-/** The frames of every plain-JSON value: one shared, frozen empty list rather than one per value. */
-const NO_BINS = Object.freeze([]) as unknown as Uint8Array[];
+/** The frames of every value without any: one shared, frozen empty list rather than one per value. */
+export const NO_FRAMES = Object.freeze([]) as unknown as Uint8Array[];
 
 /** `undefined` (what a void job returns): the tree with no json, which decodes to undefined without superjson. */
-const UNDEFINED: EncodedValue = Object.freeze({ text: '{}', bins: NO_BINS, plain: false });
+const UNDEFINED: EncodedValue = Object.freeze({ text: '{}', bins: NO_FRAMES, plain: false });
 
 /** Encodes a value for the wire, or throws a SerializationError naming the part that cannot travel. */
 export function encodeValue(value: unknown, what = 'value'): EncodedValue {
   if (value === undefined) return UNDEFINED;
-  if (plainJson(value, what)) return { text: JSON.stringify(value), bins: NO_BINS, plain: true };
+  if (plainJson(value, what)) return { text: JSON.stringify(value), bins: NO_FRAMES, plain: true };
   outgoingBins = [];
   try {
     const tree = codec.serialize(value);

@@ -9,7 +9,8 @@ import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import {
   describeError,
-  decodeTree,
+  decodeParsed,
+  NO_FRAMES,
   encodeValue,
   frames,
   joinJson,
@@ -20,7 +21,6 @@ import {
   receiveLoop,
   type ControllerToServer,
   type DefinitionSpec,
-  type EncodedTree,
   type JobRun,
   ProtocolError,
   parseRun,
@@ -31,7 +31,6 @@ import {
 import { OutputCapture } from './output-capture.js';
 
 type JobFunction = (...args: unknown[]) => unknown;
-const NO_FRAMES: Buffer[] = [];
 interface Definition {
   fn: JobFunction;
   version: number;
@@ -177,7 +176,7 @@ function unknownFunction(controller: string, name: string): Error {
 
 function argumentsOf(job: QueuedJob): unknown[] {
   // A plain item arrives as the array it is; anything else as a superjson tree (an object).
-  const item = Array.isArray(job.value) ? job.value : decodeTree(job.value as EncodedTree, job.bins);
+  const item = decodeParsed(job.value, Array.isArray(job.value), job.bins);
   if (!Array.isArray(item) || !Array.isArray(item[0])) throw new TypeError(`job ${job.id} arrived without an args array`);
   const [args, kwargs] = item as [unknown[], Record<string, unknown> | undefined];
   const hasKwargs = kwargs !== undefined && kwargs !== null && Object.keys(kwargs).length > 0;
@@ -212,7 +211,6 @@ function flush(): void {
   heldResults = 0;
   lastFlush = performance.now();
 }
-
 
 /** To the server itself (an empty first frame), not relayed to a controller. */
 function toServer(head: WorkerToServer): void {
