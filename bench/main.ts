@@ -25,7 +25,7 @@ const SECTION_TIMEOUT_MS: Record<Section, number> = { raw: 120_000, engine: 300_
 
 const config = parseArguments(process.argv.slice(2));
 const machine = describeMachine();
-const figures: Record<System, SystemFigures> = { tsgather: {}, raw: {}, ipyparallel: {}, dask: {} };
+const figures: Record<System, SystemFigures> = { tsgather: {}, raw: {}, relay: {}, ipyparallel: {}, dask: {} };
 const notes: string[] = [];
 const versions: Record<string, string> = {};
 const interference: Partial<Record<Section, number>> = {};
@@ -74,7 +74,7 @@ async function python(system: 'ipyparallel' | 'dask', unavailable: string | unde
 
 log(`${config.workers} workers; sections: ${[...config.sections].join(', ')}`);
 
-await section('raw', () => measureRaw(config, figures.raw, log));
+await section('raw', () => measureRaw(config, figures.raw, figures.relay, log));
 await section('engine', () => measureEngine(config, figures.tsgather, log));
 await section('start', () => measureStart(config, figures.tsgather, log));
 await section('memory', () => measureMemory(config, figures.tsgather, log));

@@ -1,7 +1,11 @@
 /**
- * The "limit" column: the least a Node ZeroMQ scatter/gather can do. A ROUTER in this process
+ * The "limit" columns: the least a Node ZeroMQ scatter/gather can do. A ROUTER in this process
  * feeds N worker processes (DEALERs over ipc://) batches of no-op jobs with a small credit window;
- * one hop, JSON batches, no controller, no relay, no per-job bookkeeping beyond a counter.
+ * one hop, JSON batches, no controller, no per-job bookkeeping beyond a counter.
+ *
+ * With `relay`, a forwarding process (relay.ts) sits between this process and the workers, as
+ * tsgather's controller does between the caller and the workers: the least any design with a
+ * process in the middle can do.
  */
 import * as zmq from 'zeromq';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,6 +14,7 @@ import { ipcEndpoint } from '../../protocol/transport.js';
 import { SendQueue } from './send-queue.js';
 
 const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
+const relayScript = fileURLToPath(new URL('./relay.js', import.meta.url));
 
 type Handler = (worker: string, kind: string, body: Buffer) => void;
 
@@ -20,22 +25,41 @@ interface RawWorker {
 }
 
 export class RawPipeline {
-  private readonly router = new zmq.Router({ linger: 0, mandatory: true });
-  private readonly out = new SendQueue(this.router);
+  /** To the workers: a ROUTER they connect to, or a PAIR to the relay that holds that ROUTER. */
+  private readonly socket: zmq.Router | zmq.Pair;
+  private readonly out: SendQueue;
   private readonly endpoint = ipcEndpoint('bench-raw');
+  private relay?: ChildProcess;
   private workers: RawWorker[] = [];
   private handler: Handler = () => {};
   private generation = 0;
 
-  private constructor(private readonly size: number) {}
+  private constructor(
+    private readonly size: number,
+    relay: boolean,
+  ) {
+    this.socket = relay ? new zmq.Pair({ linger: 0 }) : new zmq.Router({ linger: 0, mandatory: true });
+    this.out = new SendQueue(this.socket);
+  }
 
-  /** Binds, forks the workers and waits until each has said it is ready. */
-  static async start(size: number): Promise<RawPipeline> {
-    const pipeline = new RawPipeline(size);
-    await pipeline.router.bind(pipeline.endpoint);
+  /** Binds (and starts the relay), forks the workers and waits until each has said it is ready. */
+  static async start(size: number, options: { relay?: boolean } = {}): Promise<RawPipeline> {
+    const pipeline = new RawPipeline(size, options.relay ?? false);
+    if (options.relay) await pipeline.startRelay();
+    else await pipeline.socket.bind(pipeline.endpoint);
     void pipeline.receive();
     await pipeline.forkAll();
     return pipeline;
+  }
+
+  /** The relay binds the workers' endpoint and connects to ours; its first message says it has. */
+  private async startRelay(): Promise<void> {
+    const callerEndpoint = ipcEndpoint('bench-relay');
+    await this.socket.bind(callerEndpoint);
+    this.relay = spawn(process.execPath, [relayScript, callerEndpoint, this.endpoint], { stdio: ['pipe', 'inherit', 'inherit'] });
+    this.relay.stdin!.on('error', () => {});
+    const [, kind] = await this.socket.receive();
+    if (kind?.toString() !== 'relay-ready') throw new Error('the raw relay did not start');
   }
 
   /** Sends `jobs` no-op jobs in batches of `batch`, `window` batches in flight per worker; resolves when all results are in. */
@@ -79,7 +103,8 @@ export class RawPipeline {
 
   async close(): Promise<void> {
     for (const { child } of this.workers) child.kill('SIGKILL');
-    this.router.close();
+    this.relay?.kill('SIGKILL');
+    this.socket.close();
   }
 
   private ask(worker: string, message: Array<string | Uint8Array>, answer: string): Promise<Buffer> {
@@ -112,9 +137,9 @@ export class RawPipeline {
 
   private async receive(): Promise<void> {
     try {
-      for await (const [worker, kind, body] of this.router) this.handler(worker!.toString(), kind!.toString(), body ?? Buffer.alloc(0));
+      for await (const [worker, kind, body] of this.socket) this.handler(worker!.toString(), kind!.toString(), body ?? Buffer.alloc(0));
     } catch (error) {
-      if (!this.router.closed) throw error;
+      if (!this.socket.closed) throw error;
     }
   }
 }

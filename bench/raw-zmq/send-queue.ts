@@ -5,7 +5,7 @@ export class SendQueue {
   private readonly queue: Array<Array<string | Buffer | Uint8Array>> = [];
   private sending = false;
 
-  constructor(private readonly socket: zmq.Router) {}
+  constructor(private readonly socket: zmq.Writable & zmq.Socket) {}
 
   post(message: Array<string | Buffer | Uint8Array>): void {
     this.queue.push(message);

@@ -10,8 +10,8 @@ export const RAW_WINDOW = 2;
 
 type Log = (line: string) => void;
 
-export async function measureRaw(config: BenchConfig, figures: SystemFigures, log: Log): Promise<void> {
-  log(`raw ZeroMQ: start, ${config.tinyJobs.toLocaleString('en')} tiny jobs, latency, payload, refresh`);
+export async function measureRaw(config: BenchConfig, figures: SystemFigures, relayFigures: SystemFigures, log: Log): Promise<void> {
+  log(`raw ZeroMQ: start, ${config.tinyJobs.toLocaleString('en')} tiny jobs, latency, payload, refresh; then tiny jobs, latency and payload through a relay`);
   const startRuns = await repeat(config.runs, 1, async () => {
     const started = performance.now();
     const pipeline = await RawPipeline.start(config.workers);
@@ -24,34 +24,7 @@ export async function measureRaw(config: BenchConfig, figures: SystemFigures, lo
 
   const pipeline = await RawPipeline.start(config.workers);
   try {
-    const tinyRuns = await repeat(config.runs, 1, async () => {
-      const started = performance.now();
-      await pipeline.runBatched(config.tinyJobs, RAW_BATCH, RAW_WINDOW);
-      return config.tinyJobs / ((performance.now() - started) / 1000);
-    });
-    figures.tiny_addjob = figure(tinyRuns, 'jobs/s', { jobs: config.tinyJobs, note: `JSON batches of ${RAW_BATCH}, ${RAW_WINDOW} in flight per worker` });
-
-    const latencyRuns = await repeat(config.runs, 1, async () => {
-      const samples: number[] = [];
-      for (let i = 0; i < config.latencyJobs; i++) {
-        const started = performance.now();
-        await pipeline.roundTrip();
-        samples.push(performance.now() - started);
-      }
-      return samples;
-    });
-    figures.latency_p50 = figure(latencyRuns.map((samples) => percentile(samples, 50)), 'ms', { jobs: config.latencyJobs });
-    figures.latency_p99 = figure(latencyRuns.map((samples) => percentile(samples, 99)), 'ms', { jobs: config.latencyJobs });
-
-    const payload = new Uint8Array(config.payloadBytes);
-    const payloadRuns = await repeat(config.payloadRuns, 1, async () => {
-      const started = performance.now();
-      const back = await pipeline.echo(payload);
-      if (back.length !== payload.length) throw new Error('raw payload came back short');
-      return performance.now() - started;
-    });
-    figures.payload = figure(payloadRuns.map((ms) => (2 * payload.byteLength) / 1e9 / (ms / 1000)), 'GB/s');
-
+    await measureTraffic(pipeline, config, figures);
     const refreshRuns = await repeat(config.runs, 1, async () => {
       const started = performance.now();
       await pipeline.refresh();
@@ -61,4 +34,42 @@ export async function measureRaw(config: BenchConfig, figures: SystemFigures, lo
   } finally {
     await pipeline.close();
   }
+
+  const relayed = await RawPipeline.start(config.workers, { relay: true });
+  try {
+    await measureTraffic(relayed, config, relayFigures);
+  } finally {
+    await relayed.close();
+  }
+}
+
+/** Workloads 1, 2 and 4 on a raw pipeline, direct or relayed. */
+async function measureTraffic(pipeline: RawPipeline, config: BenchConfig, figures: SystemFigures): Promise<void> {
+  const tinyRuns = await repeat(config.runs, 1, async () => {
+    const started = performance.now();
+    await pipeline.runBatched(config.tinyJobs, RAW_BATCH, RAW_WINDOW);
+    return config.tinyJobs / ((performance.now() - started) / 1000);
+  });
+  figures.tiny_addjob = figure(tinyRuns, 'jobs/s', { jobs: config.tinyJobs, note: `JSON batches of ${RAW_BATCH}, ${RAW_WINDOW} in flight per worker` });
+
+  const latencyRuns = await repeat(config.runs, 1, async () => {
+    const samples: number[] = [];
+    for (let i = 0; i < config.latencyJobs; i++) {
+      const started = performance.now();
+      await pipeline.roundTrip();
+      samples.push(performance.now() - started);
+    }
+    return samples;
+  });
+  figures.latency_p50 = figure(latencyRuns.map((samples) => percentile(samples, 50)), 'ms', { jobs: config.latencyJobs });
+  figures.latency_p99 = figure(latencyRuns.map((samples) => percentile(samples, 99)), 'ms', { jobs: config.latencyJobs });
+
+  const payload = new Uint8Array(config.payloadBytes);
+  const payloadRuns = await repeat(config.payloadRuns, 1, async () => {
+    const started = performance.now();
+    const back = await pipeline.echo(payload);
+    if (back.length !== payload.length) throw new Error('raw payload came back short');
+    return performance.now() - started;
+  });
+  figures.payload = figure(payloadRuns.map((ms) => (2 * payload.byteLength) / 1e9 / (ms / 1000)), 'GB/s');
 }

@@ -1,12 +1,13 @@
 /** The table's rows and columns: which metric, which system, and how each figure is written. */
 import type { Figure } from './figures.js';
 
-export const SYSTEMS = ['tsgather', 'raw', 'ipyparallel', 'dask'] as const;
+export const SYSTEMS = ['tsgather', 'raw', 'relay', 'ipyparallel', 'dask'] as const;
 export type System = (typeof SYSTEMS)[number];
 
 export const SYSTEM_LABELS: Record<System, string> = {
   tsgather: 'tsgather',
   raw: 'raw ZeroMQ (limit)',
+  relay: 'raw ZeroMQ via a relay',
   ipyparallel: 'IPython Parallel',
   dask: 'Dask distributed',
 };
