@@ -40,7 +40,7 @@ export class KernelClient {
   /** Answers input_request messages (an execute with allowStdin). */
   onInput?: (request: KernelMessage.IInputRequestMsg) => string | Promise<string>;
 
-  private constructor(private readonly info: ConnectionInfo) {
+  private constructor(info: ConnectionInfo) {
     this.signer = new Signer(info.key, info.signature_scheme);
     // shell and stdin share one identity: the kernel routes input_request by the shell request's identity
     const routingId = this.session;
