@@ -475,19 +475,15 @@ export class ScatterGather extends EventEmitter {
         value = { name: 'DecodeError', message: `result could not be decoded: ${(error as Error).message}` };
         succeeded = false;
       }
-      const result: JobResult = {
-        id,
-        ok: succeeded,
-        fn: segment.fn,
-        version,
-        attempts,
-        worker,
-        timings: { queuedAt: segment.queuedAt, dispatchedAt, startedAt, finishedAt, runMs, totalMs: finishedAt - segment.queuedAt },
-      };
-      if (succeeded) result.value = value;
-      else result.error = new RemoteError(value as { name: string; message: string; stack?: string }, id);
-      const output = outputs.get(id);
-      if (output !== undefined) result.output = output;
+      const timings = { queuedAt: segment.queuedAt, dispatchedAt, startedAt, finishedAt, runMs, totalMs: finishedAt - segment.queuedAt };
+      // Whole literals: a property added afterwards would cost each result a second allocation.
+      const result: JobResult = succeeded
+        ? { id, ok: true, value, fn: segment.fn, version, attempts, worker, timings }
+        : { id, ok: false, error: new RemoteError(value as { name: string; message: string; stack?: string }, id), fn: segment.fn, version, attempts, worker, timings };
+      if (outputs.size > 0) {
+        const output = outputs.get(id);
+        if (output !== undefined) result.output = output;
+      }
       if (succeeded) this.totals.done++;
       else this.totals.failed++;
       if (segment.claim) {
