@@ -228,10 +228,13 @@ export const NO_FRAMES = Object.freeze([]) as unknown as Uint8Array[];
 
 /** `undefined` (what a void job returns): the tree with no json, which decodes to undefined without superjson. */
 const UNDEFINED: EncodedValue = Object.freeze({ text: '{}', bins: NO_FRAMES, plain: false });
+/** `null`, the commonest result, needs no walk and no new object. */
+const NULL: EncodedValue = Object.freeze({ text: 'null', bins: NO_FRAMES, plain: true });
 
 /** Encodes a value for the wire, or throws a SerializationError naming the part that cannot travel. */
 export function encodeValue(value: unknown, what = 'value'): EncodedValue {
   if (value === undefined) return UNDEFINED;
+  if (value === null) return NULL;
   if (plainJson(value, what)) return { text: JSON.stringify(value), bins: NO_FRAMES, plain: true };
   outgoingBins = [];
   try {

@@ -5,6 +5,9 @@
  */
 type Stream = 'stdout' | 'stderr';
 
+/** What take() returns when nothing was written: shared, so a quiet job allocates nothing. */
+const NOTHING: ReadonlyArray<[Stream, string]> = Object.freeze([]);
+
 export class OutputCapture {
   private job: number | null = null;
   private collected: Array<[Stream, string]> = [];
@@ -23,8 +26,8 @@ export class OutputCapture {
     this.job = null;
   }
 
-  take(): Array<[Stream, string]> {
-    if (this.collected.length === 0) return [];
+  take(): ReadonlyArray<[Stream, string]> {
+    if (this.collected.length === 0) return NOTHING;
     const taken = this.collected;
     this.collected = [];
     return taken;

@@ -27,6 +27,7 @@ import {
   readUint32s,
   type OutputRow,
   type WorkerToServer,
+  WORKER_ROW,
 } from '../protocol/index.js';
 import { OutputCapture } from './output-capture.js';
 
@@ -64,11 +65,40 @@ interface QueuedJob {
 }
 
 class ResultBatch {
-  /** WORKER_ROW numbers per result (see protocol/messages.ts). */
-  rows: number[] = [];
+  /** WORKER_ROW numbers per result (see protocol/messages.ts), in a typed array that doubles as it fills. */
+  private rows = new Float64Array(WORKER_ROW * 64);
+  private filled = 0;
   values: string[] = [];
   bins: Uint8Array[] = [];
   out: OutputRow[] = [];
+
+  get size(): number {
+    return this.filled / WORKER_ROW;
+  }
+
+  addRow(id: number, ok: number, binStart: number, binCount: number, startedAt: number, runMs: number, version: number, plain: number): void {
+    if (this.filled === this.rows.length) {
+      const grown = new Float64Array(this.rows.length * 2);
+      grown.set(this.rows);
+      this.rows = grown;
+    }
+    const rows = this.rows;
+    const at = this.filled;
+    rows[at] = id;
+    rows[at + 1] = ok;
+    rows[at + 2] = binStart;
+    rows[at + 3] = binCount;
+    rows[at + 4] = startedAt;
+    rows[at + 5] = runMs;
+    rows[at + 6] = version;
+    rows[at + 7] = plain;
+    this.filled += WORKER_ROW;
+  }
+
+  /** The rows as bytes: a view, since a batch is never written to once flushed. */
+  rowBytes(): Uint8Array {
+    return new Uint8Array(this.rows.buffer, 0, this.filled * Float64Array.BYTES_PER_ELEMENT);
+  }
 }
 
 const socket = new zmq.Dealer(linkOptions({ routingId: `w${workerId}` }));
@@ -194,7 +224,7 @@ function record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, 
     ok = false;
     encoded = encodeValue(describeError(error));
   }
-  batch.rows.push(job.id, ok ? 1 : 0, batch.bins.length, encoded.bins.length, startedAt, runMs, version, encoded.plain ? 1 : 0);
+  batch.addRow(job.id, ok ? 1 : 0, batch.bins.length, encoded.bins.length, startedAt, runMs, version, encoded.plain ? 1 : 0);
   heldResults++;
   batch.values.push(encoded.text);
   for (const bin of encoded.bins) batch.bins.push(bin);
@@ -203,9 +233,8 @@ function record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, 
 
 function flush(): void {
   for (const [controller, batch] of batches) {
-    if (batch.rows.length === 0 && batch.out.length === 0) continue;
-    const rows = new Uint8Array(new Float64Array(batch.rows).buffer);
-    outbox.post([controller, ...frames({ t: 'results', w: workerId }, rows, joinJson(batch.values), JSON.stringify(batch.out), ...batch.bins)]);
+    if (batch.size === 0 && batch.out.length === 0) continue;
+    outbox.post([controller, ...frames({ t: 'results', w: workerId }, batch.rowBytes(), joinJson(batch.values), JSON.stringify(batch.out), ...batch.bins)]);
   }
   batches.clear();
   heldResults = 0;
@@ -227,6 +256,9 @@ function overMemoryCeiling(): boolean {
 
 async function runQueue(): Promise<void> {
   running = true;
+  // Start times are wall-clock (comparable with the caller's queue and finish times), taken from
+  // the monotonic clock every job reads anyway: one Date.now() per wake-up rather than per job.
+  let wallOffset = Date.now() - performance.now();
   while (queue.length > 0 && !retiring) {
     const job = queue.shift()!;
     if (job.timeoutMs > 0) {
@@ -235,8 +267,8 @@ async function runQueue(): Promise<void> {
       // Sends leave only when the event loop turns, and a job that spins never lets it: send first.
       await outbox.flushed();
     }
-    const startedAt = Date.now(); // the wall clock, comparable with the caller's queue and finish times
     const t0 = performance.now();
+    const startedAt = Math.floor(wallOffset + t0);
     const definition = lookup(job.controller, job.fn);
     current = job;
     capture.begin(job.id);
@@ -246,6 +278,7 @@ async function runQueue(): Promise<void> {
       if (value && typeof (value as PromiseLike<unknown>).then === 'function') {
         flush(); // don't hold finished results while this job waits
         value = await value;
+        wallOffset = Date.now() - performance.now(); // the wall clock may have been set meanwhile
       }
       record(job, true, value, startedAt, t0, definition.version);
     } catch (error) {
