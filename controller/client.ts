@@ -199,7 +199,7 @@ export class ScatterGather extends EventEmitter {
       if (!Array.isArray(item) || !Array.isArray(item[0]) || item.length > 2 || (item[1] !== undefined && (typeof item[1] !== 'object' || item[1] === null || Array.isArray(item[1])))) {
         throw new TypeError(`addJob('${name}'): item ${i} must be [args array, kwargs object?], e.g. [[1000], { bins: 10 }]`);
       }
-      const encoded = encodeValue(item.length === 1 || item[1] !== undefined ? item : [item[0]], `job ${i}`);
+      const encoded = encodeValue(item.length === 1 || item[1] !== undefined ? item : [item[0]], 'job', i);
       texts[i] = encoded.text;
       if (encoded.bins.length > 0) {
         nbins ??= new Array<number>(items.length).fill(0);

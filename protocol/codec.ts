@@ -208,14 +208,14 @@ function isPlainJson(value: unknown, ancestors: object[]): boolean {
 const sharedAncestors: object[] = [];
 let walking = false;
 
-function plainJson(value: unknown, what: string): boolean {
+function plainJson(value: unknown, what: string, index?: number): boolean {
   const nested = walking;
   const ancestors = nested ? [] : sharedAncestors;
   walking = true;
   try {
     return isPlainJson(value, ancestors);
   } catch (error) {
-    if (error instanceof Refusal) throw new SerializationError(`${what}${error.steps.reverse().join('')} ${error.problem}`);
+    if (error instanceof Refusal) throw new SerializationError(`${index === undefined ? what : `${what} ${index}`}${error.steps.reverse().join('')} ${error.problem}`);
     throw error;
   } finally {
     walking = nested;
@@ -231,11 +231,14 @@ const UNDEFINED: EncodedValue = Object.freeze({ text: '{}', bins: NO_FRAMES, pla
 /** `null`, the commonest result, needs no walk and no new object. */
 const NULL: EncodedValue = Object.freeze({ text: 'null', bins: NO_FRAMES, plain: true });
 
-/** Encodes a value for the wire, or throws a SerializationError naming the part that cannot travel. */
-export function encodeValue(value: unknown, what = 'value'): EncodedValue {
+/**
+ * Encodes a value for the wire, or throws a SerializationError naming the part that cannot travel.
+ * `what`, with `index` when given ('job 3'), names the value; that name is built only for an error.
+ */
+export function encodeValue(value: unknown, what = 'value', index?: number): EncodedValue {
   if (value === undefined) return UNDEFINED;
   if (value === null) return NULL;
-  if (plainJson(value, what)) return { text: JSON.stringify(value), bins: NO_FRAMES, plain: true };
+  if (plainJson(value, what, index)) return { text: JSON.stringify(value), bins: NO_FRAMES, plain: true };
   outgoingBins = [];
   try {
     const tree = codec.serialize(value);
