@@ -15,7 +15,8 @@ import { processesWithEnv } from './proc.js';
 
 /** Debian's interpreter: the Debian packages are not visible to other Pythons (pyenv, venvs). */
 const PYTHON = '/usr/bin/python3';
-const PACKAGES = ['python3-ipyparallel', 'python3-distributed'];
+// numpy builds the payload workload's array; --no-install-recommends does not bring it along.
+const PACKAGES = ['python3-ipyparallel', 'python3-distributed', 'python3-numpy'];
 const SCRIPT_TIMEOUT_MS = 10 * 60_000;
 const MARKER_VARIABLE = 'TSG_BENCH_MARKER';
 /** The scripts live in the source tree, beside the compiled bench in dist/bench/ → ../../bench/python. */
