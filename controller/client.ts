@@ -488,7 +488,12 @@ export class ScatterGather extends EventEmitter {
       else this.totals.failed++;
       if (segment.claim) {
         segment.claim.results[id - segment.first] = result;
-        if (segment.open === 0) segment.claim.resolve(segment.claim.results);
+        if (segment.open === 0) {
+          // A closed segment lingers until the next sweep: it must not keep the results (and their payloads) alive meanwhile.
+          const { results, resolve } = segment.claim;
+          segment.claim = undefined;
+          resolve(results);
+        }
       } else {
         this.unclaimed--;
         this.arrived.push(result);

@@ -497,7 +497,7 @@ export class Controller {
   private finish(chunk: Chunk, index: number): void {
     chunk.done[index] = 1;
     this.outstanding--;
-    if (--chunk.open === 0) this.chunks.close();
+    if (--chunk.open === 0) this.chunks.close(chunk);
   }
 
   private fail(chunk: Chunk, index: number, dispatchedAt: number, slot: WorkerSlot, name: string, message: string): void {

@@ -108,6 +108,8 @@ export function removeFromRuns(runs: Run[], chunk: Chunk, index: number): Run | 
   return undefined;
 }
 
+const RELEASED = Buffer.alloc(0);
+
 /** Closed chunks are swept out once they are this many and half of all. */
 const SWEEP_AT = 64;
 
@@ -128,8 +130,13 @@ export class ChunkIndex {
     return chunk && chunk.open > 0 ? chunk : undefined;
   }
 
-  /** Called when a chunk's last job got its result. */
-  close(): void {
+  /**
+   * Called when a chunk's last job got its result. Its values and binary frames are let go at once:
+   * a closed chunk lingers here until the next sweep, and must not hold on to a payload meanwhile.
+   */
+  close(chunk: Chunk): void {
+    chunk.values = RELEASED;
+    chunk.bins = [];
     if (++this.closed >= SWEEP_AT && this.closed * 2 >= this.chunks.length) {
       this.chunks = this.chunks.filter((chunk) => chunk.open > 0);
       this.closed = 0;

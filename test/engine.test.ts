@@ -3,8 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput } from '../controller/index.js';
 import { alive, histogramSource, waitUntil } from './helpers.js';
+
+v8.setFlagsFromString('--expose-gc');
+const collectGarbage = vm.runInNewContext('gc') as () => void;
 
 describe('embedded local cluster', () => {
   let sg: ScatterGather;
@@ -151,6 +156,17 @@ describe('embedded local cluster', () => {
     assert.ok(output instanceof Float64Array);
     assert.equal(output.length, input.length);
     assert.equal(output[99_999], 199_998);
+  });
+
+  test('once submit or map resolves, the engine holds no reference to the results or their payloads', async () => {
+    await sg.define('scale', (xs: Float64Array, k: number) => xs.map((x) => x * k));
+    const submitted = new WeakRef(await sg.submit<Float64Array>('scale', [new Float64Array(1 << 20), 2]));
+    const mapped = new WeakRef((await sg.map<Float64Array>('scale', [[[new Float64Array(1 << 20), 3]]]))[0]!);
+    // WeakRefs hold their targets until the current job ends; collect after it.
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+    assert.equal(submitted.deref(), undefined, "submit's result was still referenced after it resolved");
+    assert.equal(mapped.deref(), undefined, "map's result was still referenced after it resolved");
   });
 
   test('10,000 no-op jobs complete, with map keeping input order and results() yielding each once', async () => {

@@ -62,6 +62,8 @@ test('chunks are found by any of their ids until their last job is answered; ids
   assert.equal(index.find(4), undefined);
   assert.throws(() => index.add(makeChunk(2, 'f', 0, {}, packValues(['[[]]']), undefined, [])), /overlap/);
   a.open = 0;
-  index.close();
+  index.close(a);
   assert.equal(index.find(1), undefined, 'a finished chunk answers no more ids');
+  assert.equal(a.values.length, 0, 'a finished chunk lets go of its values at once, not at the next sweep');
+  assert.deepEqual(a.bins, [], 'and of its binary frames');
 });
