@@ -37,8 +37,8 @@ export class PendingJobs {
   size = 0;
 
   add(first: number, count: number, fn: string, queuedAt: number): Segment {
-    const segment: Segment = { first, count, fn, queuedAt, open: count };
-    if (count > 1) segment.arrived = new Uint8Array(count);
+    // Every field in the literal, so that all segments share one shape whether or not they are claimed.
+    const segment: Segment = { first, count, fn, queuedAt, open: count, arrived: count > 1 ? new Uint8Array(count) : undefined, claim: undefined };
     if (count > 0) {
       this.segments.push(segment);
       this.size += count;
