@@ -4,7 +4,7 @@
  * a run is a stretch of one chunk's jobs. Queues and workers hold runs, so handing out, finishing
  * and retrying a thousand tiny jobs touches a few objects and typed arrays, never one object per job.
  */
-import { findSpan } from './id-spans.js';
+import { SpanList } from './id-spans.js';
 import { valuesOfRun, uint32Bytes, type JobRun, type PackedValues } from '../protocol/index.js';
 
 /** What the controller learns of a function's jobs: their average run time sizes each worker's window. */
@@ -110,23 +110,19 @@ export function removeFromRuns(runs: Run[], chunk: Chunk, index: number): Run | 
 
 const RELEASED = Buffer.alloc(0);
 
-/** Closed chunks are swept out once they are this many and half of all. */
-const SWEEP_AT = 64;
-
 /** Chunks that still have jobs without a result, ordered by first id (the caller's ids only grow). */
 export class ChunkIndex {
-  private chunks: Chunk[] = [];
-  private closed = 0;
+  private readonly chunks = new SpanList<Chunk>();
 
   add(chunk: Chunk): void {
-    const last = this.chunks.at(-1);
+    const last = this.chunks.last;
     if (last && chunk.first < last.first + last.count) throw new RangeError(`job ids ${chunk.first}.. overlap jobs already queued`);
     this.chunks.push(chunk);
   }
 
   /** The chunk holding job `id`, if it still has open jobs. */
   find(id: number): Chunk | undefined {
-    const chunk = findSpan(this.chunks, id);
+    const chunk = this.chunks.find(id);
     return chunk && chunk.open > 0 ? chunk : undefined;
   }
 
@@ -137,9 +133,6 @@ export class ChunkIndex {
   close(chunk: Chunk): void {
     chunk.values = RELEASED;
     chunk.bins = [];
-    if (++this.closed >= SWEEP_AT && this.closed * 2 >= this.chunks.length) {
-      this.chunks = this.chunks.filter((chunk) => chunk.open > 0);
-      this.closed = 0;
-    }
+    this.chunks.closedOne();
   }
 }

@@ -4,7 +4,7 @@
  * jobs cost one bit-sized byte each plus a few small objects, not a map entry and an object each.
  */
 import type { JobResult } from './types.js';
-import { findSpan } from './id-spans.js';
+import { SpanList } from './id-spans.js';
 
 export interface Claim {
   /** Results in input order; filled as they arrive. */
@@ -26,13 +26,9 @@ export interface Segment {
   claim?: Claim;
 }
 
-/** Closed segments are swept out once they are this many and half of all. */
-const SWEEP_AT = 64;
-
 export class PendingJobs {
-  /** Ordered by first id (ids only grow). Closed segments linger until the next sweep. */
-  private segments: Segment[] = [];
-  private closed = 0;
+  /** Closed segments linger until the next sweep. */
+  private readonly segments = new SpanList<Segment>();
   /** Jobs without a result, over all segments. */
   size = 0;
 
@@ -48,7 +44,7 @@ export class PendingJobs {
 
   /** Marks job `id` as answered and returns its segment; undefined for an unknown id or a duplicate. */
   take(id: number): Segment | undefined {
-    const segment = this.find(id);
+    const segment = this.segments.find(id);
     if (!segment || segment.open === 0) return undefined;
     if (segment.arrived) {
       const index = id - segment.first;
@@ -57,13 +53,13 @@ export class PendingJobs {
     }
     segment.open--;
     this.size--;
-    if (segment.open === 0 && ++this.closed >= SWEEP_AT && this.closed * 2 >= this.segments.length) this.sweep();
+    if (segment.open === 0) this.segments.closedOne();
     return segment;
   }
 
   /** Every job still without a result, with its segment. */
   *unanswered(): Generator<[number, Segment]> {
-    for (const segment of this.segments) {
+    for (const segment of this.segments.all) {
       if (segment.open === 0) continue;
       for (let i = 0; i < segment.count; i++) {
         if (segment.arrived ? !segment.arrived[i] : segment.open > 0) yield [segment.first + i, segment];
@@ -72,15 +68,6 @@ export class PendingJobs {
   }
 
   hasOpenClaims(): boolean {
-    return this.segments.some((segment) => segment.open > 0 && segment.claim !== undefined);
-  }
-
-  private find(id: number): Segment | undefined {
-    return findSpan(this.segments, id);
-  }
-
-  private sweep(): void {
-    this.segments = this.segments.filter((segment) => segment.open > 0);
-    this.closed = 0;
+    return this.segments.all.some((segment) => segment.open > 0 && segment.claim !== undefined);
   }
 }
