@@ -446,25 +446,15 @@ export class Controller {
       const id = input[at]!;
       const ok = input[at + 1]!;
       const runMs = input[at + 5]!;
-      let chunk: Chunk | undefined;
-      let job: number;
-      let dispatchedAt = now;
       const next = slot?.inflight[0];
-      if (next && id === next.chunk.first + next.start) {
-        chunk = next.chunk;
-        job = next.start++;
-        dispatchedAt = next.dispatchedAt;
-        slot!.inflightCount--;
-        if (next.start === next.end) slot!.inflight.shift();
-      } else {
-        chunk = this.chunks.find(id);
-        if (!chunk) {
-          this.counters.duplicates++; // a late duplicate: the job already has its result
-          continue;
-        }
-        job = id - chunk.first;
-        if (slot) dispatchedAt = this.takeFromInflight(slot, chunk, job)?.dispatchedAt ?? now;
+      const chunk = next && id === next.chunk.first + next.start ? next.chunk : this.chunks.find(id);
+      if (!chunk) {
+        this.counters.duplicates++; // a late duplicate: the job already has its result
+        continue;
       }
+      const job = id - chunk.first;
+      // For the usual result this takes the first run's first job: found at once, no search.
+      const dispatchedAt = (slot && this.takeFromInflight(slot, chunk, job)?.dispatchedAt) ?? now;
       if (chunk.done[job]) {
         this.counters.duplicates++;
         continue;
