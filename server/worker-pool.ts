@@ -113,9 +113,7 @@ export class WorkerPool {
 
   jobEnded(w: number): void {
     const worker = this.workers.get(w);
-    if (!worker?.deadline) return;
-    clearTimeout(worker.deadline.timer);
-    worker.deadline = undefined;
+    if (worker) this.disarm(worker);
   }
 
   /** The worker sent all its results and asked to go: it grew past its memory ceiling. */
@@ -129,10 +127,7 @@ export class WorkerPool {
    * reported once the process is gone, so its jobs are never rerun while it might still be running.
    */
   private replace(worker: WorkerProcess, cause: DownCause, detail: DownDetail): void {
-    if (worker.ending) return;
-    worker.ending = cause;
-    this.disarm(worker);
-    this.workers.delete(worker.w);
+    if (!this.detach(worker, cause)) return;
     const report = () => this.events.down(worker, cause, null, 'SIGKILL', detail);
     if (worker.child.exitCode !== null || worker.child.signalCode !== null) report();
     else worker.child.once('exit', report);
@@ -154,12 +149,18 @@ export class WorkerPool {
   }
 
   private end(worker: WorkerProcess, cause: DownCause, detail?: DownDetail): void {
-    if (worker.ending) return;
+    if (!this.detach(worker, cause)) return;
+    worker.child.kill('SIGKILL');
+    this.events.down(worker, cause, null, 'SIGKILL', detail);
+  }
+
+  /** Takes a worker out of the pool for `cause`, once: false when it was already on its way out (and reported, or about to be). */
+  private detach(worker: WorkerProcess, cause: DownCause): boolean {
+    if (worker.ending) return false;
     worker.ending = cause;
     this.disarm(worker);
     this.workers.delete(worker.w);
-    worker.child.kill('SIGKILL');
-    this.events.down(worker, cause, null, 'SIGKILL', detail);
+    return true;
   }
 
   private disarm(worker: WorkerProcess): void {
@@ -193,10 +194,7 @@ export class WorkerPool {
   }
 
   private exited(worker: WorkerProcess, code: number | null, signal: string | null): void {
-    if (worker.ending) return; // already reported when we ended it
-    worker.ending = 'crash';
-    this.disarm(worker);
-    this.workers.delete(worker.w);
+    if (!this.detach(worker, 'crash')) return; // ended by us: reported there
     this.events.down(worker, 'crash', code, signal);
     if (!worker.ready && ++this.earlyDeaths >= MAX_EARLY_DEATHS) {
       this.target = this.workers.size;
