@@ -8,17 +8,14 @@ export function positiveInt(value: string): number {
   return n;
 }
 
-export function positiveNumber(value: string): number {
+function positive(value: string, wanted: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`must be ${wanted}`);
   return n;
 }
 
-export function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
-  return n;
-}
+export const positiveNumber = (value: string): number => positive(value, 'a positive number');
+export const seconds = (value: string): number => positive(value, 'a positive number of seconds');
 
 /** For repeatable options: each use adds to the list. */
 export const collect = (value: string, previous: string[]) => [...previous, value];

@@ -5,7 +5,6 @@ import { access, constants } from 'node:fs/promises';
 import { seconds } from './arguments.js';
 import { EXIT, fail } from './exit-codes.js';
 
-
 function summary(result: RunNotebookResult): string {
   const status = result.errors.length === 0 ? 'ok' : `${result.errors.length} cell(s) failed`;
   return `${result.cells} code cells in ${(result.durationMs / 1000).toFixed(1)} s: ${status}\nexecuted notebook: ${result.outputPath}\n`;

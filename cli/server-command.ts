@@ -12,7 +12,6 @@ import { addServerSecurityOptions, resolveServerSecurity, type ServerSecurityFla
 import { InsecureConfigurationError } from '../server/server.js';
 import { KeyError, keyToHex } from '../protocol/index.js';
 
-
 export function serverCommand(): Command {
   const command = addServerSecurityOptions(new Command('server'))
     .description('start a compute server: one worker process per core, serving controllers')

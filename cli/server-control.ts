@@ -4,7 +4,6 @@ import { seconds } from './arguments.js';
 import { EXIT, fail } from './exit-codes.js';
 import { DEFAULT_PIDFILE, readPid, runningPid, waitUntilGone } from './pidfile.js';
 
-
 export function serverStopCommand(): Command {
   return new Command('stop')
     .description(`stop the server a pid file names (SIGTERM), waiting until it is gone; exit 3 if none was running`)

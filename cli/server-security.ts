@@ -19,7 +19,6 @@ export interface ServerSecurity {
   maxMessageBytes: number | undefined;
 }
 
-
 export function addServerSecurityOptions(command: Command): Command {
   return command
     .option('--key-file <file>', "this server's secret key file (from `tsgather keys generate`; mode 0600): encrypts every controller link")

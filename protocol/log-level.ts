@@ -11,4 +11,3 @@ export function logLevel(explicit: string | undefined, fallback: LogLevel): LogL
   const chosen = explicit ?? process.env.TSGATHER_LOG_LEVEL;
   return isLogLevel(chosen) ? chosen : fallback;
 }
-
