@@ -38,7 +38,7 @@ import {
   type ServerToController,
   type Deliver,
 } from '../protocol/index.js';
-import { Deque } from './deque.js';
+import { Deque } from '../protocol/deque.js';
 import { ChunkIndex, attemptsOf, charge, makeChunk, openParts, removeFromRuns, runFrames, runOf, type Chunk, type FunctionStats, type Run } from './job-chunks.js';
 import { checkListen, serverKeyFor, type LinkSecurity } from './link-security.js';
 import { parseServerUrl } from './server-url.js';

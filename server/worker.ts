@@ -29,6 +29,7 @@ import {
   type WorkerToServer,
   WORKER_ROW,
 } from '../protocol/index.js';
+import { Deque } from '../protocol/deque.js';
 import { OutputCapture } from './output-capture.js';
 
 type JobFunction = (...args: unknown[]) => unknown;
@@ -104,7 +105,8 @@ class ResultBatch {
 const socket = new zmq.Dealer(linkOptions({ routingId: `w${workerId}` }));
 const outbox = new Outbox(socket, (error) => process.stderr.write(`worker ${workerId}: send failed: ${error.message}\n`));
 const capture = new OutputCapture(scheduleOutputFlush);
-const queue: QueuedJob[] = [];
+/** A ring buffer: Array.prototype.shift moves the whole backing store when V8 cannot trim it in place (during incremental marking, say). */
+const queue = new Deque<QueuedJob>(64);
 const batches = new Map<string, ResultBatch>();
 let running = false;
 let lastFlush = performance.now();
