@@ -27,8 +27,12 @@ import {
   type Command,
   type ControllerToCaller,
   type CallerToController,
+  isPlainValue,
+  packPlainValues,
   packValues,
+  slicePacked,
   uint32Bytes,
+  type PackedValues,
 } from '../protocol/index.js';
 import { parseServerUrl } from './server-url.js';
 import { PendingJobs, type Segment } from './pending.js';
@@ -44,16 +48,17 @@ const MAX_JOBS_PER_MESSAGE = 20_000;
 /** Jobs handed to the controller and not yet answered; the rest wait here, encoded, so the controller's memory stays bounded. */
 const CONTROLLER_WINDOW = 100_000;
 
-/** Encoded items: their texts and binary frames in order, and each one's frame count when any has frames. */
+/** Encoded items: their packed texts and binary frames in order, and each one's frame count when any has frames. */
 interface EncodedItems {
-  texts: string[];
+  count: number;
+  packed: PackedValues;
   bins: Uint8Array[];
   nbins?: number[];
 }
 
 /**
  * Jobs encoded by one addJob call (ids `first`, `first + 1`, ...), handed to the controller from
- * `next` on as its window allows. Rows are built only when sent: a queued job costs its text.
+ * `next` on as its window allows: a queued job costs its bytes and an offset.
  */
 interface OutgoingChunk extends EncodedItems {
   first: number;
@@ -149,11 +154,11 @@ export class ScatterGather extends EventEmitter {
     const encoded = this.encodeItems(name, items);
     const timeoutMs = this.timeoutOf(options);
     const ids: number[] = [];
-    for (let start = 0; start < encoded.texts.length; ) {
+    for (let start = 0; start < encoded.count; ) {
       // Room comes from results arriving, and from results being taken; with nothing in flight, only the latter.
       await this.until(() => this.held() < this.maxQueued || this.pending.size === 0);
-      if (this.held() >= this.maxQueued) throw new QueueFullError(this.maxQueued, this.pending.size, this.arrived.length, encoded.texts.length - start);
-      const end = Math.min(encoded.texts.length, start + this.maxQueued - this.held());
+      if (this.held() >= this.maxQueued) throw new QueueFullError(this.maxQueued, this.pending.size, this.arrived.length, encoded.count - start);
+      const end = Math.min(encoded.count, start + this.maxQueued - this.held());
       for (const id of idsOf(this.enqueue(name, encoded, start, end, timeoutMs))) ids.push(id);
       start = end;
     }
@@ -190,16 +195,24 @@ export class ScatterGather extends EventEmitter {
     return Math.ceil(timeoutMs);
   }
 
+  /** Checks every item, then packs them: with one JSON.stringify when all are plain JSON, else one by one. */
   private encodeItems(name: string, items: JobItem[]): EncodedItems {
-    const texts = new Array<string>(items.length);
-    const bins: Uint8Array[] = [];
-    let nbins: number[] | undefined;
+    const values = new Array<unknown>(items.length);
+    let plain = true;
     for (let i = 0; i < items.length; i++) {
       const item = items[i];
       if (!Array.isArray(item) || !Array.isArray(item[0]) || item.length > 2 || (item[1] !== undefined && (typeof item[1] !== 'object' || item[1] === null || Array.isArray(item[1])))) {
         throw new TypeError(`addJob('${name}'): item ${i} must be [args array, kwargs object?], e.g. [[1000], { bins: 10 }]`);
       }
-      const encoded = encodeValue(item.length === 1 || item[1] !== undefined ? item : [item[0]], 'job', i);
+      values[i] = item.length === 1 || item[1] !== undefined ? item : [item[0]];
+      if (plain) plain = isPlainValue(values[i], 'job', i);
+    }
+    if (plain) return { count: items.length, packed: packPlainValues(values), bins: [] };
+    const texts = new Array<string>(items.length);
+    const bins: Uint8Array[] = [];
+    let nbins: number[] | undefined;
+    for (let i = 0; i < items.length; i++) {
+      const encoded = encodeValue(values[i], 'job', i);
       texts[i] = encoded.text;
       if (encoded.bins.length > 0) {
         nbins ??= new Array<number>(items.length).fill(0);
@@ -207,7 +220,7 @@ export class ScatterGather extends EventEmitter {
         for (const bin of encoded.bins) bins.push(bin);
       }
     }
-    return { texts, bins, nbins };
+    return { count: items.length, packed: packValues(texts), bins, nbins };
   }
 
   /** Queues items `start` to `end` of `encoded` as one segment of consecutive ids. */
@@ -217,14 +230,15 @@ export class ScatterGather extends EventEmitter {
     const segment = this.pending.add(this.nextId, count, name, now);
     this.nextId += count;
     if (count > 0) {
-      const whole = start === 0 && end === encoded.texts.length;
+      const whole = start === 0 && end === encoded.count;
       const binStart = encoded.nbins ? sum(encoded.nbins, 0, start) : 0;
       const binEnd = encoded.nbins ? binStart + sum(encoded.nbins, start, end) : 0;
       this.outgoing.push({
         first: segment.first,
         fn: name,
         timeoutMs,
-        texts: whole ? encoded.texts : encoded.texts.slice(start, end),
+        count,
+        packed: slicePacked(encoded.packed, start, end),
         nbins: encoded.nbins && (whole ? encoded.nbins : encoded.nbins.slice(start, end)),
         bins: whole ? encoded.bins : encoded.bins.slice(binStart, binEnd),
         next: 0,
@@ -379,10 +393,10 @@ export class ScatterGather extends EventEmitter {
     if (!force && credit < Math.min(CONTROLLER_WINDOW / 4, this.queuedHere())) return;
     while (credit > 0 && this.outgoing.length > 0) {
       const chunk = this.outgoing[0]!;
-      const end = Math.min(chunk.texts.length, chunk.next + Math.min(credit, MAX_JOBS_PER_MESSAGE));
+      const end = Math.min(chunk.count, chunk.next + Math.min(credit, MAX_JOBS_PER_MESSAGE));
       const count = end - chunk.next;
       const binCount = chunk.nbins ? sum(chunk.nbins, chunk.next, end) : 0;
-      const { values, offsets } = packValues(chunk.texts.slice(chunk.next, end));
+      const { values, offsets } = slicePacked(chunk.packed, chunk.next, end);
       const head: CallerToController = { t: 'jobs', first: chunk.first + chunk.next, count, fn: chunk.fn };
       if (chunk.timeoutMs > 0) head.timeoutMs = chunk.timeoutMs;
       this.outbox.post([
@@ -396,14 +410,14 @@ export class ScatterGather extends EventEmitter {
       chunk.nextBin += binCount;
       credit -= count;
       this.inController += count;
-      if (chunk.next === chunk.texts.length) this.outgoing.shift();
+      if (chunk.next === chunk.count) this.outgoing.shift();
     }
   }
 
   /** Jobs added but still held here, not yet handed to the controller. */
   private queuedHere(): number {
     let n = 0;
-    for (const chunk of this.outgoing) n += chunk.texts.length - chunk.next;
+    for (const chunk of this.outgoing) n += chunk.count - chunk.next;
     return n;
   }
 

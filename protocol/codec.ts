@@ -223,6 +223,14 @@ function plainJson(value: unknown, what: string, index?: number): boolean {
   }
 }
 
+/**
+ * Whether `JSON.stringify` carries the value exactly (else it needs superjson); throws a
+ * SerializationError naming the part that cannot travel at all.
+ */
+export function isPlainValue(value: unknown, what = 'value', index?: number): boolean {
+  return value === null || (value !== undefined && plainJson(value, what, index));
+}
+
 /** The frames of every value without any: one shared, frozen empty list rather than one per value. */
 export const NO_FRAMES = Object.freeze([]) as unknown as Uint8Array[];
 

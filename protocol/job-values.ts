@@ -27,6 +27,67 @@ export function packValues(texts: readonly string[]): PackedValues {
   return { values, offsets };
 }
 
+const COMMA = 0x2c;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const [OPEN_BRACKET, CLOSE_BRACKET, OPEN_BRACE, CLOSE_BRACE] = [0x5b, 0x5d, 0x7b, 0x7d];
+
+/** Values stringified at once by packPlainValues: keeps each text far below V8's longest string. */
+const STRINGIFY_GROUP = 8192;
+
+/**
+ * Packs values that are all plain JSON (see isPlainValue) with one JSON.stringify per few
+ * thousand values rather than one per value: the offsets come from a scan for the list's own commas.
+ */
+export function packPlainValues(list: readonly unknown[]): PackedValues {
+  const offsets = new Uint32Array(list.length + 1);
+  const parts: Buffer[] = [];
+  let length = 0;
+  for (let start = 0; start < list.length; start += STRINGIFY_GROUP) {
+    const end = Math.min(list.length, start + STRINGIFY_GROUP);
+    // `[v0,v1,...]` becomes `v0,v1,...,` by dropping the bracket and overwriting the last one.
+    const values = Buffer.from(JSON.stringify(list.slice(start, end)), 'utf8').subarray(1);
+    values[values.length - 1] = COMMA;
+    findValueEnds(values, offsets, start, end, length);
+    parts.push(values);
+    length += values.length;
+  }
+  return { values: parts.length === 1 ? parts[0]! : Buffer.concat(parts, length), offsets };
+}
+
+/** Sets offsets[start + 1 .. end] to where each value in `values` ends (past its comma), plus `base`. */
+function findValueEnds(values: Buffer, offsets: Uint32Array, start: number, end: number, base: number): void {
+  let depth = 0;
+  let job = start + 1;
+  for (let at = 0; at < values.length; at++) {
+    const byte = values[at]!;
+    if (byte === QUOTE) at = closingQuote(values, at);
+    else if (byte === OPEN_BRACKET || byte === OPEN_BRACE) depth++;
+    else if (byte === CLOSE_BRACKET || byte === CLOSE_BRACE) depth--;
+    else if (byte === COMMA && depth === 0) offsets[job++] = base + at + 1;
+  }
+  if (job !== end + 1) throw new Error(`packPlainValues: found ${job - start - 1} values in the text of ${end - start}`);
+}
+
+/** Where the JSON string opened at `open` ends: the next quote not escaped by a backslash. */
+function closingQuote(bytes: Buffer, open: number): number {
+  for (let at = open; ; ) {
+    at = bytes.indexOf(QUOTE, at + 1);
+    let backslashes = 0;
+    while (bytes[at - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return at;
+  }
+}
+
+/** Values `start` to `end` (exclusive) as a packing of their own: their bytes without a copy, offsets from 0. */
+export function slicePacked(packed: PackedValues, start: number, end: number): PackedValues {
+  if (start === 0 && end === packed.offsets.length - 1) return packed;
+  const base = packed.offsets[start]!;
+  const offsets = packed.offsets.slice(start, end + 1);
+  for (let i = 0; i < offsets.length; i++) offsets[i] -= base;
+  return { values: packed.values.subarray(base, packed.offsets[end]), offsets };
+}
+
 /** The bytes of jobs `start` to `end` (exclusive) as one frame, without the trailing comma: no copy. */
 export function valuesOfRun(packed: PackedValues, start: number, end: number): Buffer {
   return packed.values.subarray(packed.offsets[start]!, packed.offsets[end]! - 1);
@@ -57,8 +118,6 @@ export function uint32Bytes(numbers: Uint32Array): Uint8Array {
 }
 
 /** Checks a caller's offsets against its values frame: in order, each job at least its comma long. */
-const COMMA = 0x2c;
-
 export function checkOffsets(packed: PackedValues): void {
   const { values, offsets } = packed;
   if (offsets[0] !== 0 || offsets[offsets.length - 1] !== values.length) throw new ProtocolError('job offsets do not span the values frame');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkOffsets, encodeValue, packValues, parseRun, ProtocolError, valuesOfRun } from '../protocol/index.js';
+import { checkOffsets, encodeValue, packPlainValues, packValues, parseRun, ProtocolError, slicePacked, valuesOfRun } from '../protocol/index.js';
 import { ChunkIndex, makeChunk, openParts, removeFromRuns, runFrames, runOf } from '../controller/job-chunks.js';
 
 const texts = [[[1]], [['é', 'ü']], [[{ a: '∑' }], { k: 2 }], [[]]].map((item) => encodeValue(item).text);
@@ -14,6 +14,20 @@ test('any run of packed job values is one slice that parses back to exactly its 
       assert.deepEqual(trees, texts.slice(start, end).map((text) => JSON.parse(text)));
     }
   }
+});
+
+test('plain values packed in bulk come out byte for byte as packed one by one: quotes, backslashes, brackets and commas inside strings, multi-byte text, past a stringify group', () => {
+  const tricky = ['a"b', 'c\\', '\\"', '[,]', '{,}', '"', 'é,ü', '∑"∑', '', ',,', '\\\\"x'];
+  const items = Array.from({ length: 20_000 }, (_, i) => (i % 7 === 0 ? [[tricky[i % tricky.length], i], { k: [tricky[(i + 3) % tricky.length]] }] : [[i, { s: tricky[i % tricky.length] }]]));
+  const bulk = packPlainValues(items);
+  const single = packValues(items.map((item) => encodeValue(item).text));
+  assert.ok(bulk.values.equals(single.values), 'the same bytes');
+  assert.deepEqual(bulk.offsets, single.offsets);
+  checkOffsets(bulk);
+  const part = slicePacked(bulk, 8190, 8195);
+  checkOffsets(part);
+  assert.deepEqual(parseRun(valuesOfRun(part, 0, 5), 5), items.slice(8190, 8195));
+  assert.equal(packPlainValues([]).values.length, 0);
 });
 
 test('offsets that do not match the values frame, and a run of the wrong length, are refused with a ProtocolError', () => {
