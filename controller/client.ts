@@ -35,7 +35,7 @@ import {
   type PackedValues,
 } from '../protocol/index.js';
 import { parseServerUrl } from './server-url.js';
-import { PendingJobs, type Segment } from './pending.js';
+import { claimFailed, PendingJobs, type Claim, type Segment } from './pending.js';
 import { checkListen, resolveLinkSecurity, serverKeyFor } from './link-security.js';
 import { drawProgress } from './terminal-progress.js';
 import type { ControllerLaunch } from './launch.js';
@@ -273,19 +273,18 @@ export class ScatterGather extends EventEmitter {
 
   /** Runs one job and resolves with its value, or rejects with a RemoteError. */
   async submit<T = unknown>(name: string, args: unknown[] = [], kwargs?: Record<string, unknown>, options?: JobOptions): Promise<T> {
-    const [result] = await this.claim(name, [kwargs === undefined ? [args] : [args, kwargs]], options);
-    return unwrap<T>(result!);
+    const [value] = await this.claimValues(name, [kwargs === undefined ? [args] : [args, kwargs]], options);
+    return value as T;
   }
 
   /** Runs one job per item and resolves with their values in input order; rejects on the first failure. */
   async map<T = unknown>(name: string, items: JobItem[], options?: JobOptions): Promise<T[]> {
-    const results = await this.withProgressBar(this.claim(name, items, options));
-    return results.map((result) => unwrap<T>(result));
+    return (await this.withProgressBar(this.claimValues(name, items, options))) as T[];
   }
 
   /** Like map, but resolves with every JobResult (failures included) in input order. */
   mapResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
-    return this.withProgressBar(this.claim(name, items, options));
+    return this.withProgressBar(this.claimResults(name, items, options));
   }
 
   /** Results in completion order, until nothing added with addJob is outstanding. */
@@ -367,12 +366,30 @@ export class ScatterGather extends EventEmitter {
     }
   }
 
-  /** Queues the items as one segment whose results resolve together, in input order. */
-  private async claim(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
-    const segment = this.queueJobs(name, items, options);
-    this.unclaimed -= segment.count;
-    if (segment.count === 0) return [];
-    return new Promise((resolve) => (segment.claim = { results: new Array<JobResult>(segment.count), resolve }));
+  /** Queues the items as one segment whose whole results resolve together, in input order. */
+  private claimResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
+    return this.claim(name, items, options, (segment, resolve) => ({ results: new Array<JobResult>(segment.count), values: undefined, failure: undefined, settle: (claim) => resolve(claim.results!) }));
+  }
+
+  /** Queues the items as one segment whose values resolve together, in input order, or which rejects with the failure earliest in input order. */
+  private claimValues(name: string, items: JobItem[], options?: JobOptions): Promise<unknown[]> {
+    return this.claim(name, items, options, (segment, resolve, reject) => ({
+      results: undefined,
+      values: new Array<unknown>(segment.count),
+      failure: undefined,
+      settle: (claim) => (claim.failure ? reject(claim.failure.error) : resolve(claim.values!)),
+    }));
+  }
+
+  private claim<T>(name: string, items: JobItem[], options: JobOptions | undefined, makeClaim: (segment: Segment, resolve: (value: T[]) => void, reject: (error: Error) => void) => Claim): Promise<T[]> {
+    try {
+      const segment = this.queueJobs(name, items, options);
+      this.unclaimed -= segment.count;
+      if (segment.count === 0) return Promise.resolve([]);
+      return new Promise((resolve, reject) => (segment.claim = makeClaim(segment, resolve, reject)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   private scheduleFlush(): void {
@@ -489,6 +506,15 @@ export class ScatterGather extends EventEmitter {
         value = { name: 'DecodeError', message: `result could not be decoded: ${(error as Error).message}` };
         succeeded = false;
       }
+      if (succeeded) this.totals.done++;
+      else this.totals.failed++;
+      const claim = segment.claim;
+      if (claim?.values) {
+        if (succeeded) claim.values[id - segment.first] = value;
+        else claimFailed(claim, id - segment.first, new RemoteError(value as { name: string; message: string; stack?: string }, id));
+        if (segment.open === 0) settle(segment, claim);
+        continue;
+      }
       const timings = { queuedAt: segment.queuedAt, dispatchedAt, startedAt, finishedAt, runMs, totalMs: finishedAt - segment.queuedAt };
       // Whole literals: a property added afterwards would cost each result a second allocation.
       const result: JobResult = succeeded
@@ -498,16 +524,9 @@ export class ScatterGather extends EventEmitter {
         const output = outputs.get(id);
         if (output !== undefined) result.output = output;
       }
-      if (succeeded) this.totals.done++;
-      else this.totals.failed++;
-      if (segment.claim) {
-        segment.claim.results[id - segment.first] = result;
-        if (segment.open === 0) {
-          // A closed segment lingers until the next sweep: it must not keep the results (and their payloads) alive meanwhile.
-          const { results, resolve } = segment.claim;
-          segment.claim = undefined;
-          resolve(results);
-        }
+      if (claim) {
+        claim.results![id - segment.first] = result;
+        if (segment.open === 0) settle(segment, claim);
       } else {
         this.unclaimed--;
         this.arrived.push(result);
@@ -567,11 +586,13 @@ export class ScatterGather extends EventEmitter {
     this.replies.clear();
     const claimed = new Set<Segment>();
     for (const [id, segment] of this.pending.unanswered()) {
-      if (!segment.claim) continue;
-      segment.claim.results[id - segment.first] = { id, ok: false, fn: segment.fn, version: 0, attempts: 0, error: this.exited, worker: { server: '', host: '', id: -1, pid: -1 }, timings: { queuedAt: segment.queuedAt, dispatchedAt: 0, startedAt: 0, finishedAt: Date.now(), runMs: 0, totalMs: 0 } };
+      const claim = segment.claim;
+      if (!claim) continue;
+      if (claim.results) claim.results[id - segment.first] = { id, ok: false, fn: segment.fn, version: 0, attempts: 0, error: this.exited, worker: { server: '', host: '', id: -1, pid: -1 }, timings: { queuedAt: segment.queuedAt, dispatchedAt: 0, startedAt: 0, finishedAt: Date.now(), runMs: 0, totalMs: 0 } };
+      else claimFailed(claim, id - segment.first, this.exited);
       claimed.add(segment);
     }
-    for (const segment of claimed) segment.claim!.resolve(segment.claim!.results);
+    for (const segment of claimed) settle(segment, segment.claim!);
     this.wake();
     this.emit('exit', { code, signal, expected });
   }
@@ -592,9 +613,10 @@ function sum(values: number[], start: number, end: number): number {
   return total;
 }
 
-function unwrap<T>(result: JobResult): T {
-  if (!result.ok) throw result.error;
-  return result.value as T;
+/** A closed segment lingers until the next sweep: it must not keep the results (and their payloads) alive meanwhile. */
+function settle(segment: Segment, claim: Claim): void {
+  segment.claim = undefined;
+  claim.settle(claim);
 }
 
 /**

@@ -6,10 +6,20 @@
 import type { JobResult } from './types.js';
 import { SpanList } from './id-spans.js';
 
+/** Where the results of a map, mapResults or submit go instead of to poll(). */
 export interface Claim {
-  /** Results in input order; filled as they arrive. */
-  results: JobResult[];
-  resolve(results: JobResult[]): void;
+  /** mapResults: every whole result, in input order. */
+  results: JobResult[] | undefined;
+  /** map and submit: only the values, in input order (no JobResult is built for them). */
+  values: unknown[] | undefined;
+  /** map and submit: the failure earliest in input order. */
+  failure: { index: number; error: Error } | undefined;
+  /** Called once, when the last result is in. */
+  settle(claim: Claim): void;
+}
+
+export function claimFailed(claim: Claim, index: number, error: Error): void {
+  if (!claim.failure || index < claim.failure.index) claim.failure = { index, error };
 }
 
 /** The jobs of one addJob (or map, submit) call. */

@@ -5,7 +5,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput } from '../controller/index.js';
+import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput, type JobItem } from '../controller/index.js';
 import { alive, histogramSource, waitUntil } from './helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
@@ -89,6 +89,17 @@ describe('embedded local cluster', () => {
     assert.equal(error.message, 'bad n 2');
     assert.match(error.stack ?? '', /RangeError: bad n 2\n\s+at /);
     await assert.rejects(sg.submit('maybeThrow', [2]), /bad n 2/);
+  });
+
+  test('map waits for every job, then rejects with the failure earliest in input order, even when a later one failed first', async () => {
+    await sg.define('failAfter', async (n: number, ms: number) => {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      throw new Error(`failed ${n}`);
+    });
+    const items: JobItem[] = [[[1, 150]], [[2, 0]], [[3, 0]]];
+    const finished = (await sg.mapResults('failAfter', items)).map((r) => r.timings.finishedAt);
+    assert.ok(finished[1]! < finished[0]!, 'job 2 failed before job 1 on the other worker');
+    await assert.rejects(sg.map('failAfter', items), (error: Error) => error instanceof RemoteError && error.message === 'failed 1');
   });
 
   test('calling an unknown name gives a clear error result', async () => {
