@@ -277,7 +277,7 @@ export class ScatterGather extends EventEmitter {
     return value as T;
   }
 
-  /** Runs one job per item and resolves with their values in input order; rejects on the first failure. */
+  /** Runs one job per item and resolves with their values in input order; once all are back, rejects with the failure earliest in input order. */
   async map<T = unknown>(name: string, items: JobItem[], options?: JobOptions): Promise<T[]> {
     return (await this.withProgressBar(this.claimValues(name, items, options))) as T[];
   }
