@@ -17,11 +17,12 @@ import {
 } from '../protocol/index.js';
 import { createLogger } from '../protocol/logger.js';
 import type { LogLevel } from '../protocol/log-level.js';
-import { ComputeServer } from '../server/server.js';
+import { ComputeServer, type ServerOptions } from '../server/server.js';
 import { Controller } from './controller.js';
 import type { ControllerLaunch } from './launch.js';
 
-export async function runController(launch: ControllerLaunch, level: LogLevel): Promise<void> {
+/** `prestarted`: the embedded server's workers, already started by main.ts (see ServerOptions.prestarted). */
+export async function runController(launch: ControllerLaunch, level: LogLevel, prestarted?: ServerOptions['prestarted']): Promise<void> {
   const logger = createLogger('controller', level);
   const pair = new zmq.Pair(linkOptions({}));
   const toCaller = new Outbox(pair, (error) => logger.error({ err: error.message }, 'message to caller lost'));
@@ -32,10 +33,11 @@ export async function runController(launch: ControllerLaunch, level: LogLevel): 
         name: `local-${os.hostname()}`,
         workerHeapMb: launch.embedded.workerHeapMb,
         workerMaxRssMb: launch.embedded.workerMaxRssMb,
+        prestarted,
         logger: createLogger('server', level),
       })
     : undefined;
-  // Its workers are forked first: their start-up is most of the time to the first result.
+  // Its socket is bound first: workers started early are already trying to connect.
   embedded?.start().catch((error: unknown) => send(frames({ t: 'event', kind: 'embedded-server-failed', detail: { reason: describeError(error).message } })));
 
   const controller = new Controller({

@@ -2,13 +2,24 @@
  * The controller child's entry. The caller forks it with a ControllerLaunch in the environment
  * (and, for the embedded cluster, the compute server to run inside it).
  */
+import { ipcEndpoint } from '../protocol/ipc-endpoint.js';
 import { logLevel } from '../protocol/log-level.js';
-import { runController } from './controller-process.js';
-import type { ControllerLaunch } from './launch.js';
+import { spawnWorker } from '../server/worker-pool.js';
+import type { ControllerLaunch, EmbeddedCluster } from './launch.js';
 
 export type { ControllerLaunch } from './launch.js';
 
 const launch = JSON.parse(process.env.TSGATHER_CONTROLLER ?? '{}') as ControllerLaunch;
 // It holds secret keys: nothing this process starts may inherit it.
 delete process.env.TSGATHER_CONTROLLER;
-await runController(launch, logLevel(launch.logLevel, 'warn'));
+
+/** The embedded server's workers, started before the rest of this process loads, so that both start-ups overlap. */
+function startWorkers(embedded: EmbeddedCluster): { workerEndpoint: string; workers: ReturnType<typeof spawnWorker>[] } {
+  const workerEndpoint = ipcEndpoint('workers');
+  const options = { heapMb: embedded.workerHeapMb, maxRssMb: embedded.workerMaxRssMb };
+  return { workerEndpoint, workers: Array.from({ length: embedded.workers }, (_, i) => spawnWorker(i + 1, workerEndpoint, options)) };
+}
+
+const prestarted = launch.embedded ? startWorkers(launch.embedded) : undefined;
+const { runController } = await import('./controller-process.js');
+await runController(launch, logLevel(launch.logLevel, 'warn'), prestarted);

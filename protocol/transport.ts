@@ -3,8 +3,6 @@
  * order, so callers can post without awaiting and without tripping EBUSY.
  */
 import * as zmq from 'zeromq';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Frames } from './messages.js';
 
 export type SendError = (error: Error, frames: Frames) => void;
@@ -77,20 +75,4 @@ export function linkOptions<T extends object>(extra: T): T & { linger: number; m
   return { linger: 0, maxMessageSize: MAX_MESSAGE_BYTES, ...extra };
 }
 
-let socketDir: string | undefined;
-
-/**
- * A fresh ipc:// endpoint for this process to bind. Socket files live in a directory of this
- * process's own, mode 0700, so no other user can connect to them, and the directory goes when
- * the process exits (libzmq leaves the files behind when a process exits without closing).
- * Paths stay short: unix socket paths are limited to ~107 bytes.
- */
-export function ipcEndpoint(tag: string): string {
-  if (!socketDir) {
-    const base = process.env.TMPDIR && process.env.TMPDIR.length < 60 ? process.env.TMPDIR : '/tmp';
-    const dir = mkdtempSync(join(base, 'tsg-'));
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    socketDir = dir;
-  }
-  return `ipc://${socketDir}/${tag}-${process.pid}-${Math.random().toString(36).slice(2, 8)}.sock`;
-}
+export { ipcEndpoint } from './ipc-endpoint.js';

@@ -5,6 +5,7 @@
  */
 import * as zmq from 'zeromq';
 import os from 'node:os';
+import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import {
   PROTOCOL_VERSION,
@@ -63,6 +64,8 @@ export interface ServerOptions {
   insecure?: boolean;
   /** Messages from controllers larger than this are dropped, with their connection (default MAX_MESSAGE_BYTES). */
   maxMessageBytes?: number;
+  /** Workers already started (spawnWorker) on `workerEndpoint`, with this server's worker options, for the pool to take first. */
+  prestarted?: { workerEndpoint: string; workers: ChildProcess[] };
   logger: Logger;
 }
 
@@ -98,7 +101,7 @@ export class ComputeServer {
 
   constructor(private readonly options: ServerOptions) {
     this.log = options.logger;
-    const workerEndpoint = ipcEndpoint('workers');
+    const workerEndpoint = options.prestarted?.workerEndpoint ?? ipcEndpoint('workers');
     this.info = {
       id: options.name ?? `${os.hostname()}-${process.pid}`,
       host: os.hostname(),
@@ -124,7 +127,7 @@ export class ComputeServer {
         this.log.error({ reason, stderr: this.lastStartupStderr }, 'workers keep dying');
         this.broadcast({ t: 'error', reason });
       },
-    }, options.module, options.workerHeapMb, options.workerMaxRssMb);
+    }, { modulePath: options.module, heapMb: options.workerHeapMb, maxRssMb: options.workerMaxRssMb }, options.prestarted?.workers);
     this.workerEndpoint = workerEndpoint;
   }
 

@@ -35,6 +35,34 @@ export interface PoolEvents {
   failing(reason: string): void;
 }
 
+/** How every worker process is started. */
+export interface WorkerSpawnOptions {
+  /** A module whose exports every worker preloads as job functions. */
+  modulePath?: string;
+  /** V8 heap ceiling per worker: a job that allocates without bound kills only its worker, soon. */
+  heapMb?: number;
+  /** Resident-memory ceiling per worker: over it, a worker is recycled between jobs. */
+  maxRssMb?: number;
+}
+
+/**
+ * Starts worker `w`, which connects to `endpoint`. Light on imports on purpose: the controller
+ * child calls it before loading the rest of itself, so its workers boot while it does.
+ */
+export function spawnWorker(w: number, endpoint: string, options: WorkerSpawnOptions): ChildProcess {
+  const heap = options.heapMb ? [`--max-old-space-size=${options.heapMb}`] : [];
+  return spawn(process.execPath, [...heap, workerScript], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      TSGATHER_WORKER_ID: String(w),
+      TSGATHER_WORKER_ENDPOINT: endpoint,
+      ...(options.modulePath ? { TSGATHER_MODULE: options.modulePath } : {}),
+      ...(options.maxRssMb ? { TSGATHER_WORKER_MAX_RSS_MB: String(options.maxRssMb) } : {}),
+    },
+  });
+}
+
 /** Consecutive deaths before readiness after which the pool stops reforking (a broken --module, say). */
 const MAX_EARLY_DEATHS = 5;
 
@@ -49,11 +77,9 @@ export class WorkerPool {
     size: number,
     private readonly endpoint: string,
     private readonly events: PoolEvents,
-    private readonly modulePath?: string,
-    /** V8 heap ceiling per worker: a job that allocates without bound kills only its worker, soon. */
-    private readonly heapMb?: number,
-    /** Resident-memory ceiling per worker: over it, a worker is recycled between jobs. */
-    private readonly maxRssMb?: number,
+    private readonly spawnOptions: WorkerSpawnOptions = {},
+    /** Workers 1, 2, ... already started with spawnWorker (same endpoint and options): taken before forking more. */
+    private readonly prestarted: ChildProcess[] = [],
   ) {
     this.target = size;
   }
@@ -174,23 +200,15 @@ export class WorkerPool {
 
   private fork(): void {
     const w = this.nextId++;
-    const heap = this.heapMb ? [`--max-old-space-size=${this.heapMb}`] : [];
-    const child = spawn(process.execPath, [...heap, workerScript], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        TSGATHER_WORKER_ID: String(w),
-        TSGATHER_WORKER_ENDPOINT: this.endpoint,
-        ...(this.modulePath ? { TSGATHER_MODULE: this.modulePath } : {}),
-        ...(this.maxRssMb ? { TSGATHER_WORKER_MAX_RSS_MB: String(this.maxRssMb) } : {}),
-      },
-    });
+    const child = this.prestarted.shift() ?? spawnWorker(w, this.endpoint, this.spawnOptions);
     const worker: WorkerProcess = { w, pid: child.pid ?? -1, child, ready: false, functions: [] };
     this.workers.set(w, worker);
     child.stdout!.setEncoding('utf8').on('data', (text: string) => this.events.output(worker, 'stdout', text));
     child.stderr!.setEncoding('utf8').on('data', (text: string) => this.events.output(worker, 'stderr', text));
     child.stdin!.on('error', () => {}); // EPIPE once the worker is gone; its exit is reported below
-    child.on('exit', (code, signal) => this.exited(worker, code, signal));
+    // A prestarted worker may have died before the pool took it: its 'exit' went unheard.
+    if (child.exitCode !== null || child.signalCode !== null) queueMicrotask(() => this.exited(worker, child.exitCode, child.signalCode));
+    else child.on('exit', (code, signal) => this.exited(worker, code, signal));
   }
 
   private exited(worker: WorkerProcess, code: number | null, signal: string | null): void {

@@ -102,7 +102,8 @@ class ResultBatch {
   }
 }
 
-const socket = new zmq.Dealer(linkOptions({ routingId: `w${workerId}` }));
+// Started early by a controller child, a worker may be up before its server's socket is bound: retry the ipc connect quickly.
+const socket = new zmq.Dealer(linkOptions({ routingId: `w${workerId}`, reconnectInterval: 5 }));
 const outbox = new Outbox(socket, (error) => process.stderr.write(`worker ${workerId}: send failed: ${error.message}\n`));
 const capture = new OutputCapture(scheduleOutputFlush);
 /** A ring buffer: Array.prototype.shift moves the whole backing store when V8 cannot trim it in place (during incremental marking, say). */
