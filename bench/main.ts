@@ -75,7 +75,7 @@ async function python(system: 'ipyparallel' | 'dask', unavailable: string | unde
 log(`${config.workers} workers; sections: ${[...config.sections].join(', ')}`);
 
 await section('raw', () => measureRaw(config, figures.raw, figures.relay, log));
-await section('engine', () => measureEngine(config, figures.tsgather, log));
+await section('engine', () => measureEngine(config, figures.tsgather, log, config.sections.has('raw')));
 await section('start', () => measureStart(config, figures.tsgather, log));
 await section('memory', () => measureMemory(config, figures.tsgather, log));
 await section('kernel', () => measureKernelCell(config, figures.tsgather, log));

@@ -9,14 +9,28 @@ import { refreshMs } from './refresh.js';
 import { openSession } from './session.js';
 import { startToFirstResultMs } from './start.js';
 import { addJobRate, mapRate } from './throughput.js';
+import { RawPipeline } from '../raw-zmq/pipeline.js';
+import { rawTinyRate } from '../raw-zmq/suite.js';
 
 type Log = (line: string) => void;
 
-export async function measureEngine(config: BenchConfig, figures: SystemFigures, log: Log): Promise<void> {
+/**
+ * `pairWithRaw`: each addJob run follows a run of the raw pipeline (started beside the engine), and
+ * their ratio is kept per pair. Where the machine's speed drifts (by up to a third within a minute
+ * on the VM this was built on), a ratio of two medians measured a minute apart says more about the
+ * drift than about the engine.
+ */
+export async function measureEngine(config: BenchConfig, figures: SystemFigures, log: Log, pairWithRaw = false): Promise<void> {
   const sg = await openSession(config.workers);
+  const raw = pairWithRaw ? await RawPipeline.start(config.workers) : undefined;
   try {
-    log(`tiny jobs: ${config.tinyJobs.toLocaleString('en')} per run through addJob, then map`);
-    figures.tiny_addjob = figure(await repeat(config.runs, 1, () => addJobRate(sg, config.tinyJobs)), 'jobs/s', { jobs: config.tinyJobs });
+    log(`tiny jobs: ${config.tinyJobs.toLocaleString('en')} per run through addJob${raw ? ' (each after a raw pipeline run)' : ''}, then map`);
+    const tinyRuns = await repeat(config.runs, 1, async () => {
+      const rawRate = raw ? await rawTinyRate(raw, config.tinyJobs) : undefined;
+      return { rawRate, rate: await addJobRate(sg, config.tinyJobs) };
+    });
+    figures.tiny_addjob = figure(tinyRuns.map((run) => run.rate), 'jobs/s', { jobs: config.tinyJobs });
+    if (raw) figures.tiny_addjob_vs_raw = figure(tinyRuns.map((run) => run.rate / run.rawRate!), 'x', { note: 'each addJob run over the raw pipeline run just before it' });
     figures.tiny_map = figure(await repeat(config.runs, 1, () => mapRate(sg, config.tinyJobs)), 'jobs/s', { jobs: config.tinyJobs });
 
     log(`latency: ${config.latencyJobs.toLocaleString('en')} sequential submits per run`);
@@ -44,6 +58,7 @@ export async function measureEngine(config: BenchConfig, figures: SystemFigures,
     const refreshRuns = await repeat(config.runs, 1, () => refreshMs(sg, config.workers));
     figures.refresh = figure(refreshRuns.map((ms) => ms / 1000), 's', { note: 'refresh, then busy(2 ms) probes until each new worker answered' });
   } finally {
+    await raw?.close();
     await sg.close();
   }
 }

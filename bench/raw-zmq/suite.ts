@@ -43,13 +43,16 @@ export async function measureRaw(config: BenchConfig, figures: SystemFigures, re
   }
 }
 
+/** Jobs per second for `jobs` no-op jobs through the raw pipeline (workload 1). */
+export async function rawTinyRate(pipeline: RawPipeline, jobs: number): Promise<number> {
+  const started = performance.now();
+  await pipeline.runBatched(jobs, RAW_BATCH, RAW_WINDOW);
+  return jobs / ((performance.now() - started) / 1000);
+}
+
 /** Workloads 1, 2 and 4 on a raw pipeline, direct or relayed. */
 async function measureTraffic(pipeline: RawPipeline, config: BenchConfig, figures: SystemFigures): Promise<void> {
-  const tinyRuns = await repeat(config.runs, 1, async () => {
-    const started = performance.now();
-    await pipeline.runBatched(config.tinyJobs, RAW_BATCH, RAW_WINDOW);
-    return config.tinyJobs / ((performance.now() - started) / 1000);
-  });
+  const tinyRuns = await repeat(config.runs, 1, () => rawTinyRate(pipeline, config.tinyJobs));
   figures.tiny_addjob = figure(tinyRuns, 'jobs/s', { jobs: config.tinyJobs, note: `JSON batches of ${RAW_BATCH}, ${RAW_WINDOW} in flight per worker` });
 
   const latencyRuns = await repeat(config.runs, 1, async () => {
