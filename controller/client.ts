@@ -27,7 +27,9 @@ import {
   type Command,
   type ControllerToCaller,
   type CallerToController,
+  inGroups,
   isPlainValue,
+  PACK_GROUP,
   packPlainValues,
   packValues,
   slicePacked,
@@ -48,19 +50,23 @@ const MAX_JOBS_PER_MESSAGE = 20_000;
 /** Jobs handed to the controller and not yet answered; the rest wait here, encoded, so the controller's memory stays bounded. */
 const CONTROLLER_WINDOW = 100_000;
 
-/** Encoded items: their packed texts and binary frames in order, and each one's frame count when any has frames. */
+/** Encoded items: their texts packed PACK_GROUP at a time, their binary frames in order, and each one's frame count when any has frames. */
 interface EncodedItems {
   count: number;
-  packed: PackedValues;
+  groups: PackedValues[];
   bins: Uint8Array[];
   nbins?: number[];
 }
 
 /**
- * Jobs encoded by one addJob call (ids `first`, `first + 1`, ...), handed to the controller from
- * `next` on as its window allows: a queued job costs its bytes and an offset.
+ * Jobs of one addJob call (ids `first`, `first + 1`, ...), at most PACK_GROUP of them, handed to
+ * the controller from `next` on as its window allows: a queued job costs its bytes and an offset.
  */
-interface OutgoingChunk extends EncodedItems {
+interface OutgoingChunk {
+  count: number;
+  packed: PackedValues;
+  bins: Uint8Array[];
+  nbins?: number[];
   first: number;
   fn: string;
   timeoutMs: number;
@@ -195,7 +201,7 @@ export class ScatterGather extends EventEmitter {
     return Math.ceil(timeoutMs);
   }
 
-  /** Checks every item, then packs them: with one JSON.stringify when all are plain JSON, else one by one. */
+  /** Checks every item in order, then packs them: a group at a time with one JSON.stringify when all are plain JSON, else one by one. */
   private encodeItems(name: string, items: JobItem[]): EncodedItems {
     const values = new Array<unknown>(items.length);
     let plain = true;
@@ -205,9 +211,9 @@ export class ScatterGather extends EventEmitter {
         throw new TypeError(`addJob('${name}'): item ${i} must be [args array, kwargs object?], e.g. [[1000], { bins: 10 }]`);
       }
       values[i] = item.length === 1 || item[1] !== undefined ? item : [item[0]];
-      if (plain) plain = isPlainValue(values[i], 'job', i);
+      if (!isPlainValue(values[i], 'job', i)) plain = false; // walked on regardless: what cannot travel is reported in item order
     }
-    if (plain) return { count: items.length, packed: packPlainValues(values), bins: [] };
+    if (plain) return { count: items.length, groups: inGroups(values, packPlainValues), bins: [] };
     const texts = new Array<string>(items.length);
     const bins: Uint8Array[] = [];
     let nbins: number[] | undefined;
@@ -220,30 +226,33 @@ export class ScatterGather extends EventEmitter {
         for (const bin of encoded.bins) bins.push(bin);
       }
     }
-    return { count: items.length, packed: packValues(texts), bins, nbins };
+    return { count: items.length, groups: inGroups(texts, packValues), bins, nbins };
   }
 
-  /** Queues items `start` to `end` of `encoded` as one segment of consecutive ids. */
+  /** Queues items `start` to `end` of `encoded` as one segment of consecutive ids, one outgoing chunk per pack group. */
   private enqueue(name: string, encoded: EncodedItems, start: number, end: number, timeoutMs: number): Segment {
     const now = Date.now();
     const count = end - start;
     const segment = this.pending.add(this.nextId, count, name, now);
     this.nextId += count;
-    if (count > 0) {
-      const whole = start === 0 && end === encoded.count;
-      const binStart = encoded.nbins ? sum(encoded.nbins, 0, start) : 0;
-      const binEnd = encoded.nbins ? binStart + sum(encoded.nbins, start, end) : 0;
+    let binAt = encoded.nbins ? sum(encoded.nbins, 0, start) : 0;
+    for (let from = start; from < end; ) {
+      const group = Math.floor(from / PACK_GROUP);
+      const to = Math.min(end, (group + 1) * PACK_GROUP);
+      const binCount = encoded.nbins ? sum(encoded.nbins, from, to) : 0;
       this.outgoing.push({
-        first: segment.first,
+        first: segment.first + (from - start),
         fn: name,
         timeoutMs,
-        count,
-        packed: slicePacked(encoded.packed, start, end),
-        nbins: encoded.nbins && (whole ? encoded.nbins : encoded.nbins.slice(start, end)),
-        bins: whole ? encoded.bins : encoded.bins.slice(binStart, binEnd),
+        count: to - from,
+        packed: slicePacked(encoded.groups[group]!, from - group * PACK_GROUP, to - group * PACK_GROUP),
+        nbins: encoded.nbins?.slice(from, to),
+        bins: binCount > 0 ? encoded.bins.slice(binAt, binAt + binCount) : [],
         next: 0,
         nextBin: 0,
       });
+      binAt += binCount;
+      from = to;
     }
     this.unclaimed += count;
     this.totals.added += count;

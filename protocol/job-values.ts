@@ -32,41 +32,45 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const [OPEN_BRACKET, CLOSE_BRACKET, OPEN_BRACE, CLOSE_BRACE] = [0x5b, 0x5d, 0x7b, 0x7d];
 
-/** Values stringified at once by packPlainValues: keeps each text far below V8's longest string. */
-const STRINGIFY_GROUP = 8192;
+/**
+ * Most values packed together: a long list is packed a group at a time (see inGroups), so that no
+ * string comes near V8's longest and no offset near 2^32, however many jobs one call adds.
+ */
+export const PACK_GROUP = 8192;
+
+/** `list` packed PACK_GROUP items at a time, in order. */
+export function inGroups<T>(list: readonly T[], pack: (group: readonly T[]) => PackedValues): PackedValues[] {
+  const groups: PackedValues[] = [];
+  for (let start = 0; start < list.length; start += PACK_GROUP) groups.push(pack(list.slice(start, start + PACK_GROUP)));
+  return groups;
+}
 
 /**
- * Packs values that are all plain JSON (see isPlainValue) with one JSON.stringify per few
- * thousand values rather than one per value: the offsets come from a scan for the list's own commas.
+ * Packs values that are all plain JSON (see isPlainValue) with one JSON.stringify rather than one
+ * per value: the offsets come from a scan for the list's own commas. Keep lists short (inGroups).
  */
 export function packPlainValues(list: readonly unknown[]): PackedValues {
   const offsets = new Uint32Array(list.length + 1);
-  const parts: Buffer[] = [];
-  let length = 0;
-  for (let start = 0; start < list.length; start += STRINGIFY_GROUP) {
-    const end = Math.min(list.length, start + STRINGIFY_GROUP);
-    // `[v0,v1,...]` becomes `v0,v1,...,` by dropping the bracket and overwriting the last one.
-    const values = Buffer.from(JSON.stringify(list.slice(start, end)), 'utf8').subarray(1);
-    values[values.length - 1] = COMMA;
-    findValueEnds(values, offsets, start, end, length);
-    parts.push(values);
-    length += values.length;
-  }
-  return { values: parts.length === 1 ? parts[0]! : Buffer.concat(parts, length), offsets };
+  if (list.length === 0) return { values: Buffer.alloc(0), offsets };
+  // `[v0,v1,...]` becomes `v0,v1,...,` by dropping the bracket and overwriting the last one.
+  const values = Buffer.from(JSON.stringify(list), 'utf8').subarray(1);
+  values[values.length - 1] = COMMA;
+  findValueEnds(values, offsets);
+  return { values, offsets };
 }
 
-/** Sets offsets[start + 1 .. end] to where each value in `values` ends (past its comma), plus `base`. */
-function findValueEnds(values: Buffer, offsets: Uint32Array, start: number, end: number, base: number): void {
+/** Sets offsets[1..] to where each value in `values` ends, past its comma. */
+function findValueEnds(values: Buffer, offsets: Uint32Array): void {
   let depth = 0;
-  let job = start + 1;
+  let job = 1;
   for (let at = 0; at < values.length; at++) {
     const byte = values[at]!;
     if (byte === QUOTE) at = closingQuote(values, at);
     else if (byte === OPEN_BRACKET || byte === OPEN_BRACE) depth++;
     else if (byte === CLOSE_BRACKET || byte === CLOSE_BRACE) depth--;
-    else if (byte === COMMA && depth === 0) offsets[job++] = base + at + 1;
+    else if (byte === COMMA && depth === 0) offsets[job++] = at + 1;
   }
-  if (job !== end + 1) throw new Error(`packPlainValues: found ${job - start - 1} values in the text of ${end - start}`);
+  if (job !== offsets.length) throw new Error(`packPlainValues: found ${job - 1} values in the text of ${offsets.length - 1}`);
 }
 
 /** Where the JSON string opened at `open` ends: the next quote not escaped by a backslash. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkOffsets, encodeValue, packPlainValues, packValues, parseRun, ProtocolError, slicePacked, valuesOfRun } from '../protocol/index.js';
+import { checkOffsets, encodeValue, inGroups, PACK_GROUP, packPlainValues, packValues, parseRun, ProtocolError, slicePacked, valuesOfRun } from '../protocol/index.js';
 import { ChunkIndex, makeChunk, openParts, removeFromRuns, runFrames, runOf } from '../controller/job-chunks.js';
 
 const texts = [[[1]], [['é', 'ü']], [[{ a: '∑' }], { k: 2 }], [[]]].map((item) => encodeValue(item).text);
@@ -16,17 +16,20 @@ test('any run of packed job values is one slice that parses back to exactly its 
   }
 });
 
-test('plain values packed in bulk come out byte for byte as packed one by one: quotes, backslashes, brackets and commas inside strings, multi-byte text, past a stringify group', () => {
+test('plain values packed in bulk come out byte for byte as packed one by one: quotes, backslashes, brackets and commas inside strings, multi-byte text, in groups', () => {
   const tricky = ['a"b', 'c\\', '\\"', '[,]', '{,}', '"', 'é,ü', '∑"∑', '', ',,', '\\\\"x'];
   const items = Array.from({ length: 20_000 }, (_, i) => (i % 7 === 0 ? [[tricky[i % tricky.length], i], { k: [tricky[(i + 3) % tricky.length]] }] : [[i, { s: tricky[i % tricky.length] }]]));
-  const bulk = packPlainValues(items);
-  const single = packValues(items.map((item) => encodeValue(item).text));
-  assert.ok(bulk.values.equals(single.values), 'the same bytes');
-  assert.deepEqual(bulk.offsets, single.offsets);
-  checkOffsets(bulk);
-  const part = slicePacked(bulk, 8190, 8195);
+  const bulk = inGroups(items, packPlainValues);
+  const single = inGroups(items.map((item) => encodeValue(item).text), packValues);
+  assert.equal(bulk.length, Math.ceil(items.length / PACK_GROUP));
+  bulk.forEach((group, g) => {
+    assert.ok(group.values.equals(single[g]!.values), `group ${g}: the same bytes`);
+    assert.deepEqual(group.offsets, single[g]!.offsets);
+    checkOffsets(group);
+  });
+  const part = slicePacked(bulk[1]!, 10, 15);
   checkOffsets(part);
-  assert.deepEqual(parseRun(valuesOfRun(part, 0, 5), 5), items.slice(8190, 8195));
+  assert.deepEqual(parseRun(valuesOfRun(part, 0, 5), 5), items.slice(PACK_GROUP + 10, PACK_GROUP + 15));
   assert.equal(packPlainValues([]).values.length, 0);
 });
 

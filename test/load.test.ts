@@ -127,6 +127,36 @@ describe('maxQueued', () => {
     }
   });
 
+  test('a list spanning several pack groups, binary frames on some items, reaches every job intact, whole and fed in by addJobAsync', async () => {
+    // 20,000 items are three pack groups of the caller's encoding; maxQueued 3,000 makes addJobAsync cut them elsewhere.
+    const items = Array.from({ length: 20_000 }, (_, i) => (i % 997 === 0 ? [[i, new Float64Array([i, 0.5])]] : [[i]]) as [unknown[]]);
+    const expected = items.map((_, i) => (i % 997 === 0 ? 3 * i + 0.5 : i));
+    const mix = (i: number, extra?: Float64Array) => (extra ? i + 2 * extra[0]! + extra[1]! : i);
+    const whole = await spawnScatterGather([], { workers: 2, echo: false });
+    try {
+      await whole.define('mix', mix);
+      assert.deepEqual(await whole.map('mix', items), expected);
+    } finally {
+      await whole.close();
+    }
+    const fed = await spawnScatterGather([], { workers: 2, echo: false, maxQueued: 3000 });
+    try {
+      await fed.define('mix', mix);
+      const values = new Map<number, unknown>();
+      const take = () => {
+        for (const result of fed.poll()) values.set(result.id, result.value);
+      };
+      fed.on('progress', take);
+      const ids = await fed.addJobAsync('mix', items);
+      await fed.waitForResult({ all: true });
+      fed.off('progress', take);
+      take();
+      assert.deepEqual(ids.map((id) => values.get(id)), expected);
+    } finally {
+      await fed.close();
+    }
+  });
+
   test('results not taken count against the limit: with nothing in flight, addJobAsync says so instead of waiting forever', async () => {
     const sg = await spawnScatterGather([], { workers: 1, echo: false, maxQueued: 100 });
     try {
