@@ -112,6 +112,7 @@ export class WorkerPool {
   /** Stops every worker and forks none until resized; resolves when all of them are reaped. */
   stop(cause: DownCause): Promise<void> {
     this.target = 0;
+    for (const child of this.prestarted.splice(0)) child.kill('SIGKILL'); // never taken (the server did not get as far)
     const workers = [...this.workers.values()];
     const reaped = workers.map((worker) => (worker.child.exitCode !== null || worker.child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => worker.child.once('exit', () => resolve()))));
     for (const worker of workers) this.end(worker, cause);
