@@ -29,7 +29,8 @@ import {
   type CallerToController,
   inGroups,
   isPlainValue,
-  PACK_GROUP,
+  MAX_MESSAGE_BYTES,
+  SerializationError,
   packPlainValues,
   packValues,
   slicePacked,
@@ -50,7 +51,7 @@ const MAX_JOBS_PER_MESSAGE = 20_000;
 /** Jobs handed to the controller and not yet answered; the rest wait here, encoded, so the controller's memory stays bounded. */
 const CONTROLLER_WINDOW = 100_000;
 
-/** Encoded items: their texts packed PACK_GROUP at a time, their binary frames in order, and each one's frame count when any has frames. */
+/** Encoded items: their texts packed in groups (inGroups), their binary frames in order, and each one's frame count when any has frames. */
 interface EncodedItems {
   count: number;
   groups: PackedValues[];
@@ -59,7 +60,7 @@ interface EncodedItems {
 }
 
 /**
- * Jobs of one addJob call (ids `first`, `first + 1`, ...), at most PACK_GROUP of them, handed to
+ * Jobs of one addJob call (ids `first`, `first + 1`, ...), at most one pack group of them, handed to
  * the controller from `next` on as its window allows: a queued job costs its bytes and an offset.
  */
 interface OutgoingChunk {
@@ -213,7 +214,7 @@ export class ScatterGather extends EventEmitter {
       values[i] = item.length === 1 || item[1] !== undefined ? item : [item[0]];
       if (!isPlainValue(values[i], 'job', i)) plain = false; // walked on regardless: what cannot travel is reported in item order
     }
-    if (plain) return { count: items.length, groups: inGroups(values, packPlainValues), bins: [] };
+    if (plain) return checkFrameSizes(name, { count: items.length, groups: inGroups(values, packPlainValues), bins: [] });
     const texts = new Array<string>(items.length);
     const bins: Uint8Array[] = [];
     let nbins: number[] | undefined;
@@ -226,7 +227,7 @@ export class ScatterGather extends EventEmitter {
         for (const bin of encoded.bins) bins.push(bin);
       }
     }
-    return { count: items.length, groups: inGroups(texts, packValues), bins, nbins };
+    return checkFrameSizes(name, { count: items.length, groups: inGroups(texts, packValues), bins, nbins });
   }
 
   /** Queues items `start` to `end` of `encoded` as one segment of consecutive ids, one outgoing chunk per pack group. */
@@ -236,23 +237,28 @@ export class ScatterGather extends EventEmitter {
     const segment = this.pending.add(this.nextId, count, name, now);
     this.nextId += count;
     let binAt = encoded.nbins ? sum(encoded.nbins, 0, start) : 0;
-    for (let from = start; from < end; ) {
-      const group = Math.floor(from / PACK_GROUP);
-      const to = Math.min(end, (group + 1) * PACK_GROUP);
-      const binCount = encoded.nbins ? sum(encoded.nbins, from, to) : 0;
-      this.outgoing.push({
-        first: segment.first + (from - start),
-        fn: name,
-        timeoutMs,
-        count: to - from,
-        packed: slicePacked(encoded.groups[group]!, from - group * PACK_GROUP, to - group * PACK_GROUP),
-        nbins: encoded.nbins?.slice(from, to),
-        bins: binCount > 0 ? encoded.bins.slice(binAt, binAt + binCount) : [],
-        next: 0,
-        nextBin: 0,
-      });
-      binAt += binCount;
-      from = to;
+    let groupStart = 0;
+    for (const group of encoded.groups) {
+      const groupEnd = groupStart + group.offsets.length - 1;
+      const from = Math.max(start, groupStart);
+      const to = Math.min(end, groupEnd);
+      if (from < to) {
+        const binCount = encoded.nbins ? sum(encoded.nbins, from, to) : 0;
+        this.outgoing.push({
+          first: segment.first + (from - start),
+          fn: name,
+          timeoutMs,
+          count: to - from,
+          packed: slicePacked(group, from - groupStart, to - groupStart),
+          nbins: encoded.nbins?.slice(from, to),
+          bins: binCount > 0 ? encoded.bins.slice(binAt, binAt + binCount) : [],
+          next: 0,
+          nextBin: 0,
+        });
+        binAt += binCount;
+      }
+      if (groupEnd >= end) break;
+      groupStart = groupEnd;
     }
     this.unclaimed += count;
     this.totals.added += count;
@@ -614,6 +620,27 @@ function idsOf(segment: Segment): number[] {
   const ids = new Array<number>(segment.count);
   for (let i = 0; i < segment.count; i++) ids[i] = segment.first + i;
   return ids;
+}
+
+/**
+ * A frame over ZeroMQ's limit would cost the link its connection and the message: refused here,
+ * with the job it belongs to. Groups hold one value only when that value alone is that large.
+ */
+function checkFrameSizes(name: string, encoded: EncodedItems): EncodedItems {
+  const tooLarge = (index: number, bytes: number, what: string) =>
+    new SerializationError(`addJob('${name}'): job ${index}'s ${what} is ${Math.round(bytes / 1048576)} MB encoded; one frame carries at most ${MAX_MESSAGE_BYTES / 1048576} MB`);
+  let index = 0;
+  for (const group of encoded.groups) {
+    if (group.values.length > MAX_MESSAGE_BYTES) throw tooLarge(index, group.values.length, 'arguments');
+    index += group.offsets.length - 1;
+  }
+  let bin = 0;
+  for (let i = 0; encoded.nbins && i < encoded.count; i++) {
+    for (let end = bin + encoded.nbins[i]!; bin < end; bin++) {
+      if (encoded.bins[bin]!.byteLength > MAX_MESSAGE_BYTES) throw tooLarge(i, encoded.bins[bin]!.byteLength, 'binary value');
+    }
+  }
+  return encoded;
 }
 
 function sum(values: number[], start: number, end: number): number {

@@ -32,16 +32,38 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const [OPEN_BRACKET, CLOSE_BRACKET, OPEN_BRACE, CLOSE_BRACE] = [0x5b, 0x5d, 0x7b, 0x7d];
 
-/**
- * Most values packed together: a long list is packed a group at a time (see inGroups), so that no
- * string comes near V8's longest and no offset near 2^32, however many jobs one call adds.
- */
+/** Most values packed together: a long list is packed a group at a time (see inGroups). */
 export const PACK_GROUP = 8192;
+/**
+ * Most bytes of values in one group, unless one value alone is larger: groups travel one per
+ * message, far below ZeroMQ's frame limit (MAX_MESSAGE_BYTES), and far from 2^32-byte offsets.
+ */
+export const PACK_MAX_BYTES = 64 * 1024 * 1024;
 
-/** `list` packed PACK_GROUP items at a time, in order. */
-export function inGroups<T>(list: readonly T[], pack: (group: readonly T[]) => PackedValues): PackedValues[] {
+/**
+ * `list` packed in order, PACK_GROUP items at a time. A group whose text is too long for one
+ * string, or whose bytes pass `maxBytes`, is halved until it fits, and the rest of the list goes
+ * in groups of that size.
+ */
+export function inGroups<T>(list: readonly T[], pack: (group: readonly T[]) => PackedValues, maxBytes = PACK_MAX_BYTES): PackedValues[] {
   const groups: PackedValues[] = [];
-  for (let start = 0; start < list.length; start += PACK_GROUP) groups.push(pack(list.slice(start, start + PACK_GROUP)));
+  let size = PACK_GROUP;
+  for (let start = 0; start < list.length; ) {
+    const group = list.slice(start, start + size);
+    let packed: PackedValues | undefined;
+    try {
+      packed = pack(group);
+    } catch (error) {
+      // Past V8's longest string; with one value left, that value cannot travel at all.
+      if (!(error instanceof RangeError) || group.length === 1) throw error;
+    }
+    if (!packed || (packed.values.length > maxBytes && group.length > 1)) {
+      size = Math.ceil(group.length / 2);
+      continue;
+    }
+    groups.push(packed);
+    start += group.length;
+  }
   return groups;
 }
 

@@ -6,6 +6,7 @@ import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput, type JobItem } from '../controller/index.js';
+import { MAX_MESSAGE_BYTES } from '../protocol/index.js';
 import { alive, histogramSource, waitUntil } from './helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
@@ -157,6 +158,11 @@ describe('embedded local cluster', () => {
     );
     assert.throws(() => sg.addJob('noop', [[[Symbol('x')]]]), /symbol/);
     assert.throws(() => sg.addJob('noop', [[1, 2] as never]), /item 0 must be \[args array, kwargs object\?\]/);
+    // Past ZeroMQ's frame limit the link would drop the connection and the message: refused instead (the pages are never touched).
+    assert.throws(
+      () => sg.addJob('noop', [[[1]], [[new Uint8Array(MAX_MESSAGE_BYTES + 1)]]]),
+      (error: Error) => error instanceof SerializationError && /job 1's binary value is 1024 MB encoded; one frame carries at most 1024 MB/.test(error.message),
+    );
     assert.equal(sg.outstanding, before, 'nothing was queued');
   });
 

@@ -33,6 +33,23 @@ test('plain values packed in bulk come out byte for byte as packed one by one: q
   assert.equal(packPlainValues([]).values.length, 0);
 });
 
+test('a group whose bytes pass the cap, or whose text is too long for one string, is halved until it fits; one value alone may pass the cap', () => {
+  const texts = Array.from({ length: 1000 }, (_, i) => JSON.stringify([[i, 'x'.repeat(i === 500 ? 5000 : 90)]]));
+  const capped = inGroups(texts, packValues, 2000);
+  assert.deepEqual(Buffer.concat(capped.map((g) => g.values)), packValues(texts).values, 'every value, in order');
+  for (const group of capped) assert.ok(group.values.length <= 2000 || group.offsets.length === 2, `a group of ${group.offsets.length - 1} values has ${group.values.length} bytes`);
+  assert.ok(capped.some((group) => group.values.length > 2000), 'the 5,000-byte value went alone');
+  // V8's longest string, stood in for by a packer that refuses more than 100 values.
+  const refusing = (group: readonly string[]) => {
+    if (group.length > 100) throw new RangeError('Invalid string length');
+    return packValues(group);
+  };
+  const halved = inGroups(texts, refusing);
+  assert.ok(halved.every((group) => group.offsets.length - 1 <= 100));
+  assert.deepEqual(Buffer.concat(halved.map((g) => g.values)), packValues(texts).values);
+  assert.throws(() => inGroups(['1'], () => { throw new RangeError('Invalid string length'); }), RangeError, 'one value that cannot be packed throws');
+});
+
 test('offsets that do not match the values frame, and a run of the wrong length, are refused with a ProtocolError', () => {
   const packed = packValues(texts);
   const shifted = { values: packed.values, offsets: packed.offsets.map((offset, i) => (i === 2 ? offset + 1 : offset)) };
