@@ -15,6 +15,7 @@ import {
   frames,
   joinJson,
   linkOptions,
+  MAX_MESSAGE_BYTES,
   Outbox,
   readHead,
   readJson,
@@ -28,6 +29,8 @@ import {
   type OutputRow,
   type WorkerToServer,
   WORKER_ROW,
+  SerializationError,
+  type EncodedValue,
 } from '../protocol/index.js';
 import { Deque } from '../protocol/deque.js';
 import { OutputCapture } from './output-capture.js';
@@ -48,6 +51,8 @@ const RSS_CHECK_INTERVAL_MS = 10;
 /** Results are sent when the queue runs dry, or at least this often while it does not. */
 const FLUSH_INTERVAL_MS = 2;
 const FLUSH_MAX_RESULTS = 2048;
+/** ...or once they hold this much text, so the values frame stays far below the links' frame limit. */
+const FLUSH_MAX_TEXT = 64 * 1024 * 1024;
 
 // Cells and definitions expect CommonJS `require` too; the worker is ESM.
 (globalThis as Record<string, unknown>).require ??= createRequire(path.join(process.cwd(), 'noop.js'));
@@ -114,6 +119,8 @@ let lastFlush = performance.now();
 let lastJobEnd = 0;
 /** Results recorded and not yet flushed, over all controllers. */
 let heldResults = 0;
+/** Characters of result text held, over all controllers. */
+let heldText = 0;
 let current: QueuedJob | undefined;
 let outputFlushScheduled = false;
 let lastRssCheck = 0;
@@ -219,19 +226,33 @@ function argumentsOf(job: QueuedJob): unknown[] {
 function record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, t0: number, version: number): void {
   lastJobEnd = performance.now();
   const runMs = lastJobEnd - t0;
-  const batch = batchFor(job.controller);
   let encoded;
   try {
-    encoded = encodeValue(value, 'result');
+    encoded = checkFrames(job, encodeValue(value, 'result'));
   } catch (error) {
     ok = false;
     encoded = encodeValue(describeError(error));
   }
+  // A large result goes in a message of its own rather than past the frame limit with the others.
+  if (heldText > 0 && heldText + encoded.text.length > FLUSH_MAX_TEXT) flush();
+  const batch = batchFor(job.controller);
   batch.addRow(job.id, ok ? 1 : 0, batch.bins.length, encoded.bins.length, startedAt, runMs, version, encoded.plain ? 1 : 0);
   heldResults++;
+  heldText += encoded.text.length;
   batch.values.push(encoded.text);
   for (const bin of encoded.bins) batch.bins.push(bin);
   takeOutput(job);
+}
+
+/**
+ * A frame over the links' limit would cost this worker its connection and the result with it: such
+ * a result becomes a SerializationError instead. (UTF-8 takes at most 3 bytes a character.)
+ */
+function checkFrames(job: QueuedJob, encoded: EncodedValue): EncodedValue {
+  let largest = encoded.text.length * 3 > MAX_MESSAGE_BYTES ? Buffer.byteLength(encoded.text) : 0;
+  for (const bin of encoded.bins) largest = Math.max(largest, bin.byteLength);
+  if (largest <= MAX_MESSAGE_BYTES) return encoded;
+  throw new SerializationError(`the result of job ${job.id} has a ${Math.round(largest / 1048576)} MB frame; one frame carries at most ${MAX_MESSAGE_BYTES / 1048576} MB`);
 }
 
 function flush(): void {
@@ -241,6 +262,7 @@ function flush(): void {
   }
   batches.clear();
   heldResults = 0;
+  heldText = 0;
   lastFlush = performance.now();
 }
 
@@ -300,7 +322,7 @@ async function runQueue(): Promise<void> {
       toServer({ t: 'recycle', w: workerId, rssMb: Math.round(process.memoryUsage.rss() / 1048576) });
       break;
     }
-    if (queue.length === 0 || lastJobEnd - lastFlush >= FLUSH_INTERVAL_MS || heldResults >= FLUSH_MAX_RESULTS) {
+    if (queue.length === 0 || lastJobEnd - lastFlush >= FLUSH_INTERVAL_MS || heldResults >= FLUSH_MAX_RESULTS || heldText >= FLUSH_MAX_TEXT) {
       flush();
       // A send posted while an earlier one still awaits its turn leaves only when the event loop
       // turns, which a sync job never lets happen: let it go now, so a result never waits for later jobs.

@@ -166,6 +166,16 @@ describe('embedded local cluster', () => {
     assert.equal(sg.outstanding, before, 'nothing was queued');
   });
 
+  test('a result with a frame past the links\' limit comes back as a SerializationError, and the worker carries on', async () => {
+    // Returned, never written to: the gigabyte's pages are never touched.
+    await sg.define('huge', (bytes: number) => new Uint8Array(bytes));
+    const [result] = await sg.mapResults('huge', [[[MAX_MESSAGE_BYTES + 1]]]);
+    assert.equal(result!.ok, false);
+    assert.equal(result!.error!.name, 'SerializationError');
+    assert.match(result!.error!.message, new RegExp(`the result of job ${result!.id} has a 1024 MB frame; one frame carries at most 1024 MB`));
+    assert.equal(await sg.submit('huge', [3]).then((bytes) => (bytes as Uint8Array).length), 3, 'the workers carry on');
+  });
+
   test('binary values travel both ways as typed arrays', async () => {
     await sg.define('scale', (xs: Float64Array, k: number) => xs.map((x) => x * k));
     const input = Float64Array.from({ length: 100_000 }, (_, i) => i);
