@@ -6,6 +6,7 @@
 import * as zmq from 'zeromq';
 import {
   PROTOCOL_VERSION,
+  MAX_MESSAGE_BYTES,
   ProtocolError,
   describeError,
   encodeValue,
@@ -39,7 +40,7 @@ import {
   type Deliver,
 } from '../protocol/index.js';
 import { Deque } from '../protocol/deque.js';
-import { ChunkIndex, attemptsOf, charge, makeChunk, openParts, removeFromRuns, runFrames, runOf, type Chunk, type FunctionStats, type Run } from './job-chunks.js';
+import { ChunkIndex, attemptsOf, charge, jobsWithinFrame, largestFrame, makeChunk, openParts, removeFromRuns, runFrames, runOf, type Chunk, type FunctionStats, type Run } from './job-chunks.js';
 import { checkListen, serverKeyFor, type LinkSecurity } from './link-security.js';
 import { parseServerUrl } from './server-url.js';
 
@@ -86,6 +87,8 @@ interface ServerSlot {
   link: Link;
   workers: Map<number, WorkerSlot>;
   lastSeen: number;
+  /** The largest frame the server takes: no run's frame may pass it. */
+  maxFrame: number;
 }
 
 interface WorkerSlot {
@@ -277,7 +280,7 @@ export class Controller {
         }
         return this.hello(link);
       case 'welcome':
-        return this.welcome(link, head.v, head.server, Number.isInteger(head.size) ? head.size : undefined);
+        return this.welcome(link, head.v, head.server, Number.isInteger(head.size) ? head.size : undefined, typeof head.maxFrame === 'number' && head.maxFrame > 0 ? head.maxFrame : MAX_MESSAGE_BYTES);
       case 'refused':
         link.refused = head.reason;
         if (this.mayAnswer(link)) this.event('server-refused', { url: link.url, reason: head.reason });
@@ -314,7 +317,7 @@ export class Controller {
     }
   }
 
-  private welcome(link: Link, version: number, info: ServerInfo, workers: number | undefined): void {
+  private welcome(link: Link, version: number, info: ServerInfo, workers: number | undefined, maxFrame: number): void {
     if (typeof info !== 'object' || info === null || typeof info.id !== 'string' || typeof info.host !== 'string' || !Array.isArray(info.functions)) {
       throw new ProtocolError('welcome without a valid server description');
     }
@@ -324,7 +327,7 @@ export class Controller {
     }
     if (link.server?.info.id === info.id && link.server.info.pid === info.pid) return; // a repeated handshake
     if (link.server) this.lose(link.server, 'crash', 'replaced by a new server process at the same address');
-    link.server = { info, link, workers: new Map(), lastSeen: Date.now() };
+    link.server = { info, link, workers: new Map(), lastSeen: Date.now(), maxFrame };
     link.known = info;
     link.complaints = 0;
     link.refused = undefined;
@@ -503,6 +506,12 @@ export class Controller {
     ]);
   }
 
+  /** A job with a frame larger than its server takes would cost the link its connection: it fails instead. */
+  private tooLargeFor(slot: WorkerSlot, chunk: Chunk, index: number): void {
+    const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
+    this.fail(chunk, index, Date.now(), slot, 'MessageTooLargeError', `job ${chunk.first + index} ('${chunk.fn}') has a ${mb(largestFrame(chunk, index))} frame; server ${slot.server.info.id} takes frames of at most ${mb(slot.server.maxFrame)} (its --max-message-mb)`);
+  }
+
   // ---- scheduling ---------------------------------------------------------------------------
 
   private queueFor(fn: string): FunctionQueue {
@@ -567,7 +576,11 @@ export class Controller {
           queue.runs.shift();
           continue;
         }
-        const take = Math.min(credit, size);
+        const take = jobsWithinFrame(run.chunk, run.start, Math.min(credit, size), slot.server.maxFrame);
+        if (take === 0) {
+          this.tooLargeFor(slot, run.chunk, run.start); // done now: skipped on the next turn
+          continue;
+        }
         if (take === size) batch.push(queue.runs.shift()!);
         else {
           batch.push(runOf(run.chunk, run.start, run.start + take));

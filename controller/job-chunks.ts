@@ -67,6 +67,44 @@ export function charge(chunk: Chunk, index: number): number {
   return attempts;
 }
 
+/** Bytes of the values frame of jobs `start` to `start + count - 1` (see runFrames). */
+function valuesBytes(chunk: Chunk, start: number, count: number): number {
+  return count === 0 ? 0 : chunk.offsets[start + count]! - chunk.offsets[start]! - 1;
+}
+
+/**
+ * How many of the `count` jobs from `start` one run can carry when no frame may pass `maxFrame`
+ * bytes: its values frame, its frame-count frame and each binary frame. 0 when job `start` alone cannot.
+ */
+export function jobsWithinFrame(chunk: Chunk, start: number, count: number, maxFrame: number): number {
+  let fits = count;
+  if (valuesBytes(chunk, start, fits) > maxFrame) {
+    let low = 0; // fits
+    let high = fits; // does not
+    while (high - low > 1) {
+      const middle = (low + high) >>> 1;
+      if (valuesBytes(chunk, start, middle) <= maxFrame) low = middle;
+      else high = middle;
+    }
+    fits = low;
+  }
+  const binStarts = chunk.binStarts;
+  if (!binStarts) return fits;
+  fits = Math.min(fits, Math.floor(maxFrame / Uint32Array.BYTES_PER_ELEMENT));
+  for (let job = start; job < start + fits; job++) {
+    for (let bin = binStarts[job]!; bin < binStarts[job + 1]!; bin++) if (chunk.bins[bin]!.byteLength > maxFrame) return job - start;
+  }
+  return fits;
+}
+
+/** The largest frame job `index` travels in on its own. */
+export function largestFrame(chunk: Chunk, index: number): number {
+  let largest = valuesBytes(chunk, index, 1);
+  const binStarts = chunk.binStarts;
+  for (let bin = binStarts?.[index] ?? 0; binStarts && bin < binStarts[index + 1]!; bin++) largest = Math.max(largest, chunk.bins[bin]!.byteLength);
+  return largest;
+}
+
 /** A run's entry in a worker's 'jobs' message, and the frames that go with it. */
 export function runFrames(run: Run): { meta: JobRun; frames: Uint8Array[] } {
   const { chunk, start, end } = run;

@@ -52,8 +52,11 @@ export type ControllerToServer =
 
 export type ServerToController =
   | { t: 'join'; v: number; server: ServerInfo }
-  /** `size`: the workers this server will run for the controller (fewer than asked for when --max-workers caps it). */
-  | { t: 'welcome'; v: number; server: ServerInfo; workers: WorkerInfo[]; size: number }
+  /**
+   * `size`: the workers this server will run for the controller (fewer than asked for when --max-workers caps it).
+   * `maxFrame`: the largest frame it takes (--max-message-mb); a bigger one would cost the link its connection.
+   */
+  | { t: 'welcome'; v: number; server: ServerInfo; workers: WorkerInfo[]; size: number; maxFrame?: number }
   | { t: 'refused'; reason: string }
   | { t: 'pong'; n: number }
   | { t: 'worker-up'; w: number; pid: number; functions: string[] }

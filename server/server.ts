@@ -17,6 +17,7 @@ import {
   ipcEndpoint,
   isLoopbackEndpoint,
   linkOptions,
+  MAX_MESSAGE_BYTES,
   Outbox,
   readHead,
   receiveLoop,
@@ -338,7 +339,9 @@ export class ComputeServer {
       this.pool.resize(os.availableParallelism());
     }
     this.log.info({ controller: link.controller }, 'controller greeted');
-    link.send(frames({ t: 'welcome', v: PROTOCOL_VERSION, server: this.info, workers: this.pool.list(), size: this.pool.size }));
+    // Frames pass on to the workers, whose links take at most MAX_MESSAGE_BYTES.
+    const maxFrame = Math.min(this.options.maxMessageBytes ?? MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES);
+    link.send(frames({ t: 'welcome', v: PROTOCOL_VERSION, server: this.info, workers: this.pool.list(), size: this.pool.size, maxFrame }));
     // Workers already up are announced through worker-up so the controller learns their functions.
     for (const { w } of this.pool.list()) {
       const worker = this.pool.workers.get(w)!;

@@ -138,3 +138,25 @@ describe('preloaded module named by the URL path', () => {
     }
   });
 });
+
+describe('a server that takes frames of at most 1 MB (--max-message-mb 1)', () => {
+  test('jobs travel in runs whose frames fit, and a job too large for the server fails with a MessageTooLargeError instead of hanging', async () => {
+    const server = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--max-message-mb', '1']);
+    const sg = await spawnScatterGather([server.endpoint], { echo: false });
+    try {
+      await sg.define('len', (x: string | Uint8Array) => x.length);
+      const text = 'x'.repeat(50_000);
+      const lengths = await sg.map('len', Array.from({ length: 200 }, () => [[text]] as [unknown[]]));
+      assert.deepEqual(lengths, Array(200).fill(50_000), '10 MB of arguments, in frames of under 1 MB');
+      const [small, big] = await sg.mapResults('len', [[[new Uint8Array(10)]], [[new Uint8Array(2 * 1024 * 1024)]]]);
+      assert.equal(small!.value, 10);
+      assert.equal(big!.ok, false);
+      assert.equal(big!.error!.name, 'MessageTooLargeError');
+      assert.match(big!.error!.message, /has a 2\.0 MB frame; server .+ takes frames of at most 1\.0 MB \(its --max-message-mb\)/);
+      assert.equal(await sg.submit('len', ['abc']), 3, 'the link is still up');
+    } finally {
+      await sg.close();
+      await server.stop();
+    }
+  });
+});

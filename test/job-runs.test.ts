@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkOffsets, encodeValue, inGroups, PACK_GROUP, packPlainValues, packValues, parseRun, ProtocolError, slicePacked, valuesOfRun } from '../protocol/index.js';
-import { ChunkIndex, makeChunk, openParts, removeFromRuns, runFrames, runOf } from '../controller/job-chunks.js';
+import { ChunkIndex, jobsWithinFrame, largestFrame, makeChunk, openParts, removeFromRuns, runFrames, runOf } from '../controller/job-chunks.js';
 
 const texts = [[[1]], [['é', 'ü']], [[{ a: '∑' }], { k: 2 }], [[]]].map((item) => encodeValue(item).text);
 
@@ -100,4 +100,19 @@ test('chunks are found by any of their ids until their last job is answered; ids
   assert.equal(index.find(1), undefined, 'a finished chunk answers no more ids');
   assert.equal(a.values.length, 0, 'a finished chunk lets go of its values at once, not at the next sweep');
   assert.deepEqual(a.bins, [], 'and of its binary frames');
+});
+
+test('a run to a server with a frame limit stops before the job whose values or binary frame would pass it', () => {
+  const texts = Array.from({ length: 10 }, () => JSON.stringify(['x'.repeat(96)])); // 100 bytes, 101 with its comma
+  const plain = makeChunk(1, 'f', 0, {}, packValues(texts), undefined, []);
+  assert.equal(jobsWithinFrame(plain, 0, 10, 10_000), 10);
+  assert.equal(jobsWithinFrame(plain, 0, 10, 350), 3, '3 jobs make a 302-byte values frame, 4 a 403-byte one');
+  assert.equal(jobsWithinFrame(plain, 5, 5, 99), 0, 'one job alone is too large');
+  assert.equal(largestFrame(plain, 5), 100);
+  const bins = [Buffer.alloc(10), Buffer.alloc(1000), Buffer.alloc(10)];
+  const binary = makeChunk(1, 'f', 0, {}, packValues(texts), Uint32Array.from([1, 0, 1, 0, 0, 0, 0, 0, 0, 1]), bins);
+  assert.equal(jobsWithinFrame(binary, 0, 10, 500), 2, 'job 2 has a 1,000-byte frame');
+  assert.equal(jobsWithinFrame(binary, 2, 8, 500), 0);
+  assert.equal(largestFrame(binary, 2), 1000);
+  assert.equal(jobsWithinFrame(binary, 3, 7, 500), 4, 'from job 3 the values frame is what stops it');
 });
