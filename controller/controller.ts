@@ -551,7 +551,9 @@ export class Controller {
     if (slot.isolating) return;
     if (slot.inflightCount === 0 && this.suspects.length > 0) {
       const suspect = this.takeSuspect(slot);
-      if (suspect) {
+      if (suspect && jobsWithinFrame(suspect.chunk, suspect.start, 1, slot.server.maxFrame) === 0) {
+        this.tooLargeFor(slot, suspect.chunk, suspect.start); // it ran on a server that takes larger frames
+      } else if (suspect) {
         slot.isolating = true;
         return this.dispatch(slot, [suspect]);
       }
