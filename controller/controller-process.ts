@@ -29,10 +29,9 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, p
   const send = (message: Frames) => toCaller.post(message);
   const embedded = launch.embedded
     ? new ComputeServer({
-        workers: launch.embedded.workers,
+        // Worker options as main.ts started the prestarted workers with: the launch's, as they are.
+        ...launch.embedded,
         name: `local-${os.hostname()}`,
-        workerHeapMb: launch.embedded.workerHeapMb,
-        workerMaxRssMb: launch.embedded.workerMaxRssMb,
         prestarted,
         logger: createLogger('server', level),
       })

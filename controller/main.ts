@@ -16,8 +16,8 @@ delete process.env.TSGATHER_CONTROLLER;
 /** The embedded server's workers, started before the rest of this process loads, so that both start-ups overlap. */
 function startWorkers(embedded: EmbeddedCluster): { workerEndpoint: string; workers: ReturnType<typeof spawnWorker>[] } {
   const workerEndpoint = ipcEndpoint('workers');
-  const options = { heapMb: embedded.workerHeapMb, maxRssMb: embedded.workerMaxRssMb };
-  return { workerEndpoint, workers: Array.from({ length: embedded.workers }, (_, i) => spawnWorker(i + 1, workerEndpoint, options)) };
+  // The same options the embedded server's pool forks its later workers with (see controller-process.ts).
+  return { workerEndpoint, workers: Array.from({ length: embedded.workers }, (_, i) => spawnWorker(i + 1, workerEndpoint, embedded)) };
 }
 
 const prestarted = launch.embedded ? startWorkers(launch.embedded) : undefined;

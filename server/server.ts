@@ -128,7 +128,7 @@ export class ComputeServer {
         this.log.error({ reason, stderr: this.lastStartupStderr }, 'workers keep dying');
         this.broadcast({ t: 'error', reason });
       },
-    }, { modulePath: options.module, heapMb: options.workerHeapMb, maxRssMb: options.workerMaxRssMb }, options.prestarted?.workers);
+    }, options, options.prestarted?.workers);
     this.workerEndpoint = workerEndpoint;
   }
 

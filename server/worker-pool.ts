@@ -35,14 +35,17 @@ export interface PoolEvents {
   failing(reason: string): void;
 }
 
-/** How every worker process is started. */
+/**
+ * How every worker process is started, named as ServerOptions and the embedded cluster's launch
+ * name them, so that either can be passed as it is.
+ */
 export interface WorkerSpawnOptions {
   /** A module whose exports every worker preloads as job functions. */
-  modulePath?: string;
+  module?: string;
   /** V8 heap ceiling per worker: a job that allocates without bound kills only its worker, soon. */
-  heapMb?: number;
+  workerHeapMb?: number;
   /** Resident-memory ceiling per worker: over it, a worker is recycled between jobs. */
-  maxRssMb?: number;
+  workerMaxRssMb?: number;
 }
 
 /**
@@ -50,15 +53,15 @@ export interface WorkerSpawnOptions {
  * child calls it before loading the rest of itself, so its workers boot while it does.
  */
 export function spawnWorker(w: number, endpoint: string, options: WorkerSpawnOptions): ChildProcess {
-  const heap = options.heapMb ? [`--max-old-space-size=${options.heapMb}`] : [];
+  const heap = options.workerHeapMb ? [`--max-old-space-size=${options.workerHeapMb}`] : [];
   return spawn(process.execPath, [...heap, workerScript], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: {
       ...process.env,
       TSGATHER_WORKER_ID: String(w),
       TSGATHER_WORKER_ENDPOINT: endpoint,
-      ...(options.modulePath ? { TSGATHER_MODULE: options.modulePath } : {}),
-      ...(options.maxRssMb ? { TSGATHER_WORKER_MAX_RSS_MB: String(options.maxRssMb) } : {}),
+      ...(options.module ? { TSGATHER_MODULE: options.module } : {}),
+      ...(options.workerMaxRssMb ? { TSGATHER_WORKER_MAX_RSS_MB: String(options.workerMaxRssMb) } : {}),
     },
   });
 }
