@@ -66,6 +66,10 @@ export function spawnWorker(w: number, endpoint: string, options: WorkerSpawnOpt
   });
 }
 
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
 /** Consecutive deaths before readiness after which the pool stops reforking (a broken --module, say). */
 const MAX_EARLY_DEATHS = 5;
 
@@ -117,7 +121,7 @@ export class WorkerPool {
     this.target = 0;
     for (const child of this.prestarted.splice(0)) child.kill('SIGKILL'); // never taken (the server did not get as far)
     const workers = [...this.workers.values()];
-    const reaped = workers.map((worker) => (worker.child.exitCode !== null || worker.child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => worker.child.once('exit', () => resolve()))));
+    const reaped = workers.map((worker) => (hasExited(worker.child) ? Promise.resolve() : new Promise<void>((resolve) => worker.child.once('exit', () => resolve()))));
     for (const worker of workers) this.end(worker, cause);
     return Promise.all(reaped).then(() => undefined);
   }
@@ -159,7 +163,7 @@ export class WorkerPool {
   private replace(worker: WorkerProcess, cause: DownCause, detail: DownDetail): void {
     if (!this.detach(worker, cause)) return;
     const report = () => this.events.down(worker, cause, null, 'SIGKILL', detail);
-    if (worker.child.exitCode !== null || worker.child.signalCode !== null) report();
+    if (hasExited(worker.child)) report();
     else worker.child.once('exit', report);
     worker.child.kill('SIGKILL');
     this.fill();
@@ -211,7 +215,7 @@ export class WorkerPool {
     child.stderr!.setEncoding('utf8').on('data', (text: string) => this.events.output(worker, 'stderr', text));
     child.stdin!.on('error', () => {}); // EPIPE once the worker is gone; its exit is reported below
     // A prestarted worker may have died before the pool took it: its 'exit' went unheard.
-    if (child.exitCode !== null || child.signalCode !== null) queueMicrotask(() => this.exited(worker, child.exitCode, child.signalCode));
+    if (hasExited(child)) queueMicrotask(() => this.exited(worker, child.exitCode, child.signalCode));
     else child.on('exit', (code, signal) => this.exited(worker, code, signal));
   }
 
