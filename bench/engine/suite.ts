@@ -16,9 +16,9 @@ type Log = (line: string) => void;
 
 /**
  * `pairWithRaw`: each addJob run is paired with a run of the raw pipeline (started beside the
- * engine), and their ratio is kept per pair. Where the machine's speed drifts (by up to a third within a minute
- * on the VM this was built on), a ratio of two medians measured a minute apart says more about the
- * drift than about the engine.
+ * engine), and their ratio is kept per pair. Where the machine's speed drifts (by up to a third
+ * within a minute on the VM this was built on), a ratio of two medians measured a minute apart
+ * says more about the drift than about the engine.
  */
 export async function measureEngine(config: BenchConfig, figures: SystemFigures, log: Log, pairWithRaw = false): Promise<void> {
   const sg = await openSession(config.workers);
