@@ -37,6 +37,7 @@ import {
   uint32Bytes,
   type PackedValues,
 } from '../protocol/index.js';
+import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 import { parseServerUrl } from './server-url.js';
 import { claimFailed, PendingJobs, type Claim, type Segment } from './pending.js';
 import { checkListen, resolveLinkSecurity, serverKeyFor } from './link-security.js';
@@ -685,6 +686,8 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     logLevel: options.logLevel,
   };
   const child = fork(controllerScript, [], {
+    // The caller's own flags come last, so they win (fork passes them on by default).
+    execArgv: [...YOUNG_GENERATION_FLAGS, ...process.execArgv],
     env: { ...process.env, TSGATHER_CONTROLLER: JSON.stringify(launch) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json',

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { DownCause, WorkerInfo } from '../protocol/index.js';
+import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 
 const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -54,7 +55,7 @@ export interface WorkerSpawnOptions {
  */
 export function spawnWorker(w: number, endpoint: string, options: WorkerSpawnOptions): ChildProcess {
   const heap = options.workerHeapMb ? [`--max-old-space-size=${options.workerHeapMb}`] : [];
-  return spawn(process.execPath, [...heap, workerScript], {
+  return spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, ...heap, workerScript], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: {
       ...process.env,

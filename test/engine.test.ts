@@ -1,7 +1,7 @@
 /** The engine on its embedded local cluster: real controller child, real server, real workers. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -185,6 +185,14 @@ describe('embedded local cluster', () => {
     assert.equal(output[99_999], 199_998);
   });
 
+
+  test('the controller and the workers start with a 16 MB young generation, not V8\'s 1 MB', async () => {
+    await sg.define('youngGeneration', async () => (await import('node:v8')).getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')!.space_size);
+    const sizes = await sg.map<number>('youngGeneration', Array.from({ length: 4 * os.availableParallelism() }, () => [[]]));
+    assert.deepEqual(new Set(sizes), new Set([16 * 1024 * 1024]));
+    const controllerArgs = readFileSync(`/proc/${sg.controllerPid}/cmdline`, 'utf8').split('\0');
+    assert.ok(controllerArgs.includes('--min-semi-space-size=16'), `controller started with ${controllerArgs.join(' ')}`);
+  });
   test('once submit or map resolves, the engine holds no reference to the results or their payloads', async () => {
     await sg.define('scale', (xs: Float64Array, k: number) => xs.map((x) => x * k));
     const submitted = new WeakRef(await sg.submit<Float64Array>('scale', [new Float64Array(1 << 20), 2]));
