@@ -3,6 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { homedir, platform } from 'node:os';
 import { join } from 'node:path';
 import { KERNEL_MAIN } from './launch.js';
+import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 
 export const KERNEL_NAME = 'tsgather';
 export const DISPLAY_NAME = 'TypeScript (tsgather)';
@@ -25,7 +26,7 @@ export interface KernelSpec {
 
 export function kernelSpec(): KernelSpec {
   return {
-    argv: [process.execPath, KERNEL_MAIN, '{connection_file}'],
+    argv: [process.execPath, ...YOUNG_GENERATION_FLAGS, KERNEL_MAIN, '{connection_file}'],
     display_name: DISPLAY_NAME,
     language: 'typescript',
     // 'message', not 'signal': jupyter_client signals the kernel's whole process group, which

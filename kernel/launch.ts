@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts, writeConnectionFile, type ConnectionInfo } from './connection.js';
+import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 
 export const KERNEL_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const STDERR_KEPT = 64 * 1024;
@@ -38,7 +39,7 @@ export async function launchKernel(options: { cwd?: string; env?: NodeJS.Process
   };
   const connectionFile = join(dir, 'kernel.json');
   await writeConnectionFile(connectionFile, info);
-  const child = spawn(process.execPath, [KERNEL_MAIN, connectionFile], {
+  const child = spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, KERNEL_MAIN, connectionFile], {
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ['ignore', 'inherit', 'pipe'],

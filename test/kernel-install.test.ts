@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { installKernelSpec, kernelSpecDir, uninstallKernelSpec } from '../kernel/install.js';
 import { KERNEL_MAIN } from '../kernel/launch.js';
+import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 
 test('a prefix install is what `jupyter kernelspec list` finds, and uninstall removes it', async () => {
   const prefix = await mkdtemp(join(tmpdir(), 'tsgather-spec-'));
@@ -16,7 +17,7 @@ test('a prefix install is what `jupyter kernelspec list` finds, and uninstall re
     const dir = await installKernelSpec({ prefix });
     assert.equal(dir, join(prefix, 'share', 'jupyter', 'kernels', 'tsgather'));
     const spec = JSON.parse(await readFile(join(dir, 'kernel.json'), 'utf8'));
-    assert.deepEqual(spec.argv, [process.execPath, KERNEL_MAIN, '{connection_file}']);
+    assert.deepEqual(spec.argv, [process.execPath, ...YOUNG_GENERATION_FLAGS, KERNEL_MAIN, '{connection_file}']);
     assert.equal(spec.display_name, 'TypeScript (tsgather)');
     assert.equal(spec.language, 'typescript');
 

@@ -4,6 +4,7 @@
  */
 import type { KernelMessage } from '@jupyterlab/services';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import * as zmq from 'zeromq';
 import { KernelClient, parentId } from '../kernel/client.js';
@@ -55,6 +56,13 @@ describe('kernel over ZeroMQ', { timeout: 120_000 }, () => {
     const reply = await client.request<KernelMessage.IInfoReplyMsg>('control', 'kernel_info_request', {});
     assert.ok(reply.content.status === 'ok');
     assert.equal(reply.content.language_info.name, 'typescript');
+  });
+
+  test('the kernel runs with a V8 flag (a 16 MB young generation) that its cell worker, which refuses V8 flags, still gets', async () => {
+    const kernelArgs = readFileSync(`/proc/${kernel.child.pid}/cmdline`, 'utf8').split('\0');
+    assert.ok(kernelArgs.includes('--min-semi-space-size=16'), `kernel started with ${kernelArgs.join(' ')}`);
+    const cell = "(await import('node:v8')).getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size";
+    assert.equal(resultText(await client.execute(cell)), String(16 * 1024 * 1024));
   });
 
   test('the heartbeat answers while a cell runs synchronous code', async () => {
