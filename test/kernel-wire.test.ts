@@ -58,11 +58,11 @@ describe('kernel over ZeroMQ', { timeout: 120_000 }, () => {
     assert.equal(reply.content.language_info.name, 'typescript');
   });
 
-  test('the kernel runs with a V8 flag (a 16 MB young generation) that its cell worker, which refuses V8 flags, still gets', async () => {
+  test('the kernel runs with a V8 flag (a young generation of at least 16 MB) that its cell worker, which refuses V8 flags, still gets', async () => {
     const kernelArgs = readFileSync(`/proc/${kernel.child.pid}/cmdline`, 'utf8').split('\0');
     assert.ok(kernelArgs.includes('--min-semi-space-size=16'), `kernel started with ${kernelArgs.join(' ')}`);
     const cell = "(await import('node:v8')).getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size";
-    assert.equal(resultText(await client.execute(cell)), String(16 * 1024 * 1024));
+    assert.ok(Number(resultText(await client.execute(cell))) >= 16 * 1024 * 1024);
   });
 
   test('the heartbeat answers while a cell runs synchronous code', async () => {
