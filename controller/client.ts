@@ -20,6 +20,7 @@ import {
   Outbox,
   readHead,
   readJson,
+  type DefinitionSpec,
   receiveLoop,
   CALLER_ROW,
   readRows,
@@ -127,7 +128,7 @@ export class ScatterGather extends EventEmitter {
     const version = (this.versions.get(name) ?? 0) + 1;
     this.versions.set(name, version);
     this.flush(true); // jobs added before the redefinition keep their place ahead of it
-    await this.request({ t: 'define', id: 0, spec: { name, version, source } });
+    await this.request({ t: 'define', id: 0 }, JSON.stringify({ name, version, source } satisfies DefinitionSpec));
     return version;
   }
 
@@ -454,12 +455,12 @@ export class ScatterGather extends EventEmitter {
     return n;
   }
 
-  private request(head: { t: 'define' | 'connect' | 'command'; id: number } & Record<string, unknown>): Promise<unknown> {
+  private request(head: { t: 'define' | 'connect' | 'command'; id: number } & Record<string, unknown>, ...rest: string[]): Promise<unknown> {
     if (this.exited) return Promise.reject(this.exited);
     const id = this.nextRequest++;
     return new Promise((resolve, reject) => {
       this.replies.set(id, { resolve, reject });
-      this.outbox.post(frames({ ...head, id } as never));
+      this.outbox.post(frames({ ...head, id } as never, ...rest));
     });
   }
 

@@ -11,8 +11,10 @@ import {
   linkOptions,
   Outbox,
   readHead,
+  readJson,
   receiveLoop,
   type CallerToController,
+  type DefinitionSpec,
   type Frames,
 } from '../protocol/index.js';
 import { createLogger } from '../protocol/logger.js';
@@ -71,9 +73,14 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, p
     switch (head.t) {
       case 'jobs':
         return controller.addJobs(head, message);
-      case 'define':
-        controller.define(head.spec);
-        return reply(head.id, true, head.spec.version);
+      case 'define': {
+        const spec = readJson<DefinitionSpec>(message[1], 'definition');
+        if (typeof spec?.name !== 'string' || !Number.isInteger(spec.version) || typeof spec.source !== 'string') {
+          return reply(head.id, false, undefined, 'a definition needs a name, a whole version and a source');
+        }
+        controller.define(spec);
+        return reply(head.id, true, spec.version);
+      }
       case 'connect':
         try {
           controller.connect(head.url);

@@ -80,7 +80,8 @@ export type CallerToController =
    * `values` and `offsets` as packValues makes them; `nbins` a uint32 per job (its binary frames), or empty when none has any.
    */
   | { t: 'jobs'; first: number; count: number; fn: string; timeoutMs?: number }
-  | { t: 'define'; id: number; spec: DefinitionSpec }
+  /** [head, spec]: the DefinitionSpec as JSON in a frame of its own, since a source may be far longer than a head may be. */
+  | { t: 'define'; id: number }
   | { t: 'connect'; id: number; url: string }
   | { t: 'command'; id: number; cmd: Command };
 

@@ -68,6 +68,12 @@ describe('embedded local cluster', () => {
     assert.deepEqual([second[0]!.value, second[0]!.version], ['bonjour b', v2]);
   });
 
+  test('a definition whose source is far longer than a message head (about 200 KB) is defined and runs', async () => {
+    const table = Array.from({ length: 30_000 }, (_, i) => i * 7);
+    assert.equal(await sg.define('lookup', `(i) => ${JSON.stringify(table)}[i]`), 1);
+    assert.equal(await sg.submit('lookup', [29_999]), 209_993);
+  });
+
   test('definitions take several source forms, and kwargs arrive as the last argument', async () => {
     await sg.define('declared', 'function declared(a, b, opts) { return [a, b, opts.k]; }');
     await sg.define('method', 'method(x, { scale = 2 } = {}) { return x * scale; }');
