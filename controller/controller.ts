@@ -89,6 +89,8 @@ interface ServerSlot {
   lastSeen: number;
   /** The largest frame the server takes: no run's frame may pass it. */
   maxFrame: number;
+  /** Functions whose current definition alone passes maxFrame, so it was not sent: why, by name. Their jobs fail here. */
+  unsendable: Map<string, string>;
 }
 
 interface WorkerSlot {
@@ -327,7 +329,7 @@ export class Controller {
     }
     if (link.server?.info.id === info.id && link.server.info.pid === info.pid) return; // a repeated handshake
     if (link.server) this.lose(link.server, 'crash', 'replaced by a new server process at the same address');
-    link.server = { info, link, workers: new Map(), lastSeen: Date.now(), maxFrame };
+    link.server = { info, link, workers: new Map(), lastSeen: Date.now(), maxFrame, unsendable: new Map() };
     link.known = info;
     link.complaints = 0;
     link.refused = undefined;
@@ -508,8 +510,12 @@ export class Controller {
 
   /** A job with a frame larger than its server takes would cost the link its connection: it fails instead. */
   private tooLargeFor(slot: WorkerSlot, chunk: Chunk, index: number): void {
-    const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
-    this.fail(chunk, index, Date.now(), slot, 'MessageTooLargeError', `job ${chunk.first + index} ('${chunk.fn}') has a ${mb(largestFrame(chunk, index))} frame; server ${slot.server.info.id} takes frames of at most ${mb(slot.server.maxFrame)} (its --max-message-mb)`);
+    this.fail(chunk, index, Date.now(), slot, 'MessageTooLargeError', `job ${chunk.first + index} ('${chunk.fn}') has a ${megabytes(largestFrame(chunk, index))} frame; ${frameLimitOf(slot.server)}`);
+  }
+
+  /** A job whose function's definition could not be sent to this server fails rather than run an older version, or none. */
+  private undefinedOn(slot: WorkerSlot, chunk: Chunk, index: number): void {
+    this.fail(chunk, index, Date.now(), slot, 'MessageTooLargeError', `job ${chunk.first + index} ('${chunk.fn}') cannot run there: ${slot.server.unsendable.get(chunk.fn)}`);
   }
 
   // ---- scheduling ---------------------------------------------------------------------------
@@ -551,7 +557,9 @@ export class Controller {
     if (slot.isolating) return;
     if (slot.inflightCount === 0 && this.suspects.length > 0) {
       const suspect = this.takeSuspect(slot);
-      if (suspect && jobsWithinFrame(suspect.chunk, suspect.start, 1, slot.server.maxFrame) === 0) {
+      if (suspect && slot.server.unsendable.has(suspect.chunk.fn)) {
+        this.undefinedOn(slot, suspect.chunk, suspect.start);
+      } else if (suspect && jobsWithinFrame(suspect.chunk, suspect.start, 1, slot.server.maxFrame) === 0) {
         this.tooLargeFor(slot, suspect.chunk, suspect.start); // it ran on a server that takes larger frames
       } else if (suspect) {
         slot.isolating = true;
@@ -562,6 +570,10 @@ export class Controller {
     let taken = 0;
     for (const [fn, queue] of this.queues) {
       if (queue.jobs === 0 || !this.canRun(slot, fn)) continue;
+      if (slot.server.unsendable.has(fn)) {
+        this.failQueued(slot, queue);
+        continue;
+      }
       const window = this.window(fn);
       const held = slot.inflightCount + taken;
       // A busy worker is topped up only once half its window is free: fewer, larger batches both ways.
@@ -596,6 +608,13 @@ export class Controller {
     if (batch.length > 0) this.dispatch(slot, batch);
   }
 
+  private failQueued(slot: WorkerSlot, queue: FunctionQueue): void {
+    for (let run = queue.runs.shift(); run; run = queue.runs.shift()) {
+      for (let index = run.start; index < run.end; index++) if (!run.chunk.done[index]) this.undefinedOn(slot, run.chunk, index);
+    }
+    queue.jobs = 0;
+  }
+
   private takeSuspect(slot: WorkerSlot): Run | undefined {
     for (let n = this.suspects.length; n > 0; n--) {
       const run = this.suspects.shift()!;
@@ -621,8 +640,36 @@ export class Controller {
     slot.server.link.send([...frames({ t: 'jobs', w: slot.w }), JSON.stringify(meta), ...out]);
   }
 
+  /**
+   * Sends definitions in as few messages as fit the server's frame limit. One that passes it alone is
+   * not sent (it would cost the link its connection, and be resent with every reconnection): its jobs
+   * fail on this server until a definition that fits replaces it.
+   */
   private sendDefinitions(slot: WorkerSlot, defs: DefinitionSpec[]): void {
-    slot.server.link.send([...frames({ t: 'define', w: slot.w }), JSON.stringify({ defs })]);
+    const server = slot.server;
+    const send = (texts: string[]) => server.link.send([...frames({ t: 'define', w: slot.w }), `{"defs":[${texts.join(',')}]}`]);
+    const wrapping = '{"defs":[]}'.length;
+    let group: string[] = [];
+    let bytes = wrapping;
+    for (const def of defs) {
+      const text = JSON.stringify(def);
+      const size = Buffer.byteLength(text, 'utf8') + 1; // and its comma
+      if (wrapping + size > server.maxFrame) {
+        const reason = `the definition of '${def.name}' (v${def.version}) is ${megabytes(size)}; ${frameLimitOf(server)}`;
+        if (server.unsendable.get(def.name) !== reason) this.event('definition-too-large', { server: server.info.id, host: server.info.host, fn: def.name, version: def.version, reason });
+        server.unsendable.set(def.name, reason);
+        continue;
+      }
+      server.unsendable.delete(def.name);
+      if (bytes + size > server.maxFrame) {
+        send(group);
+        group = [];
+        bytes = wrapping;
+      }
+      group.push(text);
+      bytes += size;
+    }
+    if (group.length > 0) send(group);
   }
 
   // ---- from the caller ----------------------------------------------------------------------
@@ -772,4 +819,12 @@ function downText(head: { cause: DownCause; code: number | null; signal: string 
   if (head.cause === 'recycle') return `was recycled at ${head.rssMb} MB resident`;
   if (head.signal) return `was killed by ${head.signal}`;
   return `exited with code ${head.code}`;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MB`;
+}
+
+function frameLimitOf(server: ServerSlot): string {
+  return `server ${server.info.id} takes frames of at most ${megabytes(server.maxFrame)} (its --max-message-mb)`;
 }

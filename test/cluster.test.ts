@@ -159,4 +159,26 @@ describe('a server that takes frames of at most 1 MB (--max-message-mb 1)', () =
       await server.stop();
     }
   });
+
+  test('a definition too large for the server is not sent: its jobs fail with a MessageTooLargeError, the link stays up, and one that fits replaces it', async () => {
+    const server = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--max-message-mb', '1']);
+    const sg = await spawnScatterGather([server.endpoint], { echo: false });
+    const events: Array<{ kind: string; detail: Record<string, unknown> }> = [];
+    sg.on('event', (event) => events.push(event));
+    try {
+      await sg.define('len', (x: string) => x.length);
+      await sg.define('huge', `() => ${JSON.stringify('x'.repeat(2 * 1024 * 1024))}.length`);
+      const [result] = await sg.mapResults('huge', [[[]]]);
+      assert.equal(result!.ok, false);
+      assert.equal(result!.error!.name, 'MessageTooLargeError');
+      assert.match(result!.error!.message, /cannot run there: the definition of 'huge' \(v1\) is 2\.0 MB; server .+ takes frames of at most 1\.0 MB \(its --max-message-mb\)/);
+      assert.deepEqual(events.filter((event) => event.kind === 'definition-too-large').map((event) => event.detail.fn), ['huge']);
+      assert.equal(await sg.submit('len', ['abc']), 3, 'the link is still up, with the definitions that fit');
+      await sg.define('huge', () => 'small now');
+      assert.equal(await sg.submit('huge'), 'small now');
+    } finally {
+      await sg.close();
+      await server.stop();
+    }
+  });
 });
