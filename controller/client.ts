@@ -20,6 +20,7 @@ import {
   Outbox,
   readHead,
   readJson,
+  textFrame,
   type DefinitionSpec,
   receiveLoop,
   CALLER_ROW,
@@ -470,14 +471,14 @@ export class ScatterGather extends EventEmitter {
       case 'results':
         return this.results_(head, message);
       case 'output':
-        return this.output({ job: head.job, worker: head.w, server: head.server, host: head.host, stream: head.stream, text: head.text });
+        return this.output({ job: head.job, worker: head.w, server: head.server, host: head.host, stream: head.stream, text: textFrame(message[1], 'output') });
       case 'event':
         return void this.emit('event', { kind: head.kind, detail: head.detail });
       case 'reply': {
         const waiter = this.replies.get(head.id);
         if (!waiter) return;
         this.replies.delete(head.id);
-        if (head.ok) waiter.resolve(head.value);
+        if (head.ok) waiter.resolve(message[1]?.length ? readJson(message[1], 'reply value') : undefined);
         else waiter.reject(new Error(head.error));
         return;
       }

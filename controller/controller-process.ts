@@ -106,7 +106,7 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, p
   }
 
   function reply(id: number, ok: boolean, value?: unknown, error?: string): void {
-    send(frames({ t: 'reply', id, ok, value, error }));
+    send(frames({ t: 'reply', id, ok, error }, value === undefined ? '' : JSON.stringify(value)));
   }
 
   // The caller holds our IPC channel; when it goes, so do we.

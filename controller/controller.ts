@@ -20,6 +20,7 @@ import {
   Outbox,
   readHead,
   readJson,
+  textFrame,
   receiveLoop,
   CALLER_ROW,
   WORKER_ROW,
@@ -309,7 +310,7 @@ export class Controller {
       case 'worker-down':
         return this.workerDown(server, head.w, head.cause, `worker ${head.w} (pid ${head.pid}) on ${server.info.host} ${downText(head)}`, head.cause === 'timeout' ? { job: head.job, limitMs: head.limitMs } : undefined);
       case 'worker-output':
-        return this.toCaller({ t: 'output', job: null, server: server.info.id, host: server.info.host, w: head.w, stream: head.stream, text: head.text });
+        return this.options.toCaller(frames({ t: 'output', job: null, server: server.info.id, host: server.info.host, w: head.w, stream: head.stream }, textFrame(message[1], 'output')));
       case 'command-done':
         return this.commandDone(head.id, server);
       case 'results':

@@ -11,7 +11,7 @@
  */
 
 /** Bumped on any change to a message's meaning; peers of another version are refused at the handshake. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export type Command = 'refresh' | 'die' | 'status';
 
@@ -61,7 +61,8 @@ export type ServerToController =
   | { t: 'pong'; n: number }
   | { t: 'worker-up'; w: number; pid: number; functions: string[] }
   | { t: 'worker-down'; w: number; pid: number; cause: DownCause; code: number | null; signal: string | null; job?: number; limitMs?: number; rssMb?: number }
-  | { t: 'worker-output'; w: number; stream: 'stdout' | 'stderr'; text: string }
+  /** [head, text]: output can be longer than a head may be (readHead's limit), so it travels in a frame of its own. */
+  | { t: 'worker-output'; w: number; stream: 'stdout' | 'stderr' }
   | { t: 'command-done'; id: number; workers: WorkerInfo[] }
   | { t: 'error'; reason: string }
   | { t: 'server-bye'; reason: string }
@@ -70,9 +71,11 @@ export type ServerToController =
 export type ControllerToCaller =
   | { t: 'ready'; controller: string; listen?: string }
   | { t: 'results'; server: string; host: string; w: number; pid: number }
-  | { t: 'output'; job: number | null; server: string; host: string; w: number; stream: 'stdout' | 'stderr'; text: string }
+  /** [head, text], as worker-output. */
+  | { t: 'output'; job: number | null; server: string; host: string; w: number; stream: 'stdout' | 'stderr' }
   | { t: 'event'; kind: string; detail: Record<string, unknown> }
-  | { t: 'reply'; id: number; ok: boolean; value?: unknown; error?: string };
+  /** [head, value]: the value as JSON, or an empty frame for none (a status of many servers is longer than a head may be). */
+  | { t: 'reply'; id: number; ok: boolean; error?: string };
 
 export type CallerToController =
   /**
@@ -154,6 +157,12 @@ export function readHead<H extends Head = Head>(frame: Buffer | undefined): H {
     throw new ProtocolError('message head has no type');
   }
   return head as H;
+}
+
+/** A frame of UTF-8 text (output, say); a missing one is malformed. */
+export function textFrame(frame: Buffer | undefined, what: string): string {
+  if (!frame) throw new ProtocolError(`${what} frame is missing`);
+  return frame.toString('utf8');
 }
 
 export function readJson<T>(frame: Buffer | undefined, what: string): T {

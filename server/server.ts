@@ -121,7 +121,7 @@ export class ComputeServer {
       },
       output: (worker, stream, text) => {
         if (stream === 'stderr' && !worker.ready) this.startupStderr.set(worker.w, ((this.startupStderr.get(worker.w) ?? '') + text).slice(-STARTUP_STDERR_KEPT));
-        this.broadcast({ t: 'worker-output', w: worker.w, stream, text });
+        this.broadcast({ t: 'worker-output', w: worker.w, stream }, text);
       },
       failing: (reason) => {
         this.failure = reason;
@@ -412,8 +412,8 @@ export class ComputeServer {
     this.broadcast({ t: 'worker-up', w: worker.w, pid: worker.pid, functions: worker.functions });
   }
 
-  private broadcast(head: ServerToController): void {
-    for (const link of this.links.values()) if (link.greeted) link.send(frames(head));
+  private broadcast(head: ServerToController, ...rest: string[]): void {
+    for (const link of this.links.values()) if (link.greeted) link.send(frames(head, ...rest));
   }
 
   private undeliverable(error: Error, message: Frames): void {

@@ -156,6 +156,36 @@ describe('embedded local cluster', () => {
     assert.ok(output.worker > 0);
   });
 
+  test('output outside a job longer than a message head (160 KB) reaches the caller whole', async () => {
+    const line = `${'z'.repeat(79)}\n`;
+    await sg.define('chatty', (text: string, times: number) => {
+      setTimeout(() => process.stdout.write(text.repeat(times)), 5);
+      return 'ok';
+    });
+    let received = '';
+    const whole = new Promise<void>((resolve) => {
+      const listener = (o: JobOutput) => {
+        if (o.job === null) received += o.text;
+        if (received.length >= 2000 * line.length) {
+          sg.off('output', listener);
+          resolve();
+        }
+      };
+      sg.on('output', listener);
+    });
+    assert.equal(await sg.submit('chatty', [line, 2000]), 'ok');
+    await whole;
+    assert.equal(received, line.repeat(2000));
+  });
+
+  test('a status longer than a message head still arrives (long names stand in for many servers and workers)', async () => {
+    const names = ['a', 'b', 'c'].map((letter) => letter.repeat(30_000));
+    for (const name of names) await sg.define(name, () => null);
+    const status = await sg.status();
+    const listed = (status.definitions as Array<{ name: string }>).map((definition) => definition.name);
+    assert.ok(names.every((name) => listed.includes(name)));
+  });
+
   test('an argument that cannot travel makes addJob throw before anything is queued', () => {
     const before = sg.outstanding;
     assert.throws(
