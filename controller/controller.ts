@@ -114,6 +114,8 @@ interface WorkerSlot {
 const TARGET_WINDOW_MS = 4;
 const MIN_WINDOW = 2;
 const MAX_WINDOW = 4096;
+/** Jobs failed together (their function cannot reach any server) go to the caller this many to a message. */
+const FAILED_PER_MESSAGE = 8192;
 
 /** Jobs of one function waiting for a worker. */
 interface FunctionQueue {
@@ -431,6 +433,7 @@ export class Controller {
       }
     }
     this.event('server-down', { server: server.info.id, host: server.info.host, reason });
+    this.pumpAll(); // jobs that only the lost server could take may now have to fail elsewhere
   }
 
   /**
@@ -497,13 +500,23 @@ export class Controller {
   }
 
   private fail(chunk: Chunk, index: number, dispatchedAt: number, slot: WorkerSlot, name: string, message: string): void {
-    this.finish(chunk, index);
-    this.counters.failed++;
+    this.failAll(slot, [[chunk, index]], dispatchedAt, name, message);
+  }
+
+  /** Fails jobs with one and the same error, in one results message whose rows all point at one value. */
+  private failAll(slot: WorkerSlot, jobs: ReadonlyArray<readonly [Chunk, number]>, dispatchedAt: number, name: string, message: string): void {
     const value = encodeValue({ name, message });
-    const row = new Float64Array([0, chunk.first + index, 0, 0, 0, Date.now(), 0, this.definitions.get(chunk.fn)?.version ?? 0, value.plain ? 1 : 0, attemptsOf(chunk, index), dispatchedAt]);
+    const rows = new Float64Array(jobs.length * CALLER_ROW);
+    const now = Date.now();
+    for (let i = 0; i < jobs.length; i++) {
+      const [chunk, index] = jobs[i]!;
+      this.finish(chunk, index);
+      rows.set([0, chunk.first + index, 0, 0, 0, now, 0, this.definitions.get(chunk.fn)?.version ?? 0, value.plain ? 1 : 0, attemptsOf(chunk, index), dispatchedAt], i * CALLER_ROW);
+    }
+    this.counters.failed += jobs.length;
     this.options.toCaller([
       ...frames({ t: 'results', server: slot.server.info.id, host: slot.server.info.host, w: slot.w, pid: slot.pid }),
-      new Uint8Array(row.buffer),
+      new Uint8Array(rows.buffer),
       joinJson([value.text]),
       '[]',
     ]);
@@ -514,9 +527,13 @@ export class Controller {
     this.fail(chunk, index, Date.now(), slot, 'MessageTooLargeError', `job ${chunk.first + index} ('${chunk.fn}') has a ${megabytes(largestFrame(chunk, index))} frame; ${frameLimitOf(slot.server)}`);
   }
 
-  /** A job whose function's definition could not be sent to this server fails rather than run an older version, or none. */
-  private undefinedOn(slot: WorkerSlot, chunk: Chunk, index: number): void {
-    this.fail(chunk, index, Date.now(), slot, 'MessageTooLargeError', `job ${chunk.first + index} ('${chunk.fn}') cannot run there: ${slot.server.unsendable.get(chunk.fn)}`);
+  /**
+   * Jobs whose function's definition could not be sent to this server, when no other connected
+   * server took it (see canRun), fail rather than run an older version, or none.
+   */
+  private undefinedOn(slot: WorkerSlot, jobs: ReadonlyArray<readonly [Chunk, number]>): void {
+    const fn = jobs[0]![0].fn;
+    this.failAll(slot, jobs, Date.now(), 'MessageTooLargeError', `'${fn}' cannot run there: ${slot.server.unsendable.get(fn)}`);
   }
 
   // ---- scheduling ---------------------------------------------------------------------------
@@ -534,7 +551,14 @@ export class Controller {
   }
 
   private canRun(slot: WorkerSlot, fn: string): boolean {
+    // A server that could not take fn's definition leaves its jobs to servers that did; with none connected, they fail there.
+    if (slot.server.unsendable.has(fn)) return !this.definedSomewhere(fn);
     return this.definitions.has(fn) || slot.functions.includes(fn) || !this.providers.get(fn);
+  }
+
+  private definedSomewhere(fn: string): boolean {
+    for (const link of this.links.values()) if (link.server && !link.server.unsendable.has(fn)) return true;
+    return false;
   }
 
   private window(fn: string): number {
@@ -559,7 +583,7 @@ export class Controller {
     if (slot.inflightCount === 0 && this.suspects.length > 0) {
       const suspect = this.takeSuspect(slot);
       if (suspect && slot.server.unsendable.has(suspect.chunk.fn)) {
-        this.undefinedOn(slot, suspect.chunk, suspect.start);
+        this.undefinedOn(slot, [[suspect.chunk, suspect.start]]);
       } else if (suspect && jobsWithinFrame(suspect.chunk, suspect.start, 1, slot.server.maxFrame) === 0) {
         this.tooLargeFor(slot, suspect.chunk, suspect.start); // it ran on a server that takes larger frames
       } else if (suspect) {
@@ -610,9 +634,18 @@ export class Controller {
   }
 
   private failQueued(slot: WorkerSlot, queue: FunctionQueue): void {
+    let jobs: Array<[Chunk, number]> = [];
     for (let run = queue.runs.shift(); run; run = queue.runs.shift()) {
-      for (let index = run.start; index < run.end; index++) if (!run.chunk.done[index]) this.undefinedOn(slot, run.chunk, index);
+      for (let index = run.start; index < run.end; index++) {
+        if (run.chunk.done[index]) continue;
+        jobs.push([run.chunk, index]);
+        if (jobs.length === FAILED_PER_MESSAGE) {
+          this.undefinedOn(slot, jobs);
+          jobs = [];
+        }
+      }
     }
+    if (jobs.length > 0) this.undefinedOn(slot, jobs);
     queue.jobs = 0;
   }
 
@@ -654,7 +687,7 @@ export class Controller {
     let bytes = wrapping;
     for (const def of defs) {
       const text = JSON.stringify(def);
-      const size = Buffer.byteLength(text, 'utf8') + 1; // and its comma
+      const size = Buffer.byteLength(text, 'utf8');
       if (wrapping + size > server.maxFrame) {
         const reason = `the definition of '${def.name}' (v${def.version}) is ${megabytes(size)}; ${frameLimitOf(server)}`;
         if (server.unsendable.get(def.name) !== reason) this.event('definition-too-large', { server: server.info.id, host: server.info.host, fn: def.name, version: def.version, reason });
@@ -662,13 +695,14 @@ export class Controller {
         continue;
       }
       server.unsendable.delete(def.name);
-      if (bytes + size > server.maxFrame) {
+      const comma = group.length > 0 ? 1 : 0;
+      if (bytes + comma + size > server.maxFrame) {
         send(group);
         group = [];
         bytes = wrapping;
       }
+      bytes += (group.length > 0 ? 1 : 0) + size;
       group.push(text);
-      bytes += size;
     }
     if (group.length > 0) send(group);
   }

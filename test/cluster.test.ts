@@ -181,4 +181,25 @@ describe('a server that takes frames of at most 1 MB (--max-message-mb 1)', () =
       await server.stop();
     }
   });
+
+  test('jobs of a definition too large for one server run on a server that took it; once that one is gone, they fail instead of waiting', async () => {
+    const small = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--max-message-mb', '1']);
+    const large = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1']);
+    const sg = await spawnScatterGather([small.endpoint, large.endpoint], { echo: false });
+    try {
+      await sg.define('huge', `() => ${JSON.stringify('x'.repeat(2 * 1024 * 1024))}.length + process.pid * 0`);
+      const results = await sg.mapResults('huge', Array.from({ length: 40 }, () => [[]] as [unknown[]]));
+      assert.ok(results.every((result) => result.ok && result.value === 2 * 1024 * 1024), 'every job ran on the server that took the definition');
+      assert.deepEqual(new Set(results.map((result) => result.worker.server)).size, 1);
+      const gone = nextEvent(sg, 'server-down');
+      await large.stop();
+      await gone;
+      const [late] = await sg.mapResults('huge', [[[]]]);
+      assert.equal(late!.error?.name, 'MessageTooLargeError');
+    } finally {
+      await sg.close();
+      await small.stop();
+      await large.stop();
+    }
+  });
 });
