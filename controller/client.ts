@@ -124,6 +124,7 @@ export class ScatterGather extends EventEmitter {
 
   /** Ships a function to every worker, present and future. Redefining a name gives a new version. */
   async define(name: string, fn: ((...args: never[]) => unknown) | string): Promise<number> {
+    checkFunctionName(name, 'define');
     const source = typeof fn === 'function' ? fn.toString() : fn;
     if (typeof source !== 'string' || source.trim() === '') throw new TypeError('define() needs a function or its source text');
     const version = (this.versions.get(name) ?? 0) + 1;
@@ -195,6 +196,7 @@ export class ScatterGather extends EventEmitter {
     const name = typeof nameOrItems === 'string' ? nameOrItems : this.defaultFunction;
     const items = typeof nameOrItems === 'string' ? maybeItems : nameOrItems;
     if (!name) throw new TypeError('addJob needs a function name (or a server URL whose path names one)');
+    checkFunctionName(name, 'addJob');
     if (!Array.isArray(items)) throw new TypeError(`addJob('${name}', items): items must be an array of [args, kwargs?]`);
     return { name, items };
   }
@@ -478,8 +480,12 @@ export class ScatterGather extends EventEmitter {
         const waiter = this.replies.get(head.id);
         if (!waiter) return;
         this.replies.delete(head.id);
-        if (head.ok) waiter.resolve(message[1]?.length ? readJson(message[1], 'reply value') : undefined);
-        else waiter.reject(new Error(head.error));
+        if (!head.ok) return waiter.reject(new Error(head.error));
+        try {
+          waiter.resolve(message[1]?.length ? readJson(message[1], 'reply value') : undefined);
+        } catch (error) {
+          waiter.reject(error as Error);
+        }
         return;
       }
       case 'ready':
@@ -759,4 +765,12 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
     };
     sg.on('event', onEvent).on('ready', onReady).on('exit', onExit);
   });
+}
+
+/** Longest function name: names travel in message heads, which are kept small. */
+const MAX_FUNCTION_NAME = 256;
+
+function checkFunctionName(name: unknown, call: string): void {
+  if (typeof name !== 'string' || name === '') throw new TypeError(`${call}() needs a function name`);
+  if (name.length > MAX_FUNCTION_NAME) throw new TypeError(`${call}(): a function name is at most ${MAX_FUNCTION_NAME} characters (got ${name.length})`);
 }

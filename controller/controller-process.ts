@@ -74,7 +74,12 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, p
       case 'jobs':
         return controller.addJobs(head, message);
       case 'define': {
-        const spec = readJson<DefinitionSpec>(message[1], 'definition');
+        let spec: DefinitionSpec | undefined;
+        try {
+          spec = readJson<DefinitionSpec>(message[1], 'definition');
+        } catch (error) {
+          return reply(head.id, false, undefined, describeError(error).message);
+        }
         if (typeof spec?.name !== 'string' || !Number.isInteger(spec.version) || typeof spec.source !== 'string') {
           return reply(head.id, false, undefined, 'a definition needs a name, a whole version and a source');
         }
