@@ -15,14 +15,13 @@ import { InspectorSession } from './inspector-session.js';
 import { CellSyntaxError, transpileCell } from './transpile.js';
 import type { ExecuteOutcome, FromWorker, RequestOp, Requests, StreamName, ToWorker, WorkerData } from './worker-messages.js';
 
-/** How long a free worker may take to acknowledge an interrupt before it is taken to be busy. */
 /**
  * The cell worker gets the kernel's own Node options, plus the one its imports need. A worker thread
  * refuses V8 options in its execArgv (the kernel's --min-semi-space-size, or a --max-old-space-size
  * added to kernel.json) and Node's error names them: they are left out, since V8's flags hold for
  * every thread of the process anyway.
  */
-function startCellWorker(workerData: WorkerData): Worker {
+function startCellWorker(workerData: WorkerData, log: Logger): Worker {
   const url = new URL('./cell-worker.js', import.meta.url);
   const needed = '--experimental-import-meta-resolve';
   try {
@@ -33,12 +32,14 @@ function startCellWorker(workerData: WorkerData): Worker {
     const kept = process.execArgv.filter((option) => !refused.has(option));
     try {
       return new Worker(url, { workerData, execArgv: [...kept, needed] });
-    } catch {
-      return new Worker(url, { workerData, execArgv: [needed] }); // the message was not what we parse
+    } catch (again) {
+      log.warn({ err: again, dropped: kept }, 'the cell worker starts without the kernel\'s Node options: a worker thread refused them');
+      return new Worker(url, { workerData, execArgv: [needed] });
     }
   }
 }
 
+/** How long a free worker may take to acknowledge an interrupt before it is taken to be busy. */
 const INTERRUPT_GRACE_MS = 250;
 const SHUTDOWN_GRACE_MS = 5000;
 
@@ -149,7 +150,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
   }
 
   private spawn(): Promise<void> {
-    const worker = startCellWorker({ cwd: this.cwd });
+    const worker = startCellWorker({ cwd: this.cwd }, this.log);
     this.worker = worker;
     this.ready = new Promise((resolve, reject) => {
       worker.once('exit', (code) => reject(new Error(`the cell worker exited during start-up (code ${code})`)));
