@@ -7,31 +7,24 @@ import * as zmq from 'zeromq';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
+// The protocol's modules one by one rather than its index: the index also loads key handling and
+// CURVE (node:crypto), which a worker never uses, and every worker start pays for what it loads.
+import { decodeParsed, describeError, encodeValue, NO_FRAMES, SerializationError, type EncodedValue } from '../protocol/codec.js';
+import { parseRun, readUint32s } from '../protocol/job-values.js';
 import {
-  describeError,
-  decodeParsed,
-  NO_FRAMES,
-  encodeValue,
   frames,
   joinJson,
-  linkOptions,
-  MAX_MESSAGE_BYTES,
-  Outbox,
+  ProtocolError,
   readHead,
   readJson,
-  receiveLoop,
+  WORKER_ROW,
   type ControllerToServer,
   type DefinitionSpec,
   type JobRun,
-  ProtocolError,
-  parseRun,
-  readUint32s,
   type OutputRow,
   type WorkerToServer,
-  WORKER_ROW,
-  SerializationError,
-  type EncodedValue,
-} from '../protocol/index.js';
+} from '../protocol/messages.js';
+import { linkOptions, MAX_MESSAGE_BYTES, Outbox, receiveLoop } from '../protocol/transport.js';
 import { Deque } from '../protocol/deque.js';
 import { OutputCapture } from './output-capture.js';
 
