@@ -90,7 +90,7 @@ interface ServerSlot {
   lastSeen: number;
   /** The largest frame the server takes: no run's frame may pass it. */
   maxFrame: number;
-  /** Functions whose current definition alone passes maxFrame, so it was not sent: why, by name. Their jobs fail here. */
+  /** Functions whose current definition alone passes maxFrame, so it was not sent: why, by name. Their jobs go elsewhere (see canRun). */
   unsendable: Map<string, string>;
 }
 
@@ -312,7 +312,7 @@ export class Controller {
       case 'worker-down':
         return this.workerDown(server, head.w, head.cause, `worker ${head.w} (pid ${head.pid}) on ${server.info.host} ${downText(head)}`, head.cause === 'timeout' ? { job: head.job, limitMs: head.limitMs } : undefined);
       case 'worker-output':
-        return this.options.toCaller(frames({ t: 'output', job: null, server: server.info.id, host: server.info.host, w: head.w, stream: head.stream }, textFrame(message[1], 'output')));
+        return this.toCaller({ t: 'output', job: null, server: server.info.id, host: server.info.host, w: head.w, stream: head.stream }, textFrame(message[1], 'output'));
       case 'command-done':
         return this.commandDone(head.id, server);
       case 'results':
@@ -677,7 +677,7 @@ export class Controller {
   /**
    * Sends definitions in as few messages as fit the server's frame limit. One that passes it alone is
    * not sent (it would cost the link its connection, and be resent with every reconnection): its jobs
-   * fail on this server until a definition that fits replaces it.
+   * go to servers that took it, or fail here when none did, until a definition that fits replaces it.
    */
   private sendDefinitions(slot: WorkerSlot, defs: DefinitionSpec[]): void {
     const server = slot.server;
@@ -697,11 +697,12 @@ export class Controller {
       server.unsendable.delete(def.name);
       const comma = group.length > 0 ? 1 : 0;
       if (bytes + comma + size > server.maxFrame) {
-        send(group);
+        send(group); // never empty: a definition alone fits (checked above)
         group = [];
-        bytes = wrapping;
+        bytes = wrapping + size;
+      } else {
+        bytes += comma + size;
       }
-      bytes += (group.length > 0 ? 1 : 0) + size;
       group.push(text);
     }
     if (group.length > 0) send(group);
@@ -814,8 +815,8 @@ export class Controller {
     this.toCaller({ t: 'event', kind, detail });
   }
 
-  private toCaller(head: ControllerToCaller): void {
-    this.options.toCaller(frames(head));
+  private toCaller(head: ControllerToCaller, ...rest: string[]): void {
+    this.options.toCaller(frames(head, ...rest));
   }
 
   async close(): Promise<void> {
