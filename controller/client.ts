@@ -41,6 +41,7 @@ import {
 } from '../protocol/index.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 import { parseServerUrl } from './server-url.js';
+import { ArrivedResult, MessageTimings } from './job-result.js';
 import { claimFailed, PendingJobs, type Claim, type Segment } from './pending.js';
 import { checkListen, resolveLinkSecurity, serverKeyFor } from './link-security.js';
 import { drawProgress } from './terminal-progress.js';
@@ -506,7 +507,7 @@ export class ScatterGather extends EventEmitter {
       outputs.set(job, (outputs.get(job) ?? '') + text);
       this.output({ job, worker: head.w, server: head.server, host: head.host, stream, text });
     }
-    const finishedAt = Date.now();
+    let timings: MessageTimings | undefined; // map's values need none
     for (let at = 0; at < rows.length; at += CALLER_ROW) {
       const index = rows[at]!;
       const id = rows[at + 1]!;
@@ -539,11 +540,10 @@ export class ScatterGather extends EventEmitter {
         if (segment.open === 0) settle(segment, claim);
         continue;
       }
-      const timings = { queuedAt: segment.queuedAt, dispatchedAt, startedAt, finishedAt, runMs, totalMs: finishedAt - segment.queuedAt };
-      // Whole literals: a property added afterwards would cost each result a second allocation.
-      const result: JobResult = succeeded
-        ? { id, ok: true, value, fn: segment.fn, version, attempts, worker, timings }
-        : { id, ok: false, error: new RemoteError(value as { name: string; message: string; stack?: string }, id), fn: segment.fn, version, attempts, worker, timings };
+      timings ??= new MessageTimings(rows.length / CALLER_ROW, Date.now());
+      const timingsAt = timings.add(segment.queuedAt, dispatchedAt, startedAt, runMs);
+      const error = succeeded ? undefined : new RemoteError(value as { name: string; message: string; stack?: string }, id);
+      const result = new ArrivedResult(id, succeeded, succeeded ? value : undefined, error, segment.fn, version, attempts, worker, timings, timingsAt);
       if (outputs.size > 0) {
         const output = outputs.get(id);
         if (output !== undefined) result.output = output;
@@ -612,7 +612,10 @@ export class ScatterGather extends EventEmitter {
     for (const [id, segment] of this.pending.unanswered()) {
       const claim = segment.claim;
       if (!claim) continue;
-      if (claim.results) claim.results[id - segment.first] = { id, ok: false, fn: segment.fn, version: 0, attempts: 0, error: this.exited, worker: { server: '', host: '', id: -1, pid: -1 }, timings: { queuedAt: segment.queuedAt, dispatchedAt: 0, startedAt: 0, finishedAt: Date.now(), runMs: 0, totalMs: 0 } };
+      if (claim.results) {
+        const timings = new MessageTimings(1, Date.now());
+        claim.results[id - segment.first] = new ArrivedResult(id, false, undefined, this.exited, segment.fn, 0, 0, { server: '', host: '', id: -1, pid: -1 }, timings, timings.add(segment.queuedAt, 0, 0, 0));
+      }
       else claimFailed(claim, id - segment.first, this.exited);
       claimed.add(segment);
     }

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput, type JobItem } from '../controller/index.js';
@@ -41,7 +42,14 @@ describe('embedded local cluster', () => {
       const t = result.timings;
       assert.ok(t.queuedAt <= t.dispatchedAt && t.dispatchedAt <= t.startedAt + 1 && t.startedAt <= t.finishedAt, JSON.stringify(t));
       assert.ok(t.runMs >= 0 && t.totalMs >= 0);
+      assert.equal(t.totalMs, t.finishedAt - t.queuedAt);
     }
+    // Timings are read from the message's numbers when asked for; JSON and console.log show them as a plain result's.
+    const [first] = results;
+    const plain = JSON.parse(JSON.stringify(first));
+    assert.deepEqual(Object.keys(plain), ['id', 'ok', 'value', 'fn', 'version', 'attempts', 'worker', 'timings']);
+    assert.deepEqual(plain.timings, first!.timings);
+    assert.match(inspect(first), /^\{\n  id: \d+,\n  ok: true,[\s\S]*timings: \{\n    queuedAt: \d+,/);
     assert.equal(new Set(results.map((r) => r.worker.pid)).size, os.availableParallelism(), 'every worker took part');
   });
 
