@@ -210,14 +210,19 @@ export class ScatterGather extends EventEmitter {
 
   /** Checks every item in order, then packs them: a group at a time with one JSON.stringify when all are plain JSON, else one by one. */
   private encodeItems(name: string, items: JobItem[]): EncodedItems {
-    const values = new Array<unknown>(items.length);
+    // The items themselves unless one needs trimming: a copy filled one by one would be a holey
+    // array, which JSON.stringify walks on its slow path.
+    let values: unknown[] = items;
     let plain = true;
     for (let i = 0; i < items.length; i++) {
       const item = items[i];
       if (!Array.isArray(item) || !Array.isArray(item[0]) || item.length > 2 || (item[1] !== undefined && (typeof item[1] !== 'object' || item[1] === null || Array.isArray(item[1])))) {
         throw new TypeError(`addJob('${name}'): item ${i} must be [args array, kwargs object?], e.g. [[1000], { bins: 10 }]`);
       }
-      values[i] = item.length === 1 || item[1] !== undefined ? item : [item[0]];
+      if (item.length === 2 && item[1] === undefined) {
+        if (values === items) values = items.slice();
+        values[i] = [item[0]];
+      }
       if (!isPlainValue(values[i], 'job', i)) plain = false; // walked on regardless: what cannot travel is reported in item order
     }
     if (plain) return checkFrameSizes(name, { count: items.length, groups: inGroups(values, packPlainValues), bins: [] });

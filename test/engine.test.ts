@@ -88,6 +88,11 @@ describe('embedded local cluster', () => {
     await sg.define('asyncFn', async (x: number) => x + 1);
     assert.deepEqual(await sg.submit('declared', [1, 2], { k: 'v' }), [1, 2, 'v']);
     assert.deepEqual(await sg.map('method', [[[3]], [[3], { scale: 5 }]]), [6, 15]);
+    // An undefined kwargs is no kwargs (the item is trimmed to [args], so it still travels as plain JSON), and the list given is left as it was.
+    const items: JobItem[] = [[[4]], [[4], undefined], [[4], { scale: 3 }]];
+    assert.deepEqual(await sg.map('declared', [[[1, 2, { k: 0 }]], [[1, 2, { k: 1 }], undefined]]), [[1, 2, 0], [1, 2, 1]]);
+    assert.deepEqual(await sg.map('method', items), [8, 8, 12]);
+    assert.equal(items[1]!.length, 2);
     assert.equal(await sg.submit('asyncFn', [41]), 42);
   });
 
