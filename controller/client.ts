@@ -31,6 +31,7 @@ import {
   type CallerToController,
   inGroups,
   isPlainValue,
+  MAX_FUNCTION_NAME,
   MAX_MESSAGE_BYTES,
   SerializationError,
   packPlainValues,
@@ -774,9 +775,6 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
     sg.on('event', onEvent).on('ready', onReady).on('exit', onExit);
   });
 }
-
-/** Longest function name: names travel in message heads, which are kept small. */
-const MAX_FUNCTION_NAME = 256;
 
 function checkFunctionName(name: unknown, call: string): void {
   if (typeof name !== 'string' || name === '') throw new TypeError(`${call}() needs a function name`);

@@ -139,6 +139,16 @@ export class ProtocolError extends Error {
 /** A message's frames; `head` is always frame 0. */
 export type Frames = Array<Buffer | Uint8Array | string>;
 
+/** Heads stay small: relays parse every one. What may be longer travels in a frame of its own. */
+export const MAX_HEAD_BYTES = 64 * 1024;
+/** Longest function name: names travel in heads (every jobs message, worker-up, join). */
+export const MAX_FUNCTION_NAME = 256;
+/**
+ * Most bytes (as JSON) of the function names a --module preloads: the list travels in the heads
+ * that announce a worker or a server, beside their other fields (a welcome lists every worker too).
+ */
+export const MAX_PRELOADED_NAMES_BYTES = 48 * 1024;
+
 export function frames(head: Head, ...rest: Array<Buffer | Uint8Array | string>): Frames {
   return [JSON.stringify(head), ...rest];
 }
@@ -146,7 +156,7 @@ export function frames(head: Head, ...rest: Array<Buffer | Uint8Array | string>)
 /** Parses and shape-checks frame 0. Throws ProtocolError for anything that is not a head. */
 export function readHead<H extends Head = Head>(frame: Buffer | undefined): H {
   if (!frame) throw new ProtocolError('empty message');
-  if (frame.length > 64 * 1024) throw new ProtocolError(`message head of ${frame.length} bytes is too large`);
+  if (frame.length > MAX_HEAD_BYTES) throw new ProtocolError(`message head of ${frame.length} bytes is too large`);
   let head: unknown;
   try {
     head = JSON.parse(frame.toString('utf8'));

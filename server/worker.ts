@@ -17,6 +17,8 @@ import {
   ProtocolError,
   readHead,
   readJson,
+  MAX_FUNCTION_NAME,
+  MAX_PRELOADED_NAMES_BYTES,
   WORKER_ROW,
   type ControllerToServer,
   type DefinitionSpec,
@@ -149,7 +151,14 @@ async function loadPreloadedModule(): Promise<void> {
   const mod = (await import(pathToFileURL(path.resolve(modulePath)).href)) as Record<string, unknown>;
   const exported = { ...(mod.default && typeof mod.default === 'object' ? mod.default : {}), ...mod };
   for (const [name, value] of Object.entries(exported)) {
-    if (typeof value === 'function') preloaded.set(name, value as JobFunction);
+    if (typeof value !== 'function') continue;
+    // addJob refuses such a name, so the function could never be called.
+    if (name.length > MAX_FUNCTION_NAME) throw new Error(`--module ${modulePath} exports a function named '${name.slice(0, 40)}…' (${name.length} characters); a function name is at most ${MAX_FUNCTION_NAME}`);
+    preloaded.set(name, value as JobFunction);
+  }
+  const bytes = Buffer.byteLength(JSON.stringify([...preloaded.keys()]));
+  if (bytes > MAX_PRELOADED_NAMES_BYTES) {
+    throw new Error(`--module ${modulePath} exports ${preloaded.size} functions whose names take ${bytes} bytes; at most ${MAX_PRELOADED_NAMES_BYTES} fit in the messages that announce a worker. Export fewer, or spread them over modules for different servers`);
   }
 }
 

@@ -133,6 +133,19 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
     assert.match(daemon.stderr, /server did not start[^]*this module does not load/);
     assert.equal(readPid(pidfile), undefined);
   });
+
+  test('a --module whose function names cannot travel fails clearly, rather than its workers never being seen or a function never being callable', async () => {
+    const many = join(dir, 'many-exports.mjs');
+    await writeFile(many, Array.from({ length: 5000 }, (_, i) => `export const fn${String(i).padStart(6, '0')} = () => ${i};\n`).join(''));
+    const tooMany = await runCli(['server', '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--module', many, '--log-level', 'error']);
+    assert.equal(tooMany.code, 1);
+    assert.match(tooMany.stderr, /exports 5000 functions whose names take 55001 bytes; at most 49152 fit in the messages that announce a worker/);
+    const long = join(dir, 'long-name.mjs');
+    await writeFile(long, `export const short = () => 1;\nexport const f${'x'.repeat(300)} = () => 2;\n`);
+    const tooLong = await runCli(['server', '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--module', long, '--log-level', 'error']);
+    assert.equal(tooLong.code, 1);
+    assert.match(tooLong.stderr, /exports a function named 'fxxx+…' \(301 characters\); a function name is at most 256/);
+  });
 });
 
 /** Log lines below pino's warn level (40). */
