@@ -110,10 +110,14 @@ interface WorkerSlot {
   upAt: number;
 }
 
-/** How much work, in milliseconds, each worker should have queued ahead of it. */
-const TARGET_WINDOW_MS = 4;
+/**
+ * How much work, in milliseconds, each worker should have queued ahead of it. Tiny jobs then go
+ * 4,096 to a message each way (a worker tops up at half its window): every message costs each
+ * process a wake-up on the I/O thread, and with 4 ms (2,048) the controller used a fifth more CPU.
+ */
+const TARGET_WINDOW_MS = 8;
 const MIN_WINDOW = 2;
-const MAX_WINDOW = 4096;
+const MAX_WINDOW = 8192;
 /** Jobs failed together (their function cannot reach any server) go to the caller this many to a message. */
 const FAILED_PER_MESSAGE = 8192;
 

@@ -43,9 +43,9 @@ const modulePath = process.env.TSGATHER_MODULE;
 const maxRssBytes = Number(process.env.TSGATHER_WORKER_MAX_RSS_MB ?? 0) * 1024 * 1024;
 const RSS_CHECK_INTERVAL_MS = 10;
 
-/** Results are sent when the queue runs dry, or at least this often while it does not. */
-const FLUSH_INTERVAL_MS = 2;
-const FLUSH_MAX_RESULTS = 2048;
+/** Results are sent when the queue runs dry, or at least this often while it does not: half the controller's 8 ms window, so about one message per top-up. */
+const FLUSH_INTERVAL_MS = 4;
+const FLUSH_MAX_RESULTS = 4096;
 /** ...or once they hold this much text, so the values frame stays far below the links' frame limit. */
 const FLUSH_MAX_TEXT = 64 * 1024 * 1024;
 
