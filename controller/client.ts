@@ -339,7 +339,10 @@ export class ScatterGather extends EventEmitter {
     if (cmd === 'die' && this.exited) return undefined;
     this.flush(true);
     const value = await this.request({ t: 'command', id: 0, cmd });
-    if (cmd === 'die') await this.closed();
+    if (cmd === 'die') {
+      if (this.child.connected) this.child.disconnect(); // the controller stops when its channel closes
+      await this.closed();
+    }
     return value;
   }
 

@@ -101,9 +101,10 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, p
             await controller.command('refresh');
             return reply(head.id, true, controller.status());
           case 'die':
+            // The caller closes our IPC channel once it has read this reply, and we stop then. Exiting
+            // at once raced the reply: a caller could see the exit first and take die for a crash.
             await controller.command('die');
-            reply(head.id, true);
-            return void stop();
+            return reply(head.id, true);
           default:
             return reply(head.id, false, undefined, `unknown command '${String(head.cmd)}'; use 'refresh', 'die' or 'status'`);
         }
