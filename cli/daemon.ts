@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 
 const cliScript = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -38,7 +39,8 @@ export interface Daemonized {
 export async function daemonize(serverArgs: string[], logFile: string, timeoutMs = 60_000): Promise<Daemonized> {
   mkdirSync(dirname(logFile), { recursive: true });
   const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [cliScript, 'server', ...serverArgs], {
+  // The server relays every message between controllers and workers: it gets the engine's young generation too.
+  const child = spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, cliScript, 'server', ...serverArgs], {
     detached: true,
     stdio: ['ignore', log, log, 'ipc'],
     env: { ...process.env, [DAEMON_ENV]: '1' },

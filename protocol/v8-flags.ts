@@ -1,6 +1,6 @@
 /**
- * V8 flags for the Node processes tsgather starts: the controller child, every worker, and the
- * kernel (whose cell worker is a notebook's caller).
+ * V8 flags for the Node processes tsgather starts: the controller child, every worker, the kernel
+ * (whose cell worker is a notebook's caller), and a server daemon (`tsgather server --daemon`).
  *
  * V8 starts a young generation of 1 MB and grows it only when much of it survives. These
  * processes allocate a few KB per message that die young, so with 1 MB they scavenged every couple

@@ -1,13 +1,14 @@
 /** The `tsgather` command line, each command really run: help, exit codes, daemon, logs, run, kernel, bench. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readPid } from '../cli/pidfile.js';
 import { spawnScatterGather } from '../controller/index.js';
+import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 import { runCli, runProgram } from './cli-helpers.js';
 import { alive, codeNotebook, logMatches, nextEvent, startServer } from './helpers.js';
 
@@ -62,6 +63,8 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
     const pid = readPid(pidfile)!;
     assert.match(started.stdout, new RegExp(`started server pid ${pid} \\(pid file ${pidfile}, log ${join(dir, 'daemon.log')}\\)`));
     assert.ok(alive(pid));
+    const daemonArgs = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    assert.ok(YOUNG_GENERATION_FLAGS.every((flag) => daemonArgs.includes(flag)), `the daemon relays every message, and gets the engine's young generation: ${daemonArgs.join(' ')}`);
 
     const status = await runCli(['server', 'status', '--pidfile', pidfile]);
     assert.equal(status.code, 0);

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { runCli, runProgram } from './cli-helpers.js';
+import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const deploy = (file: string) => join(repo, 'deploy', file);
@@ -137,7 +138,7 @@ describe('Containerfile', () => {
     assert.ok(final.some((s) => s.op === 'RUN' && /npm ci --omit=dev/.test(s.args)), 'runtime dependencies only in the final image');
     assert.ok(final.some((s) => s.op === 'COPY' && /--from=build \/app\/dist/.test(s.args)));
     assert.deepEqual(final.find((s) => s.op === 'USER')?.args, 'node', 'not root');
-    assert.deepEqual(JSON.parse(final.find((s) => s.op === 'ENTRYPOINT')!.args), ['node', 'dist/cli/main.js', 'server']);
+    assert.deepEqual(JSON.parse(final.find((s) => s.op === 'ENTRYPOINT')!.args), ['node', ...YOUNG_GENERATION_FLAGS, 'dist/cli/main.js', 'server']);
     const cmd = JSON.parse(final.find((s) => s.op === 'CMD')!.args) as string[];
     assertServerFlags(cmd, 'CMD');
     // Everything copied from the build context exists in the repository.
