@@ -104,6 +104,7 @@ export class ScatterGather extends EventEmitter {
   /** Most jobs outstanding at once (see SpawnOptions.maxQueued). */
   readonly maxQueued: number;
   private exited?: Error;
+  private dying?: Promise<undefined>;
   private readonly outbox: Outbox;
   private readonly totals = { added: 0, done: 0, failed: 0, firstAt: 0 };
   private readonly exitedPromise: Promise<void>;
@@ -336,14 +337,19 @@ export class ScatterGather extends EventEmitter {
 
   /** 'refresh': kill and refork every worker everywhere (nothing queued is lost); 'die': stop it all; 'status'. */
   async command(cmd: Command): Promise<unknown> {
-    if (cmd === 'die' && this.exited) return undefined;
+    if (cmd === 'die') return (this.dying ??= this.die());
     this.flush(true);
-    const value = await this.request({ t: 'command', id: 0, cmd });
-    if (cmd === 'die') {
-      if (this.child.connected) this.child.disconnect(); // the controller stops when its channel closes
-      await this.closed();
-    }
-    return value;
+    return this.request({ t: 'command', id: 0, cmd });
+  }
+
+  /** Once only: a second die (two close() calls, say) waits for the first rather than racing the controller's exit. */
+  private async die(): Promise<undefined> {
+    if (this.exited) return undefined;
+    this.flush(true);
+    await this.request({ t: 'command', id: 0, cmd: 'die' });
+    if (this.child.connected) this.child.disconnect(); // the controller stops when its channel closes
+    await this.closed();
+    return undefined;
   }
 
   status(): Promise<Status> {
@@ -618,12 +624,14 @@ export class ScatterGather extends EventEmitter {
     for (const { reject } of this.replies.values()) reject(this.exited);
     this.replies.clear();
     const claimed = new Set<Segment>();
+    let timings: MessageTimings | undefined; // one for all, like a results message
+    const nowhere = { server: '', host: '', id: -1, pid: -1 };
     for (const [id, segment] of this.pending.unanswered()) {
       const claim = segment.claim;
       if (!claim) continue;
       if (claim.results) {
-        const timings = new MessageTimings(1, Date.now());
-        claim.results[id - segment.first] = new ArrivedResult(id, false, undefined, this.exited, segment.fn, 0, 0, { server: '', host: '', id: -1, pid: -1 }, timings, timings.add(segment.queuedAt, 0, 0, 0));
+        timings ??= new MessageTimings(this.pending.size, Date.now());
+        claim.results[id - segment.first] = new ArrivedResult(id, false, undefined, this.exited, segment.fn, 0, 0, nowhere, timings, timings.add(segment.queuedAt, 0, 0, 0));
       }
       else claimFailed(claim, id - segment.first, this.exited);
       claimed.add(segment);
