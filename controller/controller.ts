@@ -111,9 +111,10 @@ interface WorkerSlot {
 }
 
 /**
- * How much work, in milliseconds, each worker should have queued ahead of it. Tiny jobs then go
- * 4,096 to a message each way (a worker tops up at half its window): every message costs each
- * process a wake-up on the I/O thread, and with 4 ms (2,048) the controller used a fifth more CPU.
+ * How much work, in milliseconds, each worker should have queued ahead of it. Tiny jobs (run times
+ * floored at 1 µs) then go about 4,000 to a message each way (a worker tops up at half its window):
+ * every message costs each process a wake-up on the I/O thread, and with 4 ms the controller used a
+ * fifth more CPU.
  */
 const TARGET_WINDOW_MS = 8;
 const MIN_WINDOW = 2;

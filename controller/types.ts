@@ -14,8 +14,8 @@ export interface JobResult<T = unknown> {
   /** 1 on the first try; more when the job was rerun after its worker died. */
   attempts: number;
   worker: { server: string; host: string; id: number; pid: number };
-  /** Epoch milliseconds, and the run time on the worker. */
-  timings: { queuedAt: number; dispatchedAt: number; startedAt: number; finishedAt: number; runMs: number; totalMs: number };
+  /** Epoch milliseconds, and the run time on the worker. Read when asked for (a getter): a spread or structuredClone leaves it out; toJSON() has it. */
+  readonly timings: { queuedAt: number; dispatchedAt: number; startedAt: number; finishedAt: number; runMs: number; totalMs: number };
   /** What the job printed, if anything (also emitted as 'output' events as it arrives). */
   output?: string;
 }

@@ -145,9 +145,10 @@ export const MAX_HEAD_BYTES = 64 * 1024;
 export const MAX_FUNCTION_NAME = 256;
 /**
  * Most bytes (as JSON) of the function names a --module preloads: the list travels in the heads
- * that announce a worker or a server, beside their other fields (a welcome lists every worker too).
+ * that announce a worker or a server. A welcome lists every worker too, about 25 bytes each: half a
+ * head leaves room for 1,300 of them, more than --max-workers allows on a 320-core machine.
  */
-export const MAX_PRELOADED_NAMES_BYTES = 48 * 1024;
+export const MAX_PRELOADED_NAMES_BYTES = 32 * 1024;
 
 export function frames(head: Head, ...rest: Array<Buffer | Uint8Array | string>): Frames {
   return [JSON.stringify(head), ...rest];

@@ -142,7 +142,7 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
     await writeFile(many, Array.from({ length: 5000 }, (_, i) => `export const fn${String(i).padStart(6, '0')} = () => ${i};\n`).join(''));
     const tooMany = await runCli(['server', '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--module', many, '--log-level', 'error']);
     assert.equal(tooMany.code, 1);
-    assert.match(tooMany.stderr, /exports 5000 functions whose names take 55001 bytes; at most 49152 fit in the messages that announce a worker/);
+    assert.match(tooMany.stderr, /exports 5000 functions whose names take 55001 bytes; at most 32768 fit in the messages that announce a worker/);
     const long = join(dir, 'long-name.mjs');
     await writeFile(long, `export const short = () => 1;\nexport const f${'x'.repeat(300)} = () => 2;\n`);
     const tooLong = await runCli(['server', '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--module', long, '--log-level', 'error']);
