@@ -1,6 +1,6 @@
 /**
- * `node dist/bench/profile.js [workers]`: where the engine's time goes in workload 1 (tiny jobs)
- * and workload 2 (round trips). Each workload runs twice in its own process tree: once plain, for
+ * `node dist/bench/profile.js [workers] [tiny|latency|cpu …]`: where the engine's time goes in
+ * workload 1 (tiny jobs), 2 (round trips) and 3 (CPU scaling). Each workload runs twice in its own process tree: once plain, for
  * each process's CPU time from /proc, and once with every process (caller, controller, server,
  * workers) under V8's sampling profiler, for the functions with the most self time. Profiles stay
  * in /tmp; open them in Chrome DevTools or speedscope for call trees.
@@ -18,7 +18,11 @@ const preload = new URL('./profiling/preload.js', import.meta.url).href;
 const runner = fileURLToPath(new URL('./profiling/run-workload.js', import.meta.url));
 const workers = process.argv[2] ?? String(os.availableParallelism());
 const RUN_TIMEOUT_MS = 300_000;
-const WORKLOADS = { tiny: 'Workload 1: tiny jobs (5 × 100,000 through addJob, then 5 × 100,000 through map)', latency: 'Workload 2: round trips (5 × 2,000 sequential submits)' };
+const WORKLOADS = {
+  tiny: 'Workload 1: tiny jobs (5 × 100,000 through addJob, then 5 × 100,000 through map)',
+  latency: 'Workload 2: round trips (5 × 2,000 sequential submits)',
+  cpu: 'Workload 3: CPU scaling (5 × 40 jobs of ~50 ms through map; the CPU split counts the map runs only, not the serial runs in the caller)',
+};
 
 function run(workload: keyof typeof WORKLOADS, directory: string, profiled: boolean): Promise<WorkloadSummary> {
   return new Promise((resolve, reject) => {
@@ -54,7 +58,12 @@ function cpuTable(summary: WorkloadSummary): string {
   ].join('\n');
 }
 
-for (const workload of ['tiny', 'latency'] as const) {
+// `profile.js [workers] [workload …]`: all three when none is named.
+const chosen = process.argv.slice(3).filter((name): name is keyof typeof WORKLOADS => {
+  if (name in WORKLOADS) return true;
+  throw new Error(`unknown workload '${name}': choose from ${Object.keys(WORKLOADS).join(', ')}`);
+});
+for (const workload of chosen.length ? chosen : (Object.keys(WORKLOADS) as Array<keyof typeof WORKLOADS>)) {
   const directory = mkdtempSync(join(os.tmpdir(), `tsg-profile-${workload}-`));
   process.stderr.write(`${workload}: plain run for the CPU split, then a profiled run into ${directory}\n`);
   const plain = await run(workload, directory, false);
