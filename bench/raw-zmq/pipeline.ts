@@ -87,6 +87,26 @@ export class RawPipeline {
     });
   }
 
+  /**
+   * Runs `jobs` CPU-bound jobs (workload 3), one to a message, keeping `window` of them queued at
+   * each worker and sending the next as each result comes back: tsgather's window for jobs this long.
+   */
+  runSpins(jobs: number, iterations: number, window: number): Promise<void> {
+    return new Promise((resolve) => {
+      let nextId = 0;
+      let received = 0;
+      const sendSpin = (worker: string) => {
+        if (nextId < jobs) this.out.post([worker, 'spin', JSON.stringify([nextId++, iterations])]);
+      };
+      this.handler = (worker, kind) => {
+        if (kind !== 'spun') return;
+        if (++received >= jobs) return resolve();
+        sendSpin(worker);
+      };
+      for (let round = 0; round < window; round++) for (const { name } of this.workers) sendSpin(name);
+    });
+  }
+
   /** One job on one worker, there and back. */
   roundTrip(worker = 0): Promise<void> {
     return this.ask(this.workers[worker]!.name, ['jobs', '[[0,[]]]'], 'results').then(() => undefined);

@@ -2,16 +2,19 @@
 import type { BenchConfig } from '../config.js';
 import { figure, type SystemFigures } from '../report/figures.js';
 import { percentile, repeat } from '../stats.js';
+import { calibrateSpin, serialMs } from '../engine/cpu-scaling.js';
 import { RawPipeline } from './pipeline.js';
 
 /** Jobs per batch and batches in flight per worker. Batches of 4,096 (the engine's largest window) or 4 in flight measured no faster here. */
 export const RAW_BATCH = 1024;
 export const RAW_WINDOW = 2;
+/** CPU-bound jobs queued at each worker: what tsgather's controller gives a worker for jobs of ~50 ms. */
+const RAW_SPIN_WINDOW = 2;
 
 type Log = (line: string) => void;
 
 export async function measureRaw(config: BenchConfig, figures: SystemFigures, relayFigures: SystemFigures, log: Log): Promise<void> {
-  log(`raw ZeroMQ: start, ${config.tinyJobs.toLocaleString('en')} tiny jobs, latency, payload, refresh; then tiny jobs, latency and payload through a relay`);
+  log(`raw ZeroMQ: start, ${config.tinyJobs.toLocaleString('en')} tiny jobs, latency, CPU scaling, payload, refresh; then all but start and refresh through a relay`);
   const startRuns = await repeat(config.runs, 1, async () => {
     const started = performance.now();
     const pipeline = await RawPipeline.start(config.workers);
@@ -50,7 +53,7 @@ export async function rawTinyRate(pipeline: RawPipeline, jobs: number): Promise<
   return jobs / ((performance.now() - started) / 1000);
 }
 
-/** Workloads 1, 2 and 4 on a raw pipeline, direct or relayed. */
+/** Workloads 1–4 on a raw pipeline, direct or relayed. */
 async function measureTraffic(pipeline: RawPipeline, config: BenchConfig, figures: SystemFigures): Promise<void> {
   const tinyRuns = await repeat(config.runs, 1, () => rawTinyRate(pipeline, config.tinyJobs));
   figures.tiny_addjob = figure(tinyRuns, 'jobs/s', { jobs: config.tinyJobs, note: `JSON batches of ${RAW_BATCH}, ${RAW_WINDOW} in flight per worker` });
@@ -66,6 +69,16 @@ async function measureTraffic(pipeline: RawPipeline, config: BenchConfig, figure
   });
   figures.latency_p50 = figure(latencyRuns.map((samples) => percentile(samples, 50)), 'ms', { jobs: config.latencyJobs });
   figures.latency_p99 = figure(latencyRuns.map((samples) => percentile(samples, 99)), 'ms', { jobs: config.latencyJobs });
+
+  // As the engine's: serial and parallel interleaved, each pair's ratio kept.
+  const iterations = calibrateSpin(config.cpuMs);
+  const cpuPairs = await repeat(config.runs, 1, async () => {
+    const serial = serialMs(config.cpuJobs, iterations);
+    const started = performance.now();
+    await pipeline.runSpins(config.cpuJobs, iterations, RAW_SPIN_WINDOW);
+    return serial / (performance.now() - started);
+  });
+  figures.cpu_speedup = figure(cpuPairs, 'x', { jobs: config.cpuJobs, note: `one job to a message, ${RAW_SPIN_WINDOW} queued per worker` });
 
   const payload = new Uint8Array(config.payloadBytes);
   const payloadRuns = await repeat(config.payloadRuns, 1, async () => {

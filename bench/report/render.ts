@@ -8,8 +8,8 @@ import type { TargetCheck } from './targets.js';
 
 /** Metrics a system has no counterpart for. */
 const NOT_APPLICABLE: Partial<Record<System, string[]>> = {
-  raw: ['tiny_map', 'cpu_speedup', 'memory_controller', 'memory_caller', 'kernel_tiny'],
-  relay: ['tiny_map', 'cpu_speedup', 'refresh', 'start', 'memory_controller', 'memory_caller', 'kernel_tiny'],
+  raw: ['tiny_map', 'memory_controller', 'memory_caller', 'kernel_tiny'],
+  relay: ['tiny_map', 'refresh', 'start', 'memory_controller', 'memory_caller', 'kernel_tiny'],
   ipyparallel: ['memory_controller', 'memory_caller', 'kernel_tiny'],
   dask: ['memory_controller', 'memory_caller', 'kernel_tiny'],
 };
