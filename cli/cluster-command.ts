@@ -28,6 +28,7 @@ interface UpFlags extends CommonFlags {
   workers?: string;
   module?: string;
   workerHeapMb?: string;
+  spareWorkers?: string;
   logLevel?: string;
   logFile?: string;
   keyFile?: string;
@@ -77,6 +78,7 @@ function serverArgs(flags: UpFlags): string[] {
     ['--workers', flags.workers],
     ['--module', flags.module],
     ['--worker-heap-mb', flags.workerHeapMb],
+    ['--spare-workers', flags.spareWorkers],
     ['--log-level', flags.logLevel],
     ['--log-file', flags.logFile],
     ['--key-file', flags.keyFile],
@@ -104,6 +106,7 @@ function upCommand(): Command {
     .option('--workers <n>', 'worker processes per server (default: one per core)')
     .option('--module <file>', 'preload this module on each server (a path on the hosts)')
     .option('--worker-heap-mb <mb>', 'V8 heap limit of each worker')
+    .option('--spare-workers <n>', 'started workers each server keeps waiting (default: one per worker; 0 for none)')
     .option('--log-level <level>', 'server log level', logLevelOption)
     .option('--log-file <file>', "each server's log file on its host (default: the pid file with .log)")
     .option('--key-file <file>', "passed to each server: its CURVE key file (a path on the host)")

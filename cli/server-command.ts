@@ -4,7 +4,7 @@ import os from 'node:os';
 import { createLogger, logLevel } from '../protocol/logger.js';
 import { ComputeServer } from '../server/server.js';
 import { daemonize, isDaemonChild, reportToLauncher } from './daemon.js';
-import { collect, logLevelOption, positiveInt } from './arguments.js';
+import { collect, logLevelOption, positiveInt, wholeNumber } from './arguments.js';
 import { EXIT, fail } from './exit-codes.js';
 import { claimPidfile, DEFAULT_PIDFILE, PidfileError, releasePidfile, runningPid } from './pidfile.js';
 import { serverStatusCommand, serverStopCommand } from './server-control.js';
@@ -23,12 +23,13 @@ export function serverCommand(): Command {
     .option('--max-workers <n>', 'most workers a controller may ask for with ?workers=N (default: 4 per core)', positiveInt)
     .option('--worker-heap-mb <mb>', 'V8 heap limit of each worker (a job that exceeds it kills only its worker)', positiveInt)
     .option('--worker-max-rss-mb <mb>', 'memory ceiling of each worker: one whose resident memory grows past it is recycled between jobs', positiveInt)
+    .option('--spare-workers <n>', 'worker processes kept started and waiting, so a refresh or a crash gets a fresh worker in milliseconds (default: one per worker; 0 for none)', wholeNumber)
     .option('--name <name>', 'server name shown to controllers (default: host-pid)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace, silent (default: $TSGATHER_LOG_LEVEL or info)', logLevelOption)
     .option('--daemon', 'detach and run in the background; returns once the server is ready')
     .option('--pidfile <file>', `record the pid here; refuse to start if a live server holds it (default with --daemon: ${DEFAULT_PIDFILE})`)
     .option('--log-file <file>', 'with --daemon: where its logs go (default: the pid file with .log)')
-    .action(async (opts: { bind: string[]; connect: string[]; workers: number; maxWorkers?: number; module?: string; name?: string; workerHeapMb?: number; workerMaxRssMb?: number; logLevel?: string; daemon?: boolean; pidfile?: string; logFile?: string } & ServerSecurityFlags, cmd: Command) => {
+    .action(async (opts: { bind: string[]; connect: string[]; workers: number; maxWorkers?: number; module?: string; name?: string; workerHeapMb?: number; workerMaxRssMb?: number; spareWorkers?: number; logLevel?: string; daemon?: boolean; pidfile?: string; logFile?: string } & ServerSecurityFlags, cmd: Command) => {
       if (opts.bind.length === 0 && opts.connect.length === 0) cmd.error('error: give --bind and/or --connect', { exitCode: EXIT.usage });
       if (opts.daemon) return startDaemon(opts.pidfile ?? DEFAULT_PIDFILE, opts.logFile);
       const logger = createLogger('server', logLevel(opts.logLevel, 'info'));

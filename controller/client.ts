@@ -705,7 +705,9 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     controllerId: `controller-${randomUUID()}`,
     urls,
     listen,
-    embedded: embeddedWorkers ? { workers: embeddedWorkers, workerHeapMb: options.workerHeapMb, workerMaxRssMb: options.workerMaxRssMb } : undefined,
+    embedded: embeddedWorkers
+      ? { workers: embeddedWorkers, workerHeapMb: options.workerHeapMb, workerMaxRssMb: options.workerMaxRssMb, spareWorkers: options.spareWorkers }
+      : undefined,
     retries: options.retries ?? 1,
     timeoutRetries: options.timeoutRetries ?? 0,
     heartbeatMs: options.heartbeatMs ?? 1000,

@@ -6,6 +6,7 @@ export interface EmbeddedCluster {
   workers: number;
   workerHeapMb?: number;
   workerMaxRssMb?: number;
+  spareWorkers?: number;
 }
 
 export interface ControllerLaunch {

@@ -74,6 +74,12 @@ export interface SpawnOptions {
   /** Memory ceiling (MB of resident memory) of each embedded worker: one over it is recycled between jobs. */
   workerMaxRssMb?: number;
   /**
+   * Embedded worker processes kept started and waiting, so that `command('refresh')`, a crash or a
+   * timeout gets a fresh worker in milliseconds rather than a Node start-up (default: one per
+   * worker, each an idle process of about 40 MB; 0 for none).
+   */
+  spareWorkers?: number;
+  /**
    * Most jobs outstanding (added, no result yet) at once; addJob past it throws a QueueFullError,
    * addJobAsync waits for room. Default: 2,000,000 or the heap limit / 2 KB, whichever is smaller.
    */

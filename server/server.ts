@@ -55,6 +55,8 @@ export interface ServerOptions {
   maxWorkers?: number;
   /** Resident-memory ceiling per worker (MB): a worker over it is recycled between jobs. */
   workerMaxRssMb?: number;
+  /** Started workers kept waiting to replace ones that go, so a refresh takes milliseconds (default: one per worker; 0 for none). */
+  spareWorkers?: number;
   /** This server's CURVE key pair: every controller link is encrypted and authenticated. */
   keyPair?: KeyPair;
   /** Public keys (Z85) of the controllers admitted on --bind addresses. */

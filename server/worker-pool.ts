@@ -1,6 +1,7 @@
 /**
  * The server's worker processes: forks them, notices their deaths, reforks crashed ones, and
- * kills-and-reforks them all on refresh. Knows nothing about controllers.
+ * kills-and-reforks them all on refresh. Keeps spares (started, loaded, waiting for an id) so that
+ * a worker that goes is replaced in milliseconds. Knows nothing about controllers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -47,32 +48,53 @@ export interface WorkerSpawnOptions {
   workerHeapMb?: number;
   /** Resident-memory ceiling per worker: over it, a worker is recycled between jobs. */
   workerMaxRssMb?: number;
+  /**
+   * Worker processes kept started and waiting, to take the place of workers that go (refresh, a
+   * crash, a timeout, a recycle) without a Node start-up. Default: as many as there are workers;
+   * 0 for none. Each costs an idle process (about 40 MB resident).
+   */
+  spareWorkers?: number;
 }
 
 /**
- * Starts worker `w`, which connects to `endpoint`. Light on imports on purpose: the controller
- * child calls it before loading the rest of itself, so its workers boot while it does.
+ * Starts worker `w`, which connects to `endpoint`; with no `w`, a spare, which waits for its id on
+ * stdin (see promote). Light on imports on purpose: the controller child calls it before loading
+ * the rest of itself, so its workers boot while it does.
  */
-export function spawnWorker(w: number, endpoint: string, options: WorkerSpawnOptions): ChildProcess {
+export function spawnWorker(w: number | undefined, endpoint: string, options: WorkerSpawnOptions): ChildProcess {
   const heap = options.workerHeapMb ? [`--max-old-space-size=${options.workerHeapMb}`] : [];
-  return spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, ...heap, workerScript], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      TSGATHER_WORKER_ID: String(w),
-      TSGATHER_WORKER_ENDPOINT: endpoint,
-      ...(options.module ? { TSGATHER_MODULE: options.module } : {}),
-      ...(options.workerMaxRssMb ? { TSGATHER_WORKER_MAX_RSS_MB: String(options.workerMaxRssMb) } : {}),
-    },
-  });
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TSGATHER_WORKER_ENDPOINT: endpoint,
+    ...(options.module ? { TSGATHER_MODULE: options.module } : {}),
+    ...(options.workerMaxRssMb ? { TSGATHER_WORKER_MAX_RSS_MB: String(options.workerMaxRssMb) } : {}),
+  };
+  if (w === undefined) delete env.TSGATHER_WORKER_ID;
+  else env.TSGATHER_WORKER_ID = String(w);
+  return spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, ...heap, workerScript], { stdio: ['pipe', 'pipe', 'pipe'], env });
+}
+
+interface Spare {
+  child: ChildProcess;
+  /** Its exit listener while it waits, taken off when it is promoted. */
+  onExit: () => void;
 }
 
 function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
+function reapedOf(child: ChildProcess): Promise<void> {
+  return hasExited(child) ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
 /** Consecutive deaths before readiness after which the pool stops reforking (a broken --module, say). */
 const MAX_EARLY_DEATHS = 5;
+/**
+ * Spares start this long after every worker is up: the jobs that follow a start or a refresh get
+ * the cores first, rather than share them with a Node start-up per spare.
+ */
+const SPARE_DELAY_MS = 500;
 
 export class WorkerPool {
   readonly workers = new Map<number, WorkerProcess>();
@@ -80,6 +102,11 @@ export class WorkerPool {
   private target: number;
   private earlyDeaths = 0;
   private readyWaiters: Array<() => void> = [];
+  private readonly spares: Spare[] = [];
+  /** Spares that died while waiting, since one last came up as a worker: past MAX_EARLY_DEATHS, no more are started. */
+  private spareDeaths = 0;
+  private spareTimer?: NodeJS.Timeout;
+  private stopped = false;
 
   constructor(
     size: number,
@@ -103,9 +130,12 @@ export class WorkerPool {
   /** Grows or shrinks the pool to `size` workers. */
   resize(size: number): void {
     this.target = size;
+    this.stopped = false;
     this.fill();
     const surplus = [...this.workers.values()].slice(size);
     for (const worker of surplus) this.end(worker, 'shutdown');
+    for (const spare of this.spares.splice(this.spareTarget())) this.discard(spare);
+    this.scheduleSpares();
   }
 
   /** Kills every worker at once and forks replacements; resolves when all replacements answer. */
@@ -120,10 +150,15 @@ export class WorkerPool {
   /** Stops every worker and forks none until resized; resolves when all of them are reaped. */
   stop(cause: DownCause): Promise<void> {
     this.target = 0;
+    this.stopped = true;
+    clearTimeout(this.spareTimer);
+    this.spareTimer = undefined;
     for (const child of this.prestarted.splice(0)) child.kill('SIGKILL'); // never taken (the server did not get as far)
     const workers = [...this.workers.values()];
-    const reaped = workers.map((worker) => (hasExited(worker.child) ? Promise.resolve() : new Promise<void>((resolve) => worker.child.once('exit', () => resolve()))));
+    const spares = this.spares.splice(0);
+    const reaped = [...workers.map((worker) => worker.child), ...spares.map((spare) => spare.child)].map(reapedOf);
     for (const worker of workers) this.end(worker, cause);
+    for (const spare of spares) this.discard(spare);
     return Promise.all(reaped).then(() => undefined);
   }
 
@@ -133,8 +168,10 @@ export class WorkerPool {
     worker.ready = true;
     worker.functions = functions;
     this.earlyDeaths = 0;
+    this.spareDeaths = 0;
     this.events.up(worker);
     this.wakeIfAllReady();
+    this.scheduleSpares();
   }
 
   /** A job with a timeout started on worker w: past the limit, the worker is killed and reforked. */
@@ -207,9 +244,57 @@ export class WorkerPool {
     while (this.workers.size < this.target) this.fork();
   }
 
+  private spareTarget(): number {
+    return this.stopped ? 0 : (this.spawnOptions.spareWorkers ?? this.target);
+  }
+
+  private scheduleSpares(): void {
+    if (this.spareTimer || !this.everyoneReady() || this.spares.length >= this.spareTarget()) return;
+    this.spareTimer = setTimeout(() => {
+      this.spareTimer = undefined;
+      if (this.everyoneReady()) this.replenishSpares();
+    }, SPARE_DELAY_MS);
+    this.spareTimer.unref();
+  }
+
+  private replenishSpares(): void {
+    while (this.spares.length < this.spareTarget() && this.spareDeaths < MAX_EARLY_DEATHS) {
+      const child = spawnWorker(undefined, this.endpoint, this.spawnOptions);
+      child.stdin!.on('error', () => {}); // EPIPE once it is gone
+      const spare: Spare = {
+        child,
+        onExit: () => {
+          const index = this.spares.indexOf(spare);
+          if (index < 0) return;
+          this.spares.splice(index, 1);
+          this.spareDeaths++;
+          this.scheduleSpares();
+        },
+      };
+      child.once('exit', spare.onExit);
+      this.spares.push(spare);
+    }
+  }
+
+  /** The first live spare, told its id: it connects as worker `w`. Its output so far waits in its pipes for fork()'s readers. */
+  private promote(w: number): ChildProcess | undefined {
+    for (let spare = this.spares.shift(); spare; spare = this.spares.shift()) {
+      spare.child.off('exit', spare.onExit);
+      if (hasExited(spare.child)) continue;
+      spare.child.stdin!.write(`${w}\n`);
+      return spare.child;
+    }
+    return undefined;
+  }
+
+  private discard(spare: Spare): void {
+    spare.child.off('exit', spare.onExit);
+    spare.child.kill('SIGKILL');
+  }
+
   private fork(): void {
     const w = this.nextId++;
-    const child = this.prestarted.shift() ?? spawnWorker(w, this.endpoint, this.spawnOptions);
+    const child = this.prestarted.shift() ?? this.promote(w) ?? spawnWorker(w, this.endpoint, this.spawnOptions);
     const worker: WorkerProcess = { w, pid: child.pid ?? -1, child, ready: false, functions: [] };
     this.workers.set(w, worker);
     child.stdout!.setEncoding('utf8').on('data', (text: string) => this.events.output(worker, 'stdout', text));

@@ -36,7 +36,8 @@ interface Definition {
   version: number;
 }
 
-const workerId = Number(process.env.TSGATHER_WORKER_ID);
+/** Set at spawn, or, for a spare, when its server promotes it (see promotion()). */
+let workerId = Number(process.env.TSGATHER_WORKER_ID ?? NaN);
 const endpoint = process.env.TSGATHER_WORKER_ENDPOINT!;
 const modulePath = process.env.TSGATHER_MODULE;
 /** Memory ceiling: over it, between jobs, this worker asks its server to recycle it. */
@@ -103,7 +104,8 @@ class ResultBatch {
 }
 
 // Started early by a controller child, a worker may be up before its server's socket is bound: retry the ipc connect quickly.
-const socket = new zmq.Dealer(linkOptions({ routingId: `w${workerId}`, reconnectInterval: 5 }));
+// Its routing id is set just before it connects: a spare learns its id only then.
+const socket = new zmq.Dealer(linkOptions({ reconnectInterval: 5 }));
 const outbox = new Outbox(socket, (error) => process.stderr.write(`worker ${workerId}: send failed: ${error.message}\n`));
 const capture = new OutputCapture(scheduleOutputFlush);
 /** A ring buffer: Array.prototype.shift moves the whole backing store when V8 cannot trim it in place (during incremental marking, say). */
@@ -370,11 +372,32 @@ function handle(message: Buffer[]): void {
   }
 }
 
+/**
+ * A spare is started with no id and waits, its modules loaded, until its server writes the id it
+ * takes as a line on its stdin: a refresh or a crash then has a worker ready in milliseconds
+ * rather than a Node start-up later.
+ */
+function promotion(): Promise<number> {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const newline = text.indexOf('\n');
+      if (newline < 0) return;
+      process.stdin.off('data', onData);
+      resolve(Number(text.slice(0, newline)));
+    };
+    process.stdin.on('data', onData);
+  });
+}
+
 // A worker must not outlive its server: the server holds our stdin, and its end means the server is gone.
 process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();
 
 await loadPreloadedModule();
+if (Number.isNaN(workerId)) workerId = await promotion();
+socket.routingId = `w${workerId}`;
 socket.connect(endpoint);
 // An empty first frame addresses the server itself; otherwise it names the controller to relay to.
 toServer({ t: 'ready', w: workerId, pid: process.pid, functions: [...preloaded.keys()] });

@@ -10,7 +10,8 @@ import { readPid } from '../cli/pidfile.js';
 import { spawnScatterGather } from '../controller/index.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 import { runCli, runProgram } from './cli-helpers.js';
-import { alive, codeNotebook, logMatches, nextEvent, startServer } from './helpers.js';
+import { descendants } from '../kernel/process-tree.js';
+import { alive, codeNotebook, logMatches, nextEvent, startServer, waitUntil } from './helpers.js';
 
 let dir: string;
 before(async () => (dir = await mkdtemp(join(tmpdir(), 'tsgather-cli-'))));
@@ -31,6 +32,7 @@ describe('help and usage errors', () => {
     [['server'], /give --bind and\/or --connect/],
     [['server', '--bind', 'tcp://127.0.0.1:0', '--workers', '0'], /'--workers <n>' argument '0' is invalid. must be a positive whole number/],
     [['server', '--bind', 'tcp://127.0.0.1:0', '--log-level', 'loud'], /must be one of fatal, error, warn, info/],
+    [['server', '--bind', 'tcp://127.0.0.1:0', '--spare-workers', '-1'], /'--spare-workers <n>' argument '-1' is invalid. must be a whole number \(0 or more\)/],
     [['server', '--no-such-flag'], /unknown option '--no-such-flag'/],
     [['run'], /missing required argument 'notebook'/],
     [['run', '/nonexistent/x.ipynb'], /cannot read \/nonexistent\/x.ipynb: ENOENT/],
@@ -56,7 +58,7 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
     const pidfile = join(dir, 'daemon.pid');
     assert.equal((await runCli(['server', 'status', '--pidfile', pidfile])).code, 3);
 
-    const started = await runCli(['server', '--daemon', '--pidfile', pidfile, '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--log-level', 'info']);
+    const started = await runCli(['server', '--daemon', '--pidfile', pidfile, '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '2', '--log-level', 'info']);
     assert.equal(started.code, 0, started.stderr);
     const endpoint = /^listening on (tcp:\/\/127\.0\.0\.1:\d+)$/m.exec(started.stdout)?.[1];
     assert.ok(endpoint, started.stdout);
@@ -75,14 +77,18 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
     assert.match(second.stderr, new RegExp(`already running with pid ${pid}`));
     assert.equal(readPid(pidfile), pid, 'the pid file still names the first server');
 
+    const workerProcesses = () => descendants(pid).filter((child) => alive(child) && readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('server/worker.js'));
     // The daemon serves: a controller runs jobs on it.
     const sg = await spawnScatterGather([endpoint], { echo: false });
     try {
       await sg.define('twice', (x: number) => 2 * x);
       assert.deepEqual(await sg.map('twice', [[[1]], [[2]]]), [2, 4]);
+      // One worker and, shortly after it came up, the two spares asked for.
+      await waitUntil(() => workerProcesses().length === 3, 10_000, 'the worker and two spares');
     } finally {
-      await sg.close();
+      await sg.close(); // a die: the server stops its workers and spares
     }
+    assert.deepEqual(workerProcesses(), []);
 
     const stopped = await runCli(['server', 'stop', '--pidfile', pidfile]);
     assert.equal(stopped.code, 0, stopped.stderr);

@@ -1,0 +1,106 @@
+/**
+ * Spare workers: started, loaded and waiting, so that a refresh or a crash gets a fresh worker
+ * without a Node start-up. Real embedded clusters; spares are found as the controller child's
+ * worker processes that status() does not list.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
+import { descendants } from '../kernel/process-tree.js';
+import { alive, waitUntil } from './helpers.js';
+
+function workerProcesses(sg: ScatterGather): number[] {
+  return descendants(sg.controllerPid!).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('server/worker.js');
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
+async function workerPids(sg: ScatterGather): Promise<number[]> {
+  const status = await sg.status();
+  return (status.servers as Array<{ workers: Array<{ pid: number }> }>).flatMap((server) => server.workers.map((worker) => worker.pid)).sort();
+}
+
+async function sparePids(sg: ScatterGather): Promise<number[]> {
+  const workers = new Set(await workerPids(sg));
+  return workerProcesses(sg).filter((pid) => !workers.has(pid)).sort();
+}
+
+/** Spares start a little after the workers are up (see SPARE_DELAY_MS): nothing announces them. */
+async function sparesStarted(sg: ScatterGather, count: number): Promise<number[]> {
+  const workers = (await workerPids(sg)).length;
+  await waitUntil(() => workerProcesses(sg).length === workers + count, 10_000, `${count} spare(s) to start`);
+  return sparePids(sg);
+}
+
+describe('spare workers', { timeout: 60_000 }, () => {
+  test('a refresh promotes the spares: the new workers are fresh processes that were already running, and new spares follow', async () => {
+    const sg = await spawnScatterGather([], { workers: 2, echo: false });
+    try {
+      const spares = await sparesStarted(sg, 2); // one per worker by default
+      await sg.define('remember', () => ((globalThis as Record<string, unknown>).remembered = process.pid));
+      await sg.define('recall', () => [process.pid, (globalThis as Record<string, unknown>).remembered ?? null]);
+      await sg.map('remember', [[[]], [[]], [[]], [[]]]);
+
+      await sg.command('refresh');
+      assert.deepEqual(await workerPids(sg), spares, 'the refreshed workers are the spares');
+      const recalled = (await sg.map('recall', Array.from({ length: 8 }, () => [[]] as [unknown[]]))) as Array<[number, number | null]>;
+      for (const [pid, remembered] of recalled) {
+        assert.ok(spares.includes(pid), `job ran on ${pid}, one of the promoted spares`);
+        assert.equal(remembered, null, 'a promoted spare never ran a job before: nothing survives a refresh');
+      }
+      const next = await sparesStarted(sg, 2); // new ones in place of the promoted
+      for (const pid of next) assert.ok(!spares.includes(pid));
+    } finally {
+      await sg.close();
+    }
+  });
+
+  test('a worker that crashes is replaced by a spare, and its job reruns there', async () => {
+    const sg = await spawnScatterGather([], { workers: 1, echo: false });
+    try {
+      const [spare] = await sparesStarted(sg, 1);
+      const [first] = await workerPids(sg);
+      await sg.define('crashOnce', (firstPid: number) => (process.pid === firstPid ? process.exit(7) : process.pid));
+      assert.equal(await sg.submit('crashOnce', [first]), spare, 'the retry ran on the promoted spare');
+      assert.deepEqual(await workerPids(sg), [spare]);
+    } finally {
+      await sg.close();
+    }
+  });
+
+  test('a spare that dies while it waits is replaced; die stops the spares with the workers', async () => {
+    const sg = await spawnScatterGather([], { workers: 1, echo: false });
+    try {
+      const [spare] = await sparesStarted(sg, 1);
+      process.kill(spare!, 'SIGKILL');
+      await waitUntil(() => workerProcesses(sg).length === 2 && !workerProcesses(sg).includes(spare!), 10_000, 'a new spare in place of the killed one');
+      const all = workerProcesses(sg);
+      await sg.command('die');
+      for (const pid of all) assert.ok(!alive(pid), `worker process ${pid} (worker or spare) is gone once die has answered`);
+    } finally {
+      await sg.close();
+    }
+  });
+
+  test('spareWorkers: 0 keeps none, and a refresh forks fresh workers', async () => {
+    const none = await spawnScatterGather([], { workers: 2, spareWorkers: 0, echo: false });
+    // Started after `none` was up, a default cluster's spares come later than `none`'s would have.
+    const spared = await spawnScatterGather([], { workers: 1, echo: false });
+    try {
+      await sparesStarted(spared, 1);
+      assert.deepEqual(await sparePids(none), []);
+      const before = await workerPids(none);
+      await none.command('refresh');
+      const after = await workerPids(none);
+      assert.equal(after.length, 2);
+      for (const pid of after) assert.ok(!before.includes(pid), 'fresh processes, forked by the refresh');
+    } finally {
+      await Promise.all([none.close(), spared.close()]);
+    }
+  });
+});
