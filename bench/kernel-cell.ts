@@ -6,6 +6,7 @@
  */
 import { KernelClient } from '../kernel/client.js';
 import { launchKernel, type LaunchedKernel } from '../kernel/launch.js';
+import { settle } from './engine/session.js';
 import { figure, type SystemFigures } from './report/figures.js';
 import { median, repeat } from './stats.js';
 
@@ -32,6 +33,7 @@ export class KernelCellBench {
     try {
       await client.waitForReady();
       await bench.run(`const benchSg = await spawnScatterGather([], { workers: ${workers}, echo: false });\nawait benchSg.define('noop', () => null);`);
+      await settle();
       return bench;
     } catch (error) {
       await bench.close();
