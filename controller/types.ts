@@ -76,7 +76,7 @@ export interface SpawnOptions {
   /**
    * Embedded worker processes kept started and waiting, so that `command('refresh')`, a crash or a
    * timeout gets a fresh worker in milliseconds rather than a Node start-up (default: one per
-   * worker, each an idle process of about 40 MB; 0 for none).
+   * worker, each an idle process of about 53 MB resident; 0 for none).
    */
   spareWorkers?: number;
   /**
