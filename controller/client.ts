@@ -690,6 +690,9 @@ function settle(segment: Segment, claim: Claim): void {
  * those servers. `listen` lets further servers dial in (`tsgather server --connect ...`).
  */
 export async function spawnScatterGather(urls: string[] = [], options: SpawnOptions = {}): Promise<ScatterGather> {
+  if (options.spareWorkers !== undefined && !(Number.isInteger(options.spareWorkers) && options.spareWorkers >= 0)) {
+    throw new TypeError(`spareWorkers must be a whole number (0 or more), not ${String(options.spareWorkers)}`);
+  }
   const addresses = urls.map(parseServerUrl);
   const embeddedWorkers = urls.length === 0 && options.embedded !== false ? options.workers ?? os.availableParallelism() : undefined;
   // Key files are read and every link checked here, so a mistake fails this call with a clear error.

@@ -130,6 +130,7 @@ export class ComputeServer {
         this.log.error({ reason, stderr: this.lastStartupStderr }, 'workers keep dying');
         this.broadcast({ t: 'error', reason });
       },
+      spareDied: (pid, code, signal, stderr) => this.log.warn({ pid, code, signal, stderr }, 'spare worker died while it waited'),
     }, options, options.prestarted?.workers);
     this.workerEndpoint = workerEndpoint;
   }

@@ -35,6 +35,8 @@ export interface PoolEvents {
   output(worker: WorkerProcess, stream: 'stdout' | 'stderr', text: string): void;
   /** A worker died before it ever became ready, too many times in a row: reforking stops. */
   failing(reason: string): void;
+  /** A spare died while it waited (it is replaced, up to MAX_EARLY_DEATHS in a row); `stderr` is the end of what it wrote. */
+  spareDied(pid: number, code: number | null, signal: string | null, stderr: string): void;
 }
 
 /**
@@ -52,6 +54,7 @@ export interface WorkerSpawnOptions {
    * Worker processes kept started and waiting, to take the place of workers that go (refresh, a
    * crash, a timeout, a recycle) without a Node start-up. Default: as many as there are workers;
    * 0 for none. Each costs an idle process (about 53 MB resident here, as much as an idle worker).
+   * A spare imports `module` only once promoted.
    */
   spareWorkers?: number;
 }
@@ -78,6 +81,8 @@ interface Spare {
   child: ChildProcess;
   /** Its exit listener while it waits, taken off when it is promoted. */
   onExit: () => void;
+  /** Stops keeping its stderr, once fork()'s readers take over. */
+  stopKeeping: () => void;
 }
 
 function hasExited(child: ChildProcess): boolean {
@@ -95,6 +100,8 @@ const MAX_EARLY_DEATHS = 5;
  * the cores first, rather than share them with a Node start-up per spare.
  */
 const SPARE_DELAY_MS = 500;
+/** The end of a waiting spare's stderr, kept to report if it dies. */
+const SPARE_STDERR_KEPT = 1000;
 
 export class WorkerPool {
   readonly workers = new Map<number, WorkerProcess>();
@@ -245,7 +252,7 @@ export class WorkerPool {
   }
 
   private spareTarget(): number {
-    return this.stopped ? 0 : (this.spawnOptions.spareWorkers ?? this.target);
+    return this.stopped ? 0 : Math.max(0, Math.floor(this.spawnOptions.spareWorkers ?? this.target));
   }
 
   private scheduleSpares(): void {
@@ -261,6 +268,10 @@ export class WorkerPool {
     while (this.spares.length < this.spareTarget() && this.spareDeaths < MAX_EARLY_DEATHS) {
       const child = spawnWorker(undefined, this.endpoint, this.spawnOptions);
       child.stdin!.on('error', () => {}); // EPIPE once it is gone
+      // Its stdout waits in the pipe for fork()'s readers; stderr is kept meanwhile, in case it dies.
+      let stderr = '';
+      const keepStderr = (text: string) => (stderr = (stderr + text).slice(-SPARE_STDERR_KEPT));
+      child.stderr!.setEncoding('utf8').on('data', keepStderr);
       const spare: Spare = {
         child,
         onExit: () => {
@@ -268,18 +279,21 @@ export class WorkerPool {
           if (index < 0) return;
           this.spares.splice(index, 1);
           this.spareDeaths++;
+          this.events.spareDied(child.pid ?? -1, child.exitCode, child.signalCode, stderr);
           this.scheduleSpares();
         },
+        stopKeeping: () => child.stderr!.off('data', keepStderr),
       };
       child.once('exit', spare.onExit);
       this.spares.push(spare);
     }
   }
 
-  /** The first live spare, told its id: it connects as worker `w`. Its output so far waits in its pipes for fork()'s readers. */
+  /** The first live spare, told its id: it connects as worker `w`. What it wrote to stdout so far waits in the pipe for fork()'s readers. */
   private promote(w: number): ChildProcess | undefined {
     for (let spare = this.spares.shift(); spare; spare = this.spares.shift()) {
       spare.child.off('exit', spare.onExit);
+      spare.stopKeeping();
       if (hasExited(spare.child)) continue;
       spare.child.stdin!.write(`${w}\n`);
       return spare.child;

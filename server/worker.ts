@@ -373,9 +373,9 @@ function handle(message: Buffer[]): void {
 }
 
 /**
- * A spare is started with no id and waits, its modules loaded, until its server writes the id it
- * takes as a line on its stdin: a refresh or a crash then has a worker ready in milliseconds
- * rather than a Node start-up later.
+ * A spare is started with no id and waits, Node and its own modules loaded, until its server
+ * writes the id it takes as a line on its stdin: a refresh or a crash then has a worker ready in
+ * milliseconds rather than a Node start-up later.
  */
 function promotion(): Promise<number> {
   return new Promise((resolve) => {
@@ -393,10 +393,14 @@ function promotion(): Promise<number> {
 
 // A worker must not outlive its server: the server holds our stdin, and its end means the server is gone.
 process.stdin.on('end', () => process.exit(0));
+// Listening before anything is awaited: a flowing stdin drops what arrives with no 'data' listener.
+const promoted = Number.isNaN(workerId) ? promotion() : undefined;
 process.stdin.resume();
 
+if (promoted) workerId = await promoted;
+// A spare imports --module only once promoted: a refresh runs the module as it is on disk then, and
+// spares hold no second copy of what it loads (nor anything it takes for itself, a port, say).
 await loadPreloadedModule();
-if (Number.isNaN(workerId)) workerId = await promotion();
 socket.routingId = `w${workerId}`;
 socket.connect(endpoint);
 // An empty first frame addresses the server itself; otherwise it names the controller to relay to.

@@ -77,7 +77,14 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
     assert.match(second.stderr, new RegExp(`already running with pid ${pid}`));
     assert.equal(readPid(pidfile), pid, 'the pid file still names the first server');
 
-    const workerProcesses = () => descendants(pid).filter((child) => alive(child) && readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('server/worker.js'));
+    const workerProcesses = () =>
+      descendants(pid).filter((child) => {
+        try {
+          return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('server/worker.js');
+        } catch {
+          return false; // gone meanwhile
+        }
+      });
     // The daemon serves: a controller runs jobs on it.
     const sg = await spawnScatterGather([endpoint], { echo: false });
     try {

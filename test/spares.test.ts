@@ -6,12 +6,19 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
 import { descendants } from '../kernel/process-tree.js';
-import { alive, waitUntil } from './helpers.js';
+import { alive, startServer, waitUntil } from './helpers.js';
 
 function workerProcesses(sg: ScatterGather): number[] {
-  return descendants(sg.controllerPid!).filter((pid) => {
+  return workerProcessesOf(sg.controllerPid!);
+}
+
+function workerProcessesOf(parent: number): number[] {
+  return descendants(parent).filter((pid) => {
     try {
       return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('server/worker.js');
     } catch {
@@ -20,14 +27,19 @@ function workerProcesses(sg: ScatterGather): number[] {
   });
 }
 
+function threadsOf(pid: number): number {
+  return Number(/Threads:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+}
+
 async function workerPids(sg: ScatterGather): Promise<number[]> {
   const status = await sg.status();
   return (status.servers as Array<{ workers: Array<{ pid: number }> }>).flatMap((server) => server.workers.map((worker) => worker.pid)).sort();
 }
 
-async function sparePids(sg: ScatterGather): Promise<number[]> {
+/** `parent`: the process that forks the workers (the controller child for an embedded cluster). */
+async function sparePids(sg: ScatterGather, parent = sg.controllerPid!): Promise<number[]> {
   const workers = new Set(await workerPids(sg));
-  return workerProcesses(sg).filter((pid) => !workers.has(pid)).sort();
+  return workerProcessesOf(parent).filter((pid) => !workers.has(pid)).sort();
 }
 
 /** Spares start a little after the workers are up (see SPARE_DELAY_MS): nothing announces them. */
@@ -85,6 +97,34 @@ describe('spare workers', { timeout: 60_000 }, () => {
     } finally {
       await sg.close();
     }
+  });
+
+  test('a refresh runs --module as it is on disk then: a spare imports it only once promoted', async () => {
+    const module = join(await mkdtemp(join(tmpdir(), 'tsgather-spares-')), 'release.mjs');
+    await writeFile(module, 'export const release = () => 1;\n');
+    const server = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--log-level', 'error', '--module', module]);
+    const sg = await spawnScatterGather([server.endpoint], { echo: false });
+    try {
+      assert.equal(await sg.submit('release', []), 1);
+      await waitUntil(() => workerProcessesOf(server.proc.pid!).length === 2, 10_000, 'the server\'s spare to start');
+      const spare = (await sparePids(sg, server.proc.pid!))[0]!;
+      const [worker] = await workerPids(sg);
+      // Nothing announces that a spare is done starting: it is once it has as many threads as a
+      // worker (ZeroMQ's two come last, after every import). Only then is the module edited.
+      await waitUntil(() => threadsOf(spare) >= threadsOf(worker!), 10_000, 'the spare to finish starting');
+      await writeFile(module, 'export const release = () => 2;\n');
+      await sg.command('refresh');
+      assert.deepEqual(await workerPids(sg), [spare], 'the spare, started before the edit, took over');
+      assert.equal(await sg.submit('release', []), 2, 'it imported the module when it was promoted');
+    } finally {
+      await sg.close();
+      await server.stop();
+    }
+  });
+
+  test('spareWorkers must be a whole number', async () => {
+    await assert.rejects(spawnScatterGather([], { spareWorkers: 1.5 }), /spareWorkers must be a whole number \(0 or more\), not 1\.5/);
+    await assert.rejects(spawnScatterGather([], { spareWorkers: -1 }), /spareWorkers must be a whole number/);
   });
 
   test('spareWorkers: 0 keeps none, and a refresh forks fresh workers', async () => {

@@ -2,7 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { WorkerPool, type PoolEvents } from '../server/worker-pool.js';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as zmq from 'zeromq';
+import { spawnWorker, WorkerPool, type PoolEvents } from '../server/worker-pool.js';
+import { ipcEndpoint } from '../protocol/transport.js';
 import type { DownCause } from '../protocol/index.js';
 
 test('the pool takes prestarted workers first; one that died before it was taken is reported as a crash and replaced', async () => {
@@ -21,6 +26,7 @@ test('the pool takes prestarted workers first; one that died before it was taken
     },
     output: () => {},
     failing: () => {},
+    spareDied: () => {},
   };
   // Nothing listens on the endpoint: the replacement is a real worker that never gets to say it is ready.
   const pool = new WorkerPool(2, 'ipc:///nonexistent-tsgather-test/workers.sock', events, {}, [alive, dead]);
@@ -35,4 +41,24 @@ test('the pool takes prestarted workers first; one that died before it was taken
     await pool.stop('shutdown');
   }
   assert.notEqual(alive.signalCode ?? alive.exitCode, null, 'stop() ended the prestarted worker too');
+});
+
+test('a spare told its id the moment it starts comes up as that worker, --module and all', async () => {
+  const module = join(await mkdtemp(join(tmpdir(), 'tsgather-spare-')), 'greet.mjs');
+  await writeFile(module, 'export const greet = (name) => `hello ${name}`;\n');
+  const router = new zmq.Router({ linger: 0 });
+  const endpoint = ipcEndpoint('spare-test');
+  await router.bind(endpoint);
+  const spare = spawnWorker(undefined, endpoint, { module });
+  try {
+    // Written at once, while it is still loading Node: an id it read and dropped would leave it waiting for ever.
+    spare.stdin!.write('7\n');
+    const [from, , head] = await router.receive();
+    assert.equal(from!.toString(), 'w7');
+    const ready = JSON.parse(head!.toString()) as { t: string; w: number; pid: number; functions: string[] };
+    assert.deepEqual({ t: ready.t, w: ready.w, pid: ready.pid, functions: ready.functions }, { t: 'ready', w: 7, pid: spare.pid, functions: ['greet'] });
+  } finally {
+    spare.kill('SIGKILL');
+    router.close();
+  }
 });
