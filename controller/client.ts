@@ -41,6 +41,7 @@ import {
   type PackedValues,
 } from '../protocol/index.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
+import { checkSpawnOptions } from './spawn-options.js';
 import { parseServerUrl } from './server-url.js';
 import { ArrivedResult, MessageTimings } from './job-result.js';
 import { claimFailed, PendingJobs, type Claim, type Segment } from './pending.js';
@@ -690,9 +691,7 @@ function settle(segment: Segment, claim: Claim): void {
  * those servers. `listen` lets further servers dial in (`tsgather server --connect ...`).
  */
 export async function spawnScatterGather(urls: string[] = [], options: SpawnOptions = {}): Promise<ScatterGather> {
-  if (options.spareWorkers !== undefined && !(Number.isInteger(options.spareWorkers) && options.spareWorkers >= 0)) {
-    throw new TypeError(`spareWorkers must be a whole number (0 or more), not ${String(options.spareWorkers)}`);
-  }
+  checkSpawnOptions(options);
   const addresses = urls.map(parseServerUrl);
   const embeddedWorkers = urls.length === 0 && options.embedded !== false ? options.workers ?? os.availableParallelism() : undefined;
   // Key files are read and every link checked here, so a mistake fails this call with a clear error.

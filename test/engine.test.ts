@@ -6,7 +6,8 @@ import os from 'node:os';
 import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput, type JobItem } from '../controller/index.js';
+import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput, type JobItem, type SpawnOptions } from '../controller/index.js';
+import { descendants } from '../kernel/process-tree.js';
 import { MAX_MESSAGE_BYTES } from '../protocol/index.js';
 import { alive, histogramSource, waitUntil } from './helpers.js';
 
@@ -337,6 +338,37 @@ describe('lifecycle', () => {
     assert.throws(() => sg.addJob('noop', [[[]]]), /controller process exited/);
     await assert.rejects(sg.status(), /controller process exited/);
     await sg.close();
+  });
+
+  test('a spawn option out of range is refused before anything starts, saying what it takes', async () => {
+    // Before these checks, workers: 0 or 1.5 waited out the connect timeout (15 s) and workers: -2 started a
+    // cluster with no workers whose jobs waited for ever.
+    const refused: Array<[SpawnOptions, RegExp]> = [
+      [{ workers: 0 }, /^workers must be a whole number ≥ 1 \(got 0\)$/],
+      [{ workers: 1.5 }, /^workers must be a whole number ≥ 1 \(got 1\.5\)$/],
+      [{ workers: -2 }, /^workers must be a whole number ≥ 1 \(got -2\)$/],
+      [{ workers: 'two' as unknown as number }, /^workers must be a whole number ≥ 1 \(got 'two'\)$/],
+      [{ spareWorkers: -1 }, /^spareWorkers must be a whole number ≥ 0 \(got -1\)$/],
+      [{ retries: 0.5 }, /^retries must be a whole number ≥ 0/],
+      [{ maxQueued: 0 }, /^maxQueued must be a whole number ≥ 1/],
+      [{ heartbeatMs: 0 }, /^heartbeatMs must be a number of milliseconds > 0 \(got 0\)$/],
+      [{ connectTimeoutMs: Number.NaN }, /^connectTimeoutMs must be a number of milliseconds > 0 \(got NaN\)$/],
+      [{ timeoutMs: -5 }, /^timeoutMs must be a number of milliseconds ≥ 0 \(got -5\)$/],
+      [{ workerHeapMb: -1 }, /^workerHeapMb must be a number of megabytes > 0/],
+    ];
+    const controllers = () =>
+      descendants().filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('controller/main.js');
+        } catch {
+          return false; // gone meanwhile
+        }
+      }).length;
+    const before = controllers();
+    for (const [options, message] of refused) {
+      await assert.rejects(spawnScatterGather([], { ...options, echo: false }), (error: Error) => error instanceof TypeError && message.test(error.message), JSON.stringify(options));
+    }
+    assert.equal(controllers(), before, 'no controller child was forked');
   });
 
   test('an embedded cluster whose workers cannot start fails spawnScatterGather with their reason', async () => {
