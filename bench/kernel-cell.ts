@@ -6,7 +6,7 @@
  */
 import { KernelClient } from '../kernel/client.js';
 import { launchKernel, type LaunchedKernel } from '../kernel/launch.js';
-import { settle } from './engine/session.js';
+import { atRest } from './engine/session.js';
 import { figure, type SystemFigures } from './report/figures.js';
 import { median, repeat } from './stats.js';
 
@@ -33,7 +33,8 @@ export class KernelCellBench {
     try {
       await client.waitForReady();
       await bench.run(`const benchSg = await spawnScatterGather([], { workers: ${workers}, echo: false });\nawait benchSg.define('noop', () => null);`);
-      await settle();
+      // At rest before anything is timed, as engine/session.ts's settle() waits: its spares loaded.
+      await bench.run(`const benchAtRest = ${atRest.toString()};\nfor (const until = Date.now() + 15000; !benchAtRest(await benchSg.status()); ) {\n  if (Date.now() > until) throw new Error('the engine did not come to rest');\n  await new Promise((resolve) => setTimeout(resolve, 20));\n}`);
       return bench;
     } catch (error) {
       await bench.close();

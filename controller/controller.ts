@@ -92,6 +92,8 @@ interface ServerSlot {
   maxFrame: number;
   /** Functions whose current definition alone passes maxFrame, so it was not sent: why, by name. Their jobs go elsewhere (see canRun). */
   unsendable: Map<string, string>;
+  /** Its spare workers, as it last said. */
+  spares: { ready: number; starting: number };
 }
 
 interface WorkerSlot {
@@ -316,6 +318,10 @@ export class Controller {
         return this.workerUp(server, head.w, head.pid, head.functions);
       case 'worker-down':
         return this.workerDown(server, head.w, head.cause, `worker ${head.w} (pid ${head.pid}) on ${server.info.host} ${downText(head)}`, head.cause === 'timeout' ? { job: head.job, limitMs: head.limitMs } : undefined);
+      case 'spares':
+        if (!Number.isInteger(head.ready) || !Number.isInteger(head.starting) || head.ready < 0 || head.starting < 0) throw new ProtocolError('spares needs whole-number ready and starting counts');
+        server.spares = { ready: head.ready, starting: head.starting };
+        return this.event('spares', { server: server.info.id, host: server.info.host, ready: head.ready, starting: head.starting });
       case 'worker-output':
         return this.toCaller({ t: 'output', job: null, server: server.info.id, host: server.info.host, w: head.w, stream: head.stream }, textFrame(message[1], 'output'));
       case 'command-done':
@@ -337,7 +343,7 @@ export class Controller {
     }
     if (link.server?.info.id === info.id && link.server.info.pid === info.pid) return; // a repeated handshake
     if (link.server) this.lose(link.server, 'crash', 'replaced by a new server process at the same address');
-    link.server = { info, link, workers: new Map(), lastSeen: Date.now(), maxFrame, unsendable: new Map() };
+    link.server = { info, link, workers: new Map(), lastSeen: Date.now(), maxFrame, unsendable: new Map(), spares: { ready: 0, starting: 0 } };
     link.known = info;
     link.complaints = 0;
     link.refused = undefined;
@@ -780,6 +786,7 @@ export class Controller {
         connected: true,
         lastSeenMs: now - lastSeen,
         functions: info.functions,
+        spares: link.server.spares,
         workers: [...workers.values()].map((s) => ({ w: s.w, pid: s.pid, busy: s.inflightCount > 0, inflight: s.inflightCount, done: s.done, failed: s.failed, upMs: now - s.upAt })),
       }];
     });
@@ -844,6 +851,8 @@ export interface ServerStatus {
   handshakeError?: string;
   lastSeenMs?: number;
   functions?: string[];
+  /** Spare workers loaded and waiting (`ready`), and still starting: a refresh or a lost worker promotes one. */
+  spares?: { ready: number; starting: number };
   /** upMs: time since the worker came up (its jobs per second = (done + failed) / upMs * 1000). */
   workers?: Array<{ w: number; pid: number; busy: boolean; inflight: number; done: number; failed: number; upMs: number }>;
 }

@@ -131,6 +131,7 @@ export class ComputeServer {
         this.broadcast({ t: 'error', reason });
       },
       spareDied: (pid, code, signal, stderr) => this.log.warn({ pid, code, signal, stderr }, 'spare worker died while it waited'),
+      sparesChanged: (counts) => this.broadcast({ t: 'spares', ...counts }),
     }, options, options.prestarted?.workers);
     this.workerEndpoint = workerEndpoint;
   }
@@ -350,6 +351,7 @@ export class ComputeServer {
       const worker = this.pool.workers.get(w)!;
       link.send(frames({ t: 'worker-up', w, pid: worker.pid, functions: worker.functions }));
     }
+    link.send(frames({ t: 'spares', ...this.pool.spareCounts() }));
   }
 
   /** Tells a peer what it did wrong, a few times; then drops its garbage silently. True while it is still being answered. */

@@ -3,7 +3,8 @@
  * kills-and-reforks them all on refresh. Keeps spares (started, loaded, waiting for an id) so that
  * a worker that goes is replaced in milliseconds. Knows nothing about controllers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { DownCause, WorkerInfo } from '../protocol/index.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
@@ -37,6 +38,14 @@ export interface PoolEvents {
   failing(reason: string): void;
   /** A spare died while it waited (it is replaced, up to MAX_EARLY_DEATHS in a row); `stderr` is the end of what it wrote. */
   spareDied(pid: number, code: number | null, signal: string | null, stderr: string): void;
+  /** The spares changed: one started, loaded, was promoted or went. */
+  sparesChanged(counts: SpareCounts): void;
+}
+
+/** Spares loaded and waiting (`ready`), and spares still starting. */
+export interface SpareCounts {
+  ready: number;
+  starting: number;
 }
 
 /**
@@ -72,13 +81,24 @@ export function spawnWorker(w: number | undefined, endpoint: string, options: Wo
     ...(options.module ? { TSGATHER_MODULE: options.module } : {}),
     ...(options.workerMaxRssMb ? { TSGATHER_WORKER_MAX_RSS_MB: String(options.workerMaxRssMb) } : {}),
   };
-  if (w === undefined) delete env.TSGATHER_WORKER_ID;
-  else env.TSGATHER_WORKER_ID = String(w);
-  return spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, ...heap, workerScript], { stdio: ['pipe', 'pipe', 'pipe'], env });
+  if (w === undefined) {
+    delete env.TSGATHER_WORKER_ID;
+    env.TSGATHER_SPARE_FD = String(SPARE_FD); // where it says it has loaded
+  } else {
+    env.TSGATHER_WORKER_ID = String(w);
+    delete env.TSGATHER_SPARE_FD;
+  }
+  const stdio: StdioOptions = w === undefined ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'];
+  return spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, ...heap, workerScript], { stdio, env });
 }
+
+/** The extra pipe a spare writes one line to once it has loaded. */
+const SPARE_FD = 3;
 
 interface Spare {
   child: ChildProcess;
+  /** It said so on its SPARE_FD pipe: promoting it costs no more than a connect. */
+  loaded: boolean;
   /** Its exit listener while it waits, taken off when it is promoted. */
   onExit: () => void;
   /** Stops keeping its stderr, once fork()'s readers take over. */
@@ -130,6 +150,11 @@ export class WorkerPool {
     return this.target;
   }
 
+  spareCounts(): SpareCounts {
+    const ready = this.spares.filter((spare) => spare.loaded).length;
+    return { ready, starting: this.spares.length - ready };
+  }
+
   list(): WorkerInfo[] {
     return [...this.workers.values()].filter((w) => w.ready).map(({ w, pid }) => ({ w, pid }));
   }
@@ -141,7 +166,9 @@ export class WorkerPool {
     this.fill();
     const surplus = [...this.workers.values()].slice(size);
     for (const worker of surplus) this.end(worker, 'shutdown');
-    for (const spare of this.spares.splice(this.spareTarget())) this.discard(spare);
+    const surplusSpares = this.spares.splice(this.spareTarget());
+    for (const spare of surplusSpares) this.discard(spare);
+    if (surplusSpares.length > 0) this.events.sparesChanged(this.spareCounts());
     this.scheduleSpares();
   }
 
@@ -166,6 +193,7 @@ export class WorkerPool {
     const reaped = [...workers.map((worker) => worker.child), ...spares.map((spare) => spare.child)].map(reapedOf);
     for (const worker of workers) this.end(worker, cause);
     for (const spare of spares) this.discard(spare);
+    if (spares.length > 0) this.events.sparesChanged(this.spareCounts());
     return Promise.all(reaped).then(() => undefined);
   }
 
@@ -274,28 +302,40 @@ export class WorkerPool {
       child.stderr!.setEncoding('utf8').on('data', keepStderr);
       const spare: Spare = {
         child,
+        loaded: false,
         onExit: () => {
           const index = this.spares.indexOf(spare);
           if (index < 0) return;
           this.spares.splice(index, 1);
           this.spareDeaths++;
           this.events.spareDied(child.pid ?? -1, child.exitCode, child.signalCode, stderr);
+          this.events.sparesChanged(this.spareCounts());
           this.scheduleSpares();
         },
         stopKeeping: () => child.stderr!.off('data', keepStderr),
       };
       child.once('exit', spare.onExit);
+      (child.stdio[SPARE_FD] as Readable).once('data', () => {
+        if (!this.spares.includes(spare)) return; // promoted or discarded meanwhile
+        spare.loaded = true;
+        this.events.sparesChanged(this.spareCounts());
+      });
       this.spares.push(spare);
     }
+    this.events.sparesChanged(this.spareCounts());
   }
 
   /** The first live spare, told its id: it connects as worker `w`. What it wrote to stdout so far waits in the pipe for fork()'s readers. */
   private promote(w: number): ChildProcess | undefined {
-    for (let spare = this.spares.shift(); spare; spare = this.spares.shift()) {
+    // Loaded ones first: one still starting connects only once it has loaded.
+    const loadedFirst = [...this.spares.filter((spare) => spare.loaded), ...this.spares.filter((spare) => !spare.loaded)];
+    for (const spare of loadedFirst) {
+      this.spares.splice(this.spares.indexOf(spare), 1);
       spare.child.off('exit', spare.onExit);
       spare.stopKeeping();
       if (hasExited(spare.child)) continue;
       spare.child.stdin!.write(`${w}\n`);
+      this.events.sparesChanged(this.spareCounts());
       return spare.child;
     }
     return undefined;

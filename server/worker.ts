@@ -4,6 +4,7 @@
  * one at a time in arrival order, and sends results back in batches.
  */
 import * as zmq from 'zeromq';
+import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
@@ -396,6 +397,8 @@ process.stdin.on('end', () => process.exit(0));
 // Listening before anything is awaited: a flowing stdin drops what arrives with no 'data' listener.
 const promoted = Number.isNaN(workerId) ? promotion() : undefined;
 process.stdin.resume();
+// A spare tells its pool that it has loaded, on the pipe the pool gave it for that alone.
+if (promoted && process.env.TSGATHER_SPARE_FD) writeSync(Number(process.env.TSGATHER_SPARE_FD), 'loaded\n');
 
 if (promoted) workerId = await promoted;
 // A spare imports --module only once promoted: a refresh runs the module as it is on disk then, and

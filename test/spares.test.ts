@@ -42,18 +42,43 @@ async function sparePids(sg: ScatterGather, parent = sg.controllerPid!): Promise
   return workerProcessesOf(parent).filter((pid) => !workers.has(pid)).sort();
 }
 
-/** Spares start a little after the workers are up (see SPARE_DELAY_MS): nothing announces them. */
-async function sparesStarted(sg: ScatterGather, count: number): Promise<number[]> {
-  const workers = (await workerPids(sg)).length;
-  await waitUntil(() => workerProcesses(sg).length === workers + count, 10_000, `${count} spare(s) to start`);
-  return sparePids(sg);
+type SpareCounts = { ready: number; starting: number };
+
+function sparesOf(status: Record<string, unknown>): SpareCounts {
+  const servers = status.servers as Array<{ spares?: SpareCounts }>;
+  return servers.reduce((sum, server) => ({ ready: sum.ready + (server.spares?.ready ?? 0), starting: sum.starting + (server.spares?.starting ?? 0) }), { ready: 0, starting: 0 });
+}
+
+/** Spares start a little after the workers are up; a server says when they change and status() counts them. */
+async function sparesReady(sg: ScatterGather, count: number, parent = sg.controllerPid!): Promise<number[]> {
+  await new Promise<void>((resolve, reject) => {
+    const done = (error?: Error) => {
+      clearTimeout(timer);
+      sg.off('event', onEvent);
+      if (error) reject(error);
+      else resolve();
+    };
+    const check = async () => {
+      const spares = sparesOf(await sg.status());
+      if (spares.ready === count && spares.starting === 0) done();
+    };
+    const onEvent = ({ kind }: { kind: string }) => {
+      if (kind === 'spares') check().catch(done);
+    };
+    const timer = setTimeout(() => done(new Error(`timed out waiting for ${count} spare(s) to be ready`)), 10_000);
+    sg.on('event', onEvent);
+    check().catch(done);
+  });
+  const pids = await sparePids(sg, parent);
+  assert.equal(pids.length, count, 'as many spare processes as the server counts');
+  return pids;
 }
 
 describe('spare workers', { timeout: 60_000 }, () => {
   test('a refresh promotes the spares: the new workers are fresh processes that were already running, and new spares follow', async () => {
     const sg = await spawnScatterGather([], { workers: 2, echo: false });
     try {
-      const spares = await sparesStarted(sg, 2); // one per worker by default
+      const spares = await sparesReady(sg, 2); // one per worker by default
       await sg.define('remember', () => ((globalThis as Record<string, unknown>).remembered = process.pid));
       await sg.define('recall', () => [process.pid, (globalThis as Record<string, unknown>).remembered ?? null]);
       await sg.map('remember', [[[]], [[]], [[]], [[]]]);
@@ -65,7 +90,7 @@ describe('spare workers', { timeout: 60_000 }, () => {
         assert.ok(spares.includes(pid), `job ran on ${pid}, one of the promoted spares`);
         assert.equal(remembered, null, 'a promoted spare never ran a job before: nothing survives a refresh');
       }
-      const next = await sparesStarted(sg, 2); // new ones in place of the promoted
+      const next = await sparesReady(sg, 2); // new ones in place of the promoted
       for (const pid of next) assert.ok(!spares.includes(pid));
     } finally {
       await sg.close();
@@ -75,7 +100,7 @@ describe('spare workers', { timeout: 60_000 }, () => {
   test('a worker that crashes is replaced by a spare, and its job reruns there', async () => {
     const sg = await spawnScatterGather([], { workers: 1, echo: false });
     try {
-      const [spare] = await sparesStarted(sg, 1);
+      const [spare] = await sparesReady(sg, 1);
       const [first] = await workerPids(sg);
       await sg.define('crashOnce', (firstPid: number) => (process.pid === firstPid ? process.exit(7) : process.pid));
       assert.equal(await sg.submit('crashOnce', [first]), spare, 'the retry ran on the promoted spare');
@@ -88,7 +113,7 @@ describe('spare workers', { timeout: 60_000 }, () => {
   test('a spare that dies while it waits is replaced; die stops the spares with the workers', async () => {
     const sg = await spawnScatterGather([], { workers: 1, echo: false });
     try {
-      const [spare] = await sparesStarted(sg, 1);
+      const [spare] = await sparesReady(sg, 1);
       process.kill(spare!, 'SIGKILL');
       await waitUntil(() => workerProcesses(sg).length === 2 && !workerProcesses(sg).includes(spare!), 10_000, 'a new spare in place of the killed one');
       const all = workerProcesses(sg);
@@ -106,15 +131,14 @@ describe('spare workers', { timeout: 60_000 }, () => {
     const sg = await spawnScatterGather([server.endpoint], { echo: false });
     try {
       assert.equal(await sg.submit('release', []), 1);
-      await waitUntil(() => workerProcessesOf(server.proc.pid!).length === 2, 10_000, 'the server\'s spare to start');
-      const spare = (await sparePids(sg, server.proc.pid!))[0]!;
+      const [spare] = await sparesReady(sg, 1, server.proc.pid!);
       const [worker] = await workerPids(sg);
       // Nothing announces that a spare is done starting: it is once it has as many threads as a
       // worker (ZeroMQ's two come last, after every import). Only then is the module edited.
-      await waitUntil(() => threadsOf(spare) >= threadsOf(worker!), 10_000, 'the spare to finish starting');
+      await waitUntil(() => threadsOf(spare!) >= threadsOf(worker!), 10_000, 'the spare to finish starting');
       await writeFile(module, 'export const release = () => 2;\n');
       await sg.command('refresh');
-      assert.deepEqual(await workerPids(sg), [spare], 'the spare, started before the edit, took over');
+      assert.deepEqual(await workerPids(sg), [spare!], 'the spare, started before the edit, took over');
       assert.equal(await sg.submit('release', []), 2, 'it imported the module when it was promoted');
     } finally {
       await sg.close();
@@ -127,8 +151,9 @@ describe('spare workers', { timeout: 60_000 }, () => {
     // Started after `none` was up, a default cluster's spares come later than `none`'s would have.
     const spared = await spawnScatterGather([], { workers: 1, echo: false });
     try {
-      await sparesStarted(spared, 1);
+      await sparesReady(spared, 1);
       assert.deepEqual(await sparePids(none), []);
+      assert.deepEqual(sparesOf(await none.status()), { ready: 0, starting: 0 });
       const before = await workerPids(none);
       await none.command('refresh');
       const after = await workerPids(none);

@@ -27,6 +27,7 @@ test('the pool takes prestarted workers first; one that died before it was taken
     output: () => {},
     failing: () => {},
     spareDied: () => {},
+    sparesChanged: () => {},
   };
   // Nothing listens on the endpoint: the replacement is a real worker that never gets to say it is ready.
   const pool = new WorkerPool(2, 'ipc:///nonexistent-tsgather-test/workers.sock', events, {}, [alive, dead]);

@@ -65,7 +65,7 @@ export async function measureEngine(config: BenchConfig, figures: SystemFigures,
     // its spares replaced after the last one. Back-to-back refreshes are measured too, and noted.
     log('refresh: until every new worker has answered; each at rest, then back to back');
     const refreshRuns = await repeat(config.runs, 1, async () => {
-      await settle();
+      await settle(sg);
       return refreshMs(sg, config.workers);
     });
     const backToBack = await repeat(config.runs, 0, () => refreshMs(sg, config.workers));
