@@ -23,6 +23,7 @@ interface ServerRow {
   connected: boolean;
   refused?: string;
   lastSeenMs?: number;
+  spares?: { ready: number; starting: number };
   workers?: WorkerRow[];
 }
 
@@ -77,7 +78,10 @@ const HEADER = ['server', 'host', 'worker', 'pid', 'state', 'in flight', 'done',
 function summary(status: StatusLike): string {
   const busy = status.servers.flatMap((s) => s.workers ?? []).filter((w) => w.busy).length;
   const connected = status.servers.filter((s) => s.connected).length;
-  return `${connected} server(s), ${status.workers} worker(s) (${busy} busy, ${status.workers - busy} idle); jobs: ${status.done} done, ${status.failed} failed, ${status.queued} queued, ${status.inflight ?? 0} in flight, ${status.retried ?? 0} retried; ${status.ratePerSec ?? 0} jobs/s over the last 5 s`;
+  const ready = status.servers.reduce((n, s) => n + (s.spares?.ready ?? 0), 0);
+  const starting = status.servers.reduce((n, s) => n + (s.spares?.starting ?? 0), 0);
+  const spares = ready + starting > 0 ? `, ${ready} spare(s) ready${starting > 0 ? ` and ${starting} starting` : ''}` : '';
+  return `${connected} server(s), ${status.workers} worker(s) (${busy} busy, ${status.workers - busy} idle)${spares}; jobs: ${status.done} done, ${status.failed} failed, ${status.queued} queued, ${status.inflight ?? 0} in flight, ${status.retried ?? 0} retried; ${status.ratePerSec ?? 0} jobs/s over the last 5 s`;
 }
 
 export function renderStatus(status: StatusLike): Rendered {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { runNotebook } from '../kernel/run-notebook.js';
+import { renderStatus } from '../kernel/views.js';
 import { runProgram } from './cli-helpers.js';
 import { codeNotebook } from './helpers.js';
 
@@ -19,6 +20,13 @@ before(async () => (dir = await mkdtemp(join(tmpdir(), 'tsgather-views-'))));
 after(() => rm(dir, { recursive: true, force: true }));
 
 const resultOf = (cell: ICodeCell) => cell.outputs.find((o): o is IExecuteResult => o.output_type === 'execute_result');
+
+test('the status summary counts spare workers, ready and starting, when servers have any', () => {
+  const status = (spares?: { ready: number; starting: number }) => ({ servers: [{ id: 's', connected: true, spares, workers: [] }], workers: 0, queued: 0, done: 0, failed: 0 });
+  assert.match(String(renderStatus(status({ ready: 2, starting: 1 })).data['text/plain']), /^1 server\(s\), 0 worker\(s\) \(0 busy, 0 idle\), 2 spare\(s\) ready and 1 starting; jobs:/);
+  assert.match(String(renderStatus(status({ ready: 2, starting: 0 })).data['text/plain']), /\(0 busy, 0 idle\), 2 spare\(s\) ready; jobs:/);
+  assert.match(String(renderStatus(status(undefined)).data['text/plain']), /\(0 busy, 0 idle\); jobs:/);
+});
 
 describe('notebook views through the kernel', { timeout: 120_000 }, () => {
   test('status() renders a table of servers and workers; plotDurations draws job durations per worker', async () => {
@@ -50,7 +58,8 @@ describe('notebook views through the kernel', { timeout: 120_000 }, () => {
     const failed = rows.reduce((n, [, , row]) => n + Number(cellsOf(row!)[7]), 0);
     assert.equal(done, 7);
     assert.equal(failed, 1);
-    assert.match(html, /1 server\(s\), 2 worker\(s\) \(0 busy, 2 idle\); jobs: 7 done, 1 failed/);
+    // Spares, when the server has some by then, are counted after the workers.
+    assert.match(html, /1 server\(s\), 2 worker\(s\) \(0 busy, 2 idle\)(, \d spare\(s\) ready( and \d starting)?)?; jobs: 7 done, 1 failed/);
     assert.match(String(table.data['text/plain']), /^1 server\(s\), 2 worker\(s\)[^]*\n.*server +host +worker +pid +state/);
 
     // Still the data underneath.
