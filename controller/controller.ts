@@ -38,6 +38,7 @@ import {
   type KeyPair,
   type ServerInfo,
   type ServerToController,
+  type SpareCounts,
   type Deliver,
 } from '../protocol/index.js';
 import { Deque } from '../protocol/deque.js';
@@ -93,7 +94,7 @@ interface ServerSlot {
   /** Functions whose current definition alone passes maxFrame, so it was not sent: why, by name. Their jobs go elsewhere (see canRun). */
   unsendable: Map<string, string>;
   /** Its spare workers, as it last said. */
-  spares: { ready: number; starting: number };
+  spares: SpareCounts;
 }
 
 interface WorkerSlot {
@@ -852,7 +853,7 @@ export interface ServerStatus {
   lastSeenMs?: number;
   functions?: string[];
   /** Spare workers loaded and waiting (`ready`), and still starting: a refresh or a lost worker promotes one. */
-  spares?: { ready: number; starting: number };
+  spares?: SpareCounts;
   /** upMs: time since the worker came up (its jobs per second = (done + failed) / upMs * 1000). */
   workers?: Array<{ w: number; pid: number; busy: boolean; inflight: number; done: number; failed: number; upMs: number }>;
 }

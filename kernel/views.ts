@@ -4,6 +4,7 @@
  * so they show as a cell's value and still read as data.
  */
 import type { IMimeBundle } from '@jupyterlab/nbformat';
+import type { SpareCounts } from '../protocol/messages.js';
 import { MIME_BUNDLE, type Rendered } from './format.js';
 
 interface WorkerRow {
@@ -23,7 +24,7 @@ interface ServerRow {
   connected: boolean;
   refused?: string;
   lastSeenMs?: number;
-  spares?: { ready: number; starting: number };
+  spares?: SpareCounts;
   workers?: WorkerRow[];
 }
 

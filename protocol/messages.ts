@@ -33,6 +33,12 @@ export interface WorkerInfo {
   pid: number;
 }
 
+/** A server's spare workers: loaded and waiting to be promoted (`ready`), and still starting. */
+export interface SpareCounts {
+  ready: number;
+  starting: number;
+}
+
 /**
  * Why a worker went: asked to (refresh, die, shutdown), died on its own (crash), killed by its
  * server for running a job past its timeout (timeout), or retired between jobs for using more
@@ -60,8 +66,8 @@ export type ServerToController =
   | { t: 'refused'; reason: string }
   | { t: 'pong'; n: number }
   | { t: 'worker-up'; w: number; pid: number; functions: string[] }
-  /** The server's spare workers: loaded and waiting to be promoted, and still starting. Sent after a welcome and on every change. */
-  | { t: 'spares'; ready: number; starting: number }
+  /** Sent after a welcome and on every change. */
+  | ({ t: 'spares' } & SpareCounts)
   | { t: 'worker-down'; w: number; pid: number; cause: DownCause; code: number | null; signal: string | null; job?: number; limitMs?: number; rssMb?: number }
   /** [head, text]: output can be longer than a head may be (readHead's limit), so it travels in a frame of its own. */
   | { t: 'worker-output'; w: number; stream: 'stdout' | 'stderr' }

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { DownCause, WorkerInfo } from '../protocol/index.js';
+import type { DownCause, SpareCounts, WorkerInfo } from '../protocol/index.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 
 const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -40,12 +40,6 @@ export interface PoolEvents {
   spareDied(pid: number, code: number | null, signal: string | null, stderr: string): void;
   /** The spares changed: one started, loaded, was promoted or went. */
   sparesChanged(counts: SpareCounts): void;
-}
-
-/** Spares loaded and waiting (`ready`), and spares still starting. */
-export interface SpareCounts {
-  ready: number;
-  starting: number;
 }
 
 /**

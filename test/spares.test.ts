@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
 import { descendants } from '../kernel/process-tree.js';
+import type { SpareCounts } from '../protocol/messages.js';
 import { alive, startServer, waitUntil } from './helpers.js';
 
 function workerProcesses(sg: ScatterGather): number[] {
@@ -41,8 +42,6 @@ async function sparePids(sg: ScatterGather, parent = sg.controllerPid!): Promise
   const workers = new Set(await workerPids(sg));
   return workerProcessesOf(parent).filter((pid) => !workers.has(pid)).sort();
 }
-
-type SpareCounts = { ready: number; starting: number };
 
 function sparesOf(status: Record<string, unknown>): SpareCounts {
   const servers = status.servers as Array<{ spares?: SpareCounts }>;

@@ -1,6 +1,7 @@
 /** A tsgather instance with the bench's job functions defined on every worker. */
 import { setTimeout } from 'node:timers/promises';
 import { spawnScatterGather, type ScatterGather } from '../../controller/index.js';
+import type { SpareCounts } from '../../protocol/messages.js';
 import { jobFunctions } from './job-functions.js';
 
 export async function openSession(workers: number): Promise<ScatterGather> {
@@ -26,7 +27,7 @@ export async function settle(sg: ScatterGather): Promise<void> {
 
 /** The same test, as source for a kernel cell (see kernel-cell.ts). */
 export function atRest(status: Record<string, unknown>): boolean {
-  const servers = status.servers as Array<{ connected: boolean; workers?: unknown[]; spares?: { ready: number; starting: number } }>;
+  const servers = status.servers as Array<{ connected: boolean; workers?: unknown[]; spares?: SpareCounts }>;
   return servers.every((server) => !server.connected || (server.spares?.starting === 0 && server.spares.ready === (server.workers?.length ?? 0)));
 }
 
