@@ -41,7 +41,7 @@ import {
   type PackedValues,
 } from '../protocol/index.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
-import { checkSpawnOptions } from './spawn-options.js';
+import { checkedOption, checkSpawnOptions } from './spawn-options.js';
 import { parseServerUrl } from './server-url.js';
 import { ArrivedResult, MessageTimings } from './job-result.js';
 import { claimFailed, PendingJobs, type Claim, type Segment } from './pending.js';
@@ -206,9 +206,7 @@ export class ScatterGather extends EventEmitter {
   }
 
   private timeoutOf(options: JobOptions): number {
-    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 0;
-    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) throw new TypeError(`timeoutMs must be a number of milliseconds ≥ 0 (got ${String(timeoutMs)})`);
-    return Math.ceil(timeoutMs);
+    return Math.ceil(checkedOption('timeoutMs', options.timeoutMs ?? this.options.timeoutMs ?? 0));
   }
 
   /** Checks every item in order, then packs them: a group at a time with one JSON.stringify when all are plain JSON, else one by one. */

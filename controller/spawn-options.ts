@@ -9,13 +9,18 @@ type NumericOption = keyof {
   [K in keyof SpawnOptions as NonNullable<SpawnOptions[K]> extends number ? K : never]: unknown;
 };
 
-const WHOLE_FROM_ONE = 'a whole number ≥ 1';
-const WHOLE_FROM_ZERO = 'a whole number ≥ 0';
-const POSITIVE_MS = 'a number of milliseconds > 0';
-const NON_NEGATIVE_MS = 'a number of milliseconds ≥ 0';
-const POSITIVE_MB = 'a number of megabytes > 0';
+interface Rule {
+  wanted: string;
+  fits(value: number): boolean;
+}
 
-const WANTED: Record<NumericOption, string> = {
+const WHOLE_FROM_ONE: Rule = { wanted: 'a whole number ≥ 1', fits: (n) => Number.isInteger(n) && n >= 1 };
+const WHOLE_FROM_ZERO: Rule = { wanted: 'a whole number ≥ 0', fits: (n) => Number.isInteger(n) && n >= 0 };
+const POSITIVE_MS: Rule = { wanted: 'a number of milliseconds > 0', fits: (n) => Number.isFinite(n) && n > 0 };
+const NON_NEGATIVE_MS: Rule = { wanted: 'a number of milliseconds ≥ 0', fits: (n) => Number.isFinite(n) && n >= 0 };
+const POSITIVE_MB: Rule = { wanted: 'a number of megabytes > 0', fits: (n) => Number.isFinite(n) && n > 0 };
+
+const RULES: Record<NumericOption, Rule> = {
   workers: WHOLE_FROM_ONE,
   spareWorkers: WHOLE_FROM_ZERO,
   retries: WHOLE_FROM_ZERO,
@@ -29,18 +34,15 @@ const WANTED: Record<NumericOption, string> = {
   workerMaxRssMb: POSITIVE_MB,
 };
 
-function fits(value: number, wanted: string): boolean {
-  if (!Number.isFinite(value)) return false;
-  if (wanted === WHOLE_FROM_ONE) return Number.isInteger(value) && value >= 1;
-  if (wanted === WHOLE_FROM_ZERO) return Number.isInteger(value) && value >= 0;
-  if (wanted === NON_NEGATIVE_MS) return value >= 0;
-  return value > 0;
+/** `value` if it is in range for option `name`, else a TypeError saying what the option takes. */
+export function checkedOption(name: NumericOption, value: unknown): number {
+  const rule = RULES[name];
+  if (typeof value !== 'number' || !rule.fits(value)) throw new TypeError(`${name} must be ${rule.wanted} (got ${typeof value === 'string' ? `'${value}'` : String(value)})`);
+  return value;
 }
 
 export function checkSpawnOptions(options: SpawnOptions): void {
-  for (const [name, wanted] of Object.entries(WANTED) as Array<[NumericOption, string]>) {
-    const value: unknown = options[name];
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || !fits(value, wanted)) throw new TypeError(`${name} must be ${wanted} (got ${typeof value === 'string' ? `'${value}'` : String(value)})`);
+  for (const name of Object.keys(RULES) as NumericOption[]) {
+    if (options[name] !== undefined) checkedOption(name, options[name]);
   }
 }
