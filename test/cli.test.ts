@@ -10,8 +10,7 @@ import { readPid } from '../cli/pidfile.js';
 import { spawnScatterGather } from '../controller/index.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 import { runCli, runProgram } from './cli-helpers.js';
-import { descendants } from '../kernel/process-tree.js';
-import { alive, codeNotebook, logMatches, nextEvent, startServer, waitUntil } from './helpers.js';
+import { alive, codeNotebook, descendantsRunning, logMatches, nextEvent, startServer, waitUntil } from './helpers.js';
 
 let dir: string;
 before(async () => (dir = await mkdtemp(join(tmpdir(), 'tsgather-cli-'))));
@@ -77,14 +76,7 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
     assert.match(second.stderr, new RegExp(`already running with pid ${pid}`));
     assert.equal(readPid(pidfile), pid, 'the pid file still names the first server');
 
-    const workerProcesses = () =>
-      descendants(pid).filter((child) => {
-        try {
-          return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('server/worker.js');
-        } catch {
-          return false; // gone meanwhile
-        }
-      });
+    const workerProcesses = () => descendantsRunning('server/worker.js', pid);
     // The daemon serves: a controller runs jobs on it.
     const sg = await spawnScatterGather([endpoint], { echo: false });
     try {

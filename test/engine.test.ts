@@ -7,9 +7,8 @@ import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput, type JobItem, type SpawnOptions } from '../controller/index.js';
-import { descendants } from '../kernel/process-tree.js';
 import { MAX_MESSAGE_BYTES } from '../protocol/index.js';
-import { alive, histogramSource, waitUntil } from './helpers.js';
+import { alive, descendantsRunning, histogramSource, waitUntil } from './helpers.js';
 
 v8.setFlagsFromString('--expose-gc');
 const collectGarbage = vm.runInNewContext('gc') as () => void;
@@ -356,14 +355,7 @@ describe('lifecycle', () => {
       [{ timeoutMs: -5 }, /^timeoutMs must be a number of milliseconds ≥ 0 \(got -5\)$/],
       [{ workerHeapMb: -1 }, /^workerHeapMb must be a number of megabytes > 0/],
     ];
-    const controllers = () =>
-      descendants().filter((pid) => {
-        try {
-          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('controller/main.js');
-        } catch {
-          return false; // gone meanwhile
-        }
-      }).length;
+    const controllers = () => descendantsRunning('controller/main.js').length;
     const before = controllers();
     for (const [options, message] of refused) {
       await assert.rejects(spawnScatterGather([], { ...options, echo: false }), (error: Error) => error instanceof TypeError && message.test(error.message), JSON.stringify(options));

@@ -1,9 +1,11 @@
 /** Real processes for tests: compute servers started through the CLI, and waiting on events. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ICodeCell, INotebookContent } from '@jupyterlab/nbformat';
 import type { ScatterGather } from '../controller/index.js';
+import { descendants } from '../kernel/process-tree.js';
 
 export const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -54,6 +56,17 @@ export function nextEvent(sg: ScatterGather, kind: string, filter: (detail: Reco
 
 /** True while a process with this pid is running (a zombie awaiting its reaper counts as gone). */
 export { isAlive as alive } from '../kernel/process-tree.js';
+
+/** Live descendants of `root` whose command line names `script` (e.g. 'server/worker.js'). */
+export function descendantsRunning(script: string, root = process.pid): number[] {
+  return descendants(root).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(script);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
 
 /** For conditions nothing announces (another process's exit): checks until true or the time is up. */
 export async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {

@@ -10,22 +10,15 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
-import { descendants } from '../kernel/process-tree.js';
 import type { SpareCounts } from '../protocol/messages.js';
-import { alive, startServer, waitUntil } from './helpers.js';
+import { alive, descendantsRunning, startServer, waitUntil } from './helpers.js';
 
 function workerProcesses(sg: ScatterGather): number[] {
   return workerProcessesOf(sg.controllerPid!);
 }
 
 function workerProcessesOf(parent: number): number[] {
-  return descendants(parent).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('server/worker.js');
-    } catch {
-      return false; // gone meanwhile
-    }
-  });
+  return descendantsRunning('server/worker.js', parent);
 }
 
 function threadsOf(pid: number): number {
