@@ -6,7 +6,7 @@
  */
 import { KernelClient } from '../kernel/client.js';
 import { launchKernel, type LaunchedKernel } from '../kernel/launch.js';
-import { atRest } from './engine/session.js';
+import { atRest, SETTLE_POLL_MS, SETTLE_TIMEOUT_MS } from './engine/session.js';
 import { figure, type SystemFigures } from './report/figures.js';
 import { median, repeat } from './stats.js';
 
@@ -34,7 +34,9 @@ export class KernelCellBench {
       await client.waitForReady();
       await bench.run(`const benchSg = await spawnScatterGather([], { workers: ${workers}, echo: false });\nawait benchSg.define('noop', () => null);`);
       // At rest before anything is timed, as engine/session.ts's settle() waits: its spares loaded.
-      await bench.run(`const benchAtRest = ${atRest.toString()};\nfor (const until = Date.now() + 15000; !benchAtRest(await benchSg.status()); ) {\n  if (Date.now() > until) throw new Error('the engine did not come to rest');\n  await new Promise((resolve) => setTimeout(resolve, 20));\n}`);
+      await bench.run(
+        `const benchAtRest = ${atRest.toString()};\nfor (const until = Date.now() + ${SETTLE_TIMEOUT_MS}; !benchAtRest(await benchSg.status()); ) {\n  if (Date.now() > until) throw new Error('the engine did not come to rest');\n  await new Promise((resolve) => setTimeout(resolve, ${SETTLE_POLL_MS}));\n}`,
+      );
       return bench;
     } catch (error) {
       await bench.close();

@@ -31,8 +31,8 @@ export function atRest(status: Record<string, unknown>): boolean {
   return servers.every((server) => !server.connected || (server.spares?.starting === 0 && server.spares.ready === (server.workers?.length ?? 0)));
 }
 
-const SETTLE_TIMEOUT_MS = 15_000;
-const SETTLE_POLL_MS = 20;
+export const SETTLE_TIMEOUT_MS = 15_000;
+export const SETTLE_POLL_MS = 20;
 
 /** Identical no-argument items for `count` jobs. */
 export function noArgItems(count: number): Array<[unknown[]]> {
