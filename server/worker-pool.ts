@@ -287,6 +287,7 @@ export class WorkerPool {
   }
 
   private replenishSpares(): void {
+    const before = this.spares.length;
     while (this.spares.length < this.spareTarget() && this.spareDeaths < MAX_EARLY_DEATHS) {
       const child = spawnWorker(undefined, this.endpoint, this.spawnOptions);
       child.stdin!.on('error', () => {}); // EPIPE once it is gone
@@ -316,7 +317,7 @@ export class WorkerPool {
       });
       this.spares.push(spare);
     }
-    this.events.sparesChanged(this.spareCounts());
+    if (this.spares.length > before) this.events.sparesChanged(this.spareCounts());
   }
 
   /** The first live spare, told its id: it connects as worker `w`. What it wrote to stdout so far waits in the pipe for fork()'s readers. */
