@@ -7,6 +7,7 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
+import { withMallocTunables } from '../protocol/malloc-tunables.js';
 
 const cliScript = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -43,7 +44,7 @@ export async function daemonize(serverArgs: string[], logFile: string, timeoutMs
   const child = spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, cliScript, 'server', ...serverArgs], {
     detached: true,
     stdio: ['ignore', log, log, 'ipc'],
-    env: { ...process.env, [DAEMON_ENV]: '1' },
+    env: { ...withMallocTunables(process.env), [DAEMON_ENV]: '1' },
   });
   closeSync(log);
   try {

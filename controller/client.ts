@@ -41,6 +41,7 @@ import {
   type PackedValues,
 } from '../protocol/index.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
+import { withMallocTunables } from '../protocol/malloc-tunables.js';
 import { checkedOption, checkSpawnOptions } from './spawn-options.js';
 import { parseServerUrl } from './server-url.js';
 import { ArrivedResult, MessageTimings } from './job-result.js';
@@ -718,7 +719,7 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
   const child = fork(controllerScript, [], {
     // The caller's own flags come last, so they win (fork passes them on by default).
     execArgv: [...YOUNG_GENERATION_FLAGS, ...process.execArgv],
-    env: { ...process.env, TSGATHER_CONTROLLER: JSON.stringify(launch) },
+    env: { ...withMallocTunables(process.env), TSGATHER_CONTROLLER: JSON.stringify(launch) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json',
   });

@@ -4,6 +4,7 @@ import { homedir, platform } from 'node:os';
 import { join } from 'node:path';
 import { KERNEL_MAIN } from './launch.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
+import { withMallocTunables } from '../protocol/malloc-tunables.js';
 
 export const KERNEL_NAME = 'tsgather';
 export const DISPLAY_NAME = 'TypeScript (tsgather)';
@@ -22,6 +23,7 @@ export interface KernelSpec {
   language: string;
   interrupt_mode: 'signal' | 'message';
   metadata: Record<string, unknown>;
+  env: Record<string, string>;
 }
 
 export function kernelSpec(): KernelSpec {
@@ -33,6 +35,8 @@ export function kernelSpec(): KernelSpec {
     // would also hit the scatter/gather controller and workers that cells started
     interrupt_mode: 'message',
     metadata: { debugger: false },
+    // Jupyter sets these over the environment it starts the kernel with
+    env: { GLIBC_TUNABLES: withMallocTunables({}).GLIBC_TUNABLES! },
   };
 }
 

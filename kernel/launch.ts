@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts, writeConnectionFile, type ConnectionInfo } from './connection.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
+import { withMallocTunables } from '../protocol/malloc-tunables.js';
 
 export const KERNEL_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const STDERR_KEPT = 64 * 1024;
@@ -41,7 +42,7 @@ export async function launchKernel(options: { cwd?: string; env?: NodeJS.Process
   await writeConnectionFile(connectionFile, info);
   const child = spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, KERNEL_MAIN, connectionFile], {
     cwd: options.cwd,
-    env: options.env ?? process.env,
+    env: withMallocTunables(options.env ?? process.env),
     stdio: ['ignore', 'inherit', 'pipe'],
   });
   let stderr = '';

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { DownCause, SpareCounts, WorkerInfo } from '../protocol/index.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
+import { withMallocTunables } from '../protocol/malloc-tunables.js';
 
 const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -70,7 +71,7 @@ export interface WorkerSpawnOptions {
 export function spawnWorker(w: number | undefined, endpoint: string, options: WorkerSpawnOptions): ChildProcess {
   const heap = options.workerHeapMb ? [`--max-old-space-size=${options.workerHeapMb}`] : [];
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...withMallocTunables(process.env),
     TSGATHER_WORKER_ENDPOINT: endpoint,
     ...(options.module ? { TSGATHER_MODULE: options.module } : {}),
     ...(options.workerMaxRssMb ? { TSGATHER_WORKER_MAX_RSS_MB: String(options.workerMaxRssMb) } : {}),

@@ -13,6 +13,7 @@ import { before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { runCli, runProgram } from './cli-helpers.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
+import { withMallocTunables } from '../protocol/malloc-tunables.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const deploy = (file: string) => join(repo, 'deploy', file);
@@ -73,6 +74,7 @@ describe('systemd unit', () => {
     assert.ok(exec.includes('--bind') && exec.includes('--key-file') && exec.includes('--authorized-keys'));
     assert.match(exec[exec.indexOf('--key-file') + 1]!, /^\$\{CREDENTIALS_DIRECTORY\}\/server\.key$/);
     assert.match(service.get('LoadCredential')![0]!, /^server\.key:\/etc\/tsgather\/server\.key$/);
+    assert.ok(service.get('Environment')!.includes(`GLIBC_TUNABLES=${withMallocTunables({}).GLIBC_TUNABLES}`), 'the server relays large frames: it gets the malloc tunables');
     assert.deepEqual(service.get('KillMode'), ['mixed']);
     assert.deepEqual(service.get('Restart'), ['on-failure']);
     assert.equal(service.has('MemoryDenyWriteExecute'), false, 'V8 needs writable executable memory for its JIT');
@@ -139,6 +141,7 @@ describe('Containerfile', () => {
     assert.ok(final.some((s) => s.op === 'COPY' && /--from=build \/app\/dist/.test(s.args)));
     assert.deepEqual(final.find((s) => s.op === 'USER')?.args, 'node', 'not root');
     assert.deepEqual(JSON.parse(final.find((s) => s.op === 'ENTRYPOINT')!.args), ['node', ...YOUNG_GENERATION_FLAGS, 'dist/cli/main.js', 'server']);
+    assert.ok(final.some((s) => s.op === 'ENV' && s.args === `GLIBC_TUNABLES=${withMallocTunables({}).GLIBC_TUNABLES}`), 'the server relays large frames: it gets the malloc tunables');
     const cmd = JSON.parse(final.find((s) => s.op === 'CMD')!.args) as string[];
     assertServerFlags(cmd, 'CMD');
     // Everything copied from the build context exists in the repository.

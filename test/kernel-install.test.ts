@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { installKernelSpec, kernelSpecDir, uninstallKernelSpec } from '../kernel/install.js';
 import { KERNEL_MAIN } from '../kernel/launch.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
+import { withMallocTunables } from '../protocol/malloc-tunables.js';
 
 test('a prefix install is what `jupyter kernelspec list` finds, and uninstall removes it', async () => {
   const prefix = await mkdtemp(join(tmpdir(), 'tsgather-spec-'));
@@ -19,6 +20,7 @@ test('a prefix install is what `jupyter kernelspec list` finds, and uninstall re
     const spec = JSON.parse(await readFile(join(dir, 'kernel.json'), 'utf8'));
     assert.deepEqual(spec.argv, [process.execPath, ...YOUNG_GENERATION_FLAGS, KERNEL_MAIN, '{connection_file}']);
     assert.equal(spec.display_name, 'TypeScript (tsgather)');
+    assert.deepEqual(spec.env, { GLIBC_TUNABLES: withMallocTunables({}).GLIBC_TUNABLES });
     assert.equal(spec.language, 'typescript');
 
     const env = { ...process.env, JUPYTER_PATH: join(prefix, 'share', 'jupyter'), JUPYTER_DATA_DIR: join(prefix, 'data'), PYDEVD_DISABLE_FILE_VALIDATION: '1' };

@@ -3,7 +3,8 @@
  * feeds N worker processes (DEALERs over ipc://) batches of no-op jobs with a small credit window;
  * one hop, JSON batches, no controller, no per-job bookkeeping beyond a counter.
  *
- * Its processes start with the engine's V8 flags, so both sides run with the same settings.
+ * Its processes start with the engine's V8 flags and malloc tunables, so both sides run with the
+ * same settings.
  *
  * With `relay`, a forwarding process (relay.ts) sits between this process and the workers, as
  * tsgather's controller does between the caller and the workers: the least any design with a
@@ -14,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ipcEndpoint } from '../../protocol/transport.js';
 import { YOUNG_GENERATION_FLAGS } from '../../protocol/v8-flags.js';
+import { withMallocTunables } from '../../protocol/malloc-tunables.js';
 import { SendQueue } from './send-queue.js';
 
 const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -59,7 +61,7 @@ export class RawPipeline {
   private async startRelay(): Promise<void> {
     const callerEndpoint = ipcEndpoint('bench-relay');
     await this.socket.bind(callerEndpoint);
-    this.relay = spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, relayScript, callerEndpoint, this.endpoint], { stdio: ['pipe', 'inherit', 'inherit'] });
+    this.relay = spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, relayScript, callerEndpoint, this.endpoint], { stdio: ['pipe', 'inherit', 'inherit'], env: withMallocTunables(process.env) });
     this.relay.stdin!.on('error', () => {});
     const [, kind] = await this.socket.receive();
     if (kind?.toString() !== 'relay-ready') throw new Error('the raw relay did not start');
@@ -146,7 +148,7 @@ export class RawPipeline {
       this.workers = Array.from({ length: this.size }, (_, i) => {
         const name = `g${generation}w${i}`;
         waiting.add(name);
-        const child = spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, workerScript, this.endpoint, name], { stdio: ['pipe', 'inherit', 'inherit'] });
+        const child = spawn(process.execPath, [...YOUNG_GENERATION_FLAGS, workerScript, this.endpoint, name], { stdio: ['pipe', 'inherit', 'inherit'], env: withMallocTunables(process.env) });
         child.stdin!.on('error', () => {});
         return { name, child, pid: child.pid ?? -1 };
       });
