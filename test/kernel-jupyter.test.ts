@@ -6,6 +6,7 @@ import type { Kernel, KernelMessage } from '@jupyterlab/services';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { isAlive } from '../kernel/process-tree.js';
+import { withMallocTunables } from '../protocol/malloc-tunables.js';
 import { startJupyterServer, type JupyterServer } from './jupyter-server.js';
 import { execute, outputsOf, streamText, waitUntil } from './jupyter-kernel-helpers.js';
 
@@ -42,6 +43,12 @@ describe('kernel through a Jupyter server', { timeout: 180_000 }, () => {
         nbconvert_exporter: 'script',
       },
     );
+  });
+
+  test("Jupyter starts the kernel with the kernelspec's malloc tunables", async () => {
+    const run = await execute(kernel, 'console.log(process.env.GLIBC_TUNABLES)');
+    assert.equal(run.reply.content.status, 'ok');
+    assert.equal(streamText(run.iopub, 'stdout'), `${withMallocTunables({}).GLIBC_TUNABLES}\n`);
   });
 
   test('streams, the last value as execute_result, and execution counts', async () => {
