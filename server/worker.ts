@@ -68,8 +68,13 @@ interface QueuedJob {
 }
 
 class ResultBatch {
-  /** WORKER_ROW numbers per result (see protocol/messages.ts), in a typed array that doubles as it fills. */
-  private rows = new Float64Array(WORKER_ROW * 64);
+  /**
+   * WORKER_ROW numbers per result (see protocol/messages.ts), in a typed array that doubles as it
+   * fills. It starts with room for one result: a batch of a sequence of single jobs holds one, and
+   * V8 keeps a typed array of up to 64 bytes in its heap, far cheaper to make than the 4 KB outside
+   * it that room for 64 took.
+   */
+  private rows = new Float64Array(WORKER_ROW);
   private filled = 0;
   values: string[] = [];
   bins: Uint8Array[] = [];
