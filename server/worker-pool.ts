@@ -163,7 +163,7 @@ export class WorkerPool {
     for (const worker of surplus) this.end(worker, 'shutdown');
     const surplusSpares = this.spares.splice(this.spareTarget());
     for (const spare of surplusSpares) this.discard(spare);
-    if (surplusSpares.length > 0) this.events.sparesChanged(this.spareCounts());
+    if (surplusSpares.length > 0) this.announceSpares();
     this.scheduleSpares();
   }
 
@@ -188,7 +188,7 @@ export class WorkerPool {
     const reaped = [...workers.map((worker) => worker.child), ...spares.map((spare) => spare.child)].map(reapedOf);
     for (const worker of workers) this.end(worker, cause);
     for (const spare of spares) this.discard(spare);
-    if (spares.length > 0) this.events.sparesChanged(this.spareCounts());
+    if (spares.length > 0) this.announceSpares();
     return Promise.all(reaped).then(() => undefined);
   }
 
@@ -305,7 +305,7 @@ export class WorkerPool {
           this.spares.splice(index, 1);
           this.spareDeaths++;
           this.events.spareDied(child.pid ?? -1, child.exitCode, child.signalCode, stderr);
-          this.events.sparesChanged(this.spareCounts());
+          this.announceSpares();
           this.scheduleSpares();
         },
         stopKeeping: () => child.stderr!.off('data', keepStderr),
@@ -314,11 +314,11 @@ export class WorkerPool {
       (child.stdio[SPARE_FD] as Readable).once('data', () => {
         if (!this.spares.includes(spare)) return; // promoted or discarded meanwhile
         spare.loaded = true;
-        this.events.sparesChanged(this.spareCounts());
+        this.announceSpares();
       });
       this.spares.push(spare);
     }
-    if (this.spares.length > before) this.events.sparesChanged(this.spareCounts());
+    if (this.spares.length > before) this.announceSpares();
   }
 
   /** The first live spare, told its id: it connects as worker `w`. What it wrote to stdout so far waits in the pipe for fork()'s readers. */
@@ -331,10 +331,14 @@ export class WorkerPool {
       spare.stopKeeping();
       if (hasExited(spare.child)) continue;
       spare.child.stdin!.write(`${w}\n`);
-      this.events.sparesChanged(this.spareCounts());
+      this.announceSpares();
       return spare.child;
     }
     return undefined;
+  }
+
+  private announceSpares(): void {
+    this.events.sparesChanged(this.spareCounts());
   }
 
   private discard(spare: Spare): void {
