@@ -10,11 +10,14 @@ import { readPid } from '../cli/pidfile.js';
 import { spawnScatterGather } from '../controller/index.js';
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 import { runCli, runProgram } from './cli-helpers.js';
-import { alive, codeNotebook, descendantsRunning, logMatches, nextEvent, startServer, waitUntil } from './helpers.js';
+import { alive, codeNotebook, descendantsRunning, logMatches, nextEvent, startServer, stopDaemonsIn, waitUntil } from './helpers.js';
 
 let dir: string;
 before(async () => (dir = await mkdtemp(join(tmpdir(), 'tsgather-cli-'))));
-after(() => rm(dir, { recursive: true, force: true }));
+after(async () => {
+  await stopDaemonsIn(dir);
+  await rm(dir, { recursive: true, force: true });
+});
 
 describe('help and usage errors', () => {
   const commands = [[], ['server'], ['server', 'stop'], ['server', 'status'], ['run'], ['kernel'], ['kernel', 'install'], ['kernel', 'uninstall'], ['keys'], ['bench'], ['cluster'], ['cluster', 'up'], ['cluster', 'down']];

@@ -1,10 +1,12 @@
 /** Real processes for tests: compute servers started through the CLI, and waiting on events. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ICodeCell, INotebookContent } from '@jupyterlab/nbformat';
 import type { ScatterGather } from '../controller/index.js';
+import { runningPid, waitUntilGone } from '../cli/pidfile.js';
 import { descendants } from '../kernel/process-tree.js';
 
 export const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -108,4 +110,17 @@ export function codeNotebook(...sources: string[]): INotebookContent {
     nbformat: 4,
     nbformat_minor: 5,
   };
+}
+
+/**
+ * Stops every server daemon still recorded in a pid file under `dir`: a test that failed before its
+ * own `server stop` would otherwise leave the daemon, its workers and its spares running past the run.
+ */
+export async function stopDaemonsIn(dir: string): Promise<void> {
+  for (const name of readdirSync(dir).filter((file) => file.endsWith('.pid'))) {
+    const pid = runningPid(join(dir, name));
+    if (pid === undefined) continue;
+    process.kill(pid, 'SIGTERM');
+    if (!(await waitUntilGone(pid, 5_000))) process.kill(pid, 'SIGKILL');
+  }
 }

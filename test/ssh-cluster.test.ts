@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { runningPid } from '../cli/pidfile.js';
 import { spawnScatterGather } from '../controller/index.js';
 import { runCli } from './cli-helpers.js';
-import { alive, cli } from './helpers.js';
+import { alive, cli, stopDaemonsIn } from './helpers.js';
 import { startSshd, type TestSshd } from './sshd.js';
 
 describe('cluster up/down over ssh', { timeout: 120_000 }, () => {
@@ -22,6 +22,7 @@ describe('cluster up/down over ssh', { timeout: 120_000 }, () => {
     sshFlags = ['-i', join(dir, 'client_key'), '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes'];
   });
   after(async () => {
+    await stopDaemonsIn(dir);
     await sshd?.stop();
     await rm(dir, { recursive: true, force: true });
   });
