@@ -287,9 +287,10 @@ describe('results while a worker is busy', () => {
     try {
       const marker = `${os.tmpdir()}/tsg-marker-${process.pid}-${Date.now()}`;
       // 'wait' spins without yielding until the marker exists; this test writes it only once it holds the results
-      // of the jobs queued ahead of it on the same worker.
+      // of the jobs queued ahead of it on the same worker. A worker holds results while it has jobs queued,
+      // for up to 4 ms: 'busy' runs past that, so the results of 'quick' and 'busy' are due before 'wait' starts.
       await sg.define('step', (mode: string, path?: string) => {
-        if (mode === 'busy') for (const until = performance.now() + 3; performance.now() < until; );
+        if (mode === 'busy') for (const until = performance.now() + 10; performance.now() < until; );
         if (mode !== 'wait') return mode;
         const fs = process.getBuiltinModule('node:fs');
         for (const until = Date.now() + 20_000; Date.now() < until; ) if (fs.existsSync(path!)) return 'saw the marker';
