@@ -25,6 +25,7 @@ import {
   forgetIdlePeers,
   inProcessSender,
   type Deliver,
+  type LinkTurn,
   MAX_COMPLAINTS,
   type ControllerToServer,
   type KeyPair,
@@ -238,9 +239,10 @@ export class ComputeServer {
    * takes what the controller sends. The controller greets as over a socket.
    */
   linkInProcess(deliver: Deliver, onDeliverError: (error: unknown) => void): (message: Frames) => void {
-    const link: ControllerLink = { tag: 'in-process', greeted: false, send: inProcessSender(deliver, onDeliverError) };
+    const turn: LinkTurn = { delivering: false };
+    const link: ControllerLink = { tag: 'in-process', greeted: false, send: inProcessSender(deliver, onDeliverError, turn) };
     this.links.set(link.tag, link);
-    return inProcessSender((message) => this.fromController(link, message), (error) => this.malformed('controller', error));
+    return inProcessSender((message) => this.fromController(link, message), (error) => this.malformed('controller', error), turn);
   }
 
   private dial(url: string): void {
