@@ -43,9 +43,12 @@ import {
 import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
 import { withMallocTunables } from '../protocol/malloc-tunables.js';
 import { checkedOption, checkSpawnOptions } from './spawn-options.js';
+import { inheritableExecArgv } from './exec-argv.js';
 import { parseServerUrl } from './server-url.js';
 import { ArrivedResult, MessageTimings } from './job-result.js';
-import { claimFailed, PendingJobs, type Claim, type Segment } from './pending.js';
+import { claimAnswered, claimFailed, PendingJobs, type Claim, type Segment } from './pending.js';
+import { IdleAwareReceiver } from './idle-receiver.js';
+import { checkDefinitionSyntax } from './definition-syntax.js';
 import { checkListen, resolveLinkSecurity, serverKeyFor } from './link-security.js';
 import { drawProgress } from './terminal-progress.js';
 import type { ControllerLaunch } from './launch.js';
@@ -82,6 +85,9 @@ interface OutgoingChunk {
   nextBin: number;
 }
 
+/** Listeners on these wait for something the pool will say: they keep the process alive (see busy()). */
+const KEEP_ALIVE_EVENTS = new Set(['event', 'output', 'exit']);
+
 function defaultMaxQueued(): number {
   return Math.min(2_000_000, Math.floor(v8.getHeapStatistics().heap_size_limit / 2048));
 }
@@ -110,6 +116,13 @@ export class ScatterGather extends EventEmitter {
   private readonly outbox: Outbox;
   private readonly totals = { added: 0, done: 0, failed: 0, firstAt: 0 };
   private readonly exitedPromise: Promise<void>;
+  private readonly receiver: IdleAwareReceiver;
+  /** Reasons, other than work outstanding, to keep the event loop alive (start-up). */
+  private holds = 0;
+  /** addJobAsync calls still queueing their jobs. */
+  private feeding = 0;
+  /** Per stream, the tag of a job's output line not yet ended with a newline. */
+  private readonly openLines = new Map<string, string>();
 
   /** @internal use spawnScatterGather() */
   constructor(
@@ -124,7 +137,59 @@ export class ScatterGather extends EventEmitter {
     this.outbox = new Outbox(socket);
     this.exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.once('exit', (code, signal) => this.controllerExited(code, signal));
-    void receiveLoop(socket, (message) => this.fromController(message), (error) => this.emit('event', { kind: 'bad-message', detail: { error: String(error) } }));
+    this.receiver = new IdleAwareReceiver(socket, {
+      busy: () => this.busy(),
+      keepAlive: (on) => this.keepAlive(on),
+      handle: (message) => this.fromController(message),
+      onHandlerError: (error) => this.emit('event', { kind: 'bad-message', detail: { error: String(error) } }),
+    });
+    void this.receiver.run();
+    this.on('newListener', (event: string) => {
+      if (KEEP_ALIVE_EVENTS.has(event)) this.receiver.wake();
+    });
+  }
+
+  /**
+   * Whether anything is awaited from the controller: jobs without a result, replies, jobs not yet
+   * handed over, start-up or a close; or a listener waiting for an event, output or the exit. Only
+   * then does the pool keep Node's event loop alive, so a script that forgets close() still exits
+   * (and its controller child and workers go with it).
+   */
+  private busy(): boolean {
+    return (
+      this.holds > 0 ||
+      this.pending.size > 0 ||
+      this.replies.size > 0 ||
+      this.outgoing.length > 0 ||
+      (this.dying !== undefined && !this.exited) ||
+      this.listenerCount('event') + this.listenerCount('output') + this.listenerCount('exit') > 0
+    );
+  }
+
+  private keepAlive(on: boolean): void {
+    const channel = this.child.channel as { ref?(): void; unref?(): void } | null | undefined;
+    if (on) {
+      this.child.ref();
+      channel?.ref?.();
+    } else {
+      this.child.unref();
+      channel?.unref?.();
+    }
+  }
+
+  /** @internal Keeps the pool busy (see busy()) until the returned function is called. */
+  hold(): () => void {
+    this.holds++;
+    this.receiver.wake();
+    let released = false;
+    return () => {
+      if (!released) (released = true), this.holds--;
+    };
+  }
+
+  /** `await using sg = await spawnScatterGather()` closes the pool at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** Ships a function to every worker, present and future. Redefining a name gives a new version. */
@@ -132,6 +197,7 @@ export class ScatterGather extends EventEmitter {
     checkFunctionName(name, 'define');
     const source = typeof fn === 'function' ? fn.toString() : fn;
     if (typeof source !== 'string' || source.trim() === '') throw new TypeError('define() needs a function or its source text');
+    await checkDefinitionSyntax(name, source);
     const version = (this.versions.get(name) ?? 0) + 1;
     this.versions.set(name, version);
     this.flush(true); // jobs added before the redefinition keep their place ahead of it
@@ -159,8 +225,9 @@ export class ScatterGather extends EventEmitter {
 
   /**
    * Like addJob, but when the queue is full it waits for room instead of throwing; a list longer
-   * than maxQueued goes in as results make room. Every item is encoded first, so a bad one throws
-   * and nothing is queued.
+   * than maxQueued goes in as results are taken. Every item is encoded first, so a bad one throws
+   * and nothing is queued. When no room can come (no job in flight, and maxQueued held by results
+   * nobody takes) it rejects with a QueueFullError whose `queued` holds the ids it did queue.
    */
   async addJobAsync(name: string, items: JobItem[], options?: JobOptions): Promise<number[]>;
   async addJobAsync(items: JobItem[]): Promise<number[]>;
@@ -168,17 +235,50 @@ export class ScatterGather extends EventEmitter {
     this.assertRunning();
     const { name, items } = this.jobArguments(nameOrItems, maybeItems);
     const encoded = this.encodeItems(name, items);
-    const timeoutMs = this.timeoutOf(options);
     const ids: number[] = [];
-    for (let start = 0; start < encoded.count; ) {
-      // Room comes from results arriving, and from results being taken; with nothing in flight, only the latter.
-      await this.until(() => this.held() < this.maxQueued || this.pending.size === 0);
-      if (this.held() >= this.maxQueued) throw new QueueFullError(this.maxQueued, this.pending.size, this.arrived.length, encoded.count - start);
-      const end = Math.min(encoded.count, start + this.maxQueued - this.held());
-      for (const id of idsOf(this.enqueue(name, encoded, start, end, timeoutMs))) ids.push(id);
-      start = end;
+    this.feeding++; // results() and waitForResult({ all }) wait for the jobs still to come
+    try {
+      await this.feed(name, encoded, this.timeoutOf(options), (segment) => {
+        for (let i = 0; i < segment.count; i++) ids.push(segment.first + i);
+      }, ids);
+    } finally {
+      this.feeding--;
+      this.wake();
     }
     return ids;
+  }
+
+  /**
+   * Queues `encoded` a slice at a time as room comes under maxQueued, handing each slice's segment
+   * to `queued` at once. Slices are at least a quarter of maxQueued (or what is left), so a long
+   * list does not go in a few jobs per result message.
+   */
+  private async feed(name: string, encoded: EncodedItems, timeoutMs: number, queued: (segment: Segment, start: number) => void, ids?: number[]): Promise<void> {
+    const step = Math.ceil(this.maxQueued / 4);
+    for (let start = 0; start < encoded.count; ) {
+      if (this.room() < Math.min(step, encoded.count - start)) await this.roomFor(Math.min(step, encoded.count - start), encoded.count - start, ids);
+      const end = Math.min(encoded.count, start + this.room());
+      queued(this.enqueue(name, encoded, start, end, timeoutMs), start);
+      start = end;
+    }
+  }
+
+  private room(): number {
+    return this.maxQueued - this.held();
+  }
+
+  /**
+   * Waits until `want` jobs fit, or fewer once nothing is in flight. Rejects when nothing is in
+   * flight and no room is left after consumers woken by the last results have had their turn.
+   */
+  private async roomFor(want: number, left: number, ids: number[] = []): Promise<void> {
+    for (;;) {
+      await this.until(() => this.room() >= want || this.pending.size === 0);
+      if (this.room() > 0) return;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.room() > 0) return;
+      if (this.pending.size === 0) throw new QueueFullError(this.maxQueued, this.pending.size, this.arrived.length, left, ids);
+    }
   }
 
   /** Resolves once `n` more jobs fit under maxQueued (as results arrive and are taken). */
@@ -277,6 +377,7 @@ export class ScatterGather extends EventEmitter {
     this.totals.added += count;
     if (!this.totals.firstAt) this.totals.firstAt = now;
     this.scheduleFlush();
+    this.receiver.wake();
     return segment;
   }
 
@@ -293,7 +394,7 @@ export class ScatterGather extends EventEmitter {
    * added with addJob is outstanding. With `timeout` (ms), returns what has arrived by then.
    */
   async waitForResult(options: WaitOptions = {}): Promise<JobResult[]> {
-    const done = () => (options.all ? this.unclaimed === 0 : this.arrived.length > 0 || this.unclaimed === 0);
+    const done = () => (options.all ? this.drained() : this.arrived.length > 0 || this.drained());
     const waiting = this.until(done, options.timeout);
     await (options.all ? this.withProgressBar(waiting) : waiting);
     return this.poll();
@@ -330,8 +431,8 @@ export class ScatterGather extends EventEmitter {
         }
         continue;
       }
-      if (this.unclaimed === 0) return;
-      await this.until(() => this.arrived.length > 0 || this.unclaimed === 0);
+      if (this.drained()) return;
+      await this.until(() => this.arrived.length > 0 || this.drained());
     }
   }
 
@@ -368,6 +469,11 @@ export class ScatterGather extends EventEmitter {
     else this.socket.close();
   }
 
+  /** Nothing added with addJob or addJobAsync is outstanding, or still to be queued. */
+  private drained(): boolean {
+    return this.unclaimed === 0 && this.feeding === 0;
+  }
+
   /** Jobs added with addJob whose results have not arrived yet. */
   get outstanding(): number {
     return this.unclaimed;
@@ -402,27 +508,38 @@ export class ScatterGather extends EventEmitter {
     }
   }
 
-  /** Queues the items as one segment whose whole results resolve together, in input order. */
+  /** Queues the items; their whole results resolve together, in input order. */
   private claimResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
-    return this.claim(name, items, options, (segment, resolve) => ({ results: new Array<JobResult>(segment.count), values: undefined, failure: undefined, settle: (claim) => resolve(claim.results!) }));
+    return this.claim(name, items, options, (resolve) => ({ results: new Array<JobResult>(items.length), values: undefined, failure: undefined, open: items.length, settle: (claim) => resolve(claim.results!) }));
   }
 
-  /** Queues the items as one segment whose values resolve together, in input order, or which rejects with the failure earliest in input order. */
+  /** Queues the items; their values resolve together, in input order, or it rejects with the failure earliest in input order. */
   private claimValues(name: string, items: JobItem[], options?: JobOptions): Promise<unknown[]> {
-    return this.claim(name, items, options, (segment, resolve, reject) => ({
+    return this.claim(name, items, options, (resolve, reject) => ({
       results: undefined,
-      values: new Array<unknown>(segment.count),
+      values: new Array<unknown>(items.length),
       failure: undefined,
+      open: items.length,
       settle: (claim) => (claim.failure ? reject(claim.failure.error) : resolve(claim.values!)),
     }));
   }
 
-  private claim<T>(name: string, items: JobItem[], options: JobOptions | undefined, makeClaim: (segment: Segment, resolve: (value: T[]) => void, reject: (error: Error) => void) => Claim): Promise<T[]> {
+  /** Queues the items as one segment, or as several as room comes when they do not fit under maxQueued at once. */
+  private claim<T>(name: string, items: JobItem[], options: JobOptions | undefined, makeClaim: (resolve: (value: T[]) => void, reject: (error: Error) => void) => Claim): Promise<T[]> {
     try {
-      const segment = this.queueJobs(name, items, options);
-      this.unclaimed -= segment.count;
-      if (segment.count === 0) return Promise.resolve([]);
-      return new Promise((resolve, reject) => (segment.claim = makeClaim(segment, resolve, reject)));
+      this.assertRunning();
+      this.jobArguments(name, items);
+      const encoded = this.encodeItems(name, items);
+      const timeoutMs = this.timeoutOf(options ?? {});
+      if (items.length === 0) return Promise.resolve([]);
+      return new Promise((resolve, reject) => {
+        const claim = makeClaim(resolve, reject);
+        this.feed(name, encoded, timeoutMs, (segment, start) => {
+          segment.claim = claim;
+          segment.claimAt = start;
+          this.unclaimed -= segment.count;
+        }).catch(reject);
+      });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -479,6 +596,7 @@ export class ScatterGather extends EventEmitter {
     const id = this.nextRequest++;
     return new Promise((resolve, reject) => {
       this.replies.set(id, { resolve, reject });
+      this.receiver.wake();
       this.outbox.post(frames({ ...head, id } as never, ...rest));
     });
   }
@@ -550,9 +668,10 @@ export class ScatterGather extends EventEmitter {
       else this.totals.failed++;
       const claim = segment.claim;
       if (claim?.values) {
-        if (succeeded) claim.values[id - segment.first] = value;
-        else claimFailed(claim, id - segment.first, new RemoteError(value as { name: string; message: string; stack?: string }, id));
-        if (segment.open === 0) settle(segment, claim);
+        const index = segment.claimAt + id - segment.first;
+        if (succeeded) claim.values[index] = value;
+        else claimFailed(claim, index, new RemoteError(value as { name: string; message: string; stack?: string }, id));
+        claimAnswered(segment, claim);
         continue;
       }
       timings ??= new MessageTimings(rows.length / CALLER_ROW, Date.now());
@@ -564,8 +683,8 @@ export class ScatterGather extends EventEmitter {
         if (output !== undefined) result.output = output;
       }
       if (claim) {
-        claim.results![id - segment.first] = result;
-        if (segment.open === 0) settle(segment, claim);
+        claim.results![segment.claimAt + id - segment.first] = result;
+        claimAnswered(segment, claim);
       } else {
         this.unclaimed--;
         this.arrived.push(result);
@@ -578,10 +697,15 @@ export class ScatterGather extends EventEmitter {
 
   private output(output: JobOutput): void {
     if (this.listenerCount('output') > 0) this.emit('output', output);
-    else if (this.options.echo !== false) {
+    else if (this.options.echo !== false && output.text !== '') {
       const tag = `[${output.job === null ? '' : `job ${output.job} `}w${output.worker}@${output.host}] `;
+      // A line a job left open is continued by that job's next output, or ended before another's.
+      const open = this.openLines.get(output.stream);
+      const start = open === tag ? '' : open === undefined ? tag : `\n${tag}`;
       const text = output.text.replace(/\n(?!$)/g, `\n${tag}`);
-      (output.stream === 'stderr' ? process.stderr : process.stdout).write(tag + text);
+      if (text.endsWith('\n')) this.openLines.delete(output.stream);
+      else this.openLines.set(output.stream, tag);
+      (output.stream === 'stderr' ? process.stderr : process.stdout).write(start + text);
     }
   }
 
@@ -623,20 +747,20 @@ export class ScatterGather extends EventEmitter {
     this.socket.close();
     for (const { reject } of this.replies.values()) reject(this.exited);
     this.replies.clear();
-    const claimed = new Set<Segment>();
     let timings: MessageTimings | undefined; // one for all, like a results message
     const nowhere = { server: '', host: '', id: -1, pid: -1 };
-    for (const [id, segment] of this.pending.unanswered()) {
-      const claim = segment.claim;
-      if (!claim) continue;
+    // Collected first: answering a claim's last job detaches it from its segment.
+    const unanswered = [...this.pending.unanswered()].filter(([, segment]) => segment.claim);
+    for (const [id, segment] of unanswered) {
+      const claim = segment.claim!;
+      const index = segment.claimAt + id - segment.first;
       if (claim.results) {
         timings ??= new MessageTimings(this.pending.size, Date.now());
-        claim.results[id - segment.first] = new ArrivedResult(id, false, undefined, this.exited, segment.fn, 0, 0, nowhere, timings, timings.add(segment.queuedAt, 0, 0, 0));
-      }
-      else claimFailed(claim, id - segment.first, this.exited);
-      claimed.add(segment);
+        claim.results[index] = new ArrivedResult(id, false, undefined, this.exited, segment.fn, 0, 0, nowhere, timings, timings.add(segment.queuedAt, 0, 0, 0));
+      } else claimFailed(claim, index, this.exited);
+      segment.open--;
+      claimAnswered(segment, claim);
     }
-    for (const segment of claimed) settle(segment, segment.claim!);
     this.wake();
     this.emit('exit', { code, signal, expected });
   }
@@ -678,11 +802,6 @@ function sum(values: number[], start: number, end: number): number {
   return total;
 }
 
-/** A closed segment lingers until the next sweep: it must not keep the results (and their payloads) alive meanwhile. */
-function settle(segment: Segment, claim: Claim): void {
-  segment.claim = undefined;
-  claim.settle(claim);
-}
 
 /**
  * Starts a controller child process. With no URLs it also starts an embedded compute server on
@@ -717,8 +836,8 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     logLevel: options.logLevel,
   };
   const child = fork(controllerScript, [], {
-    // The caller's own flags come last, so they win (fork passes them on by default).
-    execArgv: [...YOUNG_GENERATION_FLAGS, ...process.execArgv],
+    // The caller's own flags come last, so they win; those naming the caller's own program stay behind.
+    execArgv: [...YOUNG_GENERATION_FLAGS, ...inheritableExecArgv(process.execArgv)],
     env: { ...withMallocTunables(process.env), TSGATHER_CONTROLLER: JSON.stringify(launch) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json',
@@ -735,6 +854,8 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
 
 /** Waits for the controller, then for every server to be up with its workers (all of them for the embedded one). */
 function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: number }>, embeddedWorkers: number | undefined, timeoutMs: number): Promise<void> {
+  // Start-up keeps the process alive and reads each event as it comes; released the moment it is over.
+  const release = sg.hold();
   return new Promise((resolve, reject) => {
     const workersByServer = new Map<string, number>();
     const urlServer = new Map<string, string>();
@@ -781,6 +902,7 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
       finish(new Error(`scatter/gather did not come up within ${timeoutMs} ms${why.length ? `: no answer from ${why.join(', ')}` : ''}`));
     }, timeoutMs);
     const finish = (error?: Error) => {
+      release();
       clearTimeout(timer);
       sg.off('event', onEvent).off('ready', onReady).off('exit', onExit);
       if (error) reject(error);

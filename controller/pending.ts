@@ -14,8 +14,17 @@ export interface Claim {
   values: unknown[] | undefined;
   /** map and submit: the failure earliest in input order. */
   failure: { index: number; error: Error } | undefined;
+  /** Jobs of the claim still without a result: a claim larger than maxQueued spans several segments. */
+  open: number;
   /** Called once, when the last result is in. */
   settle(claim: Claim): void;
+}
+
+/** Records job `id`'s result as in for `claim`; settles the claim with its last. */
+export function claimAnswered(segment: Segment, claim: Claim): void {
+  // A closed segment lingers until the next sweep: it must not keep the results (and their payloads) alive meanwhile.
+  if (segment.open === 0) segment.claim = undefined;
+  if (--claim.open === 0) claim.settle(claim);
 }
 
 export function claimFailed(claim: Claim, index: number, error: Error): void {
@@ -34,6 +43,8 @@ export interface Segment {
   arrived?: Uint8Array;
   /** Set by map/submit: the results go here instead of to poll(). */
   claim?: Claim;
+  /** Where this segment's first job stands in its claim's input order. */
+  claimAt: number;
 }
 
 export class PendingJobs {
@@ -44,7 +55,7 @@ export class PendingJobs {
 
   add(first: number, count: number, fn: string, queuedAt: number): Segment {
     // Every field in the literal, so that all segments share one shape whether or not they are claimed.
-    const segment: Segment = { first, count, fn, queuedAt, open: count, arrived: count > 1 ? new Uint8Array(count) : undefined, claim: undefined };
+    const segment: Segment = { first, count, fn, queuedAt, open: count, arrived: count > 1 ? new Uint8Array(count) : undefined, claim: undefined, claimAt: 0 };
     if (count > 0) {
       this.segments.push(segment);
       this.size += count;

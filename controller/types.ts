@@ -120,7 +120,12 @@ export class RemoteError extends Error {
   }
 }
 
-/** addJob would hold more than maxQueued jobs (without a result, or with one not yet taken); nothing was queued. */
+/**
+ * addJob would hold more than maxQueued jobs (without a result, or with one not yet taken). From
+ * addJob nothing was queued. From addJobAsync, `queued` holds the ids it did queue before it gave
+ * up (their results come as usual): it gives up only when no room can come, with no job in flight
+ * and maxQueued held by results nobody has taken.
+ */
 export class QueueFullError extends Error {
   override name = 'QueueFullError';
 
@@ -129,10 +134,16 @@ export class QueueFullError extends Error {
     readonly outstanding: number,
     readonly untaken: number,
     readonly adding: number,
+    /** Ids this call queued before it gave up (addJobAsync): their results come as usual. */
+    readonly queued: number[] = [],
   ) {
+    const held = `${outstanding} job(s) are outstanding and ${untaken} result(s) not yet taken, and maxQueued is ${limit}`;
     super(
-      `addJob of ${adding} job(s) refused: ${outstanding} job(s) are outstanding and ${untaken} result(s) not yet taken, and maxQueued is ${limit}; nothing was queued. ` +
-        (outstanding === 0 ? 'Take results with poll(), waitForResult() or results() to make room' : 'Take results as they come, or use await addJobAsync(...), which waits for room'),
+      queued.length === 0
+        ? `addJob of ${adding} job(s) refused: ${held}; nothing was queued. ` +
+            (outstanding === 0 ? 'Take results with poll(), waitForResult() or results() to make room' : 'Take results as they come, or use await addJobAsync(...), which waits for room')
+        : `addJobAsync queued ${queued.length} of ${queued.length + adding} job(s) (ids in error.queued; their results come as usual) and gave up on the other ${adding}: ` +
+            `${held}, and no job is in flight, so no room can come until results are taken with poll(), waitForResult() or results()`,
     );
   }
 }

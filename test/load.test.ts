@@ -177,6 +177,58 @@ describe('maxQueued', () => {
   });
 });
 
+describe('lists longer than maxQueued', () => {
+  const items = (n: number) => Array.from({ length: n }, (_, i) => [[i]] as [number[]]);
+
+  test('addJobAsync with nobody taking results queues what fits, then rejects saying so, with those ids: none is lost', async () => {
+    const sg = await spawnScatterGather([], { workers: 1, echo: false, maxQueued: 100 });
+    try {
+      await sg.define('work', (n: number) => n * 2);
+      const error = await sg.addJobAsync('work', items(250)).then(
+        () => assert.fail('addJobAsync resolved though nothing took results'),
+        (error: unknown) => error,
+      );
+      assert.ok(error instanceof QueueFullError);
+      assert.equal(error.queued.length, 100);
+      assert.equal(error.adding, 150);
+      assert.match(error.message, /^addJobAsync queued 100 of 250 job\(s\) \(ids in error\.queued; their results come as usual\) and gave up on the other 150/);
+      const results = await sg.waitForResult({ all: true });
+      assert.deepEqual(results.map((r) => r.id).sort((a, b) => a - b), error.queued);
+      assert.deepEqual(results.map((r) => r.value).sort((a, b) => (a as number) - (b as number)), Array.from({ length: 100 }, (_, i) => i * 2));
+    } finally {
+      await sg.close();
+    }
+  });
+
+  test('map, mapResults and results() take lists of any length under any maxQueued, never holding more than it', async () => {
+    const sg = await spawnScatterGather([], { workers: 2, echo: false, maxQueued: 100 });
+    let most = 0;
+    sg.on('progress', (progress: { outstanding: number }) => (most = Math.max(most, progress.outstanding)));
+    try {
+      await sg.define('work', (n: number) => n * 2);
+      assert.deepEqual(await sg.map('work', items(250)), Array.from({ length: 250 }, (_, i) => i * 2));
+      const results = await sg.mapResults('work', items(1000));
+      assert.deepEqual(results.map((r) => r.value), Array.from({ length: 1000 }, (_, i) => i * 2));
+      assert.equal(new Set(results.map((r) => r.id)).size, 1000);
+      // A failure anywhere is the one map rejects with, once all are back.
+      await sg.define('fails', (n: number) => {
+        if (n === 180) throw new Error('no 180');
+        return n;
+      });
+      await assert.rejects(sg.map('fails', items(250)), /no 180/);
+      // addJobAsync feeding while results() takes: every result comes, and results() waits for the jobs still to be queued.
+      const adding = sg.addJobAsync('work', items(1000));
+      const seen: number[] = [];
+      for await (const result of sg.results()) seen.push(result.value as number);
+      assert.equal((await adding).length, 1000);
+      assert.deepEqual(seen.sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i * 2));
+      assert.ok(most <= 100, `at most maxQueued jobs outstanding at once (saw ${most})`);
+    } finally {
+      await sg.close();
+    }
+  });
+});
+
 /** Resolves once every job added has a result on the caller's side (taken or not). */
 function allArrived(sg: ScatterGather): Promise<void> {
   return new Promise<void>((resolve) => {
