@@ -886,6 +886,8 @@ function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: n
         handshakeErrors.set(parseServerUrl(detail.url as string).endpoint, String(detail.reason));
       } else if (kind === 'server-refused') {
         return finish(new Error(`server ${String(detail.url ?? detail.server)} refused the connection: ${String(detail.reason)}`));
+      } else if (kind === 'controller-failed') {
+        return finish(new Error(`the controller could not start: ${String(detail.reason)}`));
       } else if (kind === 'embedded-server-failed') {
         return finish(new Error(`the embedded compute server could not start: ${String(detail.reason)}`));
       }

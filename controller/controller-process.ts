@@ -56,7 +56,7 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, p
 
   let stopping = false;
 
-  async function stop(): Promise<never> {
+  async function stop(code = 0): Promise<never> {
     if (!stopping) {
       stopping = true;
       await controller.close();
@@ -65,7 +65,7 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, p
       pair.linger = 500;
       pair.close();
     }
-    process.exit(0);
+    process.exit(code);
   }
 
   async function fromCaller(message: Buffer[]): Promise<void> {
@@ -120,7 +120,16 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, p
   process.on('SIGTERM', () => void stop());
 
   pair.connect(launch.callerEndpoint);
-  await controller.start();
+  try {
+    await controller.start();
+  } catch (error) {
+    // A listen address in use, say: said on the stderr we share with the caller (whose spawnScatterGather
+    // rejects when we exit) and sent to it as an event, rather than left to an uncaught error's stack trace.
+    const reason = describeError(error).message;
+    logger.fatal({ reason }, 'controller could not start');
+    send(frames({ t: 'event', kind: 'controller-failed', detail: { reason } }));
+    return stop(1);
+  }
   if (embedded) controller.linkInProcess((deliver, onDeliverError) => embedded.linkInProcess(deliver, onDeliverError));
   send(frames({ t: 'ready', controller: launch.controllerId, listen: controller.listening[0] }));
   await receiveLoop(

@@ -80,6 +80,8 @@ interface Link {
   handshakeError?: string;
   /** The server last in session on this link: results it sends after we gave it up are still used (first result per job wins). */
   known?: ServerInfo;
+  /** The server process that said goodbye here: it still answers while it closes, but is not taken back (a new process at the address is). */
+  departed?: ServerInfo;
   /** Answers and events for this peer while it is not in session: one that never completes a handshake gets only a few. */
   complaints?: number;
 }
@@ -184,7 +186,10 @@ export class Controller {
     const router = new zmq.Router(linkOptions({ mandatory: true, ...security }));
     const outbox = this.track(router);
     for (const address of addresses) {
-      await router.bind(address);
+      await router.bind(address).catch((error: Error) => {
+        // libzmq says only "Address already in use": which address is what the user has to fix.
+        throw new Error(`cannot listen on ${address}: ${error.message.toLowerCase()}`, { cause: error });
+      });
       this.listening.push(router.lastEndpoint ?? address);
     }
     void receiveLoop(
@@ -302,12 +307,14 @@ export class Controller {
         if (this.mayAnswer(link)) this.event('server-error', { server: server?.info.id, url: link.url, reason: head.reason });
         return;
       case 'server-bye':
-        if (server) this.lose(server, 'shutdown', head.reason);
-        return;
+        if (!server) return;
+        link.departed = server.info;
+        return this.lose(server, 'shutdown', head.reason);
     }
     if (!server) {
       // Traffic from a server we have no session with (we declared it lost, or it restarted): greet it again.
-      if (Date.now() - link.lastHello > this.options.heartbeatMs && this.mayAnswer(link)) this.hello(link);
+      // Not one that said goodbye: what follows is its closing, and a new process there joins or answers the heartbeat's hello.
+      if (!link.departed && Date.now() - link.lastHello > this.options.heartbeatMs && this.mayAnswer(link)) this.hello(link);
       if (head.t === 'results' && link.known) this.results(link.known, undefined, head.w, message);
       return;
     }
@@ -343,9 +350,11 @@ export class Controller {
       return this.event('server-refused', { url: link.url, reason: link.refused });
     }
     if (link.server?.info.id === info.id && link.server.info.pid === info.pid) return; // a repeated handshake
+    if (link.departed?.id === info.id && link.departed.pid === info.pid) return; // it said goodbye: its last answers before it goes
     if (link.server) this.lose(link.server, 'crash', 'replaced by a new server process at the same address');
     link.server = { info, link, workers: new Map(), lastSeen: Date.now(), maxFrame, unsendable: new Map(), spares: { ready: 0, starting: 0 } };
     link.known = info;
+    link.departed = undefined;
     link.complaints = 0;
     link.refused = undefined;
     this.options.log('info', 'server joined', { server: info.id, url: link.url });

@@ -213,7 +213,10 @@ export class ComputeServer {
     const outbox = new Outbox(socket, (error) => this.log.warn({ err: error.message }, 'reply to controller not delivered'));
     this.controllerOutboxes.push(outbox);
     for (const address of addresses) {
-      await socket.bind(address);
+      await socket.bind(address).catch((error: Error) => {
+        // libzmq says only "Address already in use": which address is what the user has to fix.
+        throw new Error(`cannot listen on ${address}: ${error.message.toLowerCase()}`, { cause: error });
+      });
       this.bound.push(socket.lastEndpoint ?? address);
     }
     void receiveLoop(
@@ -329,6 +332,7 @@ export class ComputeServer {
   }
 
   private hello(link: ControllerLink, version: unknown, controller: unknown, workers: unknown): void {
+    if (this.closed) return; // it said goodbye: a welcome now would have controllers count it up again
     if (version !== PROTOCOL_VERSION) {
       const reason = `protocol version ${JSON.stringify(version)} refused: this server speaks version ${PROTOCOL_VERSION}`;
       if (this.complain(link, reason, 'refused')) this.log.warn({ controller, version }, 'controller refused');
