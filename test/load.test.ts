@@ -9,7 +9,7 @@ import { spawnScatterGather, QueueFullError, type ScatterGather } from '../contr
 
 const JOBS = 1_000_000;
 const CHUNK = 50_000;
-/** Stated in README ("Guarantees"): caller + controller resident memory for this run. */
+/** Stated in docs/guarantees.md: caller + controller resident memory for this run. */
 const BOUND_MB = 1024;
 
 function rssMb(pid: number): number {
