@@ -1,6 +1,6 @@
 /** Parsers for option values, shared by every command: a bad value is a usage error (exit 2) that says what is wanted. */
 import { InvalidArgumentError } from 'commander';
-import { isLogLevel, LOG_LEVELS } from '../protocol/log-level.js';
+import { isLogLevel, LOG_LEVELS } from '../runtime/log-level.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);

@@ -1,7 +1,7 @@
 /** `tsgather server`: runs a compute server in the foreground until SIGTERM/SIGINT, or as a daemon; `server stop|status`. */
 import { Command } from 'commander';
 import os from 'node:os';
-import { createLogger, logLevel } from '../protocol/logger.js';
+import { createLogger, logLevel } from '../runtime/logger.js';
 import { ComputeServer } from '../server/server.js';
 import { daemonize, isDaemonChild, reportToLauncher } from './daemon.js';
 import { collect, logLevelOption, positiveInt, wholeNumber } from './arguments.js';

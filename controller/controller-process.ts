@@ -1,9 +1,9 @@
 /**
  * The controller process: the PAIR to the caller (in-queue: jobs, definitions, commands; out-queue: results, output,
- * events), the Controller that owns the links to the servers and, for the embedded cluster, the compute server
- * itself, linked in-process so that jobs go caller → controller → worker with no hop in between.
+ * events), the Controller that owns the links to the servers and, for the embedded cluster, a compute server run in
+ * this process (made by embedded/controller-main.ts), linked in-process so that jobs go caller → controller → worker
+ * with no hop in between.
  */
-import os from 'node:os';
 import * as zmq from 'zeromq';
 import {
   describeError,
@@ -15,29 +15,26 @@ import {
   receiveLoop,
   type CallerToController,
   type DefinitionSpec,
+  type Deliver,
   type Frames,
 } from '../protocol/index.js';
-import { createLogger } from '../protocol/logger.js';
-import type { LogLevel } from '../protocol/log-level.js';
-import { ComputeServer, type ServerOptions } from '../server/server.js';
+import { createLogger } from '../runtime/logger.js';
+import type { LogLevel } from '../runtime/log-level.js';
 import { Controller } from './controller.js';
-import type { ControllerLaunch } from './launch.js';
+import type { ControllerLaunch } from '../protocol/launch.js';
 
-/** `prestarted`: the embedded server's workers, already started by main.ts (see ServerOptions.prestarted). */
-export async function runController(launch: ControllerLaunch, level: LogLevel, prestarted?: ServerOptions['prestarted']): Promise<void> {
+/** A compute server run in the controller process (the embedded cluster), linked to the controller in-process. */
+export interface InProcessServer {
+  start(): Promise<void>;
+  linkInProcess(deliver: Deliver, onDeliverError: (error: unknown) => void): (message: Frames) => void;
+  close(): Promise<void>;
+}
+
+export async function runController(launch: ControllerLaunch, level: LogLevel, embedded?: InProcessServer): Promise<void> {
   const logger = createLogger('controller', level);
   const pair = new zmq.Pair(linkOptions({}));
   const toCaller = new Outbox(pair, (error) => logger.error({ err: error.message }, 'message to caller lost'));
   const send = (message: Frames) => toCaller.post(message);
-  const embedded = launch.embedded
-    ? new ComputeServer({
-        // Worker options as main.ts started the prestarted workers with: the launch's, as they are.
-        ...launch.embedded,
-        name: `local-${os.hostname()}`,
-        prestarted,
-        logger: createLogger('server', level),
-      })
-    : undefined;
   // Its socket is bound first: workers started early are already trying to connect.
   embedded?.start().catch((error: unknown) => send(frames({ t: 'event', kind: 'embedded-server-failed', detail: { reason: describeError(error).message } })));
 

@@ -22,9 +22,6 @@ import {
   readJson,
   textFrame,
   receiveLoop,
-  CALLER_ROW,
-  WORKER_ROW,
-  readRows,
   type OutputRow,
   type ControllerToCaller,
   type DefinitionSpec,
@@ -41,10 +38,12 @@ import {
   type SpareCounts,
   type Deliver,
 } from '../protocol/index.js';
-import { Deque } from '../protocol/deque.js';
+import { Deque } from '../runtime/deque.js';
+import { CallerRowWriter, WorkerRows } from '../protocol/rows.js';
+import type { EventDetail, EventKind, ServerStatus, Status } from '../protocol/status.js';
 import { ChunkIndex, attemptsOf, charge, jobsWithinFrame, largestFrame, makeChunk, openParts, removeFromRuns, runFrames, runOf, type Chunk, type FunctionStats, type Run } from './job-chunks.js';
-import { checkListen, serverKeyFor, type LinkSecurity } from './link-security.js';
-import { parseServerUrl } from './server-url.js';
+import { checkListen, serverKeyFor, type LinkSecurity } from '../protocol/link-security.js';
+import { parseServerUrl } from '../protocol/server-url.js';
 
 export interface ControllerOptions {
   controllerId: string;
@@ -463,19 +462,16 @@ export class Controller {
    * next job of the first run it holds: no lookup.
    */
   private results(info: ServerInfo, server: ServerSlot | undefined, w: number, message: Buffer[]): void {
-    const input = readRows(message[1], WORKER_ROW, 'result rows');
+    const input = new WorkerRows(message[1]);
     const out = readJson<OutputRow[]>(message[3], 'job output');
     if (!Array.isArray(out)) throw new ProtocolError('job output must be a list');
     const slot = server?.workers.get(w);
-    const count = input.length / WORKER_ROW;
-    const rows = new Float64Array(count * CALLER_ROW);
-    let kept = 0;
+    const rows = new CallerRowWriter(input.count);
     const now = Date.now();
-    for (let index = 0; index < count; index++) {
-      const at = index * WORKER_ROW;
-      const id = input[at]!;
-      const ok = input[at + 1]!;
-      const runMs = input[at + 5]!;
+    for (let index = 0; index < input.count; index++) {
+      const id = input.job(index);
+      const ok = input.ok(index);
+      const runMs = input.runMs(index);
       const next = slot?.inflight[0];
       const chunk = next && id === next.chunk.first + next.start ? next.chunk : this.chunks.find(id);
       if (!chunk) {
@@ -495,19 +491,15 @@ export class Controller {
       if (ok) this.counters.done++;
       else this.counters.failed++;
       if (slot) ok ? slot.done++ : slot.failed++;
-      const row = kept++ * CALLER_ROW;
-      rows[row] = index;
-      for (let column = 0; column < WORKER_ROW; column++) rows[row + 1 + column] = input[at + column]!;
-      rows[row + 9] = attemptsOf(chunk, job) + 1;
-      rows[row + 10] = dispatchedAt;
+      rows.forward(input, index, index, attemptsOf(chunk, job) + 1, dispatchedAt);
     }
     if (slot?.isolating && slot.inflightCount === 0) slot.isolating = false;
-    this.rateWindow.push([now, kept]);
-    if (kept > 0 || out.length > 0) {
+    this.rateWindow.push([now, rows.count]);
+    if (rows.count > 0 || out.length > 0) {
       const pid = slot?.pid ?? -1;
       this.options.toCaller([
         ...frames({ t: 'results', server: info.id, host: info.host, w, pid }),
-        new Uint8Array(rows.buffer, 0, kept * CALLER_ROW * 8),
+        rows.bytes(),
         ...message.slice(2),
       ]);
     }
@@ -527,17 +519,16 @@ export class Controller {
   /** Fails jobs with one and the same error, in one results message whose rows all point at one value. */
   private failAll(slot: WorkerSlot, jobs: ReadonlyArray<readonly [Chunk, number]>, dispatchedAt: number, name: string, message: string): void {
     const value = encodeValue({ name, message });
-    const rows = new Float64Array(jobs.length * CALLER_ROW);
+    const rows = new CallerRowWriter(jobs.length);
     const now = Date.now();
-    for (let i = 0; i < jobs.length; i++) {
-      const [chunk, index] = jobs[i]!;
+    for (const [chunk, index] of jobs) {
       this.finish(chunk, index);
-      rows.set([0, chunk.first + index, 0, 0, 0, now, 0, this.definitions.get(chunk.fn)?.version ?? 0, value.plain ? 1 : 0, attemptsOf(chunk, index), dispatchedAt], i * CALLER_ROW);
+      rows.failed(0, chunk.first + index, now, this.definitions.get(chunk.fn)?.version ?? 0, value.plain, attemptsOf(chunk, index), dispatchedAt);
     }
     this.counters.failed += jobs.length;
     this.options.toCaller([
       ...frames({ t: 'results', server: slot.server.info.id, host: slot.server.info.host, w: slot.w, pid: slot.pid }),
-      new Uint8Array(rows.buffer),
+      rows.bytes(),
       joinJson([value.text]),
       '[]',
     ]);
@@ -780,7 +771,7 @@ export class Controller {
     }
   }
 
-  status(): Record<string, unknown> {
+  status(): Status {
     const now = Date.now();
     while (this.rateWindow.length > 0 && now - this.rateWindow[0]![0] > 5000) this.rateWindow.shift();
     const recent = this.rateWindow.reduce((sum, [, n]) => sum + n, 0);
@@ -833,8 +824,8 @@ export class Controller {
     }
   }
 
-  private event(kind: string, detail: Record<string, unknown>): void {
-    this.toCaller({ t: 'event', kind, detail });
+  private event<K extends EventKind>(kind: K, detail: EventDetail<K>): void {
+    this.toCaller({ t: 'event', kind, detail } as ControllerToCaller);
   }
 
   private toCaller(head: ControllerToCaller, ...rest: string[]): void {
@@ -852,20 +843,6 @@ export class Controller {
   }
 }
 
-export interface ServerStatus {
-  id?: string;
-  host?: string;
-  url?: string;
-  connected: boolean;
-  refused?: string;
-  handshakeError?: string;
-  lastSeenMs?: number;
-  functions?: string[];
-  /** Spare workers loaded and waiting (`ready`), and still starting: a refresh or a lost worker promotes one. */
-  spares?: SpareCounts;
-  /** upMs: time since the worker came up (its jobs per second = (done + failed) / upMs * 1000). */
-  workers?: Array<{ w: number; pid: number; busy: boolean; inflight: number; done: number; failed: number; upMs: number }>;
-}
 
 /** Moves a queued run's start past jobs that got their result meanwhile (a late one from a lost server); returns how many. */
 function skipDone(run: Run): number {

@@ -4,7 +4,7 @@
  * a run is a stretch of one chunk's jobs. Queues and workers hold runs, so handing out, finishing
  * and retrying a thousand tiny jobs touches a few objects and typed arrays, never one object per job.
  */
-import { SpanList } from './id-spans.js';
+import { SpanList } from '../runtime/id-spans.js';
 import { valuesOfRun, uint32Bytes, type JobRun, type PackedValues } from '../protocol/index.js';
 
 /** What the controller learns of a function's jobs: their average run time sizes each worker's window. */

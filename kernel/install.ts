@@ -3,8 +3,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { homedir, platform } from 'node:os';
 import { join } from 'node:path';
 import { KERNEL_MAIN } from './launch.js';
-import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
-import { withMallocTunables } from '../protocol/malloc-tunables.js';
+import { YOUNG_GENERATION_FLAGS } from '../runtime/v8-flags.js';
+import { withMallocTunables } from '../runtime/malloc-tunables.js';
 
 export const KERNEL_NAME = 'tsgather';
 export const DISPLAY_NAME = 'TypeScript (tsgather)';

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts, writeConnectionFile, type ConnectionInfo } from './connection.js';
-import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
-import { withMallocTunables } from '../protocol/malloc-tunables.js';
+import { YOUNG_GENERATION_FLAGS } from '../runtime/v8-flags.js';
+import { withMallocTunables } from '../runtime/malloc-tunables.js';
 
 export const KERNEL_MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const STDERR_KEPT = 64 * 1024;

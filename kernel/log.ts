@@ -1,6 +1,7 @@
-/** Kernel logs: pino, to stderr (Jupyter shows a kernel's stderr in the server log). */
-import { pino, type Logger } from 'pino';
+/** Kernel logs: the logger every tsgather process uses, at TSGATHER_KERNEL_LOG's level (Jupyter shows a kernel's stderr in the server log). */
+import type { Logger } from 'pino';
+import { createLogger, logLevel } from '../runtime/logger.js';
 
-export function createLogger(name = 'tsgather-kernel'): Logger {
-  return pino({ name, level: process.env.TSGATHER_KERNEL_LOG ?? 'warn' }, pino.destination({ dest: 2, sync: true }));
+export function kernelLogger(): Logger {
+  return createLogger('kernel', logLevel(process.env.TSGATHER_KERNEL_LOG, 'warn'));
 }

@@ -2,13 +2,13 @@
 /** The kernel process: `node dist/kernel/main.js <connection_file>`, as a kernelspec's argv runs it. */
 import { readConnectionFile } from './connection.js';
 import { Kernel } from './kernel.js';
-import { createLogger } from './log.js';
+import { kernelLogger } from './log.js';
 import { killDescendantsNow } from './process-tree.js';
 
 /** If whoever started the kernel dies without shutting it down, the kernel goes too. */
 const PARENT_CHECK_MS = 2000;
 
-const log = createLogger();
+const log = kernelLogger();
 const connectionFile = process.argv[2];
 if (!connectionFile) {
   log.fatal('usage: main.js <connection_file>');

@@ -7,7 +7,7 @@
 import type { IMimeBundle } from '@jupyterlab/nbformat';
 import type { Display, DisplayHandle } from './display.js';
 import type { StreamName } from './worker-messages.js';
-import type { Progress } from '../controller/types.js';
+import type { Progress } from '../caller/index.js';
 import { durationsChart, statusView, type StatusLike, type TimedResult } from './views.js';
 
 export interface JobOutput {

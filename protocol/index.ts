@@ -6,3 +6,5 @@ export * from './keys.js';
 export * from './curve.js';
 export * from './peers.js';
 export * from './in-process.js';
+export * from './status.js';
+export * from './rows.js';

@@ -6,9 +6,11 @@
  *
  * A message is a list of frames: a small JSON head `{ t, ... }` first, so that relays can route
  * on it without reading the rest. Job and result batches carry their values in bulk frames that
- * no hop between caller and worker parses (see JobRun, WORKER_ROW and protocol/job-values.ts),
+ * no hop between caller and worker parses (see JobRun, protocol/rows.ts and protocol/job-values.ts),
  * then the binary frames those values refer to.
  */
+
+import type { ControllerEvent } from './status.js';
 
 /** Bumped on any change to a message's meaning; peers of another version are refused at the handshake. */
 export const PROTOCOL_VERSION = 4;
@@ -81,7 +83,7 @@ export type ControllerToCaller =
   | { t: 'results'; server: string; host: string; w: number; pid: number }
   /** [head, text], as worker-output. */
   | { t: 'output'; job: number | null; server: string; host: string; w: number; stream: 'stdout' | 'stderr' }
-  | { t: 'event'; kind: string; detail: Record<string, unknown> }
+  | ({ t: 'event' } & ControllerEvent)
   /** [head, value]: the value as JSON, or an empty frame for none (a status of many servers is longer than a head may be). */
   | { t: 'reply'; id: number; ok: boolean; error?: string };
 
@@ -116,29 +118,15 @@ export type JobRun = [first: number, count: number, fn: string, timeoutMs: numbe
 
 /**
  * A results message, worker → server → controller → caller: [head, rows, values, output, ...binary frames].
- * `rows` is a binary frame of float64 numbers, a fixed number per result, so no hop parses or
- * writes JSON per job: a worker writes WORKER_ROW numbers per result, [job id, ok 1|0, first
- * binary frame, number of binary frames, started (epoch ms), run time (ms), definition version
- * (0 = preloaded), plain 1|0 (see EncodedValue)]; the controller forwards CALLER_ROW per result,
- * [index into the values frame, the worker's eight, attempts, dispatched (epoch ms)]. `values` is
- * a JSON array of encoded values and `output` a JSON array of OutputRow; both, and the binary
- * frames, travel untouched.
+ * `rows` is a binary frame of numbers, a fixed number per result (see rows.ts); `values` is a JSON
+ * array of encoded values and `output` a JSON array of OutputRow; both, and the binary frames,
+ * travel untouched.
  *
  * A job's value is its item, `[args]` or `[args, kwargs]`, so a plain one parses to an array and
  * a superjson tree to an object: job values need no plain column.
  */
-export const WORKER_ROW = 8;
-export const CALLER_ROW = 11;
-
 /** Console output written while a job ran: [job id, stream, text]. */
 export type OutputRow = [number, 'stdout' | 'stderr', string];
-
-/** The numbers of a rows frame; a view on the frame when it is aligned (it is, as ZeroMQ hands it over). */
-export function readRows(frame: Buffer | undefined, columns: number, what: string): Float64Array {
-  if (!frame || frame.byteLength % (8 * columns) !== 0) throw new ProtocolError(`${what} frame must hold ${columns} float64 numbers per row`);
-  if (frame.byteOffset % 8 === 0) return new Float64Array(frame.buffer, frame.byteOffset, frame.byteLength / 8);
-  return new Float64Array(new Uint8Array(frame).buffer);
-}
 
 export class ProtocolError extends Error {
   override name = 'ProtocolError';

@@ -7,8 +7,8 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { DownCause, SpareCounts, WorkerInfo } from '../protocol/index.js';
-import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
-import { withMallocTunables } from '../protocol/malloc-tunables.js';
+import { YOUNG_GENERATION_FLAGS } from '../runtime/v8-flags.js';
+import { withMallocTunables } from '../runtime/malloc-tunables.js';
 
 const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));
 

@@ -20,7 +20,6 @@ import {
   readJson,
   MAX_FUNCTION_NAME,
   MAX_PRELOADED_NAMES_BYTES,
-  WORKER_ROW,
   type ControllerToServer,
   type DefinitionSpec,
   type JobRun,
@@ -28,7 +27,8 @@ import {
   type WorkerToServer,
 } from '../protocol/messages.js';
 import { linkOptions, MAX_MESSAGE_BYTES, Outbox, receiveLoop } from '../protocol/transport.js';
-import { Deque } from '../protocol/deque.js';
+import { Deque } from '../runtime/deque.js';
+import { WorkerRowWriter } from '../protocol/rows.js';
 import { OutputCapture } from './output-capture.js';
 
 type JobFunction = (...args: unknown[]) => unknown;
@@ -67,45 +67,15 @@ interface QueuedJob {
   timeoutMs: number;
 }
 
+/** Results for one controller, not yet sent. */
 class ResultBatch {
-  /**
-   * WORKER_ROW numbers per result (see protocol/messages.ts), in a typed array that doubles as it
-   * fills. It starts with room for one result: a batch of a sequence of single jobs holds one, and
-   * V8 keeps a typed array of up to 64 bytes in its heap, far cheaper to make than the 4 KB outside
-   * it that room for 64 took.
-   */
-  private rows = new Float64Array(WORKER_ROW);
-  private filled = 0;
+  readonly rows = new WorkerRowWriter();
   values: string[] = [];
   bins: Uint8Array[] = [];
   out: OutputRow[] = [];
 
   get size(): number {
-    return this.filled / WORKER_ROW;
-  }
-
-  addRow(id: number, ok: number, binStart: number, binCount: number, startedAt: number, runMs: number, version: number, plain: number): void {
-    if (this.filled === this.rows.length) {
-      const grown = new Float64Array(this.rows.length * 2);
-      grown.set(this.rows);
-      this.rows = grown;
-    }
-    const rows = this.rows;
-    const at = this.filled;
-    rows[at] = id;
-    rows[at + 1] = ok;
-    rows[at + 2] = binStart;
-    rows[at + 3] = binCount;
-    rows[at + 4] = startedAt;
-    rows[at + 5] = runMs;
-    rows[at + 6] = version;
-    rows[at + 7] = plain;
-    this.filled += WORKER_ROW;
-  }
-
-  /** The rows as bytes: a view, since a batch is never written to once flushed. */
-  rowBytes(): Uint8Array {
-    return new Uint8Array(this.rows.buffer, 0, this.filled * Float64Array.BYTES_PER_ELEMENT);
+    return this.rows.count;
   }
 }
 
@@ -246,7 +216,7 @@ function record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, 
   // A large result goes in a message of its own rather than past the frame limit with the others.
   if (heldText > 0 && heldText + encoded.text.length > FLUSH_MAX_TEXT) flush();
   const batch = batchFor(job.controller);
-  batch.addRow(job.id, ok ? 1 : 0, batch.bins.length, encoded.bins.length, startedAt, runMs, version, encoded.plain ? 1 : 0);
+  batch.rows.add(job.id, ok, batch.bins.length, encoded.bins.length, startedAt, runMs, version, encoded.plain);
   heldResults++;
   heldText += encoded.text.length;
   batch.values.push(encoded.text);
@@ -268,7 +238,7 @@ function checkFrames(job: QueuedJob, encoded: EncodedValue): EncodedValue {
 function flush(): void {
   for (const [controller, batch] of batches) {
     if (batch.size === 0 && batch.out.length === 0) continue;
-    outbox.post([controller, ...frames({ t: 'results', w: workerId }, batch.rowBytes(), joinJson(batch.values), JSON.stringify(batch.out), ...batch.bins)]);
+    outbox.post([controller, ...frames({ t: 'results', w: workerId }, batch.rows.bytes(), joinJson(batch.values), JSON.stringify(batch.out), ...batch.bins)]);
   }
   batches.clear();
   heldResults = 0;

@@ -43,7 +43,7 @@ describe('a listen address already in use', { timeout: 60_000 }, () => {
 
   test('spawnScatterGather({ listen }) rejects at once naming the address, and so does the controller log', async () => {
     // Its own process, to read the controller's stderr (which the caller's is).
-    const index = join(import.meta.dirname, '../controller/index.js');
+    const index = join(import.meta.dirname, '../caller/index.js');
     const script = join(dir, 'listen.mjs');
     await writeFile(
       script,

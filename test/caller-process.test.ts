@@ -9,11 +9,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnScatterGather } from '../controller/index.js';
+import { spawnScatterGather } from '../caller/index.js';
 import { alive, descendantsRunning, waitUntil } from './helpers.js';
 import { descendants } from '../kernel/process-tree.js';
 
-const index = fileURLToPath(new URL('../controller/index.js', import.meta.url));
+const index = fileURLToPath(new URL('../caller/index.js', import.meta.url));
 const tree = fileURLToPath(new URL('../kernel/process-tree.js', import.meta.url));
 
 /** A caller that runs one job, prints its value and how many controller children it has, and closes. */
@@ -23,7 +23,7 @@ const CALLER = `import(${JSON.stringify(index)}).then(async (m) => {
   const sg = await m.spawnScatterGather([], { workers: 1, echo: false, connectTimeoutMs: 10000 });
   await sg.define('inc', (x) => x + 1);
   const value = await sg.submit('inc', [41]);
-  const controllers = descendants(process.pid).filter((pid) => { try { return readFileSync('/proc/' + pid + '/cmdline', 'utf8').includes('controller/main.js'); } catch { return false; } }).length;
+  const controllers = descendants(process.pid).filter((pid) => { try { return readFileSync('/proc/' + pid + '/cmdline', 'utf8').includes('embedded/controller-main.js'); } catch { return false; } }).length;
   console.log('RESULT ' + JSON.stringify({ value, controllers }));
   await sg.close();
 })`;
@@ -70,7 +70,7 @@ function resultOf(run: Run): { value: number; controllers: number } {
 }
 
 async function assertNothingLeft(): Promise<void> {
-  await waitUntil(() => descendantsRunning('controller/main.js').length === 0 && descendantsRunning('server/worker.js').length === 0, 10_000, 'no controller or worker left running');
+  await waitUntil(() => descendantsRunning('embedded/controller-main.js').length === 0 && descendantsRunning('server/worker.js').length === 0, 10_000, 'no controller or worker left running');
 }
 
 describe('a caller started however node starts a program', () => {
@@ -96,7 +96,7 @@ describe('a caller started however node starts a program', () => {
   }
 
   test('flags that are not the caller program own (a heap limit) still reach the controller child', async () => {
-    const run = await runNode(['--max-old-space-size=300', '-e', CALLER.replace("includes('controller/main.js')", "includes('controller/main.js') && readFileSync('/proc/' + pid + '/cmdline', 'utf8').includes('--max-old-space-size=300')")]);
+    const run = await runNode(['--max-old-space-size=300', '-e', CALLER.replace("includes('embedded/controller-main.js')", "includes('embedded/controller-main.js') && readFileSync('/proc/' + pid + '/cmdline', 'utf8').includes('--max-old-space-size=300')")]);
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(resultOf(run), { value: 42, controllers: 1 });
   });

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readPid } from '../cli/pidfile.js';
-import { spawnScatterGather } from '../controller/index.js';
-import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
+import { spawnScatterGather } from '../caller/index.js';
+import { YOUNG_GENERATION_FLAGS } from '../runtime/v8-flags.js';
 import { runCli, runProgram } from './cli-helpers.js';
 import { alive, codeNotebook, descendantsRunning, logMatches, nextEvent, startServer, stopDaemonsIn, waitUntil } from './helpers.js';
 
@@ -216,7 +216,7 @@ describe('server logs', { timeout: 120_000 }, () => {
   });
 
   test('the controller logs pino JSON lines at the logLevel option (default warn: quiet)', async () => {
-    const index = join(import.meta.dirname, '../controller/index.js');
+    const index = join(import.meta.dirname, '../caller/index.js');
     const script = (options: string) =>
       `import { spawnScatterGather } from ${JSON.stringify(index)};\nconst sg = await spawnScatterGather([], { workers: 1, ${options} });\nawait sg.close();\n`;
     await writeFile(join(dir, 'verbose.mjs'), script("logLevel: 'info'"));

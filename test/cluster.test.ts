@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import * as zmq from 'zeromq';
 import { fileURLToPath } from 'node:url';
-import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
+import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
 import { PROTOCOL_VERSION, readHead } from '../protocol/index.js';
 import { alive, nextEvent, startServer, type RunningServer } from './helpers.js';
 

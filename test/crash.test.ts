@@ -1,7 +1,7 @@
 /** Workers that die mid-job: reforked by their server, the job retried, then reported with its cause. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnScatterGather, type ScatterGather, type JobOutput } from '../controller/index.js';
+import { spawnScatterGather, type ScatterGather, type JobOutput } from '../caller/index.js';
 import { alive, nextEvent } from './helpers.js';
 
 describe('worker deaths', () => {

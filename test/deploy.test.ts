@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { runCli, runProgram } from './cli-helpers.js';
-import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
-import { withMallocTunables } from '../protocol/malloc-tunables.js';
+import { YOUNG_GENERATION_FLAGS } from '../runtime/v8-flags.js';
+import { withMallocTunables } from '../runtime/malloc-tunables.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const deploy = (file: string) => join(repo, 'deploy', file);

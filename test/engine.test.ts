@@ -6,7 +6,7 @@ import os from 'node:os';
 import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput, type JobItem, type SpawnOptions } from '../controller/index.js';
+import { spawnScatterGather, RemoteError, SerializationError, type ScatterGather, type JobOutput, type JobItem, type SpawnOptions } from '../caller/index.js';
 import { MAX_MESSAGE_BYTES } from '../protocol/index.js';
 import { alive, descendantsRunning, histogramSource, waitUntil } from './helpers.js';
 
@@ -356,7 +356,7 @@ describe('lifecycle', () => {
       [{ timeoutMs: -5 }, /^timeoutMs must be a number of milliseconds ≥ 0 \(got -5\)$/],
       [{ workerHeapMb: -1 }, /^workerHeapMb must be a number of megabytes > 0/],
     ];
-    const controllers = () => descendantsRunning('controller/main.js').length;
+    const controllers = () => descendantsRunning('embedded/controller-main.js').length;
     const before = controllers();
     for (const [options, message] of refused) {
       await assert.rejects(spawnScatterGather([], { ...options, echo: false }), (error: Error) => error instanceof TypeError && message.test(error.message), JSON.stringify(options));

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import * as zmq from 'zeromq';
-import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
+import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
 import { PROTOCOL_VERSION } from '../protocol/index.js';
 import { startServer, type RunningServer } from './helpers.js';
 

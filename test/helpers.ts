@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ICodeCell, INotebookContent } from '@jupyterlab/nbformat';
-import type { ScatterGather } from '../controller/index.js';
+import type { ScatterGather } from '../caller/index.js';
 import { runningPid, waitUntilGone } from '../cli/pidfile.js';
 import { descendants } from '../kernel/process-tree.js';
 

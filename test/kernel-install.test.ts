@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { installKernelSpec, kernelSpecDir, uninstallKernelSpec } from '../kernel/install.js';
 import { KERNEL_MAIN } from '../kernel/launch.js';
-import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
-import { withMallocTunables } from '../protocol/malloc-tunables.js';
+import { YOUNG_GENERATION_FLAGS } from '../runtime/v8-flags.js';
+import { withMallocTunables } from '../runtime/malloc-tunables.js';
 
 test('a prefix install is what `jupyter kernelspec list` finds, and uninstall removes it', async () => {
   const prefix = await mkdtemp(join(tmpdir(), 'tsgather-spec-'));

@@ -6,7 +6,7 @@ import type { Kernel, KernelMessage } from '@jupyterlab/services';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { isAlive } from '../kernel/process-tree.js';
-import { withMallocTunables } from '../protocol/malloc-tunables.js';
+import { withMallocTunables } from '../runtime/malloc-tunables.js';
 import { startJupyterServer, type JupyterServer } from './jupyter-server.js';
 import { execute, outputsOf, streamText, waitUntil } from './jupyter-kernel-helpers.js';
 

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { spawnScatterGather, QueueFullError, type ScatterGather } from '../controller/index.js';
+import { spawnScatterGather, QueueFullError, type ScatterGather } from '../caller/index.js';
 
 const JOBS = 1_000_000;
 const CHUNK = 50_000;

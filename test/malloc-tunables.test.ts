@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnScatterGather } from '../controller/index.js';
-import { MALLOC_TUNABLES, withMallocTunables } from '../protocol/malloc-tunables.js';
+import { spawnScatterGather } from '../caller/index.js';
+import { MALLOC_TUNABLES, withMallocTunables } from '../runtime/malloc-tunables.js';
 
 const ours = Object.entries(MALLOC_TUNABLES).map(([name, value]) => `${name}=${value}`);
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PendingJobs } from '../controller/pending.js';
+import { PendingJobs } from '../caller/pending.js';
 
 test('jobs are found by id across segments; unknown ids and duplicates are refused', () => {
   const pending = new PendingJobs();

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
+import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
 import { alive, nextEvent } from './helpers.js';
 
 const items = (n: number, f: (i: number) => unknown = (i) => i) => Array.from({ length: n }, (_, i) => [[f(i)]] as [unknown[]]);

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
+import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
 import { runCli } from './cli-helpers.js';
 import { nextEvent, startServer, stopDaemonsIn, type RunningServer } from './helpers.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnScatterGather, type ScatterGather } from '../controller/index.js';
+import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
 import type { SpareCounts } from '../protocol/messages.js';
 import { alive, descendantsRunning, startServer, waitUntil } from './helpers.js';
 

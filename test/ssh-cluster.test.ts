@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runningPid } from '../cli/pidfile.js';
-import { spawnScatterGather } from '../controller/index.js';
+import { spawnScatterGather } from '../caller/index.js';
 import { runCli } from './cli-helpers.js';
 import { alive, cli, stopDaemonsIn } from './helpers.js';
 import { startSshd, type TestSshd } from './sshd.js';

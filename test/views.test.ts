@@ -86,7 +86,7 @@ describe('notebook views through the kernel', { timeout: 120_000 }, () => {
 });
 
 describe('terminal progress bar', { timeout: 60_000 }, () => {
-  const index = fileURLToPath(new URL('../controller/index.js', import.meta.url));
+  const index = fileURLToPath(new URL('../caller/index.js', import.meta.url));
   const script = (options: string) => `
     import { spawnScatterGather } from ${JSON.stringify(index)};
     const sg = await spawnScatterGather([], { workers: 1, ${options} });

@@ -3,7 +3,7 @@
  * one call takes the target time here; the speedup compares running them all serially here with
  * running them through the engine.
  */
-import type { ScatterGather } from '../../controller/index.js';
+import type { ScatterGather } from '../../caller/index.js';
 import { spin } from './job-functions.js';
 
 /** Iterations of `spin` that take about `targetMs` here, after warming it up. */

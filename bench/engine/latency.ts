@@ -1,5 +1,5 @@
 /** Workload 2: sequential single jobs with submit; the round-trip time of each, in milliseconds. */
-import type { ScatterGather } from '../../controller/index.js';
+import type { ScatterGather } from '../../caller/index.js';
 
 export async function roundTripsMs(sg: ScatterGather, jobs: number): Promise<number[]> {
   const samples = new Array<number>(jobs);

@@ -4,7 +4,7 @@
  * measure both processes, queue the tiny jobs with addJob, wait until the controller has them all
  * (a status request answers only after every earlier message), measure again. Prints JSON.
  */
-import type { ScatterGather } from '../../controller/index.js';
+import type { ScatterGather } from '../../caller/index.js';
 import { residentBytes } from '../proc.js';
 import { sleep } from '../stats.js';
 import { noArgItems, openSession } from './session.js';

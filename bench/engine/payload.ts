@@ -1,5 +1,5 @@
 /** Workload 4: a large Float64Array sent as an argument and returned as the result. */
-import type { ScatterGather } from '../../controller/index.js';
+import type { ScatterGather } from '../../caller/index.js';
 
 /** A Float64Array of `bytes` bytes with recognisable contents. */
 export function payloadOf(bytes: number): Float64Array {

@@ -3,7 +3,7 @@
  * jobs are `busy(2 ms)`: jobs that long are handed out two per worker, so a round of 2 per worker
  * reaches every worker (no-op jobs would all go to the first worker's large window).
  */
-import type { ScatterGather } from '../../controller/index.js';
+import type { ScatterGather } from '../../caller/index.js';
 
 const MAX_PROBE_ROUNDS = 200;
 

@@ -1,6 +1,6 @@
 /** A tsgather instance with the bench's job functions defined on every worker. */
 import { setTimeout } from 'node:timers/promises';
-import { spawnScatterGather, type ScatterGather } from '../../controller/index.js';
+import { spawnScatterGather, type ScatterGather } from '../../caller/index.js';
 import type { SpareCounts } from '../../protocol/messages.js';
 import { jobFunctions } from './job-functions.js';
 

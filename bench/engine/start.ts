@@ -1,5 +1,5 @@
 /** Workload 6: spawnScatterGather() until the first result is back (define included), then close (not timed). */
-import { spawnScatterGather } from '../../controller/index.js';
+import { spawnScatterGather } from '../../caller/index.js';
 import { noop } from './job-functions.js';
 
 export async function startToFirstResultMs(workers: number): Promise<number> {

@@ -1,5 +1,5 @@
 /** Workload 1: many no-op jobs, all results back, through addJob + waitForResult and through map. */
-import type { ScatterGather } from '../../controller/index.js';
+import type { ScatterGather } from '../../caller/index.js';
 import { noArgItems } from './session.js';
 
 /** Jobs per second for `jobs` no-op jobs queued with addJob and gathered with waitForResult({ all: true }). */

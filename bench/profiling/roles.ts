@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import { commandLine, cpuTicks, descendants, TICKS_PER_SECOND } from '../proc.js';
 
 const ROLES: Record<string, string> = {
-  'controller/main.js': 'controller',
+  'embedded/controller-main.js': 'controller',
   'cli/main.js': 'server',
   'server/worker.js': 'worker',
   'kernel/main.js': 'kernel',

@@ -14,8 +14,8 @@ import * as zmq from 'zeromq';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ipcEndpoint } from '../../protocol/transport.js';
-import { YOUNG_GENERATION_FLAGS } from '../../protocol/v8-flags.js';
-import { withMallocTunables } from '../../protocol/malloc-tunables.js';
+import { YOUNG_GENERATION_FLAGS } from '../../runtime/v8-flags.js';
+import { withMallocTunables } from '../../runtime/malloc-tunables.js';
 import { SendQueue } from './send-queue.js';
 
 const workerScript = fileURLToPath(new URL('./worker.js', import.meta.url));

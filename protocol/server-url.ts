@@ -1,4 +1,4 @@
-import { normalizeKey } from '../protocol/index.js';
+import { normalizeKey } from './index.js';
 
 /** Server addresses as users write them: `tcp://host:5555/function?workers=8`. */
 export interface ServerAddress {

@@ -23,8 +23,6 @@ import {
   textFrame,
   type DefinitionSpec,
   receiveLoop,
-  CALLER_ROW,
-  readRows,
   type OutputRow,
   type Command,
   type ControllerToCaller,
@@ -40,21 +38,22 @@ import {
   uint32Bytes,
   type PackedValues,
 } from '../protocol/index.js';
-import { YOUNG_GENERATION_FLAGS } from '../protocol/v8-flags.js';
-import { withMallocTunables } from '../protocol/malloc-tunables.js';
+import { YOUNG_GENERATION_FLAGS } from '../runtime/v8-flags.js';
+import { withMallocTunables } from '../runtime/malloc-tunables.js';
 import { checkedOption, checkSpawnOptions } from './spawn-options.js';
 import { inheritableExecArgv } from './exec-argv.js';
-import { parseServerUrl } from './server-url.js';
+import { parseServerUrl } from '../protocol/server-url.js';
 import { ArrivedResult, MessageTimings } from './job-result.js';
 import { claimAnswered, claimFailed, PendingJobs, type Claim, type Segment } from './pending.js';
 import { IdleAwareReceiver } from './idle-receiver.js';
+import { CallerRows } from '../protocol/rows.js';
 import { checkDefinitionSyntax } from './definition-syntax.js';
-import { checkListen, resolveLinkSecurity, serverKeyFor } from './link-security.js';
+import { checkListen, resolveLinkSecurity, serverKeyFor } from '../protocol/link-security.js';
 import { drawProgress } from './terminal-progress.js';
-import type { ControllerLaunch } from './launch.js';
+import type { ControllerLaunch } from '../protocol/launch.js';
 import { RemoteError, ControllerExitedError, QueueFullError, type JobOptions, type JobItem, type JobResult, type JobOutput, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
 
-const controllerScript = fileURLToPath(new URL('./main.js', import.meta.url));
+const controllerScript = fileURLToPath(new URL('../embedded/controller-main.js', import.meta.url));
 
 /** Caller → controller messages stay below this many jobs so no single message grows huge. */
 const MAX_JOBS_PER_MESSAGE = 20_000;
@@ -629,7 +628,7 @@ export class ScatterGather extends EventEmitter {
   }
 
   private results_(head: Extract<ControllerToCaller, { t: 'results' }>, message: Buffer[]): void {
-    const rows = readRows(message[1], CALLER_ROW, 'result rows');
+    const rows = new CallerRows(message[1]);
     const values = readJson<unknown[]>(message[2], 'result values');
     const out = readJson<OutputRow[]>(message[3], 'job output');
     const bins = message.slice(4);
@@ -641,25 +640,17 @@ export class ScatterGather extends EventEmitter {
       this.output({ job, worker: head.w, server: head.server, host: head.host, stream, text });
     }
     let timings: MessageTimings | undefined; // map's values need none
-    for (let at = 0; at < rows.length; at += CALLER_ROW) {
-      const index = rows[at]!;
-      const id = rows[at + 1]!;
-      const ok = rows[at + 2]!;
-      const binStart = rows[at + 3]!;
-      const nbins = rows[at + 4]!;
-      const startedAt = rows[at + 5]!;
-      const runMs = rows[at + 6]!;
-      const version = rows[at + 7]!;
-      const plain = rows[at + 8] === 1;
-      const attempts = rows[at + 9]!;
-      const dispatchedAt = rows[at + 10]!;
+    for (let row = 0; row < rows.count; row++) {
+      const id = rows.job(row);
       const segment = this.pending.take(id);
       if (!segment) continue;
       this.inController--;
       let value: unknown;
-      let succeeded = ok === 1;
+      let succeeded = rows.ok(row);
       try {
-        value = decodeParsed(values[index], plain, nbins > 0 ? bins.slice(binStart, binStart + nbins) : NO_FRAMES);
+        const binCount = rows.binCount(row);
+        const binStart = rows.binStart(row);
+        value = decodeParsed(values[rows.valueIndex(row)], rows.plain(row), binCount > 0 ? bins.slice(binStart, binStart + binCount) : NO_FRAMES);
       } catch (error) {
         value = { name: 'DecodeError', message: `result could not be decoded: ${(error as Error).message}` };
         succeeded = false;
@@ -674,10 +665,10 @@ export class ScatterGather extends EventEmitter {
         claimAnswered(segment, claim);
         continue;
       }
-      timings ??= new MessageTimings(rows.length / CALLER_ROW, Date.now());
-      const timingsAt = timings.add(segment.queuedAt, dispatchedAt, startedAt, runMs);
+      timings ??= new MessageTimings(rows.count, Date.now());
+      const timingsAt = timings.add(segment.queuedAt, rows.dispatchedAt(row), rows.startedAt(row), rows.runMs(row));
       const error = succeeded ? undefined : new RemoteError(value as { name: string; message: string; stack?: string }, id);
-      const result = new ArrivedResult(id, succeeded, succeeded ? value : undefined, error, segment.fn, version, attempts, worker, timings, timingsAt);
+      const result = new ArrivedResult(id, succeeded, succeeded ? value : undefined, error, segment.fn, rows.version(row), rows.attempts(row), worker, timings, timingsAt);
       if (outputs.size > 0) {
         const output = outputs.get(id);
         if (output !== undefined) result.output = output;

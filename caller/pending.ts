@@ -4,7 +4,7 @@
  * jobs cost one bit-sized byte each plus a few small objects, not a map entry and an object each.
  */
 import type { JobResult } from './types.js';
-import { SpanList } from './id-spans.js';
+import { SpanList } from '../runtime/id-spans.js';
 
 /** Where the results of a map, mapResults or submit go instead of to poll(). */
 export interface Claim {

@@ -3,9 +3,8 @@
  * present, which servers may dial in. Resolved in the caller (so a bad key file fails
  * spawnScatterGather at once) and checked again in the controller child for every dial.
  */
-import { isLoopbackEndpoint, normalizeKey, parsePublicKeys, publicKeyArgument, readKeyPairFile, readPublicKeysFile, type KeyPair } from '../protocol/index.js';
+import { isLoopbackEndpoint, normalizeKey, parsePublicKeys, publicKeyArgument, readKeyPairFile, readPublicKeysFile, type KeyPair } from './index.js';
 import type { ServerAddress } from './server-url.js';
-import type { SpawnOptions } from './types.js';
 
 export interface LinkSecurity {
   keyPair?: KeyPair;
@@ -18,12 +17,30 @@ export interface LinkSecurity {
   insecure: boolean;
 }
 
+/** The key options of spawnScatterGather: which keys this controller has, and which it trusts. */
+export interface LinkSecurityOptions {
+  /**
+   * This controller's secret key file (from `tsgather keys generate`), or the pair itself: needed to
+   * dial servers that have keys and to let servers dial in with keys. Servers list its .pub in --authorized-keys.
+   */
+  keyFile?: string;
+  keyPair?: { publicKey: string; secretKey: string };
+  /** Public key (Z85, hex, or a .pub file) of every server dialled whose URL has no `?key=`. */
+  serverKey?: string;
+  /** Public keys (or .pub files) of servers by endpoint, e.g. { 'tcp://hq1:5555': '/keys/hq1.pub' }. */
+  serverKeys?: Record<string, string>;
+  /** Servers admitted to `listen`: an authorized-keys file (one public key per line, # comments) or a list of keys. */
+  authorizedKeys?: string | string[];
+  /** Allow links beyond this machine without keys (dialling, or listening on, a non-loopback address). */
+  insecure?: boolean;
+}
+
 /** A link that would be unauthenticated beyond this machine, or keys that do not fit together. */
 export class InsecureLinkError extends Error {
   override name = 'InsecureLinkError';
 }
 
-export function resolveLinkSecurity(options: SpawnOptions): LinkSecurity {
+export function resolveLinkSecurity(options: LinkSecurityOptions): LinkSecurity {
   const keyPair = options.keyFile ? readKeyPairFile(options.keyFile) : options.keyPair ? { publicKey: normalizeKey(options.keyPair.publicKey, 'keyPair.publicKey'), secretKey: normalizeKey(options.keyPair.secretKey, 'keyPair.secretKey') } : undefined;
   const serverKeys: Record<string, string> = {};
   for (const [endpoint, key] of Object.entries(options.serverKeys ?? {})) serverKeys[endpoint] = publicKeyArgument(key, `serverKeys['${endpoint}']`);

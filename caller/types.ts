@@ -1,3 +1,4 @@
+import type { LinkSecurityOptions } from '../protocol/link-security.js';
 /** The public shapes of the caller's API. */
 
 /** One job: positional arguments, and optionally keyword arguments passed as a last object. */
@@ -45,7 +46,7 @@ export interface WaitOptions {
   timeout?: number;
 }
 
-export interface SpawnOptions {
+export interface SpawnOptions extends LinkSecurityOptions {
   /** Workers of the embedded local server (default: one per core). */
   workers?: number;
   /** V8 heap limit (MB) of each embedded worker: a job that allocates without bound then kills only its worker. */
@@ -84,20 +85,6 @@ export interface SpawnOptions {
    * addJobAsync waits for room. Default: 2,000,000 or the heap limit / 2 KB, whichever is smaller.
    */
   maxQueued?: number;
-  /**
-   * This controller's secret key file (from `tsgather keys generate`), or the pair itself: needed to
-   * dial servers that have keys and to let servers dial in with keys. Servers list its .pub in --authorized-keys.
-   */
-  keyFile?: string;
-  keyPair?: { publicKey: string; secretKey: string };
-  /** Public key (Z85, hex, or a .pub file) of every server dialled whose URL has no `?key=`. */
-  serverKey?: string;
-  /** Public keys (or .pub files) of servers by endpoint, e.g. { 'tcp://hq1:5555': '/keys/hq1.pub' }. */
-  serverKeys?: Record<string, string>;
-  /** Servers admitted to `listen`: an authorized-keys file (one public key per line, # comments) or a list of keys. */
-  authorizedKeys?: string | string[];
-  /** Allow links beyond this machine without keys (dialling, or listening on, a non-loopback address). */
-  insecure?: boolean;
 }
 
 /** Per-call options of addJob, addJobAsync, submit, map and mapResults. */
