@@ -86,7 +86,11 @@ export class IdleAwareReceiver {
       if ((error as { code?: string }).code !== 'EAGAIN' || this.socket.closed) throw error;
     }
     await new Promise<void>((resolve) => {
-      this.tick = { timer: setTimeout(() => ((this.tick = undefined), resolve()), IDLE_POLL_MS).unref(), resolve };
+      const timer = setTimeout(() => {
+        this.tick = undefined;
+        resolve();
+      }, IDLE_POLL_MS).unref();
+      this.tick = { timer, resolve };
     });
     return undefined;
   }

@@ -1,3 +1,5 @@
-export { spawnScatterGather, ScatterGather, type Status } from './client.js';
+export { ScatterGather, type ScatterGatherEvents } from './scatter-gather.js';
+export { spawnScatterGather } from './spawn.js';
 export * from './types.js';
+export type { Status, ServerStatus, WorkerStatus, ControllerEvent } from '../protocol/status.js';
 export { SerializationError } from '../protocol/codec.js';

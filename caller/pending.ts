@@ -20,6 +20,22 @@ export interface Claim {
   settle(claim: Claim): void;
 }
 
+/** mapResults' claim: every whole result, in input order. */
+export function resultsClaim(count: number, resolve: (results: JobResult[]) => void): Claim {
+  return { results: new Array<JobResult>(count), values: undefined, failure: undefined, open: count, settle: (claim) => resolve(claim.results!) };
+}
+
+/** map's and submit's claim: the values in input order, or the failure earliest in input order. */
+export function valuesClaim(count: number, resolve: (values: unknown[]) => void, reject: (error: Error) => void): Claim {
+  return {
+    results: undefined,
+    values: new Array<unknown>(count),
+    failure: undefined,
+    open: count,
+    settle: (claim) => (claim.failure ? reject(claim.failure.error) : resolve(claim.values!)),
+  };
+}
+
 /** Records job `id`'s result as in for `claim`; settles the claim with its last. */
 export function claimAnswered(segment: Segment, claim: Claim): void {
   // A closed segment lingers until the next sweep: it must not keep the results (and their payloads) alive meanwhile.

@@ -1,14 +1,9 @@
-/** A cli-progress bar for scripts in a terminal, fed by the caller's 'progress' events. */
-import { EventEmitter } from 'node:events';
+/** A cli-progress bar for scripts in a terminal: the default way a wait for results shows progress. */
 import cliProgress from 'cli-progress';
-import type { Progress } from './types.js';
+import type { Progress, ProgressView } from './types.js';
 
-interface ProgressSource extends EventEmitter {
-  readonly progress: Progress;
-}
-
-/** Draws until the returned function is called, which leaves the final state on screen. */
-export function drawProgress(source: ProgressSource, stream: NodeJS.WriteStream): () => void {
+/** Draws on `stream` from `initial` on; done() leaves the final state on screen. */
+export function terminalProgress(stream: NodeJS.WriteStream, initial: Progress): ProgressView {
   const bar = new cliProgress.SingleBar(
     {
       stream,
@@ -20,16 +15,16 @@ export function drawProgress(source: ProgressSource, stream: NodeJS.WriteStream)
     cliProgress.Presets.shades_classic,
   );
   const payload = (p: Progress) => ({ failed: p.failed, rate: p.rate.toFixed(1) });
-  const start = source.progress;
-  bar.start(start.total, start.done + start.failed, payload(start));
+  bar.start(initial.total, initial.done + initial.failed, payload(initial));
   const update = (p: Progress) => {
     bar.setTotal(p.total);
     bar.update(p.done + p.failed, payload(p));
   };
-  source.on('progress', update);
-  return () => {
-    source.off('progress', update);
-    update(source.progress);
-    bar.stop();
+  return {
+    update,
+    done(final) {
+      update(final);
+      bar.stop();
+    },
   };
 }

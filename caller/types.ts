@@ -1,4 +1,5 @@
 import type { LinkSecurityOptions } from '../protocol/link-security.js';
+import type { Status } from '../protocol/status.js';
 /** The public shapes of the caller's API. */
 
 /** One job: positional arguments, and optionally keyword arguments passed as a last object. */
@@ -39,6 +40,23 @@ export interface Progress {
   rate: number;
 }
 
+/** How a progress display shows one wait for results: fed as results arrive, and once at the end. */
+export interface ProgressView {
+  update(progress: Progress): void;
+  done(progress: Progress): void;
+}
+
+/**
+ * How a front end shows what the pool does (spawnScatterGather's `reporter`), so that it need not
+ * wrap the pool's methods. Without one, waits draw a progress bar on a terminal.
+ */
+export interface Reporter {
+  /** A wait for results begins (waitForResult, map, mapResults); a wait inside another reports through the outer one. */
+  progress?(initial: Progress): ProgressView;
+  /** What status() resolves to: the status itself, or a value that also shows it (a table in a notebook). */
+  status?(status: Status): Status;
+}
+
 export interface WaitOptions {
   /** Wait until no job added with addJob is outstanding (default: until at least one result is there). */
   all?: boolean;
@@ -66,6 +84,8 @@ export interface SpawnOptions extends LinkSecurityOptions {
   echo?: boolean;
   /** While map, mapResults or waitForResult({ all: true }) waits, draw a progress bar on stdout when it is a terminal (default true). */
   progress?: boolean;
+  /** How waits, and status(), are shown by a front end (the Jupyter kernel gives one); see Reporter. */
+  reporter?: Reporter;
   /** pino level of the controller child and the embedded server's JSON logs on stderr (default: $TSGATHER_LOG_LEVEL or 'warn'). */
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Default per-job timeout (ms, from when the job starts running); a job past it has its worker killed and reforked. Default: none. */

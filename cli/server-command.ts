@@ -33,7 +33,7 @@ export function serverCommand(): Command {
       if (opts.bind.length === 0 && opts.connect.length === 0) cmd.error('error: give --bind and/or --connect', { exitCode: EXIT.usage });
       if (opts.daemon) return startDaemon(opts.pidfile ?? DEFAULT_PIDFILE, opts.logFile);
       const logger = createLogger('server', logLevel(opts.logLevel, 'info'));
-      let security;
+      let security: ReturnType<typeof resolveServerSecurity>;
       try {
         security = resolveServerSecurity(opts);
         // Refused here, before a pid file is claimed or a worker forked.

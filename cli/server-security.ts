@@ -1,5 +1,5 @@
 /** The server's key options, turned into what ComputeServer takes. Errors name files, never keys. */
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { positiveNumber } from './arguments.js';
 import { KeyError, publicKeyArgument, readKeyPairFile, readPublicKeysFile, takeKeyPairFromEnv, KEY_PAIR_ENV, type KeyPair } from '../protocol/index.js';
 

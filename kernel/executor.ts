@@ -55,6 +55,7 @@ export interface ExecutorEvents {
 }
 
 interface Pending {
+  // biome-ignore lint/suspicious/noExplicitAny: one table holds the resolvers of every request type
   resolve: (value: any) => void;
   reject: (error: Error) => void;
 }

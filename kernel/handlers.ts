@@ -16,6 +16,7 @@ interface ShutdownBroadcastMsg extends KernelMessage.IIOPubMessage<'shutdown_rep
   content: ShutdownReplyMsg['content'];
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: each handler takes the request type of its own message
 export type Handler = (kernel: Kernel, request: Request<any>) => void | Promise<void>;
 
 export const handlers: Partial<Record<KernelMessage.MessageType, Handler>> = {

@@ -18,6 +18,7 @@ export class InspectorSession {
     return new Promise((resolve, reject) => post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: the inspector's params differ by event; each listener reads its own
   on(event: string, listener: (message: { params: any }) => void): void {
     this.session.on(event, listener);
   }

@@ -1,33 +1,15 @@
 /**
- * In the cell worker: the `tsgather` engine as notebooks see it. spawnScatterGather is wrapped so
- * that job output shows up in the running cell (tagged by worker), waiting shows a live progress
- * display updated in place, `sg.status()` renders as a table, `sg.plotDurations(results)` draws
- * a Vega-Lite chart, and every instance is closed when the kernel shuts down.
+ * In the cell worker: the `tsgather` engine as notebooks see it. spawnScatterGather is given a
+ * reporter, so that waiting shows a live progress display updated in place and `sg.status()`
+ * renders as a table; job output shows up in the running cell (tagged by worker),
+ * `sg.plotDurations(results)` draws a Vega-Lite chart, and every instance is closed when the
+ * kernel shuts down.
  */
 import type { IMimeBundle } from '@jupyterlab/nbformat';
 import type { Display, DisplayHandle } from './display.js';
 import type { StreamName } from './worker-messages.js';
-import type { Progress } from '../caller/index.js';
-import { durationsChart, statusView, type StatusLike, type TimedResult } from './views.js';
-
-export interface JobOutput {
-  job: number;
-  worker: number | string;
-  server?: string;
-  host?: string;
-  stream: StreamName;
-  text: string;
-}
-
-type Listener = (payload: never) => void;
-
-interface ScatterGatherLike {
-  on(event: string, listener: Listener): unknown;
-  off?(event: string, listener: Listener): unknown;
-  removeListener?(event: string, listener: Listener): unknown;
-  close(): unknown;
-  [method: string]: unknown;
-}
+import type { JobOutput, Progress, ProgressView, Reporter, ScatterGather, Status } from '../caller/index.js';
+import { durationsChart, statusView, type TimedResult } from './views.js';
 
 export interface NotebookEngine {
   /** The module's exports, with spawnScatterGather wrapped. */
@@ -35,37 +17,35 @@ export interface NotebookEngine {
   closeAll(): Promise<void>;
 }
 
-/** Methods that block until results arrive, and so show progress. */
-const WAITING_METHODS = ['waitForResult', 'map', 'mapResults'];
 const PROGRESS_INTERVAL_MS = 200;
+
+type Spawn = (urls?: unknown, options?: unknown, ...rest: unknown[]) => Promise<ScatterGather>;
 
 export function forNotebook(
   engine: Record<string, unknown>,
   io: { display: Display; write: (name: StreamName, text: string) => void },
 ): NotebookEngine {
-  const open = new Set<ScatterGatherLike>();
-  const spawn = engine.spawnScatterGather as ((...args: unknown[]) => ScatterGatherLike | Promise<ScatterGatherLike>) | undefined;
+  const open = new Set<ScatterGather>();
+  const spawn = engine.spawnScatterGather as Spawn | undefined;
+  const reporter: Reporter = {
+    progress: (initial) => new ProgressBar(io.display, initial),
+    status: (status: Status) => statusView(status),
+  };
 
-  const adopt = (sg: ScatterGatherLike): ScatterGatherLike => {
+  const adopt = (sg: ScatterGather): ScatterGather => {
     open.add(sg);
+    sg.once('exit', () => open.delete(sg));
     forwardJobOutput(sg, io.write);
-    showProgressWhileWaiting(sg, io.display);
-    addViews(sg);
-    const close = sg.close.bind(sg);
-    sg.close = () => {
-      open.delete(sg);
-      return close();
-    };
+    Object.defineProperty(sg, 'plotDurations', { value: (results: readonly TimedResult[]) => durationsChart(results), configurable: true });
     return sg;
   };
 
   const namespace: Record<string, unknown> = { ...engine };
   if (spawn) {
-    namespace.spawnScatterGather = (urls?: unknown, options?: unknown, ...rest: unknown[]) => {
+    namespace.spawnScatterGather = async (urls?: unknown, options?: unknown, ...rest: unknown[]) => {
       // The terminal progress bar is for scripts; cells get the live display instead.
-      const quiet = options === undefined || (typeof options === 'object' && options !== null) ? { progress: false, ...(options as object | undefined) } : options;
-      const spawned = spawn(urls, quiet, ...rest);
-      return spawned instanceof Promise ? spawned.then(adopt) : adopt(spawned);
+      const inCell = options === undefined || (typeof options === 'object' && options !== null) ? { progress: false, reporter, ...(options as object | undefined) } : options;
+      return adopt(await spawn(urls, inCell, ...rest));
     };
   }
   return {
@@ -76,49 +56,19 @@ export function forNotebook(
   };
 }
 
-/** status() resolves to the same data, rendered as a table when it is a cell's value; plotDurations charts a finished batch. */
-function addViews(sg: ScatterGatherLike): void {
-  const status = sg.status;
-  if (typeof status === 'function') sg.status = async (...args: unknown[]) => statusView((await status.apply(sg, args)) as StatusLike);
-  sg.plotDurations = (results: readonly TimedResult[]) => durationsChart(results);
-}
-
-function forwardJobOutput(sg: ScatterGatherLike, write: (name: StreamName, text: string) => void): void {
+function forwardJobOutput(sg: ScatterGather, write: (name: StreamName, text: string) => void): void {
   const midLine = new Map<string, boolean>();
-  sg.on('output', ((output: JobOutput) => {
+  sg.on('output', (output: JobOutput) => {
     const tag = `[worker ${output.worker}${output.host ? `@${output.host}` : ''}] `;
     const key = `${output.server ?? output.host ?? ''}/${output.worker}/${output.stream}`;
-    const tagged = (midLine.get(key) ? '' : tag) + output.text.replace(/\n(?=[^]*[^\n])/g, `\n${tag}`);
+    const tagged = (midLine.get(key) ? '' : tag) + output.text.replace(/\n(?=[\s\S]*[^\n])/g, `\n${tag}`);
     midLine.set(key, !output.text.endsWith('\n'));
     write(output.stream === 'stderr' ? 'stderr' : 'stdout', tagged);
-  }) as Listener);
-}
-
-function showProgressWhileWaiting(sg: ScatterGatherLike, display: Display): void {
-  let depth = 0; // one waiting method may call another: only the outermost shows progress
-  const current = () => sg.progress as Progress | undefined;
-  for (const method of WAITING_METHODS) {
-    const original = sg[method];
-    if (typeof original !== 'function') continue;
-    sg[method] = async (...args: unknown[]) => {
-      if (depth > 0) return original.apply(sg, args);
-      depth++;
-      const bar = new ProgressBar(display, current());
-      const onProgress = ((progress: Progress) => bar.set(progress)) as Listener;
-      sg.on('progress', onProgress);
-      try {
-        return await original.apply(sg, args);
-      } finally {
-        depth--;
-        (sg.off ?? sg.removeListener)?.call(sg, 'progress', onProgress);
-        bar.finish(current());
-      }
-    };
-  }
+  });
 }
 
 /** One display, updated at most every PROGRESS_INTERVAL_MS and once more at the end. */
-class ProgressBar {
+class ProgressBar implements ProgressView {
   private readonly handle: DisplayHandle<IMimeBundle>;
   private latest?: Progress;
   private shownAt = 0;
@@ -129,14 +79,14 @@ class ProgressBar {
     this.handle = display.mime(render(initial));
   }
 
-  set(progress: Progress): void {
+  update(progress: Progress): void {
     this.latest = progress;
     const wait = this.shownAt + PROGRESS_INTERVAL_MS - Date.now();
     if (wait <= 0) this.show();
     else this.timer ??= setTimeout(() => this.show(), wait).unref();
   }
 
-  finish(final?: Progress): void {
+  done(final?: Progress): void {
     this.latest = final ?? this.latest;
     this.show();
   }

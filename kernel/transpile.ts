@@ -131,7 +131,7 @@ function importAsAwait(node: acorn.ImportDeclaration, js: string): string {
   const namespace = node.specifiers.find((s) => s.type === 'ImportNamespaceSpecifier');
   const defaults = node.specifiers.find((s) => s.type === 'ImportDefaultSpecifier');
   if (namespace) {
-    return `const ${namespace.local.name} = ${load};` + (defaults ? ` const ${defaults.local.name} = ${namespace.local.name}.default;` : '');
+    return `const ${namespace.local.name} = ${load};${defaults ? ` const ${defaults.local.name} = ${namespace.local.name}.default;` : ''}`;
   }
   if (node.specifiers.length === 0) return `${load};`;
   const fields = node.specifiers.map((s) => {

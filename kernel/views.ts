@@ -4,41 +4,13 @@
  * so they show as a cell's value and still read as data.
  */
 import type { IMimeBundle } from '@jupyterlab/nbformat';
-import type { SpareCounts } from '../protocol/messages.js';
+import type { Status, WorkerStatus } from '../caller/index.js';
 import { MIME_BUNDLE, type Rendered } from './format.js';
 
-interface WorkerRow {
-  w: number;
-  pid: number;
-  busy: boolean;
-  inflight: number;
-  done: number;
-  failed: number;
-  upMs?: number;
-}
+type WorkerRow = WorkerStatus;
 
-interface ServerRow {
-  id?: string;
-  host?: string;
-  url?: string;
-  connected: boolean;
-  refused?: string;
-  lastSeenMs?: number;
-  spares?: SpareCounts;
-  workers?: WorkerRow[];
-}
-
-export interface StatusLike {
-  servers: ServerRow[];
-  workers: number;
-  queued: number;
-  inflight?: number;
-  done: number;
-  failed: number;
-  retried?: number;
-  ratePerSec?: number;
-  [key: string]: unknown;
-}
+/** What the table needs of a Status (views of partial ones, in tests, work too). */
+export type StatusLike = Pick<Status, 'servers' | 'workers' | 'queued' | 'done' | 'failed'> & Partial<Status>;
 
 /** The fields of a JobResult the chart uses. */
 export interface TimedResult {
@@ -49,7 +21,7 @@ export interface TimedResult {
   timings: { startedAt: number; runMs: number };
 }
 
-const escape = (text: unknown) => String(text ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (text: unknown) => String(text ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function attachRenderer<T extends object>(value: T, render: () => Rendered): T {
   Object.defineProperty(value, MIME_BUNDLE, { value: render, enumerable: false, configurable: true });
@@ -90,11 +62,11 @@ export function renderStatus(status: StatusLike): Rendered {
   const widths = HEADER.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const text = [summary(status), line(HEADER), ...rows.map(line)].join('\n');
-  const th = HEADER.map((h) => `<th>${escape(h)}</th>`).join('');
+  const th = HEADER.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
   const tr = rows
-    .map((r) => `<tr class="tsgather-${escape(r[4]!.split(':')[0]!.replace(/\s+/g, '-'))}">${r.map((c, i) => `<td${i >= 5 ? ' style="text-align:right"' : ''}>${escape(c)}</td>`).join('')}</tr>`)
+    .map((r) => `<tr class="tsgather-${escapeHtml(r[4]!.split(':')[0]!.replace(/\s+/g, '-'))}">${r.map((c, i) => `<td${i >= 5 ? ' style="text-align:right"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`)
     .join('');
-  const html = `<div class="tsgather-status"><p>${escape(summary(status))}</p><table><thead><tr>${th}</tr></thead><tbody>${tr}</tbody></table></div>`;
+  const html = `<div class="tsgather-status"><p>${escapeHtml(summary(status))}</p><table><thead><tr>${th}</tr></thead><tbody>${tr}</tbody></table></div>`;
   return { data: { 'text/html': html, 'text/plain': text }, metadata: {} };
 }
 

@@ -23,7 +23,7 @@ export interface Requests {
   execute: { request: { js: string }; reply: ExecuteOutcome };
   complete: { request: { code: string; cursor: number }; reply: Completion };
   inspect: { request: { code: string; cursor: number; detail: 0 | 1 }; reply: Inspection };
-  shutdown: { request: Record<string, never>; reply: void };
+  shutdown: { request: Record<string, never>; reply: undefined };
 }
 export type RequestOp = keyof Requests;
 

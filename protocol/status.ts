@@ -4,7 +4,7 @@
  */
 import type { DownCause, SpareCounts } from './messages.js';
 
-export interface WorkerStatus {
+export type WorkerStatus = {
   w: number;
   pid: number;
   busy: boolean;
@@ -13,10 +13,10 @@ export interface WorkerStatus {
   failed: number;
   /** Time since the worker came up: its jobs per second are (done + failed) / upMs * 1000. */
   upMs: number;
-}
+};
 
 /** A server the controller is linked to, or one at a URL it has not reached (then only `url`, `connected: false` and why). */
-export interface ServerStatus {
+export type ServerStatus = {
   id?: string;
   host?: string;
   url?: string;
@@ -28,9 +28,9 @@ export interface ServerStatus {
   /** Spare workers loaded and waiting (`ready`), and still starting: a refresh or a lost worker promotes one. */
   spares?: SpareCounts;
   workers?: WorkerStatus[];
-}
+};
 
-export interface Status {
+export type Status = {
   controller: string;
   /** Where servers can dial in. */
   listening: string[];
@@ -48,30 +48,33 @@ export interface Status {
   /** Results per second over the last 5 s. */
   ratePerSec: number;
   definitions: Array<{ name: string; version: number }>;
-}
+};
 
-interface Place {
+type Place = {
   server: string;
   host: string;
-}
+};
+
+/** An event's detail: the fields named, typed; further fields may come (read as unknown). */
+type Detail<T> = T & { [field: string]: unknown };
 
 /** Every event the pool emits as `sg.on('event', ({ kind, detail }) => …)`, by kind. */
 export type ControllerEvent =
-  | { kind: 'server-up'; detail: Place & { url?: string; workers?: number } }
-  | { kind: 'server-down'; detail: Place & { reason: string } }
-  | { kind: 'server-refused'; detail: { url?: string; server?: string; reason?: string } }
-  | { kind: 'server-handshake-failed'; detail: { url?: string; reason?: string } }
-  | { kind: 'server-error'; detail: { server?: string; url?: string; reason: string } }
-  | { kind: 'peer-refused'; detail: { address: string; keyFingerprint: string; reason: string } }
-  | { kind: 'worker-up'; detail: Place & { w: number; pid: number } }
-  | { kind: 'worker-down'; detail: Place & { w: number; pid: number; cause: DownCause; job?: number; limitMs?: number } }
-  | { kind: 'spares'; detail: Place & SpareCounts }
-  | { kind: 'definition-too-large'; detail: Place & { fn: string; version: number; reason: string } }
-  | { kind: 'embedded-server-failed'; detail: { reason: string } }
-  | { kind: 'controller-failed'; detail: { reason: string } }
-  | { kind: 'caller-message-error'; detail: { reason: string } }
+  | { kind: 'server-up'; detail: Detail<Place & { url?: string; workers?: number }> }
+  | { kind: 'server-down'; detail: Detail<Place & { reason: string }> }
+  | { kind: 'server-refused'; detail: Detail<{ url?: string; server?: string; reason?: string }> }
+  | { kind: 'server-handshake-failed'; detail: Detail<{ url?: string; reason?: string }> }
+  | { kind: 'server-error'; detail: Detail<{ server?: string; url?: string; reason: string }> }
+  | { kind: 'peer-refused'; detail: Detail<{ address: string; keyFingerprint: string; reason: string }> }
+  | { kind: 'worker-up'; detail: Detail<Place & { w: number; pid: number }> }
+  | { kind: 'worker-down'; detail: Detail<Place & { w: number; pid: number; cause: DownCause; job?: number; limitMs?: number }> }
+  | { kind: 'spares'; detail: Detail<Place & SpareCounts> }
+  | { kind: 'definition-too-large'; detail: Detail<Place & { fn: string; version: number; reason: string }> }
+  | { kind: 'embedded-server-failed'; detail: Detail<{ reason: string }> }
+  | { kind: 'controller-failed'; detail: Detail<{ reason: string }> }
+  | { kind: 'caller-message-error'; detail: Detail<{ reason: string }> }
   /** A message from the controller the caller could not read. */
-  | { kind: 'bad-message'; detail: { error: string } };
+  | { kind: 'bad-message'; detail: Detail<{ error: string }> };
 
 export type EventKind = ControllerEvent['kind'];
 export type EventDetail<K extends EventKind> = Extract<ControllerEvent, { kind: K }>['detail'];

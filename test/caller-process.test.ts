@@ -171,7 +171,7 @@ describe('socket folders', () => {
       writeFileSync(join(dead, 'caller-1.sock'), '');
       const run = await runNode(['-e', CALLER], { env: { ...process.env, TMPDIR: tmp } });
       assert.equal(run.code, 0, run.stderr);
-      assert.deepEqual(readdirSync(tmp).sort(), ['tsg-1-' + deadPid + '-abc123', `tsg-${namespace}-${process.pid}-abc123`, 'tsg-unrelated'].sort());
+      assert.deepEqual(readdirSync(tmp).sort(), [`tsg-1-${deadPid}-abc123`, `tsg-${namespace}-${process.pid}-abc123`, 'tsg-unrelated'].sort());
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

@@ -137,11 +137,11 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
     await writeFile(module, 'throw new Error("this module does not load")\n');
     const foreground = await runCli(['server', '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--module', module, '--log-level', 'error']);
     assert.equal(foreground.code, 1);
-    assert.match(foreground.stderr, /workers died \d+ times in a row before becoming ready[^]*this module does not load/);
+    assert.match(foreground.stderr, /workers died \d+ times in a row before becoming ready[\s\S]*this module does not load/);
     const pidfile = join(dir, 'broken-module.pid');
     const daemon = await runCli(['server', '--daemon', '--pidfile', pidfile, '--log-file', join(dir, 'broken-module.log'), '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--module', module]);
     assert.equal(daemon.code, 1);
-    assert.match(daemon.stderr, /server did not start[^]*this module does not load/);
+    assert.match(daemon.stderr, /server did not start[\s\S]*this module does not load/);
     assert.equal(readPid(pidfile), undefined);
   });
 

@@ -143,7 +143,7 @@ describe('kernel through a Jupyter server', { timeout: 180_000 }, () => {
   test('inspection shows a value', async () => {
     const reply = await kernel.requestInspect({ code: 'inventory.apples + 1', cursor_pos: 2, detail_level: 0 });
     assert.ok(reply.content.status === 'ok' && reply.content.found);
-    assert.match(String(reply.content.data['text/plain']), /inventory: Object[^]*bananas: 3/);
+    assert.match(String(reply.content.data['text/plain']), /inventory: Object[\s\S]*bananas: 3/);
   });
 
   test('is_complete tells complete, incomplete and invalid code apart', async () => {

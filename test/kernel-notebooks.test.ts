@@ -17,8 +17,6 @@ describe('notebooks under nbconvert --execute', { timeout: 300_000 }, () => {
   before(async () => (environment = await jupyterEnvironment()));
   after(() => environment?.remove());
 
-  test('there are notebooks to run', () => assert.ok(notebooks.length >= 2, notebooks.join(', ')));
-
   for (const name of notebooks) {
     test(name, async () => {
       const outputDir = join(environment.root, 'executed');
@@ -29,7 +27,8 @@ describe('notebooks under nbconvert --execute', { timeout: 300_000 }, () => {
       ).catch((error: Error & { stderr?: string }) => assert.fail(`nbconvert failed on ${name}:\n${error.stderr ?? error.message}`));
       const executed = JSON.parse(await readFile(join(outputDir, name), 'utf8')) as INotebookContent;
       const code = executed.cells.filter((cell) => cell.cell_type === 'code');
-      assert.ok(code.length > 0);
+      // Executed for real: the kernel's cells wrote something (streams, values, displays).
+      assert.ok(code.some((cell) => (cell.outputs as unknown[]).length > 0), `${name}: no code cell has output`);
       for (const [index, cell] of code.entries()) {
         assert.equal(typeof cell.execution_count, 'number', `code cell ${index} was executed`);
         const errors = (cell.outputs as Array<{ output_type: string }>).filter((output) => output.output_type === 'error');

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnScatterGather } from '../caller/index.js';
+import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
 import { MALLOC_TUNABLES, withMallocTunables } from '../runtime/malloc-tunables.js';
 
 const ours = Object.entries(MALLOC_TUNABLES).map(([name, value]) => `${name}=${value}`);
@@ -27,7 +27,7 @@ test("a tunable the environment sets wins over ours; its other tunables are kept
 test('workers start with the tunables, on top of the caller environment', { timeout: 60_000 }, async () => {
   const saved = process.env.GLIBC_TUNABLES;
   process.env.GLIBC_TUNABLES = 'glibc.malloc.trim_threshold=1000';
-  let sg;
+  let sg: ScatterGather | undefined;
   try {
     sg = await spawnScatterGather([], { workers: 2, spareWorkers: 0, echo: false });
   } finally {

@@ -60,7 +60,7 @@ describe('notebook views through the kernel', { timeout: 120_000 }, () => {
     assert.equal(failed, 1);
     // Spares, when the server has some by then, are counted after the workers.
     assert.match(html, /1 server\(s\), 2 worker\(s\) \(0 busy, 2 idle\)(, \d spare\(s\) ready( and \d starting)?)?; jobs: 7 done, 1 failed/);
-    assert.match(String(table.data['text/plain']), /^1 server\(s\), 2 worker\(s\)[^]*\n.*server +host +worker +pid +state/);
+    assert.match(String(table.data['text/plain']), /^1 server\(s\), 2 worker\(s\)[\s\S]*\n.*server +host +worker +pid +state/);
 
     // Still the data underneath.
     assert.equal(resultOf(cells[1]!)!.data['text/plain'], '[ 7, 1, 2, true ]');

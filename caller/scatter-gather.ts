@@ -1,0 +1,465 @@
+/**
+ * The caller's side: what a notebook cell or script holds. It never waits on the controller child:
+ * jobs are encoded here (so bad arguments throw at once) and handed over in coalesced batches
+ * (job-outbox.ts), results accumulate here as they arrive (job-ledger.ts), so poll() is instant.
+ * Made by spawnScatterGather (spawn.ts).
+ */
+import type * as zmq from 'zeromq';
+import type { ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import v8 from 'node:v8';
+import { Outbox, readHead, textFrame, type Command, type ControllerEvent, type ControllerToCaller, type DefinitionSpec, type Status } from '../protocol/index.js';
+import { parseServerUrl } from '../protocol/server-url.js';
+import { checkedOption } from './spawn-options.js';
+import { checkDefinitionSyntax } from './definition-syntax.js';
+import { checkFunctionName, encodeItems, type EncodedItems } from './job-encoding.js';
+import { JobLedger } from './job-ledger.js';
+import { JobOutbox } from './job-outbox.js';
+import { IdleAwareReceiver } from './idle-receiver.js';
+import { OutputEcho } from './output-echo.js';
+import { Requests } from './requests.js';
+import { Waiters } from './waiters.js';
+import { terminalProgress } from './terminal-progress.js';
+import { resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
+import { ControllerExitedError, QueueFullError, type JobItem, type JobOptions, type JobOutput, type JobResult, type Progress, type ProgressView, type SpawnOptions, type WaitOptions } from './types.js';
+
+/** What the pool emits, by event name. */
+export interface ScatterGatherEvents {
+  event: [ControllerEvent];
+  output: [JobOutput];
+  progress: [Progress];
+  exit: [{ code: number | null; signal: string | null; expected: boolean }];
+  ready: [Extract<ControllerToCaller, { t: 'ready' }>];
+}
+
+/** Listeners on these wait for something the pool will say: they keep the process alive (see busy()). */
+const KEEP_ALIVE_EVENTS = new Set<string>(['event', 'output', 'exit']);
+
+function defaultMaxQueued(): number {
+  return Math.min(2_000_000, Math.floor(v8.getHeapStatistics().heap_size_limit / 2048));
+}
+
+export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
+  /** The function addJob uses when given no name: the first server URL's path, if any. */
+  readonly defaultFunction?: string;
+  /** Where servers can dial in (`tsgather server --connect <this>`), when `listen` was given. */
+  listenAddress?: string;
+  /** Most jobs outstanding at once (see SpawnOptions.maxQueued). */
+  readonly maxQueued: number;
+  private readonly ledger = new JobLedger();
+  private readonly jobs: JobOutbox;
+  private readonly requests: Requests;
+  private readonly waiters = new Waiters(() => this.exited);
+  private readonly versions = new Map<string, number>();
+  private readonly echo = new OutputEcho();
+  private readonly receiver: IdleAwareReceiver;
+  private readonly exitedPromise: Promise<void>;
+  private exited?: Error;
+  private dying?: Promise<undefined>;
+  /** Reasons, other than work outstanding, to keep the event loop alive (start-up). */
+  private holds = 0;
+  /** addJobAsync calls still queueing their jobs. */
+  private feeding = 0;
+  /** A wait is showing progress: one inside it reports through it. */
+  private reporting = false;
+
+  /** @internal use spawnScatterGather() */
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly socket: zmq.Pair,
+    private readonly options: SpawnOptions,
+    defaultFunction?: string,
+  ) {
+    super();
+    this.defaultFunction = defaultFunction;
+    this.maxQueued = options.maxQueued ?? defaultMaxQueued();
+    const outbox = new Outbox(socket);
+    this.jobs = new JobOutbox(outbox);
+    this.requests = new Requests(outbox);
+    this.exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.once('exit', (code, signal) => this.controllerExited(code, signal));
+    this.receiver = new IdleAwareReceiver(socket, {
+      busy: () => this.busy(),
+      keepAlive: (on) => this.keepAlive(on),
+      handle: (message) => this.fromController(message),
+      onHandlerError: (error) => this.emit('event', { kind: 'bad-message', detail: { error: String(error) } }),
+    });
+    void this.receiver.run();
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (typeof event === 'string' && KEEP_ALIVE_EVENTS.has(event)) this.receiver.wake();
+    });
+  }
+
+  /** Ships a function to every worker, present and future. Redefining a name gives a new version. */
+  async define(name: string, fn: ((...args: never[]) => unknown) | string): Promise<number> {
+    checkFunctionName(name, 'define');
+    const source = typeof fn === 'function' ? fn.toString() : fn;
+    if (typeof source !== 'string' || source.trim() === '') throw new TypeError('define() needs a function or its source text');
+    await checkDefinitionSyntax(name, source);
+    const version = (this.versions.get(name) ?? 0) + 1;
+    this.versions.set(name, version);
+    this.jobs.flush(true); // jobs added before the redefinition keep their place ahead of it
+    await this.request({ t: 'define', id: 0 }, JSON.stringify({ name, version, source } satisfies DefinitionSpec));
+    return version;
+  }
+
+  /**
+   * Queues jobs: each item is `[args, kwargs?]`. Returns their ids at once. Every item is encoded
+   * before any is queued, so one that cannot travel throws and nothing is queued. Past `maxQueued`
+   * outstanding jobs it throws a QueueFullError and queues nothing (addJobAsync waits instead).
+   */
+  addJob(name: string, items: JobItem[], options?: JobOptions): number[];
+  addJob(items: JobItem[]): number[];
+  addJob(nameOrItems: string | JobItem[], maybeItems?: JobItem[], options: JobOptions = {}): number[] {
+    this.assertRunning();
+    const { name, items } = this.jobArguments(nameOrItems, maybeItems);
+    if (this.ledger.held + items.length > this.maxQueued) throw new QueueFullError(this.maxQueued, this.ledger.pending.size, this.ledger.arrived.length, items.length);
+    return idsOf(this.enqueue(name, encodeItems(name, items), 0, items.length, this.timeoutOf(options)));
+  }
+
+  /**
+   * Like addJob, but when the queue is full it waits for room instead of throwing; a list longer
+   * than maxQueued goes in as results are taken. Every item is encoded first, so a bad one throws
+   * and nothing is queued. When no room can come (no job in flight, and maxQueued held by results
+   * nobody takes) it rejects with a QueueFullError whose `queued` holds the ids it did queue.
+   */
+  async addJobAsync(name: string, items: JobItem[], options?: JobOptions): Promise<number[]>;
+  async addJobAsync(items: JobItem[]): Promise<number[]>;
+  async addJobAsync(nameOrItems: string | JobItem[], maybeItems?: JobItem[], options: JobOptions = {}): Promise<number[]> {
+    this.assertRunning();
+    const { name, items } = this.jobArguments(nameOrItems, maybeItems);
+    const encoded = encodeItems(name, items);
+    const ids: number[] = [];
+    this.feeding++; // results() and waitForResult({ all }) wait for the jobs still to come
+    try {
+      await this.feed(name, encoded, this.timeoutOf(options), (segment) => {
+        for (let i = 0; i < segment.count; i++) ids.push(segment.first + i);
+      }, ids);
+    } finally {
+      this.feeding--;
+      this.waiters.wake();
+    }
+    return ids;
+  }
+
+  /** Resolves once `n` more jobs fit under maxQueued (as results arrive and are taken). */
+  waitForRoom(n = 1): Promise<void> {
+    if (n > this.maxQueued) return Promise.reject(new RangeError(`waitForRoom(${n}): more than maxQueued (${this.maxQueued}) can never fit`));
+    return this.waiters.until(() => this.ledger.held + n <= this.maxQueued);
+  }
+
+  /** Results that have arrived since the last poll (not those claimed by submit or map). Never waits. */
+  poll(): JobResult[] {
+    const taken = this.ledger.take();
+    if (taken.length > 0 && this.waiters.size > 0) this.waiters.wake(); // room under maxQueued
+    return taken;
+  }
+
+  /**
+   * Waits until results are there and returns them (as poll does). With `all`, waits until no job
+   * added with addJob is outstanding. With `timeout` (ms), returns what has arrived by then.
+   */
+  async waitForResult(options: WaitOptions = {}): Promise<JobResult[]> {
+    const done = () => (options.all ? this.drained() : this.ledger.arrived.length > 0 || this.drained());
+    await this.showingProgress(this.waiters.until(done, options.timeout), options.all === true);
+    return this.poll();
+  }
+
+  /** Runs one job and resolves with its value, or rejects with a RemoteError. */
+  async submit<T = unknown>(name: string, args: unknown[] = [], kwargs?: Record<string, unknown>, options?: JobOptions): Promise<T> {
+    const [value] = await this.claimValues(name, [kwargs === undefined ? [args] : [args, kwargs]], options);
+    return value as T;
+  }
+
+  /** Runs one job per item and resolves with their values in input order; once all are back, rejects with the failure earliest in input order. */
+  async map<T = unknown>(name: string, items: JobItem[], options?: JobOptions): Promise<T[]> {
+    return (await this.showingProgress(this.claimValues(name, items, options), true)) as T[];
+  }
+
+  /** Like map, but resolves with every JobResult (failures included) in input order. */
+  mapResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
+    return this.showingProgress(this.claimResults(name, items, options), true);
+  }
+
+  /** Results in completion order, until nothing added with addJob is outstanding. */
+  async *results(): AsyncGenerator<JobResult> {
+    for (;;) {
+      if (this.ledger.arrived.length > 0) {
+        // Taken a batch at a time (shift() one by one is quadratic on a large backlog); what a
+        // consumer that stops early has not seen goes back for poll().
+        const batch = this.poll();
+        let next = 0;
+        try {
+          while (next < batch.length) yield batch[next++]!;
+        } finally {
+          if (next < batch.length) this.ledger.arrived = batch.slice(next).concat(this.ledger.arrived);
+        }
+        continue;
+      }
+      if (this.drained()) return;
+      await this.waiters.until(() => this.ledger.arrived.length > 0 || this.drained());
+    }
+  }
+
+  /** 'refresh': kill and refork every worker everywhere (nothing queued is lost); 'die': stop it all; 'status'. */
+  async command(cmd: Command): Promise<unknown> {
+    if (cmd === 'die') return (this.dying ??= this.die());
+    this.jobs.flush(true);
+    return this.request({ t: 'command', id: 0, cmd });
+  }
+
+  async status(): Promise<Status> {
+    const status = (await this.command('status')) as Status;
+    return this.options.reporter?.status ? this.options.reporter.status(status) : status;
+  }
+
+  /** Adds a compute server while running. */
+  async connect(url: string): Promise<void> {
+    parseServerUrl(url);
+    await this.request({ t: 'connect', id: 0, url });
+  }
+
+  /** Stops the controller (and the embedded server) if it is still running. */
+  async close(): Promise<void> {
+    if (!this.exited) await this.command('die');
+    else this.socket.close();
+  }
+
+  /** `await using sg = await spawnScatterGather()` closes the pool at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Jobs added with addJob whose results have not arrived yet. */
+  get outstanding(): number {
+    return this.ledger.unclaimed;
+  }
+
+  get progress(): Progress {
+    return this.ledger.progress;
+  }
+
+  /** The controller child's process id (to watch its memory, say). */
+  get controllerPid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** @internal Keeps the pool busy (see busy()) until the returned function is called. */
+  hold(): () => void {
+    this.holds++;
+    this.receiver.wake();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+    };
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  /**
+   * Whether anything is awaited from the controller: jobs without a result, replies, jobs not yet
+   * handed over, start-up or a close; or a listener waiting for an event, output or the exit. Only
+   * then does the pool keep Node's event loop alive, so a script that forgets close() still exits
+   * (and its controller child and workers go with it).
+   */
+  private busy(): boolean {
+    return (
+      this.holds > 0 ||
+      this.ledger.pending.size > 0 ||
+      this.requests.size > 0 ||
+      this.jobs.holding ||
+      (this.dying !== undefined && !this.exited) ||
+      this.listenerCount('event') + this.listenerCount('output') + this.listenerCount('exit') > 0
+    );
+  }
+
+  private keepAlive(on: boolean): void {
+    const channel = this.child.channel as { ref?(): void; unref?(): void } | null | undefined;
+    if (on) {
+      this.child.ref();
+      channel?.ref?.();
+    } else {
+      this.child.unref();
+      channel?.unref?.();
+    }
+  }
+
+  private jobArguments(nameOrItems: string | JobItem[], maybeItems?: JobItem[]): { name: string; items: JobItem[] } {
+    const name = typeof nameOrItems === 'string' ? nameOrItems : this.defaultFunction;
+    const items = typeof nameOrItems === 'string' ? maybeItems : nameOrItems;
+    if (!name) throw new TypeError('addJob needs a function name (or a server URL whose path names one)');
+    checkFunctionName(name, 'addJob');
+    if (!Array.isArray(items)) throw new TypeError(`addJob('${name}', items): items must be an array of [args, kwargs?]`);
+    return { name, items };
+  }
+
+  private timeoutOf(options: JobOptions): number {
+    return Math.ceil(checkedOption('timeoutMs', options.timeoutMs ?? this.options.timeoutMs ?? 0));
+  }
+
+  /** Queues items `start` to `end` of `encoded` as one segment of consecutive ids. */
+  private enqueue(name: string, encoded: EncodedItems, start: number, end: number, timeoutMs: number): Segment {
+    const segment = this.ledger.add(end - start, name);
+    this.jobs.add(segment.first, name, encoded, start, end, timeoutMs);
+    this.receiver.wake();
+    return segment;
+  }
+
+  /**
+   * Queues `encoded` a slice at a time as room comes under maxQueued, handing each slice's segment
+   * to `queued` at once. Slices are at least a quarter of maxQueued (or what is left), so a long
+   * list does not go in a few jobs per result message.
+   */
+  private async feed(name: string, encoded: EncodedItems, timeoutMs: number, queued: (segment: Segment, start: number) => void, ids?: number[]): Promise<void> {
+    const step = Math.ceil(this.maxQueued / 4);
+    for (let start = 0; start < encoded.count; ) {
+      if (this.room() < Math.min(step, encoded.count - start)) await this.roomFor(Math.min(step, encoded.count - start), encoded.count - start, ids);
+      const end = Math.min(encoded.count, start + this.room());
+      queued(this.enqueue(name, encoded, start, end, timeoutMs), start);
+      start = end;
+    }
+  }
+
+  private room(): number {
+    return this.maxQueued - this.ledger.held;
+  }
+
+  /**
+   * Waits until `want` jobs fit, or fewer once nothing is in flight. Rejects when nothing is in
+   * flight and no room is left after consumers woken by the last results have had their turn.
+   */
+  private async roomFor(want: number, left: number, ids: number[] = []): Promise<void> {
+    const pending = this.ledger.pending;
+    for (;;) {
+      await this.waiters.until(() => this.room() >= want || pending.size === 0);
+      if (this.room() > 0) return;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.room() > 0) return;
+      if (pending.size === 0) throw new QueueFullError(this.maxQueued, pending.size, this.ledger.arrived.length, left, ids);
+    }
+  }
+
+  /** Nothing added with addJob or addJobAsync is outstanding, or still to be queued. */
+  private drained(): boolean {
+    return this.ledger.unclaimed === 0 && this.feeding === 0;
+  }
+
+  /** Queues the items; their whole results resolve together, in input order. */
+  private claimResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
+    return this.claim(name, items, options, (resolve) => resultsClaim(items.length, resolve));
+  }
+
+  /** Queues the items; their values resolve together, in input order, or it rejects with the failure earliest in input order. */
+  private claimValues(name: string, items: JobItem[], options?: JobOptions): Promise<unknown[]> {
+    return this.claim(name, items, options, (resolve, reject) => valuesClaim(items.length, resolve, reject));
+  }
+
+  /** Queues the items as one segment, or as several as room comes when they do not fit under maxQueued at once. */
+  private claim<T>(name: string, items: JobItem[], options: JobOptions | undefined, makeClaim: (resolve: (value: T[]) => void, reject: (error: Error) => void) => Claim): Promise<T[]> {
+    try {
+      this.assertRunning();
+      this.jobArguments(name, items);
+      const encoded = encodeItems(name, items);
+      const timeoutMs = this.timeoutOf(options ?? {});
+      if (items.length === 0) return Promise.resolve([]);
+      return new Promise((resolve, reject) => {
+        const claim = makeClaim(resolve, reject);
+        this.feed(name, encoded, timeoutMs, (segment, start) => {
+          segment.claim = claim;
+          segment.claimAt = start;
+          this.ledger.unclaimed -= segment.count;
+        }).catch(reject);
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Shows progress while `waiting` runs: through the reporter, else (for waits on many results) a bar on a terminal. */
+  private async showingProgress<T>(waiting: Promise<T>, many: boolean): Promise<T> {
+    if (this.reporting) return waiting;
+    const reporter = this.options.reporter?.progress;
+    let view: ProgressView | undefined;
+    if (reporter) view = reporter(this.progress);
+    else if (many && this.options.progress !== false && process.stdout.isTTY) view = terminalProgress(process.stdout, this.progress);
+    if (!view) return waiting;
+    this.reporting = true;
+    const update = (progress: Progress) => view.update(progress);
+    this.on('progress', update);
+    try {
+      return await waiting;
+    } finally {
+      this.off('progress', update);
+      this.reporting = false;
+      view.done(this.progress);
+    }
+  }
+
+  private request(head: Parameters<Requests['send']>[0], ...rest: string[]): Promise<unknown> {
+    if (this.exited) return Promise.reject(this.exited);
+    const reply = this.requests.send(head, ...rest);
+    this.receiver.wake();
+    return reply;
+  }
+
+  /** Once only: a second die (two close() calls, say) waits for the first rather than racing the controller's exit. */
+  private async die(): Promise<undefined> {
+    if (this.exited) return undefined;
+    this.jobs.flush(true);
+    await this.request({ t: 'command', id: 0, cmd: 'die' });
+    if (this.child.connected) this.child.disconnect(); // the controller stops when its channel closes
+    await this.exitedPromise;
+    return undefined;
+  }
+
+  private fromController(message: Buffer[]): void {
+    const head = readHead<ControllerToCaller>(message[0]);
+    switch (head.t) {
+      case 'results': {
+        const answered = this.ledger.record(head, message, (output) => this.output(output));
+        this.emit('progress', this.progress);
+        this.jobs.answered(answered);
+        return this.waiters.wake();
+      }
+      case 'output':
+        return this.output({ job: head.job, worker: head.w, server: head.server, host: head.host, stream: head.stream, text: textFrame(message[1], 'output') });
+      case 'event': {
+        const { t: _, ...event } = head;
+        return void this.emit('event', event as ControllerEvent);
+      }
+      case 'reply':
+        return this.requests.replied(head, message);
+      case 'ready':
+        this.listenAddress = head.listen;
+        return void this.emit('ready', head);
+    }
+  }
+
+  private output(output: JobOutput): void {
+    if (this.listenerCount('output') > 0) this.emit('output', output);
+    else if (this.options.echo !== false) this.echo.write(output);
+  }
+
+  private assertRunning(): void {
+    if (this.exited) throw this.exited;
+  }
+
+  private controllerExited(code: number | null, signal: string | null): void {
+    const expected = this.requests.size === 0 && this.ledger.unclaimed === 0 && !this.ledger.pending.hasOpenClaims();
+    this.exited = new ControllerExitedError(code, signal, this.ledger.pending.size);
+    this.jobs.close();
+    this.socket.close();
+    this.requests.failAll(this.exited);
+    this.ledger.failClaims(this.exited);
+    this.waiters.wake();
+    this.emit('exit', { code, signal, expected });
+  }
+}
+
+function idsOf(segment: Segment): number[] {
+  const ids = new Array<number>(segment.count);
+  for (let i = 0; i < segment.count; i++) ids[i] = segment.first + i;
+  return ids;
+}
