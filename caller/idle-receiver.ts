@@ -85,6 +85,8 @@ export class IdleAwareReceiver {
     } catch (error) {
       if ((error as { code?: string }).code !== 'EAGAIN' || this.socket.closed) throw error;
     }
+    // Turned busy while that receive was answered (a wake with no tick to end): wait on the socket now.
+    if (this.hooks.busy()) return undefined;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.tick = undefined;

@@ -205,6 +205,21 @@ describe('what keeps the caller alive', () => {
     assert.match(run.stdout, /ARRIVED/);
   });
 
+  test('work added from a continuation of a listener, as the pool turns idle, still keeps the caller alive', async () => {
+    // The second job is added in a microtask that runs while the receive loop decides it is idle.
+    const script = `import(${JSON.stringify(index)}).then(async (m) => {
+      const sg = await m.spawnScatterGather([], { workers: 1, echo: false });
+      await sg.define('inc', (x) => x + 1);
+      sg.on('progress', (p) => {
+        if (p.done === 1) Promise.resolve().then(() => sg.submit('inc', [1]).then((v) => console.log('SECOND ' + v)));
+      });
+      sg.addJob('inc', [[[0]]]);
+    })`;
+    const run = await runNode(['-e', script], { timeoutMs: 15_000 });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /SECOND 2/);
+  });
+
   test('await using closes the pool at the end of its block', async () => {
     let pid: number | undefined;
     {
