@@ -7,16 +7,18 @@
 import * as zmq from 'zeromq';
 import {
   describeError,
-  frames,
   linkOptions,
+  toCaller,
   Outbox,
   readHead,
   readJson,
   receiveLoop,
   type CallerToController,
   type DefinitionSpec,
+  type ControllerToCaller,
   type Deliver,
   type Frames,
+  type LinkMessage,
 } from '../protocol/index.js';
 import { createLogger } from '../runtime/logger.js';
 import type { LogLevel } from '../runtime/log-level.js';
@@ -33,10 +35,10 @@ export interface InProcessServer {
 export async function runController(launch: ControllerLaunch, level: LogLevel, embedded?: InProcessServer): Promise<void> {
   const logger = createLogger('controller', level);
   const pair = new zmq.Pair(linkOptions({}));
-  const toCaller = new Outbox(pair, (error) => logger.error({ err: error.message }, 'message to caller lost'));
-  const send = (message: Frames) => toCaller.post(message);
+  const callerOutbox = new Outbox(pair, (error) => logger.error({ err: error.message }, 'message to caller lost'));
+  const send = (message: LinkMessage<ControllerToCaller>) => callerOutbox.post(message);
   // Its socket is bound first: workers started early are already trying to connect.
-  embedded?.start().catch((error: unknown) => send(frames({ t: 'event', kind: 'embedded-server-failed', detail: { reason: describeError(error).message } })));
+  embedded?.start().catch((error: unknown) => send(toCaller({ t: 'event', kind: 'embedded-server-failed', detail: { reason: describeError(error).message } })));
 
   const controller = new Controller({
     controllerId: launch.controllerId,
@@ -58,7 +60,7 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
       stopping = true;
       await controller.close();
       await embedded?.close();
-      await toCaller.flushed();
+      await callerOutbox.flushed();
       pair.linger = 500;
       pair.close();
     }
@@ -109,7 +111,7 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
   }
 
   function reply(id: number, ok: boolean, value?: unknown, error?: string): void {
-    send(frames({ t: 'reply', id, ok, error }, value === undefined ? '' : JSON.stringify(value)));
+    send(toCaller({ t: 'reply', id, ok, error }, value === undefined ? '' : JSON.stringify(value)));
   }
 
   // The caller holds our IPC channel; when it goes, so do we.
@@ -124,16 +126,16 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
     // rejects when we exit) and sent to it as an event, rather than left to an uncaught error's stack trace.
     const reason = describeError(error).message;
     logger.fatal({ reason }, 'controller could not start');
-    send(frames({ t: 'event', kind: 'controller-failed', detail: { reason } }));
+    send(toCaller({ t: 'event', kind: 'controller-failed', detail: { reason } }));
     return stop(1);
   }
   if (embedded) controller.linkInProcess((deliver, onDeliverError) => embedded.linkInProcess(deliver, onDeliverError));
-  send(frames({ t: 'ready', controller: launch.controllerId, listen: controller.listening[0] }));
+  send(toCaller({ t: 'ready', controller: launch.controllerId, listen: controller.listening[0] }));
   await receiveLoop(
     pair,
     (message) => {
-      fromCaller(message).catch((error) => send(frames({ t: 'event', kind: 'caller-message-error', detail: { reason: describeError(error).message } })));
+      fromCaller(message).catch((error) => send(toCaller({ t: 'event', kind: 'caller-message-error', detail: { reason: describeError(error).message } })));
     },
-    (error) => send(frames({ t: 'event', kind: 'caller-message-error', detail: { reason: describeError(error).message } })),
+    (error) => send(toCaller({ t: 'event', kind: 'caller-message-error', detail: { reason: describeError(error).message } })),
   );
 }

@@ -8,3 +8,4 @@ export * from './peers.js';
 export * from './in-process.js';
 export * from './status.js';
 export * from './rows.js';
+export * from './link-sockets.js';

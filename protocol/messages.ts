@@ -146,8 +146,51 @@ export const MAX_FUNCTION_NAME = 256;
  */
 export const MAX_PRELOADED_NAMES_BYTES = 32 * 1024;
 
-export function frames(head: Head, ...rest: Array<Buffer | Uint8Array | string>): Frames {
+/** Any head on any link. Prefer the helper of the link the message travels on (toServer, toCaller, ...): they check the head's type. */
+export function frames(head: Head, ...rest: Frames): Frames {
   return [JSON.stringify(head), ...rest];
+}
+
+declare const linkHeads: unique symbol;
+
+/**
+ * A message for one link, whose head is one of `H`. Only that link's helper below (or `relayed`)
+ * makes one, so a link's send that takes `LinkMessage<ControllerToServer>`, say, refuses at compile
+ * time a head meant for another link. At run time it is plain Frames.
+ */
+export type LinkMessage<H extends Head> = Frames & { readonly [linkHeads]: H };
+
+/** Controller → server. */
+export function toServer(head: ControllerToServer, ...rest: Frames): LinkMessage<ControllerToServer> {
+  return [JSON.stringify(head), ...rest] as LinkMessage<ControllerToServer>;
+}
+
+/** Server → controller. */
+export function toController(head: ServerToController, ...rest: Frames): LinkMessage<ServerToController> {
+  return [JSON.stringify(head), ...rest] as LinkMessage<ServerToController>;
+}
+
+/** Controller → caller. */
+export function toCaller(head: ControllerToCaller, ...rest: Frames): LinkMessage<ControllerToCaller> {
+  return [JSON.stringify(head), ...rest] as LinkMessage<ControllerToCaller>;
+}
+
+/** Caller → controller. */
+export function fromCaller(head: CallerToController, ...rest: Frames): LinkMessage<CallerToController> {
+  return [JSON.stringify(head), ...rest] as LinkMessage<CallerToController>;
+}
+
+/** Worker → server. */
+export function fromWorker(head: WorkerToServer, ...rest: Frames): LinkMessage<WorkerToServer> {
+  return [JSON.stringify(head), ...rest] as LinkMessage<WorkerToServer>;
+}
+
+/**
+ * A message a relay passes on without parsing more than its head, as is: the relay vouches that its
+ * head is one of `H` (a worker's 'results', say, is also a ServerToController head).
+ */
+export function relayed<H extends Head>(message: Frames): LinkMessage<H> {
+  return message as LinkMessage<H>;
 }
 
 /** Parses and shape-checks frame 0. Throws ProtocolError for anything that is not a head. */

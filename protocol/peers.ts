@@ -20,3 +20,9 @@ export function forgetIdlePeers<K, V>(peers: Map<K, V>, isIdle: (peer: V) => boo
     idle--;
   }
 }
+
+/** Counts one more answer to a peer out of session; false once it has had its few (MAX_COMPLAINTS). */
+export function mayComplainTo(peer: { complaints?: number }): boolean {
+  peer.complaints = (peer.complaints ?? 0) + 1;
+  return peer.complaints <= MAX_COMPLAINTS;
+}

@@ -11,20 +11,21 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   describeError,
-  frames,
-  curveClientOptions,
-  curveServerOptions,
   ipcEndpoint,
   isLoopbackEndpoint,
   linkOptions,
+  LinkSockets,
   MAX_MESSAGE_BYTES,
   Outbox,
   readHead,
   receiveLoop,
-  zap,
-  forgetIdlePeers,
+  relayed,
+  toController,
   inProcessSender,
+  mayComplainTo,
   type Deliver,
+  type HandshakeWatch,
+  type LinkMessage,
   type LinkTurn,
   MAX_COMPLAINTS,
   type ControllerToServer,
@@ -84,7 +85,7 @@ export class InsecureConfigurationError extends Error {
 /** One controller's connection, whichever side dialled. */
 interface ControllerLink {
   tag: string;
-  send(message: Frames): void;
+  send(message: LinkMessage<ServerToController>): void;
   greeted: boolean;
   controller?: string;
   /** Error replies since its last good hello: a peer that sends garbage and never reads gets only a few, so it cannot fill the shared socket's pipe. */
@@ -97,9 +98,11 @@ export class ComputeServer {
   private readonly workerSocket = new zmq.Router(linkOptions({ mandatory: true }));
   private readonly workerOutbox = new Outbox(this.workerSocket, (error, message) => this.undeliverable(error, message));
   private readonly links = new Map<string, ControllerLink>();
-  private readonly sockets: zmq.Socket[] = [this.workerSocket];
+  /** The sockets of the links to controllers (the workers' socket is not one of them). */
+  private readonly controllerSockets = new LinkSockets((error) => this.log.warn({ err: error.message }, 'message to controller not sent'));
+  /** Dialled links, for their tags. */
+  private dialled = 0;
   private readonly pool: WorkerPool;
-  private readonly controllerOutboxes: Outbox[] = [];
   private readonly bound: string[] = [];
   private closed = false;
 
@@ -191,49 +194,37 @@ export class ComputeServer {
     return exposed;
   }
 
-  private controllerLinkOptions<T extends object>(extra: T) {
-    return linkOptions({ ...(this.options.maxMessageBytes ? { maxMessageSize: this.options.maxMessageBytes } : {}), ...extra });
+  /** Socket options of the links to controllers: frames past --max-message-mb cost the sender its connection. */
+  private get controllerSocketOptions(): { maxMessageSize?: number } {
+    return this.options.maxMessageBytes ? { maxMessageSize: this.options.maxMessageBytes } : {};
   }
 
   private async listen(addresses: string[]): Promise<void> {
     const { keyPair, authorizedKeys } = this.options;
-    let curve = {};
-    if (keyPair) {
-      const domain = await zap.admit(authorizedKeys ?? []);
-      zap.onDecision((decision) => {
-        if (decision.domain !== domain) return;
-        if (decision.allowed) this.log.debug({ address: decision.address, keyFingerprint: decision.client }, 'controller key accepted');
-        else this.log.warn({ address: decision.address, keyFingerprint: decision.client }, 'controller refused: its key is not in --authorized-keys');
-      });
-      curve = curveServerOptions(keyPair, domain);
-    }
-    const socket = new zmq.Router(this.controllerLinkOptions({ mandatory: true, ...curve }));
-    this.sockets.push(socket);
-    this.watchHandshakes(socket, 'controller');
-    const outbox = new Outbox(socket, (error) => this.log.warn({ err: error.message }, 'reply to controller not delivered'));
-    this.controllerOutboxes.push(outbox);
-    for (const address of addresses) {
-      await socket.bind(address).catch((error: Error) => {
-        // libzmq says only "Address already in use": which address is what the user has to fix.
-        throw new Error(`cannot listen on ${address}: ${error.message.toLowerCase()}`, { cause: error });
-      });
-      this.bound.push(socket.lastEndpoint ?? address);
-    }
-    void receiveLoop(
-      socket,
-      ([routingId, ...message]) => {
-        const tag = `r${routingId!.toString('hex')}`;
-        let link = this.links.get(tag);
-        if (!link) {
-          link = { tag, greeted: false, send: (m) => outbox.post([routingId!, ...m]) };
-          forgetIdlePeers(this.links, (peer) => !peer.greeted && peer.tag.startsWith('r'));
-          this.links.set(tag, link);
-          this.log.info({ peer: routingId!.toString('utf8') }, 'controller connected');
-        }
-        this.fromController(link, message);
+    const bound = await this.controllerSockets.bindRouter<ControllerLink>({
+      addresses,
+      options: this.controllerSocketOptions,
+      curve: keyPair && {
+        keyPair,
+        admit: authorizedKeys ?? [],
+        decided: (decision) => {
+          if (decision.allowed) this.log.debug({ address: decision.address, keyFingerprint: decision.client }, 'controller key accepted');
+          else this.log.warn({ address: decision.address, keyFingerprint: decision.client }, 'controller refused: its key is not in --authorized-keys');
+        },
       },
-      (error) => this.malformed('controller', error),
-    );
+      handshakes: this.handshakeWarnings('controller'),
+      peers: this.links,
+      prefix: 'r',
+      newPeer: (tag, routingId, send) => {
+        this.log.info({ peer: routingId.toString('utf8') }, 'controller connected');
+        return { tag, greeted: false, send };
+      },
+      isIdle: (peer) => !peer.greeted && peer.tag.startsWith('r'),
+      receive: (link, message) => this.fromController(link, message),
+      malformed: (error) => this.malformed('controller', error),
+      notSent: (error) => this.log.warn({ err: error.message }, 'reply to controller not delivered'),
+    });
+    this.bound.push(...bound);
   }
 
   /**
@@ -250,32 +241,30 @@ export class ComputeServer {
 
   private dial(url: string): void {
     const { keyPair, controllerKey } = this.options;
-    const curve = keyPair && controllerKey ? curveClientOptions(keyPair, controllerKey) : {};
-    // A local controller started beside us may not have bound yet: retry its socket file often, not every 100 ms.
-    const retry = url.startsWith('ipc://') ? { reconnectInterval: 5 } : {};
-    const socket = new zmq.Dealer(this.controllerLinkOptions({ routingId: this.info.id, ...retry, ...curve }));
-    this.sockets.push(socket);
-    this.watchHandshakes(socket, url);
-    const outbox = new Outbox(socket, (error) => this.log.warn({ err: error.message }, 'message to controller not sent'));
-    this.controllerOutboxes.push(outbox);
-    const tag = `d${this.sockets.length}`;
-    const link: ControllerLink = { tag, greeted: false, send: (m) => outbox.post(m) };
+    const tag = `d${++this.dialled}`;
+    const link: ControllerLink = { tag, greeted: false, send: () => {} };
     this.links.set(tag, link);
-    const join = () => link.send(frames({ t: 'join', v: PROTOCOL_VERSION, server: this.info }));
-    // Announce on every (re)connection: a restarted controller has forgotten us.
-    socket.events.on('connect', () => {
-      this.log.info({ url }, 'connected to controller');
-      link.greeted = false;
-      join();
+    link.send = this.controllerSockets.dial({
+      endpoint: url,
+      // A local controller started beside us may not have bound yet: retry its socket file often, not every 100 ms.
+      options: { ...this.controllerSocketOptions, routingId: this.info.id, ...(url.startsWith('ipc://') ? { reconnectInterval: 5 } : {}) },
+      curve: keyPair && controllerKey ? { keyPair, serverKey: controllerKey } : undefined,
+      handshakes: this.handshakeWarnings(url),
+      // Announce on every (re)connection: a restarted controller has forgotten us.
+      connected: () => {
+        this.log.info({ url }, 'connected to controller');
+        link.greeted = false;
+        link.send(toController({ t: 'join', v: PROTOCOL_VERSION, server: this.info }));
+      },
+      disconnected: () => this.log.info({ url }, 'disconnected from controller'),
+      receive: (message) => this.fromController(link, message),
+      malformed: (error) => this.malformed('controller', error),
     });
-    socket.events.on('disconnect', () => this.log.info({ url }, 'disconnected from controller'));
-    socket.connect(url);
     this.log.info({ url }, 'dialling controller');
-    void receiveLoop(socket, (message) => this.fromController(link, message), (error) => this.malformed('controller', error));
   }
 
   /** Logs failed security handshakes in words a person can act on (libzmq is otherwise silent about them). */
-  private watchHandshakes(socket: zmq.Socket, peer: string): void {
+  private handshakeWarnings(peer: string): HandshakeWatch {
     const incoming = peer === 'controller';
     const warned = new Set<string>();
     const warn = (kind: string, message: string, detail: Record<string, unknown>) => {
@@ -283,20 +272,17 @@ export class ComputeServer {
       warned.add(kind);
       this.log.warn(detail, message);
     };
-    socket.events.on('handshake:error:auth', ({ address }) =>
-      warn('auth', incoming ? 'controller handshake refused' : `controller at ${peer} refused this server's key: add this server's .pub to the controller's authorizedKeys`, { address }),
-    );
-    socket.events.on('handshake:error:protocol', ({ address, error }) =>
-      warn('protocol', incoming ? 'controller handshake failed: security mismatch (a controller without keys, or one using the wrong server key)' : `handshake with controller at ${peer} failed: security mismatch (does it listen with keys? is --controller-key its key?)`, { address, code: error.code }),
-    );
-    socket.events.on('handshake:error:other', ({ address, error }) =>
-      warn('other', incoming ? 'controller handshake failed' : `handshake with controller at ${peer} failed: is --controller-key that controller's public key?`, { address, err: error.message }),
-    );
-    socket.events.on('handshake', () => warned.clear());
+    return {
+      keyRefused: (address) => warn('auth', incoming ? 'controller handshake refused' : `controller at ${peer} refused this server's key: add this server's .pub to the controller's authorizedKeys`, { address }),
+      mismatch: (address, error) =>
+        warn('protocol', incoming ? 'controller handshake failed: security mismatch (a controller without keys, or one using the wrong server key)' : `handshake with controller at ${peer} failed: security mismatch (does it listen with keys? is --controller-key its key?)`, { address, code: error.code }),
+      failed: (address, error) => warn('other', incoming ? 'controller handshake failed' : `handshake with controller at ${peer} failed: is --controller-key that controller's public key?`, { address, err: error.message }),
+      succeeded: () => warned.clear(),
+    };
   }
 
   private fromController(link: ControllerLink, message: Buffer[]): void {
-    let head;
+    let head: ControllerToServer;
     try {
       head = readHead<ControllerToServer>(message[0]);
     } catch (error) {
@@ -317,7 +303,7 @@ export class ComputeServer {
       case 'define':
         return this.relayToWorker(link, head.w, message);
       case 'ping':
-        return link.send(frames({ t: 'pong', n: head.n }));
+        return link.send(toController({ t: 'pong', n: head.n }));
       case 'command':
         return void this.command(link, head.id, head.cmd);
       case 'bye':
@@ -351,20 +337,19 @@ export class ComputeServer {
     this.log.info({ controller: link.controller }, 'controller greeted');
     // Frames pass on to the workers, whose links take at most MAX_MESSAGE_BYTES.
     const maxFrame = Math.min(this.options.maxMessageBytes ?? MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES);
-    link.send(frames({ t: 'welcome', v: PROTOCOL_VERSION, server: this.info, workers: this.pool.list(), size: this.pool.size, maxFrame }));
+    link.send(toController({ t: 'welcome', v: PROTOCOL_VERSION, server: this.info, workers: this.pool.list(), size: this.pool.size, maxFrame }));
     // Workers already up are announced through worker-up so the controller learns their functions.
     for (const { w } of this.pool.list()) {
       const worker = this.pool.workers.get(w)!;
-      link.send(frames({ t: 'worker-up', w, pid: worker.pid, functions: worker.functions }));
+      link.send(toController({ t: 'worker-up', w, pid: worker.pid, functions: worker.functions }));
     }
-    link.send(frames({ t: 'spares', ...this.pool.spareCounts() }));
+    link.send(toController({ t: 'spares', ...this.pool.spareCounts() }));
   }
 
   /** Tells a peer what it did wrong, a few times; then drops its garbage silently. True while it is still being answered. */
   private complain(link: ControllerLink, reason: string, type: 'error' | 'refused' = 'error'): boolean {
-    link.complaints = (link.complaints ?? 0) + 1;
-    if (link.complaints > MAX_COMPLAINTS) return false;
-    link.send(frames({ t: type, reason }));
+    if (!mayComplainTo(link)) return false;
+    link.send(toController({ t: type, reason }));
     if (link.complaints === MAX_COMPLAINTS) this.log.warn({ peer: link.tag }, 'a peer keeps sending bad messages: further ones are dropped without answer or log');
     return true;
   }
@@ -373,7 +358,7 @@ export class ComputeServer {
     const worker = this.pool.workers.get(w);
     if (!worker?.ready) {
       // The controller's view is stale: tell it the worker is gone so it requeues.
-      link.send(frames({ t: 'worker-down', w, pid: worker?.pid ?? -1, cause: 'crash', code: null, signal: null }));
+      link.send(toController({ t: 'worker-down', w, pid: worker?.pid ?? -1, cause: 'crash', code: null, signal: null }));
       return;
     }
     this.workerOutbox.post([`w${w}`, link.tag, ...message]);
@@ -384,13 +369,13 @@ export class ComputeServer {
       const started = performance.now();
       const workers = await this.pool.refresh();
       this.log.info({ ms: Math.round(performance.now() - started), workers: workers.length }, 'workers refreshed');
-      link.send(frames({ t: 'command-done', id, workers }));
+      link.send(toController({ t: 'command-done', id, workers }));
     } else if (cmd === 'die') {
       await this.pool.stop('die');
       this.log.info('workers stopped on die');
-      link.send(frames({ t: 'command-done', id, workers: [] }));
+      link.send(toController({ t: 'command-done', id, workers: [] }));
     } else {
-      link.send(frames({ t: 'error', reason: `unknown command '${cmd}'` }));
+      link.send(toController({ t: 'error', reason: `unknown command '${cmd}'` }));
     }
   }
 
@@ -415,7 +400,7 @@ export class ComputeServer {
       this.log.warn({ worker: routingId?.toString() }, 'results for a controller that is gone dropped');
       return;
     }
-    link.send(message);
+    link.send(relayed<ServerToController>(message)); // a worker's 'results', passed on unread
   }
 
   private workerUp(worker: WorkerProcess): void {
@@ -424,7 +409,7 @@ export class ComputeServer {
   }
 
   private broadcast(head: ServerToController, ...rest: string[]): void {
-    for (const link of this.links.values()) if (link.greeted) link.send(frames(head, ...rest));
+    for (const link of this.links.values()) if (link.greeted) link.send(toController(head, ...rest));
   }
 
   private undeliverable(error: Error, message: Frames): void {
@@ -442,13 +427,10 @@ export class ComputeServer {
     this.broadcast({ t: 'server-bye', reason });
     await this.pool.stop('shutdown');
     // A controller that is gone, or never let us in (a refused key), cannot take what is queued for it: wait only a moment.
-    const flushed = Promise.all(this.controllerOutboxes.map((outbox) => outbox.flushed()));
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([flushed, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_FLUSH_MS)))]);
+    await Promise.race([this.controllerSockets.flushed(), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_FLUSH_MS)))]);
     clearTimeout(timer);
-    for (const socket of this.sockets) {
-      if (socket !== this.workerSocket) socket.linger = 200; // let the goodbye reach the wire
-      socket.close();
-    }
+    this.workerSocket.close();
+    this.controllerSockets.close(200); // let the goodbye reach the wire
   }
 }
