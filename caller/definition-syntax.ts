@@ -1,7 +1,7 @@
 /**
  * define()'s check of source text before it is shipped: a syntax error is reported by define
  * itself, with its position, not by every job that later runs on a worker. The text is parsed, never
- * run, the two ways a worker evaluates it (server/worker.ts compileDefinition): as an expression
+ * run, the two ways a worker evaluates it (server/definitions.ts compileDefinition): as an expression
  * (`(source)`: arrow functions, function expressions, async ones), then as an object literal's
  * member (`({source})`: method shorthand).
  */

@@ -11,6 +11,9 @@ const NOTHING: ReadonlyArray<[Stream, string]> = Object.freeze([]);
 export class OutputCapture {
   private job: number | null = null;
   private collected: Array<[Stream, string]> = [];
+  /** The streams' own write functions, for close(). */
+  private readonly originals: Array<[NodeJS.WriteStream, NodeJS.WriteStream['write'], NodeJS.WriteStream['write']]> = [];
+  private closed = false;
 
   /** `onCapture` is told of output captured within a job, so a job that runs long can have it sent early. */
   constructor(private readonly onCapture: () => void = () => {}) {
@@ -33,15 +36,26 @@ export class OutputCapture {
     return taken;
   }
 
+  /** Stops capturing and gives the streams their own write back (a test's runtime ends; a worker never closes its capture). */
+  close(): void {
+    this.closed = true;
+    this.job = null;
+    // Patched again since (by another capture): ours then passes everything through instead.
+    for (const [stream, original, patched] of this.originals) if (stream.write === patched) stream.write = original;
+  }
+
   private patch(stream: NodeJS.WriteStream, name: Stream): void {
-    const original = stream.write.bind(stream) as (...args: unknown[]) => boolean;
-    stream.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (this.job === null) return original(chunk, ...rest);
+    const own = stream.write;
+    const original = own.bind(stream) as (...args: unknown[]) => boolean;
+    const patched = ((chunk: unknown, ...rest: unknown[]) => {
+      if (this.job === null || this.closed) return original(chunk, ...rest);
       this.collected.push([name, typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8')]);
       this.onCapture();
       const callback = rest.find((arg) => typeof arg === 'function') as (() => void) | undefined;
       callback?.();
       return true;
     }) as typeof stream.write;
+    stream.write = patched;
+    this.originals.push([stream, own, patched]);
   }
 }

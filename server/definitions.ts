@@ -1,0 +1,108 @@
+/**
+ * The functions a worker can run: definitions shipped by each controller (kept per controller, so
+ * two controllers sharing a server never see each other's), and those a server's --module exports
+ * (preloaded, version 0, seen by every controller).
+ */
+import { pathToFileURL } from 'node:url';
+import path from 'node:path';
+import { describeError } from '../protocol/codec.js';
+import { MAX_FUNCTION_NAME, MAX_PRELOADED_NAMES_BYTES, type DefinitionSpec } from '../protocol/messages.js';
+
+export type JobFunction = (...args: unknown[]) => unknown;
+
+export interface Definition {
+  fn: JobFunction;
+  /** The controller's version of the definition; 0 for a preloaded function. */
+  version: number;
+}
+
+/** Accepts arrow functions, function declarations/expressions, async ones, and method shorthand. */
+/** Global eval: the definition sees the worker's globals, never this module's scope. */
+// biome-ignore lint/security/noGlobalEval: running shipped definitions is what a worker is for
+const globalEval = globalThis.eval;
+
+export function compileDefinition(source: string): JobFunction {
+  const attempts = [`(${source})`, `({${source}})`];
+  for (const code of attempts) {
+    let value: unknown;
+    try {
+      value = globalEval(code);
+    } catch (error) {
+      if (error instanceof SyntaxError) continue;
+      throw error;
+    }
+    if (typeof value === 'function') return value as JobFunction;
+    if (value && typeof value === 'object') {
+      const only = Object.values(value);
+      if (only.length === 1 && typeof only[0] === 'function') return only[0] as JobFunction;
+    }
+  }
+  throw new TypeError('definition source does not evaluate to a function');
+}
+
+/** Stands in for a definition that failed to compile here: its jobs fail with why, rather than the define message being lost. */
+function failedDefinition(def: DefinitionSpec, error: unknown): JobFunction {
+  const { name, message } = describeError(error);
+  return () => {
+    throw Object.assign(new Error(`definition of '${def.name}' v${def.version} failed to compile here: ${name}: ${message}`), {
+      name: 'DefinitionError',
+    });
+  };
+}
+
+export class Definitions {
+  /** Kept as Definitions, so a lookup of a preloaded function allocates nothing. */
+  private readonly preloaded = new Map<string, Definition>();
+  private readonly byController = new Map<string, Map<string, Definition>>();
+
+  /** Imports a --module and keeps every function it exports (its default export's too). */
+  async preload(modulePath: string): Promise<void> {
+    const mod = (await import(pathToFileURL(path.resolve(modulePath)).href)) as Record<string, unknown>;
+    const exported = { ...(mod.default && typeof mod.default === 'object' ? mod.default : {}), ...mod };
+    for (const [name, value] of Object.entries(exported)) {
+      if (typeof value !== 'function') continue;
+      // addJob refuses such a name, so the function could never be called.
+      if (name.length > MAX_FUNCTION_NAME) throw new Error(`--module ${modulePath} exports a function named '${name.slice(0, 40)}…' (${name.length} characters); a function name is at most ${MAX_FUNCTION_NAME}`);
+      this.preloaded.set(name, { fn: value as JobFunction, version: 0 });
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(this.preloadedNames()));
+    if (bytes > MAX_PRELOADED_NAMES_BYTES) {
+      throw new Error(`--module ${modulePath} exports ${this.preloaded.size} functions whose names take ${bytes} bytes; at most ${MAX_PRELOADED_NAMES_BYTES} fit in the messages that announce a worker. Export fewer, or spread them over modules for different servers`);
+    }
+  }
+
+  /** What a worker announces when it is ready. */
+  preloadedNames(): string[] {
+    return [...this.preloaded.keys()];
+  }
+
+  /** A definition that fails to compile is kept as one that throws a DefinitionError. */
+  define(controller: string, defs: DefinitionSpec[]): void {
+    let table = this.byController.get(controller);
+    if (!table) this.byController.set(controller, (table = new Map()));
+    for (const def of defs) {
+      let fn: JobFunction;
+      try {
+        fn = compileDefinition(def.source);
+      } catch (error) {
+        fn = failedDefinition(def, error);
+      }
+      table.set(def.name, { fn, version: def.version });
+    }
+  }
+
+  /** The controller's own definition first, then a preloaded function of that name. */
+  lookup(controller: string, name: string): Definition | undefined {
+    return this.byController.get(controller)?.get(name) ?? this.preloaded.get(name);
+  }
+
+  /** The error a job of an unknown function fails with, naming what is known. */
+  unknownFunction(controller: string, name: string): Error {
+    const known = [...(this.byController.get(controller)?.keys() ?? []), ...this.preloaded.keys()];
+    const error = new Error(
+      `no function named '${name}' on this worker; ${known.length ? `known: ${known.join(', ')}` : 'nothing is defined yet'} (use define() first)`,
+    );
+    error.name = 'UnknownFunctionError';
+    return error;
+  }
+}
