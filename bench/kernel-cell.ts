@@ -94,20 +94,20 @@ export class KernelCellBench {
 }
 
 /** Workload 8 for the table: jobs per second as the notebook user waits for the cell. */
-export async function measureKernelCell(
-  config: { workers: number; runs: number; tinyJobs: number },
-  figures: SystemFigures,
-  log: (line: string) => void,
-): Promise<void> {
+export async function measureKernelCell(config: { workers: number; runs: number; tinyJobs: number }, figures: SystemFigures, log: (line: string) => void): Promise<void> {
   log(`kernel cell: ${config.tinyJobs.toLocaleString('en')} tiny jobs per cell`);
   const bench = await KernelCellBench.start(config.workers);
   try {
     const runs = await repeat(config.runs, 1, () => bench.tinyJobs(config.tinyJobs));
     const inCell = median(runs.map((r) => config.tinyJobs / (r.inCellMs / 1000)));
-    figures.kernel_tiny = figure(runs.map((r) => config.tinyJobs / (r.executeMs / 1000)), 'jobs/s', {
-      jobs: config.tinyJobs,
-      note: `execute_request → reply and idle; timed inside the cell: ${Math.round(inCell).toLocaleString('en')} jobs/s`,
-    });
+    figures.kernel_tiny = figure(
+      runs.map((r) => config.tinyJobs / (r.executeMs / 1000)),
+      'jobs/s',
+      {
+        jobs: config.tinyJobs,
+        note: `execute_request → reply and idle; timed inside the cell: ${Math.round(inCell).toLocaleString('en')} jobs/s`,
+      },
+    );
   } finally {
     await bench.close();
   }

@@ -93,21 +93,16 @@ for (const [system, outcomes] of Object.entries(figures)) {
   for (const [metric, outcome] of Object.entries(outcomes)) if (outcome && 'missing' in outcome) notes.push(`${system} ${metric}: ${outcome.missing}`);
 }
 const targets = checkTargets(figures, config.workers);
-const report = [
-  comparisonTable(figures),
-  '',
-  targetsTable(targets),
-  '',
-  `Machine: ${machineLine(machine, versions)}.`,
-  methodLine(config),
-  ...notes.map((note) => `Note: ${note}`),
-].join('\n');
+const report = [comparisonTable(figures), '', targetsTable(targets), '', `Machine: ${machineLine(machine, versions)}.`, methodLine(config), ...notes.map((note) => `Note: ${note}`)].join('\n');
 process.stdout.write(`\n${report}\n`);
 const missed = targets.filter((t) => t.met === false).length;
 process.stdout.write(`\n${missed === 0 ? 'every measured target met' : `${missed} target(s) MISSED`}; results in ${resultsPath}\n`);
 
 const { sections, ...settings } = config;
-writeFileSync(resultsPath, `${JSON.stringify({ generatedAt: new Date().toISOString(), machine, versions, config: { ...settings, sections: [...sections] }, systems: figures, targets, interference, notes }, null, 2)}\n`);
+writeFileSync(
+  resultsPath,
+  `${JSON.stringify({ generatedAt: new Date().toISOString(), machine, versions, config: { ...settings, sections: [...sections] }, systems: figures, targets, interference, notes }, null, 2)}\n`,
+);
 
 // Anything of ours still running (a section that timed out) goes with us.
 for (const pid of descendants(process.pid)) {

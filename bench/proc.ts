@@ -22,7 +22,9 @@ function parentOf(pid: number): number | undefined {
 }
 
 export function allPids(): number[] {
-  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
 }
 
 /** Every living descendant of `root` (children, grandchildren, ...). */

@@ -41,19 +41,16 @@ function run(workload: keyof typeof WORKLOADS, directory: string, profiled: bool
 
 function cpuTable(summary: WorkloadSummary): string {
   const total = Object.values(summary.cpuSeconds).reduce((a, b) => a + b, 0);
-  const rows = Object.entries(summary.cpuSeconds).map(([role, seconds]) => [
-    role,
-    seconds.toFixed(2),
-    `${((100 * seconds) / total).toFixed(0)}%`,
-    ((seconds * 1e6) / summary.jobs).toFixed(1),
-  ]);
+  const rows = Object.entries(summary.cpuSeconds).map(([role, seconds]) => [role, seconds.toFixed(2), `${((100 * seconds) / total).toFixed(0)}%`, ((seconds * 1e6) / summary.jobs).toFixed(1)]);
   rows.push(['all', total.toFixed(2), '100%', ((total * 1e6) / summary.jobs).toFixed(1)]);
   const capacity = summary.wallSeconds * os.cpus().length;
   return [
     markdownTable(['process', 'CPU s', 'share', 'CPU µs per job'], rows),
     '',
     `${summary.wallSeconds.toFixed(2)} s wall on ${os.cpus().length} cores: the engine used ${((100 * total) / capacity).toFixed(0)}% of the machine.`,
-    `Figures (median of runs): ${Object.entries(summary.figures).map(([name, value]) => `${name} ${value < 10 ? value.toFixed(3) : Math.round(value).toLocaleString('en')}`).join(', ')}.`,
+    `Figures (median of runs): ${Object.entries(summary.figures)
+      .map(([name, value]) => `${name} ${value < 10 ? value.toFixed(3) : Math.round(value).toLocaleString('en')}`)
+      .join(', ')}.`,
     summary.resultMessages ? `${summary.resultMessages.toLocaleString('en')} result messages reached the caller: ${(summary.jobs / summary.resultMessages).toFixed(1)} jobs per message.` : '',
   ].join('\n');
 }
@@ -68,12 +65,14 @@ for (const workload of chosen.length ? chosen : (Object.keys(WORKLOADS) as Array
   process.stderr.write(`${workload}: plain run for the CPU split, then a profiled run into ${directory}\n`);
   const plain = await run(workload, directory, false);
   const profiled = await run(workload, directory, true);
-  process.stdout.write([
-    `\n## ${WORKLOADS[workload]}, ${workers} workers\n`,
-    '### CPU time per process (plain run, from /proc)\n',
-    cpuTable(plain),
-    `\n### Self time per function (profiled run: ${profiled.profiles} processes; profiles in ${directory})\n`,
-    'Sampled time counts a process as busy while it has code on the stack, including while it waits for a core.\n',
-    summarizeProfiles(directory),
-  ].join('\n'));
+  process.stdout.write(
+    [
+      `\n## ${WORKLOADS[workload]}, ${workers} workers\n`,
+      '### CPU time per process (plain run, from /proc)\n',
+      cpuTable(plain),
+      `\n### Self time per function (profiled run: ${profiled.profiles} processes; profiles in ${directory})\n`,
+      'Sampled time counts a process as busy while it has code on the stack, including while it waits for a core.\n',
+      summarizeProfiles(directory),
+    ].join('\n'),
+  );
 }

@@ -11,7 +11,10 @@ type ParseError = SyntaxError & { loc?: { line: number; column: number } };
 export async function checkDefinitionSyntax(name: string, source: string): Promise<void> {
   const acorn = await import('acorn');
   let first: { error: ParseError; prefix: number } | undefined;
-  for (const [open, close] of [['(', ')'], ['({', '})']] as const) {
+  for (const [open, close] of [
+    ['(', ')'],
+    ['({', '})'],
+  ] as const) {
     try {
       acorn.parse(`${open}${source}${close}`, { ecmaVersion: 'latest', sourceType: 'script' });
       return;

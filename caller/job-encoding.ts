@@ -2,17 +2,7 @@
  * The caller's encoding of jobs: every item is checked and encoded before any is queued, so one
  * that cannot travel throws at once, naming the item, and nothing is queued.
  */
-import {
-  encodeValue,
-  inGroups,
-  isPlainValue,
-  MAX_FUNCTION_NAME,
-  MAX_MESSAGE_BYTES,
-  packPlainValues,
-  packValues,
-  SerializationError,
-  type PackedValues,
-} from '../protocol/index.js';
+import { encodeValue, inGroups, isPlainValue, MAX_FUNCTION_NAME, MAX_MESSAGE_BYTES, packPlainValues, packValues, SerializationError, type PackedValues } from '../protocol/index.js';
 import type { JobItem } from './types.js';
 
 /** Encoded items: their texts packed in groups (inGroups), their binary frames in order, and each one's frame count when any has frames. */

@@ -21,7 +21,18 @@ import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
 import { terminalProgress } from './terminal-progress.js';
 import { resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
-import { ControllerExitedError, QueueFullError, type JobItem, type JobOptions, type JobOutput, type JobResult, type Progress, type ProgressView, type SpawnOptions, type WaitOptions } from './types.js';
+import {
+  ControllerExitedError,
+  QueueFullError,
+  type JobItem,
+  type JobOptions,
+  type JobOutput,
+  type JobResult,
+  type Progress,
+  type ProgressView,
+  type SpawnOptions,
+  type WaitOptions,
+} from './types.js';
 
 /** What the pool emits, by event name. */
 export interface ScatterGatherEvents {
@@ -132,9 +143,15 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     const ids: number[] = [];
     this.feeding++; // results() and waitForResult({ all }) wait for the jobs still to come
     try {
-      await this.feed(name, encoded, this.timeoutOf(options), (segment) => {
-        for (let i = 0; i < segment.count; i++) ids.push(segment.first + i);
-      }, ids);
+      await this.feed(
+        name,
+        encoded,
+        this.timeoutOf(options),
+        (segment) => {
+          for (let i = 0; i < segment.count; i++) ids.push(segment.first + i);
+        },
+        ids,
+      );
     } finally {
       this.feeding--;
       this.waiters.wake();

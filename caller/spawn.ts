@@ -29,7 +29,7 @@ const controllerScript = fileURLToPath(new URL('../embedded/controller-main.js',
 export async function spawnScatterGather(urls: string[] = [], options: SpawnOptions = {}): Promise<ScatterGather> {
   checkSpawnOptions(options);
   const addresses = urls.map(parseServerUrl);
-  const embeddedWorkers = urls.length === 0 && options.embedded !== false ? options.workers ?? os.availableParallelism() : undefined;
+  const embeddedWorkers = urls.length === 0 && options.embedded !== false ? (options.workers ?? os.availableParallelism()) : undefined;
   // Key files are read and every link checked here, so a mistake fails this call with a clear error.
   const security = resolveLinkSecurity(options);
   for (const address of addresses) serverKeyFor(address, security);
@@ -43,9 +43,7 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     controllerId: `controller-${randomUUID()}`,
     urls,
     listen,
-    embedded: embeddedWorkers
-      ? { workers: embeddedWorkers, workerHeapMb: options.workerHeapMb, workerMaxRssMb: options.workerMaxRssMb, spareWorkers: options.spareWorkers }
-      : undefined,
+    embedded: embeddedWorkers ? { workers: embeddedWorkers, workerHeapMb: options.workerHeapMb, workerMaxRssMb: options.workerMaxRssMb, spareWorkers: options.spareWorkers } : undefined,
     retries: options.retries ?? 1,
     timeoutRetries: options.timeoutRetries ?? 0,
     heartbeatMs: options.heartbeatMs ?? 1000,
@@ -62,7 +60,12 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
   });
   const sg = new ScatterGather(child, socket, options, addresses.find((a) => a.fn)?.fn);
   try {
-    await untilReady(sg, addresses.map((a) => ({ url: a.endpoint, workers: a.workers })), embeddedWorkers, options.connectTimeoutMs ?? 15_000);
+    await untilReady(
+      sg,
+      addresses.map((a) => ({ url: a.endpoint, workers: a.workers })),
+      embeddedWorkers,
+      options.connectTimeoutMs ?? 15_000,
+    );
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

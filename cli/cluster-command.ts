@@ -109,7 +109,7 @@ function upCommand(): Command {
     .option('--spare-workers <n>', 'started workers each server keeps waiting (default: one per worker; 0 for none)')
     .option('--log-level <level>', 'server log level', logLevelOption)
     .option('--log-file <file>', "each server's log file on its host (default: the pid file with .log)")
-    .option('--key-file <file>', "passed to each server: its CURVE key file (a path on the host)")
+    .option('--key-file <file>', 'passed to each server: its CURVE key file (a path on the host)')
     .option('--authorized-keys <file>', 'passed to each server: controller public keys it accepts')
     .option('--controller-key <key>', 'passed to each server: the public key of the controller it dials')
     .option('--insecure', 'passed to each server: run without CURVE')
@@ -165,8 +165,5 @@ function downCommand(): Command {
 }
 
 export function clusterCommand(): Command {
-  return new Command('cluster')
-    .description('start or stop compute servers on other machines over ssh')
-    .addCommand(upCommand())
-    .addCommand(downCommand());
+  return new Command('cluster').description('start or stop compute servers on other machines over ssh').addCommand(upCommand()).addCommand(downCommand());
 }

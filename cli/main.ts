@@ -36,4 +36,3 @@ try {
   const benign = ['commander.helpDisplayed', 'commander.help', 'commander.version', 'commander.executeSubCommandAsync'].includes(error.code);
   process.exitCode = benign ? EXIT.ok : error.exitCode === 1 ? EXIT.usage : error.exitCode;
 }
-

@@ -29,55 +29,74 @@ export function serverCommand(): Command {
     .option('--daemon', 'detach and run in the background; returns once the server is ready')
     .option('--pidfile <file>', `record the pid here; refuse to start if a live server holds it (default with --daemon: ${DEFAULT_PIDFILE})`)
     .option('--log-file <file>', 'with --daemon: where its logs go (default: the pid file with .log)')
-    .action(async (opts: { bind: string[]; connect: string[]; workers: number; maxWorkers?: number; module?: string; name?: string; workerHeapMb?: number; workerMaxRssMb?: number; spareWorkers?: number; logLevel?: string; daemon?: boolean; pidfile?: string; logFile?: string } & ServerSecurityFlags, cmd: Command) => {
-      if (opts.bind.length === 0 && opts.connect.length === 0) cmd.error('error: give --bind and/or --connect', { exitCode: EXIT.usage });
-      if (opts.daemon) return startDaemon(opts.pidfile ?? DEFAULT_PIDFILE, opts.logFile);
-      const logger = createLogger('server', logLevel(opts.logLevel, 'info'));
-      let security: ReturnType<typeof resolveServerSecurity>;
-      try {
-        security = resolveServerSecurity(opts);
-        // Refused here, before a pid file is claimed or a worker forked.
-        ComputeServer.checkSecurity({ ...opts, ...security, logger });
-      } catch (error) {
-        if (!(error instanceof KeyError || error instanceof InsecureConfigurationError)) throw error;
-        if (isDaemonChild()) await reportToLauncher({ t: 'failed', reason: error.message });
-        fail(error.message, EXIT.usage);
-        return process.exit();
-      }
-      if (opts.pidfile) {
+    .action(
+      async (
+        opts: {
+          bind: string[];
+          connect: string[];
+          workers: number;
+          maxWorkers?: number;
+          module?: string;
+          name?: string;
+          workerHeapMb?: number;
+          workerMaxRssMb?: number;
+          spareWorkers?: number;
+          logLevel?: string;
+          daemon?: boolean;
+          pidfile?: string;
+          logFile?: string;
+        } & ServerSecurityFlags,
+        cmd: Command,
+      ) => {
+        if (opts.bind.length === 0 && opts.connect.length === 0) cmd.error('error: give --bind and/or --connect', { exitCode: EXIT.usage });
+        if (opts.daemon) return startDaemon(opts.pidfile ?? DEFAULT_PIDFILE, opts.logFile);
+        const logger = createLogger('server', logLevel(opts.logLevel, 'info'));
+        let security: ReturnType<typeof resolveServerSecurity>;
         try {
-          claimPidfile(opts.pidfile);
+          security = resolveServerSecurity(opts);
+          // Refused here, before a pid file is claimed or a worker forked.
+          ComputeServer.checkSecurity({ ...opts, ...security, logger });
         } catch (error) {
-          if (!(error instanceof PidfileError)) throw error;
+          if (!(error instanceof KeyError || error instanceof InsecureConfigurationError)) throw error;
           if (isDaemonChild()) await reportToLauncher({ t: 'failed', reason: error.message });
-          return fail(error.message);
+          fail(error.message, EXIT.usage);
+          return process.exit();
         }
-      }
-      const server = new ComputeServer({ ...opts, ...security, logger });
-      const stop = async (why: string) => {
-        logger.info({ why }, 'stopping');
-        await server.close();
-        if (opts.pidfile) releasePidfile(opts.pidfile);
-        process.exit(0);
-      };
-      process.once('SIGTERM', () => void stop('SIGTERM'));
-      process.once('SIGINT', () => void stop('SIGINT'));
-      // Started by a controller: go when it goes. A daemon's launcher leaves on purpose.
-      if (process.send && !isDaemonChild()) process.once('disconnect', () => void stop('parent gone'));
-      try {
-        await server.start();
-      } catch (error) {
-        // A server that cannot serve (an address in use, workers that cannot load --module) leaves no pid file behind.
-        if (opts.pidfile) releasePidfile(opts.pidfile);
-        if (isDaemonChild()) await reportToLauncher({ t: 'failed', reason: (error as Error).message });
-        throw error;
-      }
-      for (const endpoint of server.endpoints) process.stdout.write(`listening on ${endpoint}\n`);
-      // Public, and what a controller needs to dial this server: `?key=<hex>` in its URL (said only when it is dialled).
-      const publicKey = security.keyPair && server.endpoints.length > 0 ? keyToHex(security.keyPair.publicKey) : undefined;
-      if (publicKey) process.stdout.write(`public key ${publicKey}\n`);
-      if (isDaemonChild()) await reportToLauncher({ t: 'ready', pid: process.pid, endpoints: server.endpoints, publicKey });
-    });
+        if (opts.pidfile) {
+          try {
+            claimPidfile(opts.pidfile);
+          } catch (error) {
+            if (!(error instanceof PidfileError)) throw error;
+            if (isDaemonChild()) await reportToLauncher({ t: 'failed', reason: error.message });
+            return fail(error.message);
+          }
+        }
+        const server = new ComputeServer({ ...opts, ...security, logger });
+        const stop = async (why: string) => {
+          logger.info({ why }, 'stopping');
+          await server.close();
+          if (opts.pidfile) releasePidfile(opts.pidfile);
+          process.exit(0);
+        };
+        process.once('SIGTERM', () => void stop('SIGTERM'));
+        process.once('SIGINT', () => void stop('SIGINT'));
+        // Started by a controller: go when it goes. A daemon's launcher leaves on purpose.
+        if (process.send && !isDaemonChild()) process.once('disconnect', () => void stop('parent gone'));
+        try {
+          await server.start();
+        } catch (error) {
+          // A server that cannot serve (an address in use, workers that cannot load --module) leaves no pid file behind.
+          if (opts.pidfile) releasePidfile(opts.pidfile);
+          if (isDaemonChild()) await reportToLauncher({ t: 'failed', reason: (error as Error).message });
+          throw error;
+        }
+        for (const endpoint of server.endpoints) process.stdout.write(`listening on ${endpoint}\n`);
+        // Public, and what a controller needs to dial this server: `?key=<hex>` in its URL (said only when it is dialled).
+        const publicKey = security.keyPair && server.endpoints.length > 0 ? keyToHex(security.keyPair.publicKey) : undefined;
+        if (publicKey) process.stdout.write(`public key ${publicKey}\n`);
+        if (isDaemonChild()) await reportToLauncher({ t: 'ready', pid: process.pid, endpoints: server.endpoints, publicKey });
+      },
+    );
   command.addCommand(serverStopCommand());
   command.addCommand(serverStatusCommand());
   return command;

@@ -21,7 +21,10 @@ export function parseHost(spec: string): SshHost {
 
 /** Hosts from a file: one per line; blank lines and # comments are skipped. */
 export function parseHostfile(text: string): string[] {
-  return text.split('\n').map((line) => line.replace(/#.*/, '').trim()).filter(Boolean);
+  return text
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter(Boolean);
 }
 
 /** POSIX shell quoting for the remote side, which ssh hands to the login shell as one string. */

@@ -23,11 +23,7 @@ function startWorkers(embedded: EmbeddedCluster): { workerEndpoint: string; work
 }
 
 const prestarted = launch.embedded ? startWorkers(launch.embedded) : undefined;
-const [{ runController }, { ComputeServer }, { createLogger }] = await Promise.all([
-  import('../controller/controller-process.js'),
-  import('../server/server.js'),
-  import('../runtime/logger.js'),
-]);
+const [{ runController }, { ComputeServer }, { createLogger }] = await Promise.all([import('../controller/controller-process.js'), import('../server/server.js'), import('../runtime/logger.js')]);
 const server = launch.embedded
   ? new ComputeServer({
       // The options its prestarted workers were started with: the launch's, as they are.

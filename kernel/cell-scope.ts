@@ -39,10 +39,10 @@ export async function installCellScope(io: ScopeIO): Promise<CellScope> {
 
   const cellImport = async (specifier: string, options?: ImportCallOptions): Promise<unknown> =>
     specifier === PACKAGE_NAME && engine ? engine.namespace : import(resolver.resolve(specifier), options);
-  const cellRequire = Object.assign(
-    (id: string): unknown => (id === PACKAGE_NAME && engine ? engine.namespace : resolver.require(id)),
-    { resolve: (id: string) => resolver.requireResolve(id), cache: resolver.cache },
-  );
+  const cellRequire = Object.assign((id: string): unknown => (id === PACKAGE_NAME && engine ? engine.namespace : resolver.require(id)), {
+    resolve: (id: string) => resolver.requireResolve(id),
+    cache: resolver.cache,
+  });
   const input = (prompt = '', options: { password?: boolean } = {}) => io.input(String(prompt), !!options.password);
 
   const globals: Record<string, unknown> = {

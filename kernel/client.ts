@@ -60,10 +60,18 @@ export class KernelClient {
     const client = new KernelClient(info);
     client.iopubSocket.subscribe();
     client.iopubSocket.connect(endpoint(info, 'iopub'));
-    void receiveLoop(client.iopubSocket, (frames) => client.receive('iopub', frames), () => {});
+    void receiveLoop(
+      client.iopubSocket,
+      (frames) => client.receive('iopub', frames),
+      () => {},
+    );
     for (const channel of ['shell', 'control', 'stdin'] as const) {
       client.sockets[channel].connect(endpoint(info, channel));
-      void receiveLoop(client.sockets[channel], (frames) => client.receive(channel, frames), () => {});
+      void receiveLoop(
+        client.sockets[channel],
+        (frames) => client.receive(channel, frames),
+        () => {},
+      );
     }
     client.on('stdin', (message) => void client.answerInput(message));
     return client;
@@ -87,12 +95,7 @@ export class KernelClient {
   }
 
   /** Sends a request and resolves with its reply. */
-  async request<R extends KernelMessage.IMessage>(
-    channel: 'shell' | 'control',
-    msgType: KernelMessage.MessageType,
-    content: object,
-    timeoutMs = 30_000,
-  ): Promise<R> {
+  async request<R extends KernelMessage.IMessage>(channel: 'shell' | 'control', msgType: KernelMessage.MessageType, content: object, timeoutMs = 30_000): Promise<R> {
     let requestId = '';
     const reply = this.next<R>(channel, (message) => parentId(message) === requestId, timeoutMs, `${msgType} reply`);
     requestId = this.send(channel, msgType, content as never).header.msg_id;
@@ -109,7 +112,12 @@ export class KernelClient {
     while (Date.now() < deadline) {
       const published = this.next('iopub', (message) => sent.has(parentId(message)), Math.min(500, deadline - Date.now()), 'iopub');
       sent.add(this.send('shell', 'kernel_info_request', {}).header.msg_id);
-      if (await published.then(() => true, () => false)) {
+      if (
+        await published.then(
+          () => true,
+          () => false,
+        )
+      ) {
         return this.request<KernelMessage.IInfoReplyMsg>('shell', 'kernel_info_request', {}, Math.max(1, deadline - Date.now()));
       }
     }

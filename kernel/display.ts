@@ -57,8 +57,7 @@ const VEGA_LITE_MIME = (spec: Record<string, unknown>): string => {
 };
 
 const formatters = {
-  any: (value: unknown) =>
-    typeof value === 'string' ? bundle({ 'text/plain': value }) : (renderValue(value) ?? bundle({ 'text/plain': 'undefined' })),
+  any: (value: unknown) => (typeof value === 'string' ? bundle({ 'text/plain': value }) : (renderValue(value) ?? bundle({ 'text/plain': 'undefined' }))),
   html: (html: string) => bundle({ 'text/html': html, 'text/plain': html.replace(/<[^>]*>/g, '').trim() || '<HTML>' }),
   markdown: (markdown: string) => bundle({ 'text/markdown': markdown, 'text/plain': markdown }),
   json: (value: unknown) => bundle({ 'application/json': JSON.parse(JSON.stringify(value ?? null)), 'text/plain': plainText(value) }),

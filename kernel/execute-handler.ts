@@ -20,11 +20,7 @@ export async function handleExecute(kernel: Kernel, request: Request<KernelMessa
 
   if (outcome.status === 'ok') {
     if (outcome.data && !silent) {
-      kernel.iopub.publish<KernelMessage.IExecuteResultMsg>(
-        'execute_result',
-        { execution_count, data: outcome.data, metadata: outcome.metadata ?? {} },
-        parent,
-      );
+      kernel.iopub.publish<KernelMessage.IExecuteResultMsg>('execute_result', { execution_count, data: outcome.data, metadata: outcome.metadata ?? {} }, parent);
     }
     kernel.reply<KernelMessage.IExecuteReplyMsg>(request, { status: 'ok', execution_count, user_expressions: {}, payload: [] });
     return;

@@ -33,7 +33,7 @@ function startCellWorker(workerData: WorkerData, log: Logger): Worker {
     try {
       return new Worker(url, { workerData, execArgv: [...kept, needed] });
     } catch (again) {
-      log.warn({ err: again, dropped: kept }, 'the cell worker starts without the kernel\'s Node options: a worker thread refused them');
+      log.warn({ err: again, dropped: kept }, "the cell worker starts without the kernel's Node options: a worker thread refused them");
       return new Worker(url, { workerData, execArgv: [needed] });
     }
   }
@@ -187,9 +187,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
         break;
       }
       case 'input':
-        this.emit('input', message.prompt, message.password, (answer) =>
-          this.worker?.postMessage({ op: 'input', id: message.id, ...answer } satisfies ToWorker),
-        );
+        this.emit('input', message.prompt, message.password, (answer) => this.worker?.postMessage({ op: 'input', id: message.id, ...answer } satisfies ToWorker));
         break;
       case 'interrupted':
         this.interruptAcks.get(message.execId)?.();
@@ -232,9 +230,7 @@ export class Executor extends EventEmitter<ExecutorEvents> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.inspectorReplies.set(id, { resolve, reject });
-      this.inspector
-        .post('NodeWorker.sendMessageToWorker', { sessionId, message: JSON.stringify({ id, method, params }) })
-        .catch(reject);
+      this.inspector.post('NodeWorker.sendMessageToWorker', { sessionId, message: JSON.stringify({ id, method, params }) }).catch(reject);
     });
   }
 

@@ -45,8 +45,18 @@ export function thrownOutcome(thrown: unknown): ErrorOutcome {
   }
   const error = thrown as Error;
   const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
-  const userFrames = frames.slice(0, Math.max(0, frames.findIndex((line) => KERNEL_FRAME.test(line))));
+  const userFrames = frames.slice(
+    0,
+    Math.max(
+      0,
+      frames.findIndex((line) => KERNEL_FRAME.test(line)),
+    ),
+  );
   const kept = frames.some((line) => KERNEL_FRAME.test(line)) ? userFrames : frames;
   const name = error.name || error.constructor?.name || 'Error';
-  return errorOutcome(name, error.message, kept.map((line) => line.trimEnd()));
+  return errorOutcome(
+    name,
+    error.message,
+    kept.map((line) => line.trimEnd()),
+  );
 }

@@ -40,7 +40,13 @@ function handleHistory(kernel: Kernel, request: Request<KernelMessage.IHistoryRe
   if (query.hist_access_type === 'tail') history = history.slice(-Math.max(0, query.n));
   if (query.hist_access_type === 'range') history = history.filter(([, line]) => line >= query.start && (query.stop <= 0 || line < query.stop));
   if (query.hist_access_type === 'search') {
-    const pattern = new RegExp(`^${query.pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+    const pattern = new RegExp(
+      `^${query.pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+      's',
+    );
     history = history.filter(([, , code]) => pattern.test(code));
     if (query.unique) history = history.filter((entry, i) => history.findIndex(([, , code]) => code === entry[2]) === i);
     if (query.n) history = history.slice(-query.n);

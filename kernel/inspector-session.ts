@@ -10,11 +10,7 @@ export class InspectorSession {
 
   /** Any DevTools protocol method; the generated Node typings lack some parameters (e.g. replMode). */
   post<R = unknown>(method: string, params: object = {}): Promise<R> {
-    const post = this.session.post.bind(this.session) as unknown as (
-      method: string,
-      params: object,
-      callback: (error: Error | null, result: R) => void,
-    ) => void;
+    const post = this.session.post.bind(this.session) as unknown as (method: string, params: object, callback: (error: Error | null, result: R) => void) => void;
     return new Promise((resolve, reject) => post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
   }
 

@@ -19,11 +19,7 @@ export class IOPub {
     private readonly session: string,
   ) {}
 
-  publish<M extends KernelMessage.IIOPubMessage>(
-    msgType: M['header']['msg_type'],
-    content: M['content'],
-    parent: Parent,
-  ): void {
+  publish<M extends KernelMessage.IIOPubMessage>(msgType: M['header']['msg_type'], content: M['content'], parent: Parent): void {
     this.flush();
     this.send(newMessage<M>({ msgType, channel: 'iopub', content, parent, session: this.session }));
   }

@@ -66,7 +66,11 @@ export class Kernel {
     executor.on('input', (prompt, password, answer) => kernel.requestInput(prompt, password, answer));
     await executor.start();
     for (const channel of ['shell', 'control', 'stdin'] as const) {
-      sockets.listen(channel, (frames) => kernel.receive(channel, frames), (error) => log.error({ err: error, channel }, 'receive failed'));
+      sockets.listen(
+        channel,
+        (frames) => kernel.receive(channel, frames),
+        (error) => log.error({ err: error, channel }, 'receive failed'),
+      );
     }
     log.info({ info: { ...info, key: '…' } }, 'kernel started');
     return kernel;
@@ -141,8 +145,7 @@ export class Kernel {
       return;
     }
     const parent = request.message.header;
-    const status = (execution_state: 'busy' | 'idle') =>
-      this.iopub.publish<KernelMessage.IStatusMsg>('status', { execution_state }, parent);
+    const status = (execution_state: 'busy' | 'idle') => this.iopub.publish<KernelMessage.IStatusMsg>('status', { execution_state }, parent);
     status('busy');
     try {
       await handler(this, request);

@@ -92,14 +92,7 @@ export async function runNotebook(inputPath: string, options: RunNotebookOptions
   return result;
 }
 
-async function runCell(
-  client: KernelClient,
-  kernel: LaunchedKernel,
-  cell: ICodeCell,
-  source: string,
-  outputs: CellOutputs,
-  timeoutMs: number,
-): Promise<Omit<CellError, 'cell'> | undefined> {
+async function runCell(client: KernelClient, kernel: LaunchedKernel, cell: ICodeCell, source: string, outputs: CellOutputs, timeoutMs: number): Promise<Omit<CellError, 'cell'> | undefined> {
   try {
     const { reply } = await untilKernelExits(kernel, client.execute(source, { timeoutMs }));
     outputs.attach(parentId(reply), cell.outputs);

@@ -21,10 +21,7 @@ const PROGRESS_INTERVAL_MS = 200;
 
 type Spawn = (urls?: unknown, options?: unknown, ...rest: unknown[]) => Promise<ScatterGather>;
 
-export function forNotebook(
-  engine: Record<string, unknown>,
-  io: { display: Display; write: (name: StreamName, text: string) => void },
-): NotebookEngine {
+export function forNotebook(engine: Record<string, unknown>, io: { display: Display; write: (name: StreamName, text: string) => void }): NotebookEngine {
   const open = new Set<ScatterGather>();
   const spawn = engine.spawnScatterGather as Spawn | undefined;
   const reporter: Reporter = {

@@ -124,9 +124,7 @@ function moduleSyntaxEdits(program: acorn.Program, js: string): Edit[] {
 
 function importAsAwait(node: acorn.ImportDeclaration, js: string): string {
   const source = js.slice(node.source.start, node.source.end);
-  const attributes = node.attributes?.length
-    ? `, { with: { ${node.attributes.map((a) => `${js.slice(a.key.start, a.key.end)}: ${js.slice(a.value.start, a.value.end)}`).join(', ')} } }`
-    : '';
+  const attributes = node.attributes?.length ? `, { with: { ${node.attributes.map((a) => `${js.slice(a.key.start, a.key.end)}: ${js.slice(a.value.start, a.value.end)}`).join(', ')} } }` : '';
   const load = `await ${IMPORT_HELPER}(${source}${attributes})`;
   const namespace = node.specifiers.find((s) => s.type === 'ImportNamespaceSpecifier');
   const defaults = node.specifiers.find((s) => s.type === 'ImportDefaultSpecifier');
@@ -145,9 +143,7 @@ function importAsAwait(node: acorn.ImportDeclaration, js: string): string {
 }
 
 function dropExportKeyword(node: acorn.Node, declaration: acorn.Node): Edit[] {
-  const anonymous =
-    (declaration.type === 'FunctionDeclaration' || declaration.type === 'ClassDeclaration') &&
-    !(declaration as acorn.FunctionDeclaration).id;
+  const anonymous = (declaration.type === 'FunctionDeclaration' || declaration.type === 'ClassDeclaration') && !(declaration as acorn.FunctionDeclaration).id;
   // without `export default`, an anonymous function or class is only valid as an expression
   return anonymous
     ? [

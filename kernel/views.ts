@@ -40,7 +40,17 @@ function statusRows(status: StatusLike): string[][] {
       continue;
     }
     for (const worker of server.workers ?? []) {
-      rows.push([name, server.host ?? '', String(worker.w), String(worker.pid), worker.busy ? 'busy' : 'idle', String(worker.inflight), String(worker.done), String(worker.failed), rate(worker).toFixed(1)]);
+      rows.push([
+        name,
+        server.host ?? '',
+        String(worker.w),
+        String(worker.pid),
+        worker.busy ? 'busy' : 'idle',
+        String(worker.inflight),
+        String(worker.done),
+        String(worker.failed),
+        rate(worker).toFixed(1),
+      ]);
     }
   }
   return rows;
@@ -60,11 +70,17 @@ function summary(status: StatusLike): string {
 export function renderStatus(status: StatusLike): Rendered {
   const rows = statusRows(status);
   const widths = HEADER.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const text = [summary(status), line(HEADER), ...rows.map(line)].join('\n');
   const th = HEADER.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
   const tr = rows
-    .map((r) => `<tr class="tsgather-${escapeHtml(r[4]!.split(':')[0]!.replace(/\s+/g, '-'))}">${r.map((c, i) => `<td${i >= 5 ? ' style="text-align:right"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`)
+    .map(
+      (r) => `<tr class="tsgather-${escapeHtml(r[4]!.split(':')[0]!.replace(/\s+/g, '-'))}">${r.map((c, i) => `<td${i >= 5 ? ' style="text-align:right"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`,
+    )
     .join('');
   const html = `<div class="tsgather-status"><p>${escapeHtml(summary(status))}</p><table><thead><tr>${th}</tr></thead><tbody>${tr}</tbody></table></div>`;
   return { data: { 'text/html': html, 'text/plain': text }, metadata: {} };

@@ -19,7 +19,10 @@ export class SignatureError extends Error {
 export class Signer {
   private readonly algorithm: string;
 
-  constructor(private readonly key: string, scheme = 'hmac-sha256') {
+  constructor(
+    private readonly key: string,
+    scheme = 'hmac-sha256',
+  ) {
     if (!scheme.startsWith('hmac-')) throw new Error(`unsupported signature scheme ${scheme}`);
     this.algorithm = scheme.slice('hmac-'.length);
   }
@@ -46,14 +49,8 @@ export interface Envelope<M extends KernelMessage.IMessage = KernelMessage.IMess
 }
 
 export function encode(signer: Signer, message: KernelMessage.IMessage, identities: readonly Frame[] = []): Frame[] {
-  const parts = [message.header, message.parent_header, message.metadata, message.content].map((part) =>
-    JSON.stringify(part ?? {}),
-  );
-  const buffers = (message.buffers ?? []).map((buffer) =>
-    ArrayBuffer.isView(buffer)
-      ? Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-      : Buffer.from(buffer),
-  );
+  const parts = [message.header, message.parent_header, message.metadata, message.content].map((part) => JSON.stringify(part ?? {}));
+  const buffers = (message.buffers ?? []).map((buffer) => (ArrayBuffer.isView(buffer) ? Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength) : Buffer.from(buffer)));
   return [...identities, DELIMITER, signer.sign(parts), ...parts, ...buffers];
 }
 

@@ -3,9 +3,7 @@ import type { IMimeBundle, OutputMetadata } from '@jupyterlab/nbformat';
 
 export type StreamName = 'stdout' | 'stderr';
 
-export type ExecuteOutcome =
-  | { status: 'ok'; data?: IMimeBundle; metadata?: OutputMetadata }
-  | { status: 'error'; ename: string; evalue: string; traceback: string[] };
+export type ExecuteOutcome = { status: 'ok'; data?: IMimeBundle; metadata?: OutputMetadata } | { status: 'error'; ename: string; evalue: string; traceback: string[] };
 
 /** Offsets are UTF-16 code units here; the kernel converts from and to Jupyter's code points. */
 export interface Completion {
@@ -27,10 +25,7 @@ export interface Requests {
 }
 export type RequestOp = keyof Requests;
 
-export type ToWorker =
-  | ({ op: RequestOp; id: number } & Record<string, unknown>)
-  | { op: 'interrupt'; execId: number }
-  | { op: 'input'; id: number; value?: string; error?: string };
+export type ToWorker = ({ op: RequestOp; id: number } & Record<string, unknown>) | { op: 'interrupt'; execId: number } | { op: 'input'; id: number; value?: string; error?: string };
 
 export type FromWorker =
   | { type: 'ready'; warnings: string[] }

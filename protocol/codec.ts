@@ -71,9 +71,7 @@ function binaryKind(value: ArrayBufferView | ArrayBuffer): BinaryKind {
 }
 
 function asBytes(value: ArrayBufferView | ArrayBuffer): Uint8Array {
-  return value instanceof ArrayBuffer
-    ? new Uint8Array(value)
-    : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
 }
 
 // superjson transformers are synchronous, so the frames of the value being (de)coded can live here.
@@ -296,7 +294,7 @@ export function describeError(error: unknown): RemoteErrorInfo {
 
 function safeString(value: unknown): string {
   try {
-    return typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+    return typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
   } catch {
     return String(value);
   }

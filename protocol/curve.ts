@@ -63,7 +63,16 @@ class ZapAuthenticator {
         const domain = domainFrame?.toString() ?? '';
         const keyText = clientKey?.length === 32 ? z85Encode(clientKey) : undefined;
         const allowed = version?.toString() === '1.0' && mechanism?.toString() === 'CURVE' && keyText !== undefined && (this.domains.get(domain)?.has(keyText) ?? false);
-        const reply = [routingId!, delimiter ?? Buffer.alloc(0), '1.0', requestId ?? Buffer.alloc(0), allowed ? '200' : '400', allowed ? 'OK' : 'key not authorized', allowed ? fingerprint(keyText!) : '', ''];
+        const reply = [
+          routingId!,
+          delimiter ?? Buffer.alloc(0),
+          '1.0',
+          requestId ?? Buffer.alloc(0),
+          allowed ? '200' : '400',
+          allowed ? 'OK' : 'key not authorized',
+          allowed ? fingerprint(keyText!) : '',
+          '',
+        ];
         await socket.send(reply);
         const decision = { domain, address: addressFrame?.toString() ?? '', allowed, client: clientKey?.length === 32 ? fingerprint(clientKey) : 'none' };
         for (const listener of this.listeners) listener(decision);

@@ -41,7 +41,11 @@ export class InsecureLinkError extends Error {
 }
 
 export function resolveLinkSecurity(options: LinkSecurityOptions): LinkSecurity {
-  const keyPair = options.keyFile ? readKeyPairFile(options.keyFile) : options.keyPair ? { publicKey: normalizeKey(options.keyPair.publicKey, 'keyPair.publicKey'), secretKey: normalizeKey(options.keyPair.secretKey, 'keyPair.secretKey') } : undefined;
+  const keyPair = options.keyFile
+    ? readKeyPairFile(options.keyFile)
+    : options.keyPair
+      ? { publicKey: normalizeKey(options.keyPair.publicKey, 'keyPair.publicKey'), secretKey: normalizeKey(options.keyPair.secretKey, 'keyPair.secretKey') }
+      : undefined;
   const serverKeys: Record<string, string> = {};
   for (const [endpoint, key] of Object.entries(options.serverKeys ?? {})) serverKeys[endpoint] = publicKeyArgument(key, `serverKeys['${endpoint}']`);
   const authorized = options.authorizedKeys;
@@ -71,7 +75,7 @@ export function serverKeyFor(address: ServerAddress, security: LinkSecurity): st
 
 /** Throws when listening where servers beyond this machine could dial in unauthenticated. */
 export function checkListen(addresses: string[], security: LinkSecurity): void {
-  if (security.authorizedKeys && !security.keyPair) throw new InsecureLinkError('authorizedKeys needs this controller\'s own key pair: give keyFile (make one with: tsgather keys generate)');
+  if (security.authorizedKeys && !security.keyPair) throw new InsecureLinkError("authorizedKeys needs this controller's own key pair: give keyFile (make one with: tsgather keys generate)");
   if (security.keyPair && security.authorizedKeys?.length) return;
   const exposed = addresses.filter((address) => !isLoopbackEndpoint(address));
   if (exposed.length > 0 && !security.insecure) {

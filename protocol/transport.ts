@@ -2,7 +2,7 @@
  * ZeroMQ v6 allows one send in progress per socket; an Outbox queues frames and sends them in
  * order, so callers can post without awaiting and without tripping EBUSY.
  */
-import * as zmq from 'zeromq';
+import type * as zmq from 'zeromq';
 import type { Frames } from './messages.js';
 
 export type SendError = (error: Error, frames: Frames) => void;
@@ -50,11 +50,7 @@ export class Outbox {
 }
 
 /** Reads messages until the socket closes; a handler that throws is reported, not fatal. */
-export async function receiveLoop(
-  socket: zmq.Readable & zmq.Socket,
-  handle: (frames: Buffer[]) => void,
-  onHandlerError: (error: unknown, frames: Buffer[]) => void,
-): Promise<void> {
+export async function receiveLoop(socket: zmq.Readable & zmq.Socket, handle: (frames: Buffer[]) => void, onHandlerError: (error: unknown, frames: Buffer[]) => void): Promise<void> {
   try {
     for await (const message of socket) {
       try {

@@ -62,12 +62,15 @@ export class Definitions {
     for (const [name, value] of Object.entries(exported)) {
       if (typeof value !== 'function') continue;
       // addJob refuses such a name, so the function could never be called.
-      if (name.length > MAX_FUNCTION_NAME) throw new Error(`--module ${modulePath} exports a function named '${name.slice(0, 40)}…' (${name.length} characters); a function name is at most ${MAX_FUNCTION_NAME}`);
+      if (name.length > MAX_FUNCTION_NAME)
+        throw new Error(`--module ${modulePath} exports a function named '${name.slice(0, 40)}…' (${name.length} characters); a function name is at most ${MAX_FUNCTION_NAME}`);
       this.preloaded.set(name, { fn: value as JobFunction, version: 0 });
     }
     const bytes = Buffer.byteLength(JSON.stringify(this.preloadedNames()));
     if (bytes > MAX_PRELOADED_NAMES_BYTES) {
-      throw new Error(`--module ${modulePath} exports ${this.preloaded.size} functions whose names take ${bytes} bytes; at most ${MAX_PRELOADED_NAMES_BYTES} fit in the messages that announce a worker. Export fewer, or spread them over modules for different servers`);
+      throw new Error(
+        `--module ${modulePath} exports ${this.preloaded.size} functions whose names take ${bytes} bytes; at most ${MAX_PRELOADED_NAMES_BYTES} fit in the messages that announce a worker. Export fewer, or spread them over modules for different servers`,
+      );
     }
   }
 
@@ -99,9 +102,7 @@ export class Definitions {
   /** The error a job of an unknown function fails with, naming what is known. */
   unknownFunction(controller: string, name: string): Error {
     const known = [...(this.byController.get(controller)?.keys() ?? []), ...this.preloaded.keys()];
-    const error = new Error(
-      `no function named '${name}' on this worker; ${known.length ? `known: ${known.join(', ')}` : 'nothing is defined yet'} (use define() first)`,
-    );
+    const error = new Error(`no function named '${name}' on this worker; ${known.length ? `known: ${known.join(', ')}` : 'nothing is defined yet'} (use define() first)`);
     error.name = 'UnknownFunctionError';
     return error;
   }

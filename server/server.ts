@@ -115,28 +115,34 @@ export class ComputeServer {
       pid: process.pid,
       functions: [],
     };
-    this.pool = new WorkerPool(options.workers ?? os.availableParallelism(), workerEndpoint, {
-      up: (worker) => this.workerUp(worker),
-      down: (worker, cause, code, signal, detail) => {
-        if (cause === 'timeout') this.log.warn({ w: worker.w, pid: worker.pid, ...detail }, 'job ran past its timeout: worker killed');
-        if (cause === 'recycle') this.log.info({ w: worker.w, pid: worker.pid, ...detail }, 'worker over its memory ceiling recycled');
-        if (cause === 'crash') this.log.warn({ w: worker.w, pid: worker.pid, code, signal }, 'worker died');
-        if (this.startupStderr.has(worker.w)) this.lastStartupStderr = this.startupStderr.get(worker.w)!;
-        this.startupStderr.delete(worker.w);
-        this.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal, ...detail });
+    this.pool = new WorkerPool(
+      options.workers ?? os.availableParallelism(),
+      workerEndpoint,
+      {
+        up: (worker) => this.workerUp(worker),
+        down: (worker, cause, code, signal, detail) => {
+          if (cause === 'timeout') this.log.warn({ w: worker.w, pid: worker.pid, ...detail }, 'job ran past its timeout: worker killed');
+          if (cause === 'recycle') this.log.info({ w: worker.w, pid: worker.pid, ...detail }, 'worker over its memory ceiling recycled');
+          if (cause === 'crash') this.log.warn({ w: worker.w, pid: worker.pid, code, signal }, 'worker died');
+          if (this.startupStderr.has(worker.w)) this.lastStartupStderr = this.startupStderr.get(worker.w)!;
+          this.startupStderr.delete(worker.w);
+          this.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal, ...detail });
+        },
+        output: (worker, stream, text) => {
+          if (stream === 'stderr' && !worker.ready) this.startupStderr.set(worker.w, ((this.startupStderr.get(worker.w) ?? '') + text).slice(-STARTUP_STDERR_KEPT));
+          this.broadcast({ t: 'worker-output', w: worker.w, stream }, text);
+        },
+        failing: (reason) => {
+          this.failure = reason;
+          this.log.error({ reason, stderr: this.lastStartupStderr }, 'workers keep dying');
+          this.broadcast({ t: 'error', reason });
+        },
+        spareDied: (pid, code, signal, stderr) => this.log.warn({ pid, code, signal, stderr }, 'spare worker died while it waited'),
+        sparesChanged: (counts) => this.broadcast({ t: 'spares', ...counts }),
       },
-      output: (worker, stream, text) => {
-        if (stream === 'stderr' && !worker.ready) this.startupStderr.set(worker.w, ((this.startupStderr.get(worker.w) ?? '') + text).slice(-STARTUP_STDERR_KEPT));
-        this.broadcast({ t: 'worker-output', w: worker.w, stream }, text);
-      },
-      failing: (reason) => {
-        this.failure = reason;
-        this.log.error({ reason, stderr: this.lastStartupStderr }, 'workers keep dying');
-        this.broadcast({ t: 'error', reason });
-      },
-      spareDied: (pid, code, signal, stderr) => this.log.warn({ pid, code, signal, stderr }, 'spare worker died while it waited'),
-      sparesChanged: (counts) => this.broadcast({ t: 'spares', ...counts }),
-    }, options, options.prestarted?.workers);
+      options,
+      options.prestarted?.workers,
+    );
     this.workerEndpoint = workerEndpoint;
   }
 
@@ -155,7 +161,11 @@ export class ComputeServer {
     const exposed = ComputeServer.checkSecurity(this.options);
     if (exposed.length > 0) this.log.warn({ exposed }, 'INSECURE: serving links beyond this machine without encryption or authentication (--insecure): anyone who can reach them can run code here');
     await this.workerSocket.bind(this.workerEndpoint);
-    void receiveLoop(this.workerSocket, (message) => this.fromWorker(message), (error) => this.malformed('worker', error));
+    void receiveLoop(
+      this.workerSocket,
+      (message) => this.fromWorker(message),
+      (error) => this.malformed('worker', error),
+    );
     this.pool.resize(this.pool.size);
     if (this.options.bind?.length) await this.listen(this.options.bind);
     for (const url of this.options.connect ?? []) this.dial(url);
@@ -236,7 +246,11 @@ export class ComputeServer {
     const turn: LinkTurn = { delivering: false };
     const link: ControllerLink = { tag: 'in-process', greeted: false, send: inProcessSender(deliver, onDeliverError, turn) };
     this.links.set(link.tag, link);
-    return inProcessSender((message) => this.fromController(link, message), (error) => this.malformed('controller', error), turn);
+    return inProcessSender(
+      (message) => this.fromController(link, message),
+      (error) => this.malformed('controller', error),
+      turn,
+    );
   }
 
   private dial(url: string): void {
@@ -273,10 +287,18 @@ export class ComputeServer {
       this.log.warn(detail, message);
     };
     return {
-      keyRefused: (address) => warn('auth', incoming ? 'controller handshake refused' : `controller at ${peer} refused this server's key: add this server's .pub to the controller's authorizedKeys`, { address }),
+      keyRefused: (address) =>
+        warn('auth', incoming ? 'controller handshake refused' : `controller at ${peer} refused this server's key: add this server's .pub to the controller's authorizedKeys`, { address }),
       mismatch: (address, error) =>
-        warn('protocol', incoming ? 'controller handshake failed: security mismatch (a controller without keys, or one using the wrong server key)' : `handshake with controller at ${peer} failed: security mismatch (does it listen with keys? is --controller-key its key?)`, { address, code: error.code }),
-      failed: (address, error) => warn('other', incoming ? 'controller handshake failed' : `handshake with controller at ${peer} failed: is --controller-key that controller's public key?`, { address, err: error.message }),
+        warn(
+          'protocol',
+          incoming
+            ? 'controller handshake failed: security mismatch (a controller without keys, or one using the wrong server key)'
+            : `handshake with controller at ${peer} failed: security mismatch (does it listen with keys? is --controller-key its key?)`,
+          { address, code: error.code },
+        ),
+      failed: (address, error) =>
+        warn('other', incoming ? 'controller handshake failed' : `handshake with controller at ${peer} failed: is --controller-key that controller's public key?`, { address, err: error.message }),
       succeeded: () => warned.clear(),
     };
   }

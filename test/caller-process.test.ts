@@ -96,7 +96,11 @@ describe('a caller started however node starts a program', () => {
   }
 
   test('flags that are not the caller program own (a heap limit) still reach the controller child', async () => {
-    const run = await runNode(['--max-old-space-size=300', '-e', CALLER.replace("includes('embedded/controller-main.js')", "includes('embedded/controller-main.js') && readFileSync('/proc/' + pid + '/cmdline', 'utf8').includes('--max-old-space-size=300')")]);
+    const run = await runNode([
+      '--max-old-space-size=300',
+      '-e',
+      CALLER.replace("includes('embedded/controller-main.js')", "includes('embedded/controller-main.js') && readFileSync('/proc/' + pid + '/cmdline', 'utf8').includes('--max-old-space-size=300')"),
+    ]);
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(resultOf(run), { value: 42, controllers: 1 });
   });

@@ -20,7 +20,21 @@ after(async () => {
 });
 
 describe('help and usage errors', () => {
-  const commands = [[], ['server'], ['server', 'stop'], ['server', 'status'], ['run'], ['kernel'], ['kernel', 'install'], ['kernel', 'uninstall'], ['keys'], ['bench'], ['cluster'], ['cluster', 'up'], ['cluster', 'down']];
+  const commands = [
+    [],
+    ['server'],
+    ['server', 'stop'],
+    ['server', 'status'],
+    ['run'],
+    ['kernel'],
+    ['kernel', 'install'],
+    ['kernel', 'uninstall'],
+    ['keys'],
+    ['bench'],
+    ['cluster'],
+    ['cluster', 'up'],
+    ['cluster', 'down'],
+  ];
   test('--help works on every command and exits 0', async () => {
     const outcomes = await Promise.all(commands.map((path) => runCli([...path, '--help'])));
     outcomes.forEach((outcome, i) => {
@@ -68,7 +82,10 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
     assert.match(started.stdout, new RegExp(`started server pid ${pid} \\(pid file ${pidfile}, log ${join(dir, 'daemon.log')}\\)`));
     assert.ok(alive(pid));
     const daemonArgs = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    assert.ok(YOUNG_GENERATION_FLAGS.every((flag) => daemonArgs.includes(flag)), `the daemon relays every message, and gets the engine's young generation: ${daemonArgs.join(' ')}`);
+    assert.ok(
+      YOUNG_GENERATION_FLAGS.every((flag) => daemonArgs.includes(flag)),
+      `the daemon relays every message, and gets the engine's young generation: ${daemonArgs.join(' ')}`,
+    );
 
     const status = await runCli(['server', 'status', '--pidfile', pidfile]);
     assert.equal(status.code, 0);
@@ -160,18 +177,26 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
 });
 
 /** Log lines below pino's warn level (40). */
-const belowWarn = (stderr: string) => stderr.split('\n').filter(Boolean).filter((line) => (JSON.parse(line) as { level: number }).level < 40);
-
+const belowWarn = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter(Boolean)
+    .filter((line) => (JSON.parse(line) as { level: number }).level < 40);
 
 describe('server logs', { timeout: 120_000 }, () => {
   test('JSON lines for the connection, refresh and a worker death; TSGATHER_LOG_LEVEL sets the level', async () => {
     const server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '2', '--log-level', 'info']);
     const sg = await spawnScatterGather([server.endpoint], { echo: false });
     try {
-      const lines = () => server.log.join('').split('\n').filter(Boolean).map((line) => JSON.parse(line) as { msg: string; level: number; role: string });
+      const lines = () =>
+        server.log
+          .join('')
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as { msg: string; level: number; role: string });
       await sg.command('refresh');
       const status = await sg.status();
-      const victim = ((status.servers[0] as { workers: Array<{ pid: number }> }).workers[0]!).pid;
+      const victim = (status.servers[0] as { workers: Array<{ pid: number }> }).workers[0]!.pid;
       const down = nextEvent(sg, 'worker-down', (d) => d.pid === victim);
       process.kill(victim, 'SIGKILL');
       await down;
@@ -191,7 +216,10 @@ describe('server logs', { timeout: 120_000 }, () => {
       await server.stop();
     }
 
-    const quiet = spawn(process.execPath, [join(import.meta.dirname, '../cli/main.js'), 'server', '--bind', 'tcp://127.0.0.1:0', '--workers', '1'], { env: { ...process.env, TSGATHER_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const quiet = spawn(process.execPath, [join(import.meta.dirname, '../cli/main.js'), 'server', '--bind', 'tcp://127.0.0.1:0', '--workers', '1'], {
+      env: { ...process.env, TSGATHER_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     quiet.stderr.setEncoding('utf8').on('data', (text: string) => (err += text));
     await new Promise<void>((resolve) => quiet.stdout.setEncoding('utf8').on('data', (text: string) => text.includes('listening on') && resolve()));
@@ -217,17 +245,25 @@ describe('server logs', { timeout: 120_000 }, () => {
 
   test('the controller logs pino JSON lines at the logLevel option (default warn: quiet)', async () => {
     const index = join(import.meta.dirname, '../caller/index.js');
-    const script = (options: string) =>
-      `import { spawnScatterGather } from ${JSON.stringify(index)};\nconst sg = await spawnScatterGather([], { workers: 1, ${options} });\nawait sg.close();\n`;
+    const script = (options: string) => `import { spawnScatterGather } from ${JSON.stringify(index)};\nconst sg = await spawnScatterGather([], { workers: 1, ${options} });\nawait sg.close();\n`;
     await writeFile(join(dir, 'verbose.mjs'), script("logLevel: 'info'"));
     await writeFile(join(dir, 'quiet.mjs'), script(''));
     const env = { ...process.env };
     delete env.TSGATHER_LOG_LEVEL;
     const verbose = await runProgram(process.execPath, [join(dir, 'verbose.mjs')], { env });
     assert.equal(verbose.code, 0, verbose.stderr);
-    const lines = verbose.stderr.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { role: string; msg: string; level: number });
-    assert.ok(lines.some((line) => line.role === 'controller' && line.msg === 'server joined' && line.level === 30), verbose.stderr);
-    assert.ok(lines.some((line) => line.role === 'server' && line.msg === 'server ready'), 'the embedded server logs at the same level');
+    const lines = verbose.stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { role: string; msg: string; level: number });
+    assert.ok(
+      lines.some((line) => line.role === 'controller' && line.msg === 'server joined' && line.level === 30),
+      verbose.stderr,
+    );
+    assert.ok(
+      lines.some((line) => line.role === 'server' && line.msg === 'server ready'),
+      'the embedded server logs at the same level',
+    );
     const quiet = await runProgram(process.execPath, [join(dir, 'quiet.mjs')], { env });
     assert.equal(quiet.code, 0, quiet.stderr);
     assert.deepEqual(belowWarn(quiet.stderr), [], 'nothing below warn (a loaded machine may legitimately warn)');
@@ -238,7 +274,18 @@ describe('server logs', { timeout: 120_000 }, () => {
     assert.equal(keys.code, 0, keys.stderr);
     const secret = /^secret (\S+)$/m.exec(await readFile(join(dir, 'keys', 'server.key'), 'utf8'))?.[1];
     assert.ok(secret, 'the key file holds a secret line');
-    const server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--key-file', join(dir, 'keys', 'server.key'), '--authorized-keys', join(dir, 'keys', 'server.pub'), '--log-level', 'trace']);
+    const server = await startServer([
+      '--bind',
+      'tcp://127.0.0.1:0',
+      '--workers',
+      '1',
+      '--key-file',
+      join(dir, 'keys', 'server.key'),
+      '--authorized-keys',
+      join(dir, 'keys', 'server.pub'),
+      '--log-level',
+      'trace',
+    ]);
     await server.stop();
     const log = server.log.join('');
     assert.match(log, /server ready/);

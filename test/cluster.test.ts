@@ -28,7 +28,10 @@ describe('two servers, then a third that dials in', () => {
   });
 
   test('both servers receive work from one controller', async () => {
-    const results = await sg.mapResults('sleep', Array.from({ length: 40 }, () => [[5]] as [number[]]));
+    const results = await sg.mapResults(
+      'sleep',
+      Array.from({ length: 40 }, () => [[5]] as [number[]]),
+    );
     assert.ok(results.every((r) => r.ok));
     assert.deepEqual(new Set(results.map((r) => r.worker.server)), new Set(['alpha', 'beta']));
   });
@@ -38,17 +41,28 @@ describe('two servers, then a third that dials in', () => {
     const joined = nextEvent(sg, 'worker-up', (d) => d.server === 'gamma');
     c = await startServer(['--connect', sg.listenAddress!, '--workers', '1', '--name', 'gamma'], { waitForEndpoint: false });
     await joined;
-    const results = await sg.mapResults('sleep', Array.from({ length: 60 }, () => [[10]] as [number[]]));
-    assert.ok(results.every((r) => r.ok), 'sleep, defined before gamma existed, runs there too');
+    const results = await sg.mapResults(
+      'sleep',
+      Array.from({ length: 60 }, () => [[10]] as [number[]]),
+    );
+    assert.ok(
+      results.every((r) => r.ok),
+      'sleep, defined before gamma existed, runs there too',
+    );
     assert.ok(results.some((r) => r.worker.server === 'gamma'));
     const status = await sg.status();
     assert.equal(status.workers, 3);
   });
 
   test('a server that is killed mid-run does not strand its jobs: every job gets exactly one result', async () => {
-    const ids = sg.addJob('sleep', Array.from({ length: 80 }, () => [[20]]));
+    const ids = sg.addJob(
+      'sleep',
+      Array.from({ length: 80 }, () => [[20]]),
+    );
     const first = await sg.waitForResult();
-    const workerPid = first.find((r) => r.worker.server === 'alpha')?.worker.pid ?? (((await sg.status()).servers as Array<{ id: string; workers: Array<{ pid: number }> }>).find((s) => s.id === 'alpha')!.workers[0]!.pid);
+    const workerPid =
+      first.find((r) => r.worker.server === 'alpha')?.worker.pid ??
+      ((await sg.status()).servers as Array<{ id: string; workers: Array<{ pid: number }> }>).find((s) => s.id === 'alpha')!.workers[0]!.pid;
     const lost = nextEvent(sg, 'server-down', (d) => d.server === 'alpha');
     await a.stop('SIGKILL');
     await lost;
@@ -146,7 +160,10 @@ describe('a server that takes frames of at most 1 MB (--max-message-mb 1)', () =
     try {
       await sg.define('len', (x: string | Uint8Array) => x.length);
       const text = 'x'.repeat(50_000);
-      const lengths = await sg.map('len', Array.from({ length: 200 }, () => [[text]] as [unknown[]]));
+      const lengths = await sg.map(
+        'len',
+        Array.from({ length: 200 }, () => [[text]] as [unknown[]]),
+      );
       assert.deepEqual(lengths, Array(200).fill(50_000), '10 MB of arguments, in frames of under 1 MB');
       const [small, big] = await sg.mapResults('len', [[[new Uint8Array(10)]], [[new Uint8Array(2 * 1024 * 1024)]]]);
       assert.equal(small!.value, 10);
@@ -172,7 +189,10 @@ describe('a server that takes frames of at most 1 MB (--max-message-mb 1)', () =
       assert.equal(result!.ok, false);
       assert.equal(result!.error!.name, 'MessageTooLargeError');
       assert.match(result!.error!.message, /cannot run there: the definition of 'huge' \(v1\) is 2\.0 MB; server .+ takes frames of at most 1\.0 MB \(its --max-message-mb\)/);
-      assert.deepEqual(events.filter((event) => event.kind === 'definition-too-large').map((event) => event.detail.fn), ['huge']);
+      assert.deepEqual(
+        events.filter((event) => event.kind === 'definition-too-large').map((event) => event.detail.fn),
+        ['huge'],
+      );
       assert.equal(await sg.submit('len', ['abc']), 3, 'the link is still up, with the definitions that fit');
       await sg.define('huge', () => 'small now');
       assert.equal(await sg.submit('huge'), 'small now');
@@ -188,8 +208,14 @@ describe('a server that takes frames of at most 1 MB (--max-message-mb 1)', () =
     const sg = await spawnScatterGather([small.endpoint, large.endpoint], { echo: false });
     try {
       await sg.define('huge', `() => ${JSON.stringify('x'.repeat(2 * 1024 * 1024))}.length + process.pid * 0`);
-      const results = await sg.mapResults('huge', Array.from({ length: 40 }, () => [[]] as [unknown[]]));
-      assert.ok(results.every((result) => result.ok && result.value === 2 * 1024 * 1024), 'every job ran on the server that took the definition');
+      const results = await sg.mapResults(
+        'huge',
+        Array.from({ length: 40 }, () => [[]] as [unknown[]]),
+      );
+      assert.ok(
+        results.every((result) => result.ok && result.value === 2 * 1024 * 1024),
+        'every job ran on the server that took the definition',
+      );
       assert.deepEqual(new Set(results.map((result) => result.worker.server)).size, 1);
       const gone = nextEvent(sg, 'server-down');
       await large.stop();

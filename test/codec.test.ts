@@ -7,7 +7,10 @@ const roundTrip = (value: unknown) => decodeValue(encodeValue(value));
 test('superjson types round-trip: Date, Map, Set, BigInt, RegExp, undefined, Error', () => {
   const value = {
     when: new Date(86_400_000),
-    map: new Map<unknown, unknown>([['a', 1], [2, new Set([3])]]),
+    map: new Map<unknown, unknown>([
+      ['a', 1],
+      [2, new Set([3])],
+    ]),
     set: new Set(['x', 'y']),
     big: 2n ** 70n,
     re: /a+b/gi,
@@ -67,7 +70,10 @@ test('a typed array on an unaligned frame is copied into an aligned one', () => 
 });
 
 test('values that cannot travel are refused with the path to the culprit', () => {
-  assert.throws(() => encodeValue({ a: [1, { f: () => 1 }] }, 'job 0'), (error: Error) => error instanceof SerializationError && /job 0\.a\[1\]\.f is a function/.test(error.message));
+  assert.throws(
+    () => encodeValue({ a: [1, { f: () => 1 }] }, 'job 0'),
+    (error: Error) => error instanceof SerializationError && /job 0\.a\[1\]\.f is a function/.test(error.message),
+  );
   assert.throws(() => encodeValue([Symbol('s')]), /value\[0\] is a symbol/);
   assert.throws(() => encodeValue({ p: Promise.resolve(1) }), /value\.p is a Promise/);
   assert.throws(() => encodeValue(new Map([['k', new WeakMap()]])), /WeakMap/);

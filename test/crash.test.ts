@@ -49,25 +49,40 @@ describe('worker deaths', () => {
   });
 
   test('a job that calls process.exit is retried once, then reported failed with the cause; other jobs are unaffected', async () => {
-    const doubled = sg.map<number>('double', Array.from({ length: 50 }, (_, i) => [[i]] as [number[]]));
+    const doubled = sg.map<number>(
+      'double',
+      Array.from({ length: 50 }, (_, i) => [[i]] as [number[]]),
+    );
     const [dead] = await sg.mapResults('exitNow', [[[3]]]);
     assert.equal(dead!.ok, false);
     assert.equal(dead!.error!.name, 'WorkerDiedError');
     assert.match(dead!.error!.message, /exited with code 3 while running job \d+ \('exitNow'\); gave up after 2 attempt\(s\)/);
     assert.equal(dead!.attempts, 2);
-    assert.deepEqual(await doubled, Array.from({ length: 50 }, (_, i) => i * 2));
+    assert.deepEqual(
+      await doubled,
+      Array.from({ length: 50 }, (_, i) => i * 2),
+    );
   });
 
   test('a job that dies inside a batch of innocent jobs: only it fails, every other job in the batch succeeds once', async () => {
     await sg.define('maybeExit', (n: number) => (n === 37 ? process.exit(9) : n));
     // Warm the credit window up so jobs travel in large batches, then hide the killer in one.
-    await sg.map('maybeExit', Array.from({ length: 200 }, () => [[0]] as [number[]]));
-    const results = await sg.mapResults('maybeExit', Array.from({ length: 400 }, (_, i) => [[i]] as [number[]]));
+    await sg.map(
+      'maybeExit',
+      Array.from({ length: 200 }, () => [[0]] as [number[]]),
+    );
+    const results = await sg.mapResults(
+      'maybeExit',
+      Array.from({ length: 400 }, (_, i) => [[i]] as [number[]]),
+    );
     const failed = results.filter((r) => !r.ok);
     assert.equal(failed.length, 1);
     assert.equal(failed[0]!.id, results[37]!.id);
     assert.match(failed[0]!.error!.message, /exited with code 9/);
-    assert.deepEqual(results.filter((r) => r.ok).map((r) => r.value), Array.from({ length: 400 }, (_, i) => i).filter((i) => i !== 37));
+    assert.deepEqual(
+      results.filter((r) => r.ok).map((r) => r.value),
+      Array.from({ length: 400 }, (_, i) => i).filter((i) => i !== 37),
+    );
   });
 
   test('a job that allocates without bound kills only its worker and is reported', async () => {

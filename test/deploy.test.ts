@@ -111,7 +111,10 @@ describe('Kubernetes Deployment', () => {
     const secret = pod.volumes.find((v: { name: string; secret?: unknown }) => v.secret);
     assert.equal(secret.secret.secretName, 'tsgather-keys');
     assert.match(pod.initContainers[0].command.join(' '), /install -m 0600 \/secret\/server\.key \/keys\/server\.key/);
-    assert.ok(server.volumeMounts.some((m: { mountPath: string }) => m.mountPath === '/tmp'), 'a writable /tmp for the worker sockets');
+    assert.ok(
+      server.volumeMounts.some((m: { mountPath: string }) => m.mountPath === '/tmp'),
+      'a writable /tmp for the worker sockets',
+    );
   });
 });
 
@@ -136,12 +139,21 @@ describe('Containerfile', () => {
     const froms = steps.filter((s) => s.op === 'FROM');
     assert.ok(froms.every((s) => s.args.startsWith('node:20-slim')));
     const final = steps.slice(steps.lastIndexOf(froms.at(-1)!));
-    assert.ok(steps.some((s) => s.op === 'RUN' && /npx tsc -p tsconfig\.json/.test(s.args)), 'a build step');
-    assert.ok(final.some((s) => s.op === 'RUN' && /npm ci --omit=dev/.test(s.args)), 'runtime dependencies only in the final image');
+    assert.ok(
+      steps.some((s) => s.op === 'RUN' && /npx tsc -p tsconfig\.json/.test(s.args)),
+      'a build step',
+    );
+    assert.ok(
+      final.some((s) => s.op === 'RUN' && /npm ci --omit=dev/.test(s.args)),
+      'runtime dependencies only in the final image',
+    );
     assert.ok(final.some((s) => s.op === 'COPY' && /--from=build \/app\/dist/.test(s.args)));
     assert.deepEqual(final.find((s) => s.op === 'USER')?.args, 'node', 'not root');
     assert.deepEqual(JSON.parse(final.find((s) => s.op === 'ENTRYPOINT')!.args), ['node', ...YOUNG_GENERATION_FLAGS, 'dist/cli/main.js', 'server']);
-    assert.ok(final.some((s) => s.op === 'ENV' && s.args === `GLIBC_TUNABLES=${withMallocTunables({}).GLIBC_TUNABLES}`), 'the server relays large frames: it gets the malloc tunables');
+    assert.ok(
+      final.some((s) => s.op === 'ENV' && s.args === `GLIBC_TUNABLES=${withMallocTunables({}).GLIBC_TUNABLES}`),
+      'the server relays large frames: it gets the malloc tunables',
+    );
     const cmd = JSON.parse(final.find((s) => s.op === 'CMD')!.args) as string[];
     assertServerFlags(cmd, 'CMD');
     // Everything copied from the build context exists in the repository.

@@ -27,15 +27,24 @@ describe('embedded local cluster', () => {
   test('starts one worker per core and runs 100 histogram jobs, each tagged with id, worker, server and timings', async () => {
     const status = await sg.status();
     assert.equal(status.workers, os.availableParallelism());
-    const ids = sg.addJob('histogram', Array.from({ length: 100 }, () => [[1000], { distribution: 'normal', loc: 1, scale: 1, bins: 10 }]));
+    const ids = sg.addJob(
+      'histogram',
+      Array.from({ length: 100 }, () => [[1000], { distribution: 'normal', loc: 1, scale: 1, bins: 10 }]),
+    );
     assert.equal(ids.length, 100);
     const results = await sg.waitForResult({ all: true });
-    assert.deepEqual(results.map((r) => r.id).sort((a, b) => a - b), ids);
+    assert.deepEqual(
+      results.map((r) => r.id).sort((a, b) => a - b),
+      ids,
+    );
     for (const result of results) {
       assert.equal(result.ok, true, String(result.error));
       const { counts } = result.value as { counts: number[] };
       assert.equal(counts.length, 10);
-      assert.equal(counts.reduce((a, b) => a + b, 0), 1000);
+      assert.equal(
+        counts.reduce((a, b) => a + b, 0),
+        1000,
+      );
       assert.equal(result.fn, 'histogram');
       assert.ok(result.worker.server.length > 0 && result.worker.host === os.hostname());
       assert.ok(result.worker.pid > 0 && result.worker.pid !== process.pid);
@@ -62,7 +71,10 @@ describe('embedded local cluster', () => {
     const quick = sg.addJob('sleep', [[[1]], [[2]]]);
     const got = new Map<number, unknown>();
     while (got.size < 3) for (const r of await sg.waitForResult()) got.set(r.id, r.value);
-    assert.deepEqual([...got.keys()].sort((a, b) => a - b), [...slow, ...quick]);
+    assert.deepEqual(
+      [...got.keys()].sort((a, b) => a - b),
+      [...slow, ...quick],
+    );
     assert.equal(got.get(slow[0]!), 300);
     assert.equal(sg.outstanding, 0);
   });
@@ -91,7 +103,10 @@ describe('embedded local cluster', () => {
     assert.deepEqual(await sg.map('method', [[[3]], [[3], { scale: 5 }]]), [6, 15]);
     // An undefined kwargs is no kwargs (the item is trimmed to [args], so it still travels as plain JSON), and the list given is left as it was.
     const items: JobItem[] = [[[4]], [[4], undefined], [[4], { scale: 3 }]];
-    assert.deepEqual(await sg.map('declared', [[[1, 2, { k: 0 }]], [[1, 2, { k: 1 }], undefined]]), [[1, 2, 0], [1, 2, 1]]);
+    assert.deepEqual(await sg.map('declared', [[[1, 2, { k: 0 }]], [[1, 2, { k: 1 }], undefined]]), [
+      [1, 2, 0],
+      [1, 2, 1],
+    ]);
     assert.deepEqual(await sg.map('method', items), [8, 8, 12]);
     assert.equal(items[1]!.length, 2);
     assert.equal(await sg.submit('asyncFn', [41]), 42);
@@ -103,7 +118,10 @@ describe('embedded local cluster', () => {
       return n;
     });
     const results = await sg.mapResults('maybeThrow', [[[1]], [[2]], [[3]]]);
-    assert.deepEqual(results.map((r) => r.ok), [true, false, true]);
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [true, false, true],
+    );
     const error = results[1]!.error!;
     assert.ok(error instanceof RemoteError);
     assert.equal(error.name, 'RangeError');
@@ -140,13 +158,22 @@ describe('embedded local cluster', () => {
     const outputs: JobOutput[] = [];
     const listener = (o: JobOutput) => outputs.push(o);
     sg.on('output', listener);
-    const results = await sg.mapResults('chatty', Array.from({ length: 20 }, (_, i) => [[i]] as [number[]]));
+    const results = await sg.mapResults(
+      'chatty',
+      Array.from({ length: 20 }, (_, i) => [[i]] as [number[]]),
+    );
     sg.off('output', listener);
-    assert.deepEqual(results.map((r) => r.value), Array.from({ length: 20 }, (_, i) => i * 2));
+    assert.deepEqual(
+      results.map((r) => r.value),
+      Array.from({ length: 20 }, (_, i) => i * 2),
+    );
     results.forEach((result, i) => {
       assert.equal(result.output, `line one of ${i}\nline two\nto stderr\n{"t":"results","w":1}\n`);
       const mine = outputs.filter((o) => o.job === result.id);
-      assert.deepEqual(mine.map((o) => o.stream), ['stdout', 'stderr', 'stdout']);
+      assert.deepEqual(
+        mine.map((o) => o.stream),
+        ['stdout', 'stderr', 'stdout'],
+      );
       assert.ok(mine.every((o) => o.worker === result.worker.id && o.host === result.worker.host));
     });
   });
@@ -202,7 +229,10 @@ describe('embedded local cluster', () => {
 
   test('a function name over 256 characters is refused by define and addJob, since names travel in message heads', async () => {
     const long = 'f'.repeat(257);
-    await assert.rejects(sg.define(long, () => null), /define\(\): a function name is at most 256 characters \(got 257\)/);
+    await assert.rejects(
+      sg.define(long, () => null),
+      /define\(\): a function name is at most 256 characters \(got 257\)/,
+    );
     assert.throws(() => sg.addJob(long, [[[]]]), /addJob\(\): a function name is at most 256 characters \(got 257\)/);
   });
 
@@ -222,7 +252,7 @@ describe('embedded local cluster', () => {
     assert.equal(sg.outstanding, before, 'nothing was queued');
   });
 
-  test('a result with a frame past the links\' limit comes back as a SerializationError, and the worker carries on', async () => {
+  test("a result with a frame past the links' limit comes back as a SerializationError, and the worker carries on", async () => {
     // Returned, never written to: the gigabyte's pages are never touched.
     await sg.define('huge', (bytes: number) => new Uint8Array(bytes));
     const [result] = await sg.mapResults('huge', [[[MAX_MESSAGE_BYTES + 1]]]);
@@ -253,7 +283,10 @@ describe('embedded local cluster', () => {
   });
 
   test('10,000 no-op jobs complete, with map keeping input order and results() yielding each once', async () => {
-    const ids = sg.addJob('noop', Array.from({ length: 10_000 }, () => [[]]));
+    const ids = sg.addJob(
+      'noop',
+      Array.from({ length: 10_000 }, () => [[]]),
+    );
     const seen = new Set<number>();
     for await (const result of sg.results()) {
       assert.equal(result.ok, true);
@@ -262,14 +295,23 @@ describe('embedded local cluster', () => {
     }
     assert.equal(seen.size, ids.length);
     await sg.define('identity', (x: number) => x);
-    const values = await sg.map<number>('identity', Array.from({ length: 5_000 }, (_, i) => [[i]] as [number[]]));
-    assert.deepEqual(values, Array.from({ length: 5_000 }, (_, i) => i));
+    const values = await sg.map<number>(
+      'identity',
+      Array.from({ length: 5_000 }, (_, i) => [[i]] as [number[]]),
+    );
+    assert.deepEqual(
+      values,
+      Array.from({ length: 5_000 }, (_, i) => i),
+    );
   });
 
   test('refresh while jobs are queued and running: every job gets exactly one result, and definitions reach the new workers', async () => {
     const before = (await sg.status()).servers as Array<{ workers: Array<{ pid: number }> }>;
     const oldPids = new Set(before.flatMap((s) => s.workers.map((w) => w.pid)));
-    const ids = sg.addJob('sleep', Array.from({ length: 60 }, () => [[5]]));
+    const ids = sg.addJob(
+      'sleep',
+      Array.from({ length: 60 }, () => [[5]]),
+    );
     const firstResults = await sg.waitForResult();
     await sg.command('refresh');
     const rest = await sg.waitForResult({ all: true });
@@ -278,7 +320,10 @@ describe('embedded local cluster', () => {
     const after = (await sg.status()).servers as Array<{ workers: Array<{ pid: number }> }>;
     const newPids = after.flatMap((s) => s.workers.map((w) => w.pid));
     assert.equal(newPids.length, os.availableParallelism());
-    assert.ok(newPids.every((pid) => !oldPids.has(pid)), 'every worker was reforked');
+    assert.ok(
+      newPids.every((pid) => !oldPids.has(pid)),
+      'every worker was reforked',
+    );
     assert.equal(await sg.submit('identity', [7]), 7, 'definitions shipped before refresh reach reforked workers');
   });
 });
@@ -299,7 +344,10 @@ describe('results while a worker is busy', () => {
         return 'gave up: results of earlier jobs never left the worker while this one ran';
       });
       // Quick runs first, so the controller sends the next three to the worker in one batch.
-      await sg.map('step', Array.from({ length: 50 }, () => [['quick']] as [unknown[]]));
+      await sg.map(
+        'step',
+        Array.from({ length: 50 }, () => [['quick']] as [unknown[]]),
+      );
       sg.addJob('step', [[['quick']], [['busy']], [['wait', marker]]]);
       const ahead: unknown[] = [];
       while (ahead.length < 2) for (const result of await sg.waitForResult()) ahead.push(result.value);
@@ -307,7 +355,10 @@ describe('results while a worker is busy', () => {
       writeFileSync(marker, '');
       const rest = await sg.waitForResult({ all: true });
       rmSync(marker, { force: true });
-      assert.deepEqual(rest.map((r) => r.value), ['saw the marker']);
+      assert.deepEqual(
+        rest.map((r) => r.value),
+        ['saw the marker'],
+      );
     } finally {
       await sg.close();
     }
@@ -315,12 +366,18 @@ describe('results while a worker is busy', () => {
 });
 
 describe('lifecycle', () => {
-  test('the controller and the workers start with a young generation of at least 16 MB, not V8\'s 1 MB', async () => {
+  test("the controller and the workers start with a young generation of at least 16 MB, not V8's 1 MB", async () => {
     const fresh = await spawnScatterGather([], { workers: 2, echo: false });
     try {
       await fresh.define('youngGeneration', async () => (await import('node:v8')).getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')!.space_size);
-      const sizes = await fresh.map<number>('youngGeneration', Array.from({ length: 8 }, () => [[]]));
-      assert.ok(sizes.every((size) => size >= 16 * 1024 * 1024), `young generations of ${sizes.join(', ')} bytes`);
+      const sizes = await fresh.map<number>(
+        'youngGeneration',
+        Array.from({ length: 8 }, () => [[]]),
+      );
+      assert.ok(
+        sizes.every((size) => size >= 16 * 1024 * 1024),
+        `young generations of ${sizes.join(', ')} bytes`,
+      );
       const controllerArgs = readFileSync(`/proc/${fresh.controllerPid}/cmdline`, 'utf8').split('\0');
       assert.ok(controllerArgs.includes('--min-semi-space-size=16'), `controller started with ${controllerArgs.join(' ')}`);
     } finally {

@@ -152,7 +152,10 @@ describe(`fuzzing a server port and a controller port (seed ${SEED}; replay with
     const lost: unknown[] = [];
     const watch = ({ kind, detail }: { kind: string; detail: unknown }) => kind === 'server-down' && lost.push(detail);
     sg.on('event', watch);
-    const work = sg.map<number>('square', Array.from({ length: 3000 }, (_, i) => [[i]] as [number[]]));
+    const work = sg.map<number>(
+      'square',
+      Array.from({ length: 3000 }, (_, i) => [[i]] as [number[]]),
+    );
     const [atServer, atController] = await Promise.all([
       dealerStorm(server.endpoint, 8, 4000, serverTypes, garbage),
       dealerStorm(sg.listenAddress!, 8, 3000, controllerTypes, garbage),
@@ -160,7 +163,10 @@ describe(`fuzzing a server port and a controller port (seed ${SEED}; replay with
       rawStorm(portOf(sg.listenAddress!), 150, garbage),
     ]);
     console.log(`sent ${atServer} messages to the server, ${atController} to the controller, 300 raw connections`);
-    assert.deepEqual(await work, Array.from({ length: 3000 }, (_, i) => i * i));
+    assert.deepEqual(
+      await work,
+      Array.from({ length: 3000 }, (_, i) => i * i),
+    );
     assert.equal(server.proc.exitCode, null, 'the server is still running');
     assert.ok(server.log.join('').includes('malformed message dropped'), 'the server saw (and dropped) the garbage');
     // Both still serve: a fresh controller on the server, and fresh work on this controller.

@@ -39,7 +39,7 @@ test('an idle link hands a message over before send returns', () => {
   assert.deepEqual(log, ['server got job', 'server done with job']);
 });
 
-test("a reply sent from inside a handler waits until the handler is done, so the sender is not re-entered", async () => {
+test('a reply sent from inside a handler waits until the handler is done, so the sender is not re-entered', async () => {
   const { toServer, log } = link({ server: (text) => (text === 'job' ? ['result 1', 'result 2'] : []), controller: (text) => (text === 'result 1' ? ['next job'] : []) });
   toServer(['job']);
   assert.deepEqual(log, ['server got job', 'server done with job'], 'the replies wait for a microtask');
@@ -62,7 +62,10 @@ test('a message sent while earlier ones wait is not handed over ahead of them', 
   await Promise.resolve();
   // The controller sent 'second' and 'third' while handling 'reply'; both wait, and keep their order.
   await Promise.resolve();
-  assert.deepEqual(log.filter((line) => line.startsWith('server got')), ['server got first', 'server got second', 'server got third']);
+  assert.deepEqual(
+    log.filter((line) => line.startsWith('server got')),
+    ['server got first', 'server got second', 'server got third'],
+  );
 });
 
 test('what a handler throws is reported, and the link goes on', () => {

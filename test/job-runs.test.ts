@@ -11,7 +11,10 @@ test('any run of packed job values is one slice that parses back to exactly its 
   for (let start = 0; start < texts.length; start++) {
     for (let end = start + 1; end <= texts.length; end++) {
       const trees = parseRun(valuesOfRun(packed, start, end), end - start);
-      assert.deepEqual(trees, texts.slice(start, end).map((text) => JSON.parse(text)));
+      assert.deepEqual(
+        trees,
+        texts.slice(start, end).map((text) => JSON.parse(text)),
+      );
     }
   }
 });
@@ -20,7 +23,10 @@ test('plain values packed in bulk come out byte for byte as packed one by one: q
   const tricky = ['a"b', 'c\\', '\\"', '[,]', '{,}', '"', 'é,ü', '∑"∑', '', ',,', '\\\\"x'];
   const items = Array.from({ length: 20_000 }, (_, i) => (i % 7 === 0 ? [[tricky[i % tricky.length], i], { k: [tricky[(i + 3) % tricky.length]] }] : [[i, { s: tricky[i % tricky.length] }]]));
   const bulk = inGroups(items, packPlainValues);
-  const single = inGroups(items.map((item) => encodeValue(item).text), packValues);
+  const single = inGroups(
+    items.map((item) => encodeValue(item).text),
+    packValues,
+  );
   assert.equal(bulk.length, Math.ceil(items.length / PACK_GROUP));
   bulk.forEach((group, g) => {
     assert.ok(group.values.equals(single[g]!.values), `group ${g}: the same bytes`);
@@ -38,7 +44,10 @@ test('a group whose bytes pass the cap, or whose text is too long for one string
   const capped = inGroups(texts, packValues, 2000);
   assert.deepEqual(Buffer.concat(capped.map((g) => g.values)), packValues(texts).values, 'every value, in order');
   for (const group of capped) assert.ok(group.values.length <= 2000 || group.offsets.length === 2, `a group of ${group.offsets.length - 1} values has ${group.values.length} bytes`);
-  assert.ok(capped.some((group) => group.values.length > 2000), 'the 5,000-byte value went alone');
+  assert.ok(
+    capped.some((group) => group.values.length > 2000),
+    'the 5,000-byte value went alone',
+  );
   // V8's longest string, stood in for by a packer that refuses more than 100 values.
   const refusing = (group: readonly string[]) => {
     if (group.length > 100) throw new RangeError('Invalid string length');
@@ -47,13 +56,23 @@ test('a group whose bytes pass the cap, or whose text is too long for one string
   const halved = inGroups(texts, refusing);
   assert.ok(halved.every((group) => group.offsets.length - 1 <= 100));
   assert.deepEqual(Buffer.concat(halved.map((g) => g.values)), packValues(texts).values);
-  assert.throws(() => inGroups(['1'], () => { throw new RangeError('Invalid string length'); }), RangeError, 'one value that cannot be packed throws');
+  assert.throws(
+    () =>
+      inGroups(['1'], () => {
+        throw new RangeError('Invalid string length');
+      }),
+    RangeError,
+    'one value that cannot be packed throws',
+  );
 });
 
 test('offsets that do not match the values frame, and a run of the wrong length, are refused with a ProtocolError', () => {
   const packed = packValues(texts);
   const shifted = { values: packed.values, offsets: packed.offsets.map((offset, i) => (i === 2 ? offset + 1 : offset)) };
-  assert.throws(() => checkOffsets(shifted), (error: Error) => error instanceof ProtocolError && /job 1 does not end/.test(error.message));
+  assert.throws(
+    () => checkOffsets(shifted),
+    (error: Error) => error instanceof ProtocolError && /job 1 does not end/.test(error.message),
+  );
   const short = { values: packed.values.subarray(1), offsets: packed.offsets };
   assert.throws(() => checkOffsets(short), ProtocolError);
   assert.throws(() => parseRun(valuesOfRun(packed, 0, 2), 3), /holds 2 values, not 3/);
@@ -67,7 +86,10 @@ test("a run's frames carry its ids, its values and only its own binary frames", 
   assert.deepEqual(meta, [101, 2, 'f', 0, 2]);
   assert.equal(frames.length, 4);
   assert.deepEqual([...new Uint32Array(Uint8Array.from(frames[1]!).buffer)], [2, 0]);
-  assert.deepEqual(frames.slice(2).map((frame) => Buffer.from(frame).toString()), ['a', 'b']);
+  assert.deepEqual(
+    frames.slice(2).map((frame) => Buffer.from(frame).toString()),
+    ['a', 'b'],
+  );
   assert.equal(runFrames(runOf(chunk, 2, 3)).frames.length, 1, 'a run without binary frames sends no count frame');
 });
 
@@ -75,14 +97,33 @@ test('taking a job out of the middle of a run splits it; open parts skip jobs al
   const chunk = makeChunk(1, 'f', 0, {}, packValues(Array(10).fill('[[]]')), undefined, []);
   const runs = [runOf(chunk, 0, 10)];
   assert.ok(removeFromRuns(runs, chunk, 4));
-  assert.deepEqual(runs.map(({ start, end }) => [start, end]), [[0, 4], [5, 10]]);
+  assert.deepEqual(
+    runs.map(({ start, end }) => [start, end]),
+    [
+      [0, 4],
+      [5, 10],
+    ],
+  );
   assert.ok(removeFromRuns(runs, chunk, 0));
   assert.ok(removeFromRuns(runs, chunk, 9));
   assert.equal(removeFromRuns(runs, chunk, 4), undefined, 'a job no longer held is not found');
-  assert.deepEqual(runs.map(({ start, end }) => [start, end]), [[1, 4], [5, 9]]);
+  assert.deepEqual(
+    runs.map(({ start, end }) => [start, end]),
+    [
+      [1, 4],
+      [5, 9],
+    ],
+  );
   chunk.done[2] = 1;
   chunk.done[5] = 1;
-  assert.deepEqual([...openParts(runOf(chunk, 0, 10))].map(({ start, end }) => [start, end]), [[0, 2], [3, 5], [6, 10]]);
+  assert.deepEqual(
+    [...openParts(runOf(chunk, 0, 10))].map(({ start, end }) => [start, end]),
+    [
+      [0, 2],
+      [3, 5],
+      [6, 10],
+    ],
+  );
 });
 
 test('chunks are found by any of their ids until their last job is answered; ids may not overlap', () => {

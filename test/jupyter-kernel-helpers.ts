@@ -36,4 +36,3 @@ export function streamText(iopub: KernelMessage.IIOPubMessage[], name: 'stdout' 
     .map((message) => message.content.text)
     .join('');
 }
-

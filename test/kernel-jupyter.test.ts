@@ -79,7 +79,10 @@ describe('kernel through a Jupyter server', { timeout: 180_000 }, () => {
   });
 
   test('display and update_display_data share a display_id', async () => {
-    const { iopub } = await execute(kernel, 'const handle = display.html("<b>one</b>"); handle.update("<b>two</b>"); display.markdown("*md*"); display.json({ a: 1 }); display.svg("<svg/>"); display.png(Buffer.from([1, 2, 3])); display.vegalite({ mark: "bar" });');
+    const { iopub } = await execute(
+      kernel,
+      'const handle = display.html("<b>one</b>"); handle.update("<b>two</b>"); display.markdown("*md*"); display.json({ a: 1 }); display.svg("<svg/>"); display.png(Buffer.from([1, 2, 3])); display.vegalite({ mark: "bar" });',
+    );
     const [shown, ...others] = outputsOf(iopub, 'display_data') as KernelMessage.IDisplayDataMsg[];
     const [updated] = outputsOf(iopub, 'update_display_data') as KernelMessage.IUpdateDisplayDataMsg[];
     assert.equal(shown.content.data['text/html'], '<b>one</b>');
@@ -200,9 +203,7 @@ describe('kernel through a Jupyter server', { timeout: 180_000 }, () => {
     const oldPid = Number((outputsOf(before.iopub, 'execute_result')[0] as KernelMessage.IExecuteResultMsg).content.data['text/plain']);
     await kernel.restart();
     const after = await execute(kernel, '[process.pid, typeof survivor]');
-    const [newPid, survivor] = JSON.parse(
-      String((outputsOf(after.iopub, 'execute_result')[0] as KernelMessage.IExecuteResultMsg).content.data['text/plain']).replace(/'/g, '"'),
-    ) as [number, string];
+    const [newPid, survivor] = JSON.parse(String((outputsOf(after.iopub, 'execute_result')[0] as KernelMessage.IExecuteResultMsg).content.data['text/plain']).replace(/'/g, '"')) as [number, string];
     assert.notEqual(newPid, oldPid);
     assert.equal(survivor, 'undefined');
     await waitUntil(() => !isAlive(oldPid), 10_000, `old kernel process ${oldPid} to exit`);

@@ -20,15 +20,17 @@ describe('notebooks under nbconvert --execute', { timeout: 300_000 }, () => {
   for (const name of notebooks) {
     test(name, async () => {
       const outputDir = join(environment.root, 'executed');
-      await promisify(execFile)(
-        'jupyter',
-        ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.timeout=240', '--output-dir', outputDir, join(NOTEBOOKS, name)],
-        { env: environment.env, timeout: 280_000 },
-      ).catch((error: Error & { stderr?: string }) => assert.fail(`nbconvert failed on ${name}:\n${error.stderr ?? error.message}`));
+      await promisify(execFile)('jupyter', ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.timeout=240', '--output-dir', outputDir, join(NOTEBOOKS, name)], {
+        env: environment.env,
+        timeout: 280_000,
+      }).catch((error: Error & { stderr?: string }) => assert.fail(`nbconvert failed on ${name}:\n${error.stderr ?? error.message}`));
       const executed = JSON.parse(await readFile(join(outputDir, name), 'utf8')) as INotebookContent;
       const code = executed.cells.filter((cell) => cell.cell_type === 'code');
       // Executed for real: the kernel's cells wrote something (streams, values, displays).
-      assert.ok(code.some((cell) => (cell.outputs as unknown[]).length > 0), `${name}: no code cell has output`);
+      assert.ok(
+        code.some((cell) => (cell.outputs as unknown[]).length > 0),
+        `${name}: no code cell has output`,
+      );
       for (const [index, cell] of code.entries()) {
         assert.equal(typeof cell.execution_count, 'number', `code cell ${index} was executed`);
         const errors = (cell.outputs as Array<{ output_type: string }>).filter((output) => output.output_type === 'error');

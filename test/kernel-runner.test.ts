@@ -51,7 +51,10 @@ describe('runNotebook', { timeout: 120_000 }, () => {
     assert.deepEqual((second.outputs[0] as IDisplayData).data, { 'text/markdown': '**finished**', 'text/plain': '**finished**' });
     assert.equal(second.outputs.length, 1);
 
-    const jobText = third.outputs.filter((o): o is IStream => o.output_type === 'stream').map((o) => o.text).join('');
+    const jobText = third.outputs
+      .filter((o): o is IStream => o.output_type === 'stream')
+      .map((o) => o.text)
+      .join('');
     assert.match(jobText, /^\[worker \d+@[^\]]+\] HELLO$/m);
     assert.match(jobText, /^\[worker \d+@[^\]]+\] NOTEBOOK$/m);
     const progress = third.outputs.find((o): o is IDisplayData => o.output_type === 'display_data');

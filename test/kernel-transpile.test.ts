@@ -17,10 +17,7 @@ test('enums and namespaces are compiled rather than stripped', () => {
 
 test('imports become awaited calls of the cell import helper; export keywords go', () => {
   const js = transpileCell('import fs, { readFile as rf } from "node:fs";\nimport * as path from "node:path";\nexport const x = await import("y");');
-  assert.equal(
-    js,
-    `const { "default": fs, "readFile": rf } = await ${IMPORT_HELPER}("node:fs");\nconst path = await ${IMPORT_HELPER}("node:path");\nconst x = await ${IMPORT_HELPER}("y");`,
-  );
+  assert.equal(js, `const { "default": fs, "readFile": rf } = await ${IMPORT_HELPER}("node:fs");\nconst path = await ${IMPORT_HELPER}("node:path");\nconst x = await ${IMPORT_HELPER}("y");`);
 });
 
 test('a cell that is an object literal is an expression', () => {

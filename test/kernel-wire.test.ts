@@ -96,7 +96,10 @@ describe('kernel over ZeroMQ', { timeout: 120_000 }, () => {
 });
 
 describe('kernel shutdown', { timeout: 120_000 }, () => {
-  for (const [channel, restart] of [['control', false], ['shell', true]] as const) {
+  for (const [channel, restart] of [
+    ['control', false],
+    ['shell', true],
+  ] as const) {
     test(`shutdown_request on ${channel} (restart ${restart}) ends the kernel and the processes its cells started`, async () => {
       const { kernel, client } = await startKernel();
       try {

@@ -38,7 +38,10 @@ describe('a million tiny jobs', () => {
     const started = performance.now();
     let first = 0;
     for (let start = 0; start < JOBS; start += CHUNK) {
-      const ids = sg.addJob('tiny', Array.from({ length: CHUNK }, (_, i) => [[start + i]] as [number[]]));
+      const ids = sg.addJob(
+        'tiny',
+        Array.from({ length: CHUNK }, (_, i) => [[start + i]] as [number[]]),
+      );
       if (start === 0) first = ids[0]!;
     }
     sample();
@@ -62,7 +65,9 @@ describe('a million tiny jobs', () => {
     }
     sample();
     const seconds = (performance.now() - started) / 1000;
-    console.log(`${JOBS} jobs: queued in ${queuedMs.toFixed(0)} ms, all results in ${seconds.toFixed(1)} s (${Math.round(JOBS / seconds)}/s); peak RSS caller ${peak.caller.toFixed(0)} MB + controller ${peak.controller.toFixed(0)} MB = ${peak.total.toFixed(0)} MB`);
+    console.log(
+      `${JOBS} jobs: queued in ${queuedMs.toFixed(0)} ms, all results in ${seconds.toFixed(1)} s (${Math.round(JOBS / seconds)}/s); peak RSS caller ${peak.caller.toFixed(0)} MB + controller ${peak.controller.toFixed(0)} MB = ${peak.total.toFixed(0)} MB`,
+    );
     // The caller's own tally agrees: every job counted once, as done, none failed.
     assert.deepEqual({ done: sg.progress.done, failed: sg.progress.failed, total: sg.progress.total }, { done: JOBS, failed: 0, total: JOBS });
     assert.equal(sg.outstanding, 0);
@@ -75,7 +80,10 @@ describe('a large backlog of results', () => {
     const sg = await spawnScatterGather([], { workers: 2, echo: false });
     try {
       await sg.define('id', (n: number) => n);
-      const ids = sg.addJob('id', Array.from({ length: 300_000 }, (_, i) => [[i]] as [number[]]));
+      const ids = sg.addJob(
+        'id',
+        Array.from({ length: 300_000 }, (_, i) => [[i]] as [number[]]),
+      );
       await allArrived(sg);
       let seen = 0;
       for await (const r of sg.results()) {
@@ -85,7 +93,10 @@ describe('a large backlog of results', () => {
       const rest = sg.poll();
       assert.equal(rest.length, 299_000, 'the results the loop did not reach are still there');
       assert.deepEqual(new Set(rest.map((r) => r.id)).size, 299_000);
-      const walked = sg.addJob('id', Array.from({ length: 300_000 }, (_, i) => [[i]] as [number[]]));
+      const walked = sg.addJob(
+        'id',
+        Array.from({ length: 300_000 }, (_, i) => [[i]] as [number[]]),
+      );
       let count = 0;
       for await (const r of sg.results()) if (r.ok) count++;
       assert.equal(count, walked.length);
@@ -104,24 +115,40 @@ describe('maxQueued', () => {
         await new Promise((resolve) => setImmediate(resolve));
         return n;
       });
-      const firstIds = sg.addJob('slowish', Array.from({ length: 800 }, (_, i) => [[i]] as [number[]]));
-      assert.throws(() => sg.addJob('slowish', Array.from({ length: 300 }, (_, i) => [[i]] as [number[]])), (error: unknown) => {
-        assert.ok(error instanceof QueueFullError);
-        assert.equal(error.limit, 1000);
-        assert.match(error.message, /addJob of 300 job\(s\) refused: \d+ job\(s\) are outstanding and \d+ result\(s\) not yet taken, and maxQueued is 1000; nothing was queued/);
-        return true;
-      });
+      const firstIds = sg.addJob(
+        'slowish',
+        Array.from({ length: 800 }, (_, i) => [[i]] as [number[]]),
+      );
+      assert.throws(
+        () =>
+          sg.addJob(
+            'slowish',
+            Array.from({ length: 300 }, (_, i) => [[i]] as [number[]]),
+          ),
+        (error: unknown) => {
+          assert.ok(error instanceof QueueFullError);
+          assert.equal(error.limit, 1000);
+          assert.match(error.message, /addJob of 300 job\(s\) refused: \d+ job\(s\) are outstanding and \d+ result\(s\) not yet taken, and maxQueued is 1000; nothing was queued/);
+          return true;
+        },
+      );
       assert.ok(sg.outstanding <= 800, 'the refused call queued nothing');
       // 2500 jobs through a queue of 1000: addJobAsync feeds them in as results arrive and are taken.
       const taken: number[] = [];
       const take = () => taken.push(...sg.poll().map((r) => r.id));
       sg.on('progress', take);
-      const moreIds = await sg.addJobAsync('slowish', Array.from({ length: 2500 }, (_, i) => [[1000 + i]] as [number[]]));
+      const moreIds = await sg.addJobAsync(
+        'slowish',
+        Array.from({ length: 2500 }, (_, i) => [[1000 + i]] as [number[]]),
+      );
       assert.equal(moreIds.length, 2500);
       await sg.waitForResult({ all: true });
       sg.off('progress', take);
       take();
-      assert.deepEqual(taken.sort((a, b) => a - b), [...firstIds, ...moreIds]);
+      assert.deepEqual(
+        taken.sort((a, b) => a - b),
+        [...firstIds, ...moreIds],
+      );
       await assert.rejects(sg.waitForRoom(1001), /more than maxQueued \(1000\) can never fit/);
     } finally {
       await sg.close();
@@ -152,7 +179,10 @@ describe('maxQueued', () => {
       await fed.waitForResult({ all: true });
       fed.off('progress', take);
       take();
-      assert.deepEqual(ids.map((id) => values.get(id)), expected);
+      assert.deepEqual(
+        ids.map((id) => values.get(id)),
+        expected,
+      );
     } finally {
       await fed.close();
     }
@@ -162,7 +192,10 @@ describe('maxQueued', () => {
     const sg = await spawnScatterGather([], { workers: 1, echo: false, maxQueued: 100 });
     try {
       await sg.define('id', (n: number) => n);
-      sg.addJob('id', Array.from({ length: 100 }, (_, i) => [[i]] as [number[]]));
+      sg.addJob(
+        'id',
+        Array.from({ length: 100 }, (_, i) => [[i]] as [number[]]),
+      );
       // Every result in, none taken.
       await allArrived(sg);
       await assert.rejects(sg.addJobAsync('id', [[[1]]]), (error: unknown) => {
@@ -194,8 +227,14 @@ describe('lists longer than maxQueued', () => {
       assert.equal(error.adding, 150);
       assert.match(error.message, /^addJobAsync queued 100 of 250 job\(s\) \(ids in error\.queued; their results come as usual\) and gave up on the other 150/);
       const results = await sg.waitForResult({ all: true });
-      assert.deepEqual(results.map((r) => r.id).sort((a, b) => a - b), error.queued);
-      assert.deepEqual(results.map((r) => r.value).sort((a, b) => (a as number) - (b as number)), Array.from({ length: 100 }, (_, i) => i * 2));
+      assert.deepEqual(
+        results.map((r) => r.id).sort((a, b) => a - b),
+        error.queued,
+      );
+      assert.deepEqual(
+        results.map((r) => r.value).sort((a, b) => (a as number) - (b as number)),
+        Array.from({ length: 100 }, (_, i) => i * 2),
+      );
     } finally {
       await sg.close();
     }
@@ -207,9 +246,15 @@ describe('lists longer than maxQueued', () => {
     sg.on('progress', (progress: { outstanding: number }) => (most = Math.max(most, progress.outstanding)));
     try {
       await sg.define('work', (n: number) => n * 2);
-      assert.deepEqual(await sg.map('work', items(250)), Array.from({ length: 250 }, (_, i) => i * 2));
+      assert.deepEqual(
+        await sg.map('work', items(250)),
+        Array.from({ length: 250 }, (_, i) => i * 2),
+      );
       const results = await sg.mapResults('work', items(1000));
-      assert.deepEqual(results.map((r) => r.value), Array.from({ length: 1000 }, (_, i) => i * 2));
+      assert.deepEqual(
+        results.map((r) => r.value),
+        Array.from({ length: 1000 }, (_, i) => i * 2),
+      );
       assert.equal(new Set(results.map((r) => r.id)).size, 1000);
       // A failure anywhere is the one map rejects with, once all are back.
       await sg.define('fails', (n: number) => {
@@ -222,7 +267,10 @@ describe('lists longer than maxQueued', () => {
       const seen: number[] = [];
       for await (const result of sg.results()) seen.push(result.value as number);
       assert.equal((await adding).length, 1000);
-      assert.deepEqual(seen.sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i * 2));
+      assert.deepEqual(
+        seen.sort((a, b) => a - b),
+        Array.from({ length: 1000 }, (_, i) => i * 2),
+      );
       assert.ok(most <= 100, `at most maxQueued jobs outstanding at once (saw ${most})`);
     } finally {
       await sg.close();

@@ -150,9 +150,32 @@ class Driver extends EventEmitter {
 }
 
 function startServer(host: (typeof hosts)[keyof typeof hosts], name: string, keys: Keys): ChildProcess {
-  const proc = spawn('ip', ['netns', 'exec', host.ns, process.execPath, cli, 'server', '--bind', url(host), '--workers', '2', '--name', name, '--log-level', 'warn', '--key-file', keys.file(name), '--authorized-keys', keys.pub('controller')], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const proc = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      host.ns,
+      process.execPath,
+      cli,
+      'server',
+      '--bind',
+      url(host),
+      '--workers',
+      '2',
+      '--name',
+      name,
+      '--log-level',
+      'warn',
+      '--key-file',
+      keys.file(name),
+      '--authorized-keys',
+      keys.pub('controller'),
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   return proc;
 }
 
@@ -217,7 +240,7 @@ describe('three hosts in network namespaces', () => {
     assert.deepEqual(new Set(results.map((r) => r.server)), new Set(['alpha', 'beta']));
   });
 
-  test("a server host whose processes are all killed mid-run: its jobs finish on the other; restarted, it rejoins", async () => {
+  test('a server host whose processes are all killed mid-run: its jobs finish on the other; restarted, it rejoins', async () => {
     const { ids, results, status } = await driver!.run(400, 20, 40, async () => {
       const lost = driver!.next((m) => m.kind === 'server-down' && m.detail?.server === 'alpha');
       const killed = killAllIn(ns.alpha);
@@ -261,6 +284,9 @@ describe('three hosts in network namespaces', () => {
       await rejoined;
     });
     assertExactlyOnce(ids, results);
-    assert.ok((status.duplicatesDropped as number) > before, `beta's workers finished jobs already answered by alpha; their late results were dropped (${status.duplicatesDropped} duplicates, ${before} before)`);
+    assert.ok(
+      (status.duplicatesDropped as number) > before,
+      `beta's workers finished jobs already answered by alpha; their late results were dropped (${status.duplicatesDropped} duplicates, ${before} before)`,
+    );
   });
 });

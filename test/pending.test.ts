@@ -15,7 +15,13 @@ test('jobs are found by id across segments; unknown ids and duplicates are refus
   assert.equal(pending.take(0), undefined);
   assert.equal(pending.take(5), undefined);
   assert.equal(pending.size, 2);
-  assert.deepEqual([...pending.unanswered()].map(([id, segment]) => [id, segment.fn]), [[1, 'f'], [3, 'f']]);
+  assert.deepEqual(
+    [...pending.unanswered()].map(([id, segment]) => [id, segment.fn]),
+    [
+      [1, 'f'],
+      [3, 'f'],
+    ],
+  );
   assert.equal(a.open, 2);
 });
 

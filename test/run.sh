@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash test/setup.sh
+# Lint and format first: zero findings, or the run stops here (`npm run format` fixes the format).
+npx biome ci --error-on-warnings .
 npx tsc -p tsconfig.json
 node --test --test-concurrency=1 --test-timeout=300000 dist/test/*.test.js

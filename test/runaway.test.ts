@@ -44,7 +44,10 @@ describe('runaway jobs on a two-worker pool', () => {
     const down = await killed;
     assert.equal(down.job, r!.id);
     assert.equal(alive(down.pid as number), false, 'the spinning worker is gone');
-    assert.deepEqual(await others, Array.from({ length: 200 }, (_, i) => i * 2));
+    assert.deepEqual(
+      await others,
+      Array.from({ length: 200 }, (_, i) => i * 2),
+    );
     assert.equal(await sg.submit('double', [21]), 42);
     await successor;
     const status = await sg.status();
@@ -57,13 +60,23 @@ describe('runaway jobs on a two-worker pool', () => {
   });
 
   test('jobs queued on the same worker behind a timed-out one are rerun uncharged: each gets exactly one result', async () => {
-    const results = await sg.mapResults('spinAt', items(60, (i) => i).map(([[i]]) => [[i, 17]] as [unknown[]]), { timeoutMs: 500 });
+    const results = await sg.mapResults(
+      'spinAt',
+      items(60, (i) => i).map(([[i]]) => [[i, 17]] as [unknown[]]),
+      { timeoutMs: 500 },
+    );
     const failed = results.filter((r) => !r.ok);
     assert.equal(failed.length, 1);
     assert.equal(failed[0]!.id, results[17]!.id);
     assert.equal(failed[0]!.error!.name, 'JobTimeoutError');
-    assert.deepEqual(results.filter((r) => r.ok).map((r) => r.value), Array.from({ length: 60 }, (_, i) => i).filter((i) => i !== 17));
-    assert.ok(results.filter((r) => r.ok).every((r) => r.attempts === 1), 'the innocent are not charged an attempt');
+    assert.deepEqual(
+      results.filter((r) => r.ok).map((r) => r.value),
+      Array.from({ length: 60 }, (_, i) => i).filter((i) => i !== 17),
+    );
+    assert.ok(
+      results.filter((r) => r.ok).every((r) => r.attempts === 1),
+      'the innocent are not charged an attempt',
+    );
   });
 
   test('a job that allocates without bound hits the heap limit: only its worker dies, reported as WorkerDiedError', async () => {
@@ -72,7 +85,10 @@ describe('runaway jobs on a two-worker pool', () => {
     assert.equal(r!.ok, false);
     assert.equal(r!.error!.name, 'WorkerDiedError');
     assert.match(r!.error!.message, /(killed by SIG|exited with code).*while running job \d+ \('hog'\)/);
-    assert.deepEqual(await others, Array.from({ length: 100 }, (_, i) => i * 2));
+    assert.deepEqual(
+      await others,
+      Array.from({ length: 100 }, (_, i) => i * 2),
+    );
     assert.equal(await sg.submit('double', [4]), 8, 'the pool recovered');
   });
 
@@ -81,7 +97,10 @@ describe('runaway jobs on a two-worker pool', () => {
     assert.equal(r!.error!.name, 'WorkerDiedError');
     assert.match(r!.error!.message, /exited with code 5/);
     assert.equal(r!.attempts, 2);
-    assert.deepEqual(await sg.map('double', items(10)), Array.from({ length: 10 }, (_, i) => i * 2));
+    assert.deepEqual(
+      await sg.map('double', items(10)),
+      Array.from({ length: 10 }, (_, i) => i * 2),
+    );
   });
 });
 
@@ -118,16 +137,25 @@ describe('memory ceiling', () => {
       await sg.define('pid', (n: number) => [n, process.pid]);
       const recycled = nextEvent(sg, 'worker-down', (d) => d.cause === 'recycle');
       const results = await sg.mapResults('retain', items(3));
-      assert.ok(results.every((r) => r.ok && r.attempts === 1), 'every job delivered its result once, none was charged');
+      assert.ok(
+        results.every((r) => r.ok && r.attempts === 1),
+        'every job delivered its result once, none was charged',
+      );
       const values = results.map((r) => r.value as [number, number]);
-      assert.deepEqual(values.map(([n]) => n), [0, 1, 2]);
+      assert.deepEqual(
+        values.map(([n]) => n),
+        [0, 1, 2],
+      );
       const down = await recycled;
       assert.equal(values[0]![1], down.pid, 'the first two jobs ran on the worker that grew past 200 MB');
       assert.equal(values[1]![1], down.pid);
       assert.notEqual(values[2]![1], down.pid, 'the third ran on the worker forked in its place');
       assert.equal(alive(down.pid as number), false);
       const after = await sg.map<[number, number]>('pid', items(20));
-      assert.deepEqual(after.map(([n]) => n), Array.from({ length: 20 }, (_, i) => i));
+      assert.deepEqual(
+        after.map(([n]) => n),
+        Array.from({ length: 20 }, (_, i) => i),
+      );
       assert.equal((await sg.status()).workers, 1);
     } finally {
       await sg.close();

@@ -61,8 +61,18 @@ describe('security', { timeout: 120_000 }, () => {
     strangerKeys = generate('stranger');
     writeFileSync(path.join(dir, 'authorized_keys'), `# controllers admitted\n${readFileSync(controllerKeys.publicFile, 'utf8')}`);
     server = await startServer([
-      '--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--log-level', 'trace', '--max-message-mb', '1',
-      '--key-file', serverKeys.secretFile, '--authorized-keys', path.join(dir, 'authorized_keys'),
+      '--bind',
+      'tcp://127.0.0.1:*',
+      '--workers',
+      '1',
+      '--log-level',
+      'trace',
+      '--max-message-mb',
+      '1',
+      '--key-file',
+      serverKeys.secretFile,
+      '--authorized-keys',
+      path.join(dir, 'authorized_keys'),
     ]);
     servers.push(server);
     sg = await spawnScatterGather([`${server.endpoint}?key=${keyToHex(serverKeys.pair.publicKey)}`], { keyFile: controllerKeys.secretFile, echo: false });
@@ -161,7 +171,9 @@ describe('security', { timeout: 120_000 }, () => {
     others.push(listening);
     const address = listening.listenAddress!;
     const up = nextEvent(listening, 'worker-up');
-    const joining = await startServer(['--connect', address, '--workers', '1', '--key-file', dialServer.secretFile, '--controller-key', controllerKeys.publicFile, '--log-level', 'trace'], { waitForEndpoint: false });
+    const joining = await startServer(['--connect', address, '--workers', '1', '--key-file', dialServer.secretFile, '--controller-key', controllerKeys.publicFile, '--log-level', 'trace'], {
+      waitForEndpoint: false,
+    });
     servers.push(joining);
     await up;
     await listening.define('square', square);
@@ -201,11 +213,15 @@ describe('security', { timeout: 120_000 }, () => {
     assert.deepEqual(status.listening, [], 'the embedded server is linked in-process: the controller listens nowhere');
     const worker = (status.servers as Array<{ workers: Array<{ pid: number }> }>)[0]!.workers[0]!;
     const controllerPid = (local as unknown as { child: { pid: number } }).child.pid;
-    const parentPid = Number(readFileSync(`/proc/${worker.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]);
+    const parentPid = Number(
+      readFileSync(`/proc/${worker.pid}/stat`, 'utf8')
+        .replace(/^.*\) /, '')
+        .split(' ')[1],
+    );
     assert.equal(parentPid, controllerPid, 'workers are forked by the controller process that hosts the embedded server');
     const workerEnviron = readFileSync(`/proc/${worker.pid}/environ`, 'utf8');
     assert.doesNotMatch(workerEnviron, /TSGATHER_KEY_PAIR|TSGATHER_CONTROLLER=/, 'workers do not inherit key material');
-    assert.ok(!workerEnviron.includes(strangerKeys.pair.secretKey), 'the secret key is not in a worker\'s environment');
+    assert.ok(!workerEnviron.includes(strangerKeys.pair.secretKey), "the secret key is not in a worker's environment");
     await local.define('secrets', () => Object.keys(process.env).filter((name) => name === 'TSGATHER_KEY_PAIR' || name === 'TSGATHER_CONTROLLER'));
     assert.deepEqual(await local.submit('secrets'), []);
   });
@@ -267,4 +283,3 @@ describe('security', { timeout: 120_000 }, () => {
     }
   });
 });
-

@@ -53,7 +53,10 @@ async function staysDown(sg: ScatterGather, events: Event[], server: string, sto
   await stopped;
   // An absence can only be waited for: two heartbeats, in which the controller greets the address twice.
   await new Promise((resolve) => setTimeout(resolve, 2 * heartbeatMs));
-  const since = events.slice(mark).filter((e) => e.kind.startsWith('server-')).map((e) => `${e.kind} ${String(e.detail.server)}`);
+  const since = events
+    .slice(mark)
+    .filter((e) => e.kind.startsWith('server-'))
+    .map((e) => `${e.kind} ${String(e.detail.server)}`);
   assert.deepEqual(since, [`server-down ${server}`], 'down once, and no server-up after its goodbye');
   assert.deepEqual(await connectedServers(sg), []);
 }

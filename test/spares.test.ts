@@ -28,7 +28,9 @@ async function workerPids(sg: ScatterGather): Promise<number[]> {
 /** `parent`: the process that forks the workers (the controller child for an embedded cluster). */
 async function sparePids(sg: ScatterGather, parent = sg.controllerPid!): Promise<number[]> {
   const workers = new Set(await workerPids(sg));
-  return workerProcessesOf(parent).filter((pid) => !workers.has(pid)).sort();
+  return workerProcessesOf(parent)
+    .filter((pid) => !workers.has(pid))
+    .sort();
 }
 
 function sparesOf(status: Record<string, unknown>): SpareCounts {
@@ -72,7 +74,10 @@ describe('spare workers', { timeout: 60_000 }, () => {
 
       await sg.command('refresh');
       assert.deepEqual(await workerPids(sg), spares, 'the refreshed workers are the spares');
-      const recalled = (await sg.map('recall', Array.from({ length: 8 }, () => [[]] as [unknown[]]))) as Array<[number, number | null]>;
+      const recalled = (await sg.map(
+        'recall',
+        Array.from({ length: 8 }, () => [[]] as [unknown[]]),
+      )) as Array<[number, number | null]>;
       for (const [pid, remembered] of recalled) {
         assert.ok(spares.includes(pid), `job ran on ${pid}, one of the promoted spares`);
         assert.equal(remembered, null, 'a promoted spare never ran a job before: nothing survives a refresh');

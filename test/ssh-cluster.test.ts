@@ -70,7 +70,23 @@ describe('cluster up/down over ssh', { timeout: 120_000 }, () => {
     const keys = join(dir, 'keys');
     for (const name of ['server', 'controller']) assert.equal((await runCli(['keys', 'generate', '--out', keys, '--name', name])).code, 0);
     const pidfile = join(dir, 'keyed.pid');
-    const up = await runCli(['cluster', 'up', host(), ...sshFlags, ...remote(), '--pidfile', pidfile, '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--key-file', join(keys, 'server.key'), '--authorized-keys', join(keys, 'controller.pub')]);
+    const up = await runCli([
+      'cluster',
+      'up',
+      host(),
+      ...sshFlags,
+      ...remote(),
+      '--pidfile',
+      pidfile,
+      '--bind',
+      'tcp://127.0.0.1:0',
+      '--workers',
+      '1',
+      '--key-file',
+      join(keys, 'server.key'),
+      '--authorized-keys',
+      join(keys, 'controller.pub'),
+    ]);
     assert.equal(up.code, 0, up.stderr);
     const [url] = up.stdout.trim().split('\n');
     assert.match(url!, /^tcp:\/\/127\.0\.0\.1:\d+\?key=[0-9a-f]{64}$/);
@@ -96,7 +112,7 @@ describe('cluster up/down over ssh', { timeout: 120_000 }, () => {
     assert.match(up.stderr, /1 of 1 host\(s\) did not start a server/);
   });
 
-  test('a remote command that does not exist fails up with exit 1 and the remote shell\'s reason', async () => {
+  test("a remote command that does not exist fails up with exit 1 and the remote shell's reason", async () => {
     const up = await runCli(['cluster', 'up', host(), ...sshFlags, '--remote-command', '/nonexistent/tsgather', '--pidfile', join(dir, 'bad.pid'), '--bind', 'tcp://127.0.0.1:0']);
     assert.equal(up.code, 1, up.stderr);
     assert.match(up.stderr, /failed \(ssh exit 127\).*\/nonexistent\/tsgather: (No such file or directory|not found)/);

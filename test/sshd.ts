@@ -72,12 +72,18 @@ export async function startSshd(dir: string): Promise<TestSshd> {
     proc.once('exit', (code) => reject(new Error(`sshd exited (code ${code}) before listening:\n${log}`)));
   });
   const clientArgs = [
-    '-p', String(port),
-    '-i', join(dir, 'client_key'),
-    '-o', 'IdentitiesOnly=yes',
-    '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'BatchMode=yes',
+    '-p',
+    String(port),
+    '-i',
+    join(dir, 'client_key'),
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
   ];
   return {
     port,

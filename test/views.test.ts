@@ -52,7 +52,10 @@ describe('notebook views through the kernel', { timeout: 120_000 }, () => {
     assert.match(html, /<th>server<\/th><th>host<\/th><th>worker<\/th><th>pid<\/th><th>state<\/th><th>in flight<\/th><th>done<\/th><th>failed<\/th><th>jobs\/s<\/th>/);
     const rows = [...html.matchAll(/<tr class="tsgather-(idle|busy)">(.*?)<\/tr>/g)];
     assert.equal(rows.length, 2, 'one row per worker');
-    assert.ok(rows.every(([, state]) => state === 'idle'), 'all idle once the batch is done');
+    assert.ok(
+      rows.every(([, state]) => state === 'idle'),
+      'all idle once the batch is done',
+    );
     const cellsOf = (row: string) => [...row.matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((m) => m[1]!);
     const done = rows.reduce((n, [, , row]) => n + Number(cellsOf(row!)[6]), 0);
     const failed = rows.reduce((n, [, , row]) => n + Number(cellsOf(row!)[7]), 0);
@@ -66,18 +69,25 @@ describe('notebook views through the kernel', { timeout: 120_000 }, () => {
     assert.equal(resultOf(cells[1]!)!.data['text/plain'], '[ 7, 1, 2, true ]');
 
     const chart = resultOf(cells[2]!)!;
-    const spec = chart.data['application/vnd.vegalite.v5+json'] as { $schema: string; data: { values: Array<{ job: number; worker: string; runMs: number; ok: string; startMs: number; endMs: number }> }; vconcat: unknown[] };
+    const spec = chart.data['application/vnd.vegalite.v5+json'] as {
+      $schema: string;
+      data: { values: Array<{ job: number; worker: string; runMs: number; ok: string; startMs: number; endMs: number }> };
+      vconcat: unknown[];
+    };
     assert.match(spec.$schema, /vega-lite\/v5/);
     assert.equal(spec.data.values.length, 8);
     assert.equal(new Set(spec.data.values.map((v) => v.job)).size, 8);
     assert.ok(spec.data.values.every((v) => /\/w\d+$/.test(v.worker) && v.endMs - v.startMs === v.runMs && v.runMs >= 0));
     assert.deepEqual(spec.data.values.filter((v) => v.ok === 'failed').length, 1);
-    assert.ok(spec.data.values.find((v) => v.runMs >= 19), 'the 20 ms job took about 20 ms');
+    assert.ok(
+      spec.data.values.find((v) => v.runMs >= 19),
+      'the 20 ms job took about 20 ms',
+    );
     assert.equal(spec.vconcat.length, 2);
     assert.match(String(chart.data['text/plain']), /^<Vega-Lite chart: durations of 8 job\(s\) on [12] worker\(s\)>/);
 
     // Values instead of results: a clear error naming what is needed.
-    const wrong = cells[3]!.outputs.find((o) => o.output_type === "error") as IError;
+    const wrong = cells[3]!.outputs.find((o) => o.output_type === 'error') as IError;
     assert.equal(wrong.output_type, 'error');
     assert.equal(wrong.ename, 'TypeError');
     assert.match(wrong.evalue, /needs job results with timings: the array from mapResults/);

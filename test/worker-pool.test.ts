@@ -37,7 +37,7 @@ test('the pool takes prestarted workers first; one that died before it was taken
     await crashReported;
     assert.deepEqual(downs, [{ w: 2, cause: 'crash', code: 3 }]);
     const successor = pool.workers.get(3);
-    assert.ok(successor && successor.pid !== dead.pid && successor.pid !== alive.pid, 'a new worker took the dead one\'s place');
+    assert.ok(successor && successor.pid !== dead.pid && successor.pid !== alive.pid, "a new worker took the dead one's place");
   } finally {
     await pool.stop('shutdown');
   }

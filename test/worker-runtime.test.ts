@@ -163,7 +163,10 @@ describe('ResultHold', () => {
     let now = 1000;
     const sent: Array<[string, number[], string[]]> = [];
     const rows = (batch: ResultBatch) => Array.from(new WorkerRows(Buffer.from(batch.rows.bytes())).data.filter((_, i) => i % 8 === 0));
-    const results = new ResultHold((controller, batch) => sent.push([controller, rows(batch), batch.values]), () => now);
+    const results = new ResultHold(
+      (controller, batch) => sent.push([controller, rows(batch), batch.values]),
+      () => now,
+    );
     return { results, sent, advance: (ms: number) => (now += ms), now: () => now };
   }
 
@@ -192,7 +195,13 @@ describe('ResultHold', () => {
     results.add('odd', FLUSH_MAX_RESULTS - 1, true, value('null'), 0, 0, 1);
     assert.equal(results.due(now(), false), true);
     results.flush();
-    assert.deepEqual(sent.map(([controller, jobs]) => [controller, jobs.length]), [['even', FLUSH_MAX_RESULTS / 2], ['odd', FLUSH_MAX_RESULTS / 2]]);
+    assert.deepEqual(
+      sent.map(([controller, jobs]) => [controller, jobs.length]),
+      [
+        ['even', FLUSH_MAX_RESULTS / 2],
+        ['odd', FLUSH_MAX_RESULTS / 2],
+      ],
+    );
     results.flush();
     assert.equal(sent.length, 2, 'an empty hold sends nothing');
   });
@@ -222,7 +231,18 @@ describe('WorkerRuntime over a socket', () => {
     assert.equal(ready.to, '', 'an empty first frame addresses the server');
     assert.deepEqual(ready.head, { t: 'ready', w: W, pid: process.pid, functions: [] });
     await harness.define({ name: 'add', version: 4, source: '(a, b) => a + b' }, { name: 'broken', version: 2, source: '"not a function"' });
-    await harness.jobs(['add', 10, [[1, 2], [3, 4]]], ['broken', 12, [[]]], ['missing', 13, [[]]]);
+    await harness.jobs(
+      [
+        'add',
+        10,
+        [
+          [1, 2],
+          [3, 4],
+        ],
+      ],
+      ['broken', 12, [[]]],
+      ['missing', 13, [[]]],
+    );
     // The first result after a while idle goes at once (the hold has long passed); the rest wait for the queue to run dry.
     const messages = await harness.resultsFor(4);
     assert.ok(messages.every((m) => m.to === CONTROLLER && m.head.t === 'results' && m.head.w === W));
@@ -243,8 +263,14 @@ describe('WorkerRuntime over a socket', () => {
     await harness.jobs(['id', 0, Array.from({ length: 1000 }, (_, i) => [i])]);
     const messages = await harness.resultsFor(1000);
     assert.ok(messages.length <= 10, `${messages.length} messages for 1000 tiny jobs`);
-    assert.deepEqual(messages.flatMap((m) => m.jobs), Array.from({ length: 1000 }, (_, i) => i));
-    assert.deepEqual(messages.flatMap((m) => m.values), Array.from({ length: 1000 }, (_, i) => i));
+    assert.deepEqual(
+      messages.flatMap((m) => m.jobs),
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
+    assert.deepEqual(
+      messages.flatMap((m) => m.values),
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
   });
 
   test('sends what it holds once the hold has passed, though jobs are still queued', async () => {
@@ -255,8 +281,14 @@ describe('WorkerRuntime over a socket', () => {
     await harness.jobs(['spin', 0, Array.from({ length: 8 }, () => [spin])]);
     const messages = await harness.resultsFor(8);
     const sizes = messages.map((m) => m.jobs.length);
-    assert.ok(sizes.every((size) => size <= 2), `no message waits for more than two ${spin} ms jobs: ${sizes.join(', ')}`);
-    assert.deepEqual(messages.flatMap((m) => m.jobs), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.ok(
+      sizes.every((size) => size <= 2),
+      `no message waits for more than two ${spin} ms jobs: ${sizes.join(', ')}`,
+    );
+    assert.deepEqual(
+      messages.flatMap((m) => m.jobs),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+    );
   });
 
   test('sends earlier results before a job with a timeout, and tells the server when it starts and ends', async () => {
@@ -282,7 +314,10 @@ describe('WorkerRuntime over a socket', () => {
     const messages = await harness.resultsFor(3);
     const last = messages.pop()!;
     assert.deepEqual([last.jobs, last.values], [[3], [30]], 'the awaited result comes alone');
-    assert.deepEqual(messages.flatMap((m) => m.jobs), [1, 2]);
+    assert.deepEqual(
+      messages.flatMap((m) => m.jobs),
+      [1, 2],
+    );
   });
 
   test("captures each job's console output with its result, tagged with the job, and streams an awaiting job's output", async () => {
@@ -294,13 +329,19 @@ describe('WorkerRuntime over a socket', () => {
     );
     await harness.jobs(['say', 1, [['one'], ['two']]]);
     const said = await harness.resultsFor(2);
-    assert.deepEqual(said.flatMap((m) => m.values), [3, 3]);
-    assert.deepEqual(said.flatMap((m) => m.out), [
-      [1, 'stdout', 'one\n'],
-      [1, 'stderr', 'err one'],
-      [2, 'stdout', 'two\n'],
-      [2, 'stderr', 'err two'],
-    ]);
+    assert.deepEqual(
+      said.flatMap((m) => m.values),
+      [3, 3],
+    );
+    assert.deepEqual(
+      said.flatMap((m) => m.out),
+      [
+        [1, 'stdout', 'one\n'],
+        [1, 'stderr', 'err one'],
+        [2, 'stdout', 'two\n'],
+        [2, 'stderr', 'err two'],
+      ],
+    );
 
     await harness.jobs(['slowly', 3, [[50]]]);
     const streamed = await harness.next();

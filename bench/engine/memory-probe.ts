@@ -39,7 +39,10 @@ const sg = await openSession(workers);
 try {
   sg.addJob('noop', noArgItems(20_000)); // warm-up: JIT, the controller learns the no-op run time
   await sg.waitForResult({ all: true });
-  sg.addJob('hold', Array.from({ length: 2 * workers }, () => [[HOLD_MS]] as [unknown[]]));
+  sg.addJob(
+    'hold',
+    Array.from({ length: 2 * workers }, () => [[HOLD_MS]] as [unknown[]]),
+  );
   await untilEveryWorkerBusy(sg);
   await sleep(200);
   const before = measure(sg);
@@ -53,19 +56,21 @@ try {
   const after = measure(sg);
   const drained = (await sg.status()).done - status.done;
   const payloadBytes = encodeValue([[]]).text.length;
-  process.stdout.write(`${JSON.stringify({
-    jobs,
-    queuedAtController: status.queued,
-    drainedMeanwhile: drained,
-    addJobMs,
-    queuedMs,
-    payloadBytes,
-    controllerBytesPerJob: (after.controllerRss - before.controllerRss) / jobs,
-    callerRssBytesPerJob: (after.callerRss - before.callerRss) / jobs,
-    callerHeapBytesPerJob: (after.callerHeap - before.callerHeap) / jobs,
-    before,
-    after,
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      jobs,
+      queuedAtController: status.queued,
+      drainedMeanwhile: drained,
+      addJobMs,
+      queuedMs,
+      payloadBytes,
+      controllerBytesPerJob: (after.controllerRss - before.controllerRss) / jobs,
+      callerRssBytesPerJob: (after.callerRss - before.callerRss) / jobs,
+      callerHeapBytesPerJob: (after.callerHeap - before.callerHeap) / jobs,
+      before,
+      after,
+    })}\n`,
+  );
 } finally {
   await sg.close();
 }

@@ -38,10 +38,18 @@ export async function measureMemory(config: BenchConfig, figures: SystemFigures,
   const queued = median(runs.map((r) => r.queuedAtController));
   const payload = runs[0]!.payloadBytes;
   const method = `${config.memoryJobs.toLocaleString('en')} jobs, ${Math.round(queued).toLocaleString('en')} of them queued at the controller; RSS after − before; payload ${payload} B/job`;
-  figures.memory_controller = figure(runs.map((r) => r.controllerBytesPerJob), 'B/job', { jobs: config.memoryJobs, payloadBytes: payload, note: method });
-  figures.memory_caller = figure(runs.map((r) => r.callerRssBytesPerJob), 'B/job', {
-    jobs: config.memoryJobs,
-    payloadBytes: payload,
-    note: `${method}; V8 heap after GC ${Math.round(median(runs.map((r) => r.callerHeapBytesPerJob)))} B/job; addJob took ${Math.round(median(runs.map((r) => r.addJobMs)))} ms`,
-  });
+  figures.memory_controller = figure(
+    runs.map((r) => r.controllerBytesPerJob),
+    'B/job',
+    { jobs: config.memoryJobs, payloadBytes: payload, note: method },
+  );
+  figures.memory_caller = figure(
+    runs.map((r) => r.callerRssBytesPerJob),
+    'B/job',
+    {
+      jobs: config.memoryJobs,
+      payloadBytes: payload,
+      note: `${method}; V8 heap after GC ${Math.round(median(runs.map((r) => r.callerHeapBytesPerJob)))} B/job; addJob took ${Math.round(median(runs.map((r) => r.addJobMs)))} ms`,
+    },
+  );
 }

@@ -13,7 +13,10 @@ export async function refreshMs(sg: ScatterGather, workers: number): Promise<num
   await sg.command('refresh');
   const answered = new Set<number>();
   for (let round = 0; answered.size < workers && round < MAX_PROBE_ROUNDS; round++) {
-    const results = await sg.mapResults('busy', Array.from({ length: 2 * workers }, () => [[2]] as [unknown[]]));
+    const results = await sg.mapResults(
+      'busy',
+      Array.from({ length: 2 * workers }, () => [[2]] as [unknown[]]),
+    );
     for (const { worker } of results) if (!before.has(worker.pid)) answered.add(worker.pid);
   }
   const ms = performance.now() - started;

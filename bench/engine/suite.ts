@@ -36,14 +36,31 @@ export async function measureEngine(config: BenchConfig, figures: SystemFigures,
       const rate = await addJobRate(sg, config.tinyJobs);
       return { rate, rawRate: await rawTinyRate(raw, config.tinyJobs) };
     });
-    figures.tiny_addjob = figure(tinyRuns.map((run) => run.rate), 'jobs/s', { jobs: config.tinyJobs });
-    if (raw) figures.tiny_addjob_vs_raw = figure(tinyRuns.map((run) => run.rate / run.rawRate!), 'x', { note: 'each addJob run over the raw pipeline run next to it' });
+    figures.tiny_addjob = figure(
+      tinyRuns.map((run) => run.rate),
+      'jobs/s',
+      { jobs: config.tinyJobs },
+    );
+    if (raw)
+      figures.tiny_addjob_vs_raw = figure(
+        tinyRuns.map((run) => run.rate / run.rawRate!),
+        'x',
+        { note: 'each addJob run over the raw pipeline run next to it' },
+      );
     figures.tiny_map = figure(await repeat(config.runs, 1, () => mapRate(sg, config.tinyJobs)), 'jobs/s', { jobs: config.tinyJobs });
 
     log(`latency: ${config.latencyJobs.toLocaleString('en')} sequential submits per run`);
     const latencyRuns = await repeat(config.runs, 1, () => roundTripsMs(sg, config.latencyJobs));
-    figures.latency_p50 = figure(latencyRuns.map((samples) => percentile(samples, 50)), 'ms', { jobs: config.latencyJobs });
-    figures.latency_p99 = figure(latencyRuns.map((samples) => percentile(samples, 99)), 'ms', { jobs: config.latencyJobs });
+    figures.latency_p50 = figure(
+      latencyRuns.map((samples) => percentile(samples, 50)),
+      'ms',
+      { jobs: config.latencyJobs },
+    );
+    figures.latency_p99 = figure(
+      latencyRuns.map((samples) => percentile(samples, 99)),
+      'ms',
+      { jobs: config.latencyJobs },
+    );
 
     log(`CPU scaling: ${config.cpuJobs} jobs of ~${config.cpuMs} ms`);
     const iterations = calibrateSpin(config.cpuMs);
@@ -51,15 +68,22 @@ export async function measureEngine(config: BenchConfig, figures: SystemFigures,
     const pairs = await repeat(config.runs, 1, async () => ({ serial: serialMs(config.cpuJobs, iterations), parallel: await parallelMs(sg, config.cpuJobs, iterations) }));
     const serial = pairs.map((pair) => pair.serial);
     const parallel = pairs.map((pair) => pair.parallel);
-    figures.cpu_speedup = figure(pairs.map((pair) => pair.serial / pair.parallel), 'x', {
-      jobs: config.cpuJobs,
-      note: `serial ${Math.round(median(serial))} ms in the caller, ${Math.round(median(parallel))} ms on ${config.workers} workers`,
-    });
+    figures.cpu_speedup = figure(
+      pairs.map((pair) => pair.serial / pair.parallel),
+      'x',
+      {
+        jobs: config.cpuJobs,
+        note: `serial ${Math.round(median(serial))} ms in the caller, ${Math.round(median(parallel))} ms on ${config.workers} workers`,
+      },
+    );
 
     log(`payload: ${config.payloadBytes / 1e6} MB Float64Array there and back`);
     const payload = payloadOf(config.payloadBytes);
     const payloadRuns = await repeat(config.payloadRuns, 1, () => echoMs(sg, payload));
-    figures.payload = figure(payloadRuns.map((ms) => (2 * payload.byteLength) / 1e9 / (ms / 1000)), 'GB/s');
+    figures.payload = figure(
+      payloadRuns.map((ms) => (2 * payload.byteLength) / 1e9 / (ms / 1000)),
+      'GB/s',
+    );
 
     // A notebook refreshes now and then, not in a loop: each timed refresh finds the engine at rest,
     // its spares replaced after the last one. Back-to-back refreshes are measured too, and noted.
@@ -69,9 +93,13 @@ export async function measureEngine(config: BenchConfig, figures: SystemFigures,
       return refreshMs(sg, config.workers);
     });
     const backToBack = await repeat(config.runs, 0, () => refreshMs(sg, config.workers));
-    figures.refresh = figure(refreshRuns.map((ms) => ms / 1000), 's', {
-      note: `refresh, then busy(2 ms) probes until each new worker answered; each run at rest (back to back: ${(median(backToBack) / 1000).toFixed(3)} s, its spares still starting)`,
-    });
+    figures.refresh = figure(
+      refreshRuns.map((ms) => ms / 1000),
+      's',
+      {
+        note: `refresh, then busy(2 ms) probes until each new worker answered; each run at rest (back to back: ${(median(backToBack) / 1000).toFixed(3)} s, its spares still starting)`,
+      },
+    );
   } finally {
     await raw?.close();
     await sg.close();
@@ -91,5 +119,9 @@ async function startRawForPairs(workers: number, log: Log): Promise<RawPipeline 
 export async function measureStart(config: BenchConfig, figures: SystemFigures, log: Log): Promise<void> {
   log('start: spawnScatterGather → define → first result');
   const runs = await repeat(config.runs, 1, () => startToFirstResultMs(config.workers));
-  figures.start = figure(runs.map((ms) => ms / 1000), 's', { note: 'define included' });
+  figures.start = figure(
+    runs.map((ms) => ms / 1000),
+    's',
+    { note: 'define included' },
+  );
 }

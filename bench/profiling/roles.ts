@@ -19,7 +19,9 @@ export function roleOf(script: string | undefined): string {
 export function cpuSecondsByRole(): Map<string, number> {
   const byRole = new Map<string, number>([['caller', cpuTicks('self', true) / TICKS_PER_SECOND]]);
   for (const pid of descendants(process.pid)) {
-    const script = commandLine(pid).split(' ').find((arg) => arg.endsWith('.js'));
+    const script = commandLine(pid)
+      .split(' ')
+      .find((arg) => arg.endsWith('.js'));
     const role = roleOf(script);
     byRole.set(role, (byRole.get(role) ?? 0) + cpuTicks(pid, true) / TICKS_PER_SECOND);
   }

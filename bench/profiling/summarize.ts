@@ -66,7 +66,9 @@ function add(map: Map<string, number>, key: string, us: number): void {
 
 export function summarizeProfiles(directory: string, top = 15): string {
   const roles = new Map<string, RoleTotals>();
-  for (const file of readdirSync(directory).filter((name) => name.endsWith('.cpuprofile')).sort()) {
+  for (const file of readdirSync(directory)
+    .filter((name) => name.endsWith('.cpuprofile'))
+    .sort()) {
     const role = file.slice(0, file.lastIndexOf('-'));
     const profile = JSON.parse(readFileSync(join(directory, file), 'utf8')) as CpuProfile;
     const totals = roles.get(role) ?? { processes: 0, totalUs: 0, byFunction: new Map(), byFile: new Map() };
@@ -87,13 +89,25 @@ export function summarizeProfiles(directory: string, top = 15): string {
     const gc = totals.byFunction.get('(garbage collector)') ?? 0;
     const share = (us: number) => `${((100 * us) / Math.max(busy, 1)).toFixed(1)}%`;
     const ms = (us: number) => (us / 1000).toFixed(0);
-    const rank = (map: Map<string, number>) => [...map].filter(([key]) => key !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top);
+    const rank = (map: Map<string, number>) =>
+      [...map]
+        .filter(([key]) => key !== '(idle)')
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, top);
     sections.push(
       `#### ${role} (${totals.processes} process${totals.processes > 1 ? 'es' : ''}): ${ms(busy)} ms non-idle of ${ms(totals.totalUs)} ms sampled, GC ${share(gc)} of non-idle`,
       '',
-      markdownTable(['self ms', '% non-idle', 'function'], rank(totals.byFunction).map(([key, us]) => [ms(us), share(us), key])),
+      markdownTable(
+        ['self ms', '% non-idle', 'function'],
+        rank(totals.byFunction).map(([key, us]) => [ms(us), share(us), key]),
+      ),
       '',
-      markdownTable(['self ms', '% non-idle', 'file'], rank(totals.byFile).slice(0, 8).map(([key, us]) => [ms(us), share(us), key])),
+      markdownTable(
+        ['self ms', '% non-idle', 'file'],
+        rank(totals.byFile)
+          .slice(0, 8)
+          .map(([key, us]) => [ms(us), share(us), key]),
+      ),
       '',
     );
   }

@@ -23,7 +23,11 @@ export async function measureRaw(config: BenchConfig, figures: SystemFigures, re
     await pipeline.close();
     return ms;
   });
-  figures.start = figure(startRuns.map((ms) => ms / 1000), 's', { note: 'fork the workers, first answer' });
+  figures.start = figure(
+    startRuns.map((ms) => ms / 1000),
+    's',
+    { note: 'fork the workers, first answer' },
+  );
 
   const pipeline = await RawPipeline.start(config.workers);
   try {
@@ -33,7 +37,11 @@ export async function measureRaw(config: BenchConfig, figures: SystemFigures, re
       await pipeline.refresh();
       return performance.now() - started;
     });
-    figures.refresh = figure(refreshRuns.map((ms) => ms / 1000), 's', { note: 'kill and refork the workers, each answers a job' });
+    figures.refresh = figure(
+      refreshRuns.map((ms) => ms / 1000),
+      's',
+      { note: 'kill and refork the workers, each answers a job' },
+    );
   } finally {
     await pipeline.close();
   }
@@ -67,8 +75,16 @@ async function measureTraffic(pipeline: RawPipeline, config: BenchConfig, figure
     }
     return samples;
   });
-  figures.latency_p50 = figure(latencyRuns.map((samples) => percentile(samples, 50)), 'ms', { jobs: config.latencyJobs });
-  figures.latency_p99 = figure(latencyRuns.map((samples) => percentile(samples, 99)), 'ms', { jobs: config.latencyJobs });
+  figures.latency_p50 = figure(
+    latencyRuns.map((samples) => percentile(samples, 50)),
+    'ms',
+    { jobs: config.latencyJobs },
+  );
+  figures.latency_p99 = figure(
+    latencyRuns.map((samples) => percentile(samples, 99)),
+    'ms',
+    { jobs: config.latencyJobs },
+  );
 
   // As the engine's: serial and parallel interleaved, each pair's ratio kept.
   const iterations = calibrateSpin(config.cpuMs);
@@ -87,5 +103,8 @@ async function measureTraffic(pipeline: RawPipeline, config: BenchConfig, figure
     if (back.length !== payload.length) throw new Error('raw payload came back short');
     return performance.now() - started;
   });
-  figures.payload = figure(payloadRuns.map((ms) => (2 * payload.byteLength) / 1e9 / (ms / 1000)), 'GB/s');
+  figures.payload = figure(
+    payloadRuns.map((ms) => (2 * payload.byteLength) / 1e9 / (ms / 1000)),
+    'GB/s',
+  );
 }

@@ -31,11 +31,16 @@ export function comparisonTable(figures: Record<System, SystemFigures>): string 
 
 export function targetsTable(checks: TargetCheck[]): string {
   const verdict = (met?: boolean) => (met === undefined ? 'not measured' : met ? 'met' : '**MISSED**');
-  return markdownTable(['target', 'measured', 'result'], checks.map((c) => [c.target, c.measured, verdict(c.met)]));
+  return markdownTable(
+    ['target', 'measured', 'result'],
+    checks.map((c) => [c.target, c.measured, verdict(c.met)]),
+  );
 }
 
 export function machineLine(machine: Machine, versions: Record<string, string>): string {
-  const extra = Object.entries(versions).map(([name, version]) => `${name} ${version}`).join(', ');
+  const extra = Object.entries(versions)
+    .map(([name, version]) => `${name} ${version}`)
+    .join(', ');
   return `${machine.cpu}, ${machine.cores} cores (${machine.availableParallelism} available), ${machine.memoryGiB} GiB, ${machine.os}; Node ${machine.node}, zeromq ${machine.zeromq}${extra ? `, ${extra}` : ''}`;
 }
 

@@ -37,19 +37,64 @@ export function checkTargets(figures: Figures, workers: number): TargetCheck[] {
     check('tiny jobs, addJob ≥ 50,000 jobs/s', value(t.tiny_addjob), (v) => v >= 50_000, jobsPerSecond),
     check('tiny jobs, map ≥ 50,000 jobs/s', value(t.tiny_map), (v) => v >= 50_000, jobsPerSecond),
     isFigure(t.tiny_addjob_vs_raw)
-      ? check('tiny jobs, addJob ≥ ½ raw ZeroMQ pipeline', t.tiny_addjob_vs_raw.value, (v) => v >= 0.5, (v) => `${times(v)} (median of paired runs)`)
+      ? check(
+          'tiny jobs, addJob ≥ ½ raw ZeroMQ pipeline',
+          t.tiny_addjob_vs_raw.value,
+          (v) => v >= 0.5,
+          (v) => `${times(v)} (median of paired runs)`,
+        )
       : check('tiny jobs, addJob ≥ ½ raw ZeroMQ pipeline', ratio(t.tiny_addjob, raw.tiny_addjob), (v) => v >= 0.5, times),
     check('tiny jobs, addJob ≥ 50× Dask submit', ratio(t.tiny_addjob, dask.tiny_addjob), (v) => v >= 50, times),
     check('tiny jobs, map ≥ 50× Dask map', ratio(t.tiny_map, dask.tiny_map), (v) => v >= 50, times),
     check('tiny jobs, addJob ≥ 50× IPython Parallel apply_async', ratio(t.tiny_addjob, ipp.tiny_addjob), (v) => v >= 50, times),
     check('tiny jobs, map ≥ 50× IPython Parallel map_async', ratio(t.tiny_map, ipp.tiny_map), (v) => v >= 50, times),
-    check('round trip p50 ≤ 0.25 ms', value(t.latency_p50), (v) => v <= 0.25, (v) => `${v.toFixed(3)} ms`),
-    check('round trip p99 ≤ 1 ms', value(t.latency_p99), (v) => v <= 1, (v) => `${v.toFixed(3)} ms`),
-    check(`CPU scaling ≥ ${speedupTarget.toFixed(2)}× on ${workers} workers`, value(t.cpu_speedup), (v) => v >= speedupTarget, (v) => `${v.toFixed(3)}×`),
-    check('payload ≥ 1.5 GB/s', value(t.payload), (v) => v >= 1.5, (v) => `${v.toFixed(2)} GB/s`),
-    check('refresh ≤ 0.3 s', value(t.refresh), (v) => v <= 0.3, (v) => `${v.toFixed(3)} s`),
-    check('start to first result ≤ 0.5 s', value(t.start), (v) => v <= 0.5, (v) => `${v.toFixed(3)} s`),
-    check('memory ≤ 300 B per queued job beyond payload, controller', memoryBeyondPayload(t.memory_controller), (v) => v <= 300, (v) => `${Math.round(v)} B`),
-    check('memory ≤ 300 B per queued job beyond payload, caller', memoryBeyondPayload(t.memory_caller), (v) => v <= 300, (v) => `${Math.round(v)} B`),
+    check(
+      'round trip p50 ≤ 0.25 ms',
+      value(t.latency_p50),
+      (v) => v <= 0.25,
+      (v) => `${v.toFixed(3)} ms`,
+    ),
+    check(
+      'round trip p99 ≤ 1 ms',
+      value(t.latency_p99),
+      (v) => v <= 1,
+      (v) => `${v.toFixed(3)} ms`,
+    ),
+    check(
+      `CPU scaling ≥ ${speedupTarget.toFixed(2)}× on ${workers} workers`,
+      value(t.cpu_speedup),
+      (v) => v >= speedupTarget,
+      (v) => `${v.toFixed(3)}×`,
+    ),
+    check(
+      'payload ≥ 1.5 GB/s',
+      value(t.payload),
+      (v) => v >= 1.5,
+      (v) => `${v.toFixed(2)} GB/s`,
+    ),
+    check(
+      'refresh ≤ 0.3 s',
+      value(t.refresh),
+      (v) => v <= 0.3,
+      (v) => `${v.toFixed(3)} s`,
+    ),
+    check(
+      'start to first result ≤ 0.5 s',
+      value(t.start),
+      (v) => v <= 0.5,
+      (v) => `${v.toFixed(3)} s`,
+    ),
+    check(
+      'memory ≤ 300 B per queued job beyond payload, controller',
+      memoryBeyondPayload(t.memory_controller),
+      (v) => v <= 300,
+      (v) => `${Math.round(v)} B`,
+    ),
+    check(
+      'memory ≤ 300 B per queued job beyond payload, caller',
+      memoryBeyondPayload(t.memory_caller),
+      (v) => v <= 300,
+      (v) => `${Math.round(v)} B`,
+    ),
   ];
 }
