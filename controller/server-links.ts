@@ -24,6 +24,9 @@ import { checkListen, serverKeyFor, type LinkSecurity } from '../protocol/link-s
 import { parseServerUrl } from '../protocol/server-url.js';
 import type { Cluster, ServerLink, ServerSlot } from './cluster.js';
 
+/** How long close() waits for goodbyes to be handed to ZeroMQ. */
+const CLOSE_FLUSH_MS = 1000;
+
 export interface ServerLinksOptions {
   controllerId: string;
   /** Where to accept servers that dial in. */
@@ -133,7 +136,8 @@ export class ServerLinks {
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
     for (const server of this.cluster.servers()) server.link.send(toServer({ t: 'bye' }));
-    await this.sockets.flushed();
+    // A server that vanished cannot take what is queued for it (see LinkSockets.flushed): wait only a moment.
+    await this.sockets.flushed(CLOSE_FLUSH_MS);
     this.sockets.close(200);
   }
 

@@ -122,9 +122,16 @@ export class LinkSockets {
     return (message) => outbox.post(message);
   }
 
-  /** Resolves once everything posted on every link has been handed to ZeroMQ. */
-  flushed(): Promise<void> {
-    return Promise.all(this.outboxes.map((outbox) => outbox.flushed())).then(() => undefined);
+  /**
+   * Resolves once everything posted on every link has been handed to ZeroMQ, or after `timeoutMs`.
+   * A router with mandatory routing takes nothing while no peer can: when the last peer that
+   * dialled in is gone, what was queued for it waits for a peer that may never come.
+   */
+  async flushed(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const all = Promise.all(this.outboxes.map((outbox) => outbox.flushed()));
+    await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /** Closes every socket, each given `lingerMs` to put what it holds (a goodbye) on the wire. */

@@ -449,9 +449,7 @@ export class ComputeServer {
     this.broadcast({ t: 'server-bye', reason });
     await this.pool.stop('shutdown');
     // A controller that is gone, or never let us in (a refused key), cannot take what is queued for it: wait only a moment.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.controllerSockets.flushed(), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_FLUSH_MS)))]);
-    clearTimeout(timer);
+    await this.controllerSockets.flushed(CLOSE_FLUSH_MS);
     this.workerSocket.close();
     this.controllerSockets.close(200); // let the goodbye reach the wire
   }

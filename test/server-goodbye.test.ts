@@ -117,3 +117,26 @@ describe('a server that said goodbye', { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('a server that vanished without a goodbye', () => {
+  test('close() still returns once the only server that dialled in was killed (its pings can go nowhere)', async () => {
+    const sg = await spawnScatterGather([], { embedded: false, listen: 'tcp://127.0.0.1:0', heartbeatMs, heartbeatTimeoutMs: 5 * heartbeatMs, echo: false });
+    let server: RunningServer | undefined;
+    try {
+      const up = nextEvent(sg, 'worker-up', (d) => d.server === 'gamma');
+      server = await startServer(['--connect', sg.listenAddress!, '--workers', '1', '--name', 'gamma'], { waitForEndpoint: false });
+      await up;
+      const down = nextEvent(sg, 'server-down', (d) => d.server === 'gamma');
+      await server.stop('SIGKILL');
+      await down;
+    } finally {
+      // No server is left to take what the controller queued for it: close() must not wait for ever.
+      let timer: NodeJS.Timeout | undefined;
+      const closing = await Promise.race([sg.close().then(() => 'closed'), new Promise((resolve) => (timer = setTimeout(() => resolve('still closing'), 10_000)))]);
+      clearTimeout(timer);
+      if (closing !== 'closed') process.kill(sg.controllerPid!, 'SIGKILL');
+      assert.equal(closing, 'closed');
+      await server?.stop();
+    }
+  });
+});
