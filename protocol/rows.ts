@@ -117,7 +117,10 @@ export class CallerRowWriter extends RowWriter {
     const at = this.next();
     const rows = this.rows;
     rows[at + CallerRow.valueIndex] = valueIndex;
-    rows.set(worker.data.subarray(row * WorkerRow.width, (row + 1) * WorkerRow.width), at + CallerRow.worker);
+    // Column by column: a subarray to set() from would be an object per result.
+    const from = worker.data;
+    const start = row * WorkerRow.width;
+    for (let column = 0; column < WorkerRow.width; column++) rows[at + CallerRow.worker + column] = from[start + column]!;
     rows[at + CallerRow.attempts] = attempts;
     rows[at + CallerRow.dispatchedAt] = dispatchedAt;
   }
