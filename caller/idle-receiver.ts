@@ -1,19 +1,22 @@
 /**
  * The caller's receive loop, which keeps Node's event loop alive only while the caller waits for
  * something. A ZeroMQ socket waiting to receive holds a libuv handle that keeps the process
- * running, and zeromq.js cannot unref it: a script that forgot close() would never exit. So while
- * nothing is outstanding the socket is not waited on; it is read without blocking on a timer that
- * does not hold the process, and messages that come meanwhile (events, output) wait that long.
+ * running, and zeromq.js cannot unref it: a script that forgot close() would never exit. So once
+ * nothing has been outstanding for a moment the socket is not waited on; it is read without
+ * blocking on a timer that does not hold the process, and messages that come meanwhile (events,
+ * output) wait that long. The moment matters: a caller that submits one job after another would
+ * otherwise switch modes twice per round trip, on the round trip's own path.
  */
 import type * as zmq from 'zeromq';
 
 /** How often an idle caller looks for messages. */
 const IDLE_POLL_MS = 20;
 /**
- * How long a busy caller waits on the socket before it looks again whether it is still busy: it
- * can turn idle without a message (a listener removed), and a pending receive cannot be called off.
+ * How long the socket is waited on before the loop looks again whether the caller is still busy,
+ * and so how long a caller stays ready after its last job before it turns idle: it can also turn
+ * idle without a message (a listener removed), and a pending receive cannot be called off.
  */
-const BUSY_RECHECK_MS = 1000;
+const BUSY_RECHECK_MS = 50;
 
 export interface IdleReceiverHooks {
   /** Whether the caller waits for anything (jobs, replies, start-up): then the socket is waited on. */
@@ -25,6 +28,7 @@ export interface IdleReceiverHooks {
 }
 
 export class IdleAwareReceiver {
+  /** Waiting on the socket (holding the process), or idle; neither before the first receive. */
   private blocking?: boolean;
   private tick?: { timer: NodeJS.Timeout; resolve(): void };
 
@@ -37,8 +41,12 @@ export class IdleAwareReceiver {
   async run(): Promise<void> {
     try {
       while (!this.socket.closed) {
-        const message = this.hooks.busy() ? await this.receiveBusy() : await this.receiveIdle();
-        if (!message) continue;
+        // Blocking, the loop turns idle only when a wait ran out with nothing to wait for.
+        const message = this.blocking !== false || this.hooks.busy() ? await this.receiveBusy() : await this.receiveIdle();
+        if (message === undefined) {
+          if (this.blocking && !this.hooks.busy()) this.goIdle();
+          continue;
+        }
         try {
           this.hooks.handle(message);
         } catch (error) {
@@ -58,7 +66,7 @@ export class IdleAwareReceiver {
     this.tick = undefined;
   }
 
-  /** The next message, or nothing when none came within BUSY_RECHECK_MS. */
+  /** The next message, or nothing when none came within BUSY_RECHECK_MS (or the socket closed meanwhile). */
   private async receiveBusy(): Promise<Buffer[] | undefined> {
     if (this.blocking !== true) {
       this.blocking = true;
@@ -73,13 +81,15 @@ export class IdleAwareReceiver {
     }
   }
 
+  /** Nothing was outstanding for a whole wait: stop waiting on the socket, and let go of the process. */
+  private goIdle(): void {
+    this.blocking = false;
+    this.socket.receiveTimeout = 0; // a receive then answers at once, with EAGAIN when there is nothing
+    this.hooks.keepAlive(false);
+  }
+
   /** A message if one is there; else waits for the next idle tick (or a wake) and returns nothing. */
   private async receiveIdle(): Promise<Buffer[] | undefined> {
-    if (this.blocking !== false) {
-      this.blocking = false;
-      this.socket.receiveTimeout = 0; // a receive then answers at once, with EAGAIN when there is nothing
-      this.hooks.keepAlive(false);
-    }
     try {
       return await this.socket.receive();
     } catch (error) {
