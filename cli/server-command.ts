@@ -25,6 +25,7 @@ export function serverCommand(): Command {
     .option('--worker-max-rss-mb <mb>', 'memory ceiling of each worker: one whose resident memory grows past it is recycled between jobs', positiveInt)
     .option('--spare-workers <n>', 'worker processes kept started and waiting, so a refresh or a crash gets a fresh worker in milliseconds (default: one per worker; 0 for none)', wholeNumber)
     .option('--name <name>', 'server name shown to controllers (default: host-pid)')
+    .option('--exclusive', "serve one controller alone: its close() or die stops this server's workers (default: shared; a die ends only that controller's session)")
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace, silent (default: $TSGATHER_LOG_LEVEL or info)', logLevelOption)
     .option('--daemon', 'detach and run in the background; returns once the server is ready')
     .option('--pidfile <file>', `record the pid here; refuse to start if a live server holds it (default with --daemon: ${DEFAULT_PIDFILE})`)
@@ -38,6 +39,7 @@ export function serverCommand(): Command {
           maxWorkers?: number;
           module?: string;
           name?: string;
+          exclusive?: boolean;
           workerHeapMb?: number;
           workerMaxRssMb?: number;
           spareWorkers?: number;

@@ -29,6 +29,7 @@ const server = launch.embedded
       // The options its prestarted workers were started with: the launch's, as they are.
       ...launch.embedded,
       name: `local-${os.hostname()}`,
+      exclusive: true, // started for this controller alone: its die stops the workers
       prestarted,
       logger: createLogger('server', level),
     })

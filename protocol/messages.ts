@@ -107,7 +107,14 @@ export type WorkerToServer =
   /** Between jobs, over its memory ceiling, with every result sent: kill and refork me. */
   | { t: 'recycle'; w: number; rssMb: number };
 
-export type Head = ControllerToServer | ServerToController | ControllerToCaller | CallerToController | WorkerToServer;
+/**
+ * What a worker gets, as [controller, head, ...]: a controller's 'define' and 'jobs' passed on by
+ * its server, and 'forget' when that controller's session on the server ended (close() or die on a
+ * shared server): its queued jobs and its definitions go, and what it still runs is not answered.
+ */
+export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' }> | { t: 'forget' };
+
+export type Head = ControllerToServer | ServerToController | ControllerToCaller | CallerToController | WorkerToServer | ServerToWorker;
 
 /**
  * A 'jobs' message to a worker, controller → server → worker, is [head, runs, ...per run: values,
@@ -189,6 +196,11 @@ export function fromWorker(head: WorkerToServer, ...rest: Frames): LinkMessage<W
  * A message a relay passes on without parsing more than its head, as is: the relay vouches that its
  * head is one of `H` (a worker's 'results', say, is also a ServerToController head).
  */
+/** A message from a server to one of its workers, on behalf of controller `tag`. */
+export function toWorker(w: number, tag: string, head: ServerToWorker, ...rest: Frames): Frames {
+  return [`w${w}`, tag, ...frames(head, ...rest)];
+}
+
 export function relayed<H extends Head>(message: Frames): LinkMessage<H> {
   return message as LinkMessage<H>;
 }

@@ -38,6 +38,19 @@ export class Deque<T> {
     return item;
   }
 
+  /** Removes every item for which `drop` is true, keeping the others in order. */
+  removeWhere(drop: (item: T) => boolean): void {
+    const kept: T[] = [];
+    for (let i = 0; i < this.count; i++) {
+      const item = this.items[(this.head + i) % this.items.length] as T;
+      if (!drop(item)) kept.push(item);
+    }
+    this.items.fill(undefined);
+    this.head = 0;
+    this.count = 0;
+    for (const item of kept) this.push(item);
+  }
+
   private grow(): void {
     const larger = new Array<T | undefined>(this.items.length * 2);
     for (let i = 0; i < this.count; i++) larger[i] = this.items[(this.head + i) % this.items.length];

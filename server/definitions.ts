@@ -94,6 +94,11 @@ export class Definitions {
     }
   }
 
+  /** Drops a controller's definitions: its session ended. */
+  forget(controller: string): void {
+    this.byController.delete(controller);
+  }
+
   /** The controller's own definition first, then a preloaded function of that name. */
   lookup(controller: string, name: string): Definition | undefined {
     return this.byController.get(controller)?.get(name) ?? this.preloaded.get(name);

@@ -87,6 +87,15 @@ export class ResultHold {
     this.lastFlush = this.now();
   }
 
+  /** Forgets what is held for a controller whose session ended. */
+  drop(controller: string): void {
+    const batch = this.batches.get(controller);
+    if (!batch) return;
+    this.batches.delete(controller);
+    this.heldResults -= batch.size;
+    for (const text of batch.values) this.heldText -= text.length;
+  }
+
   private batchFor(controller: string): ResultBatch {
     let batch = this.batches.get(controller);
     if (!batch) this.batches.set(controller, (batch = new ResultBatch()));

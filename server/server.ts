@@ -21,6 +21,7 @@ import {
   receiveLoop,
   relayed,
   toController,
+  toWorker,
   inProcessSender,
   mayComplainTo,
   type Deliver,
@@ -69,6 +70,11 @@ export interface ServerOptions {
   insecure?: boolean;
   /** Messages from controllers larger than this are dropped, with their connection (default MAX_MESSAGE_BYTES). */
   maxMessageBytes?: number;
+  /**
+   * Serves one controller alone (the embedded server, `--exclusive`): its die stops the workers.
+   * Otherwise the server is shared, and a die ends only that controller's session.
+   */
+  exclusive?: boolean;
   /** Workers already started (spawnWorker) on `workerEndpoint`, with this server's worker options, for the pool to take first. */
   prestarted?: { workerEndpoint: string; workers: ChildProcess[] };
   logger: Logger;
@@ -393,12 +399,23 @@ export class ComputeServer {
       this.log.info({ ms: Math.round(performance.now() - started), workers: workers.length }, 'workers refreshed');
       link.send(toController({ t: 'command-done', id, workers }));
     } else if (cmd === 'die') {
-      await this.pool.stop('die');
-      this.log.info('workers stopped on die');
+      if (this.options.exclusive) {
+        await this.pool.stop('die');
+        this.log.info('workers stopped on die');
+      } else this.endSession(link);
       link.send(toController({ t: 'command-done', id, workers: [] }));
     } else {
       link.send(toController({ t: 'error', reason: `unknown command '${cmd}'` }));
     }
+  }
+
+  /**
+   * A controller's die on a shared server ends its session only: every worker forgets its queued
+   * jobs and its definitions, and the other controllers' sessions go on untouched.
+   */
+  private endSession(link: ControllerLink): void {
+    for (const { w } of this.pool.list()) this.workerOutbox.post(toWorker(w, link.tag, { t: 'forget' }));
+    this.log.info({ controller: link.controller }, 'session ended on die; workers kept for the other controllers');
   }
 
   private fromWorker([routingId, to, ...message]: Buffer[]): void {

@@ -9,7 +9,7 @@ import type * as zmq from 'zeromq';
 // CURVE (node:crypto), which a worker never uses, and every worker start pays for what it loads.
 import { decodeParsed, describeError, encodeValue, NO_FRAMES, SerializationError, type EncodedValue } from '../protocol/codec.js';
 import { parseRun, readUint32s } from '../protocol/job-values.js';
-import { frames, joinJson, ProtocolError, readHead, readJson, type ControllerToServer, type DefinitionSpec, type JobRun, type WorkerToServer } from '../protocol/messages.js';
+import { frames, joinJson, ProtocolError, readHead, readJson, type ServerToWorker, type DefinitionSpec, type JobRun, type WorkerToServer } from '../protocol/messages.js';
 import { MAX_MESSAGE_BYTES, Outbox, receiveLoop } from '../protocol/transport.js';
 import { Deque } from '../runtime/deque.js';
 import { Definitions } from './definitions.js';
@@ -92,15 +92,24 @@ export class WorkerRuntime {
   /** One message from the server: [controller, head, ...]. Throws ProtocolError for a malformed one. */
   handle(message: Buffer[]): void {
     const controller = message[0]!.toString();
-    const head = readHead<ControllerToServer>(message[1]);
+    const head = readHead<ServerToWorker>(message[1]);
     switch (head.t) {
       case 'define':
         return this.definitions.define(controller, readJson<{ defs: DefinitionSpec[] }>(message[2], 'definitions').defs);
       case 'jobs':
         return this.handleJobs(controller, message);
+      case 'forget':
+        return this.forget(controller);
       default:
-        process.stderr.write(`worker ${this.id}: ignoring message of type ${head.t}\n`);
+        process.stderr.write(`worker ${this.id}: ignoring message of type ${String((head as { t: unknown }).t)}\n`);
     }
+  }
+
+  /** A controller's session ended: its queued jobs and its definitions go (a job of its running now finishes, and its result is sent as any other). */
+  private forget(controller: string): void {
+    this.definitions.forget(controller);
+    this.queue.removeWhere((job) => job.controller === controller);
+    this.hold.drop(controller);
   }
 
   private handleJobs(controller: string, message: Buffer[]): void {

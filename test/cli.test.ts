@@ -105,14 +105,15 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
       // One worker and, shortly after it came up, the two spares asked for.
       await waitUntil(() => workerProcesses().length === 3, 10_000, 'the worker and two spares');
     } finally {
-      await sg.close(); // a die: the server stops its workers and spares
+      await sg.close(); // a die on a shared server ends this controller's session only
     }
-    assert.deepEqual(workerProcesses(), []);
+    assert.equal(workerProcesses().length, 3, 'the server keeps its worker and spares for other controllers');
 
     const stopped = await runCli(['server', 'stop', '--pidfile', pidfile]);
     assert.equal(stopped.code, 0, stopped.stderr);
     assert.equal(stopped.stdout, `stopped server pid ${pid}\n`);
     assert.equal(alive(pid), false, 'stop returns only once the server is gone');
+    assert.deepEqual(workerProcesses(), [], 'its workers went with it');
     assert.equal(existsSync(pidfile), false, 'the server removed its pid file');
     const log = await readFile(join(dir, 'daemon.log'), 'utf8');
     assert.match(log, /"msg":"server ready"/);

@@ -88,12 +88,20 @@ class Harness {
   }
 
   async define(...defs: DefinitionSpec[]): Promise<void> {
-    await this.router.send([`w${W}`, CONTROLLER, JSON.stringify({ t: 'define', w: W }), JSON.stringify({ defs })]);
+    await this.defineFor(CONTROLLER, ...defs);
+  }
+
+  async defineFor(controller: string, ...defs: DefinitionSpec[]): Promise<void> {
+    await this.router.send([`w${W}`, controller, JSON.stringify({ t: 'define', w: W }), JSON.stringify({ defs })]);
   }
 
   /** One jobs message of runs of plain items, each `[fn, first id, args of each job, timeout ms]`. */
   async jobs(...runs: Array<[fn: string, first: number, args: unknown[][], timeoutMs?: number]>): Promise<void> {
-    const frames: Array<string | Buffer> = [`w${W}`, CONTROLLER, JSON.stringify({ t: 'jobs', w: W })];
+    await this.jobsFor(CONTROLLER, ...runs);
+  }
+
+  async jobsFor(controller: string, ...runs: Array<[fn: string, first: number, args: unknown[][], timeoutMs?: number]>): Promise<void> {
+    const frames: Array<string | Buffer> = [`w${W}`, controller, JSON.stringify({ t: 'jobs', w: W })];
     frames.push(JSON.stringify(runs.map(([fn, first, args, timeoutMs = 0]) => [first, args.length, fn, timeoutMs, 0])));
     for (const [, , args] of runs) frames.push(valuesOfRun(packPlainValues(args.map((a) => [a])), 0, args.length));
     await this.router.send(frames);
@@ -254,6 +262,31 @@ describe('WorkerRuntime over a socket', () => {
     assert.equal((results.values[2] as { name: string }).name, 'DefinitionError');
     assert.match((results.values[2] as { message: string }).message, /^definition of 'broken' v2 failed to compile here: TypeError/);
     assert.equal((results.values[3] as { name: string }).name, 'UnknownFunctionError');
+  });
+
+  test("forgets a controller whose session ended: its queued jobs and definitions go, another controller's stay", async () => {
+    harness = await Harness.start();
+    await harness.next(); // ready
+    const slow = { name: 'slow', version: 1, source: 'async (x) => { await new Promise((r) => setTimeout(r, 50)); return x; }' };
+    const id = { name: 'id', version: 1, source: '(x) => x' };
+    await harness.defineFor('gone', slow, id);
+    await harness.defineFor('stays', id);
+    // 'gone' has one job running (it awaits) and three queued behind it when its session ends.
+    await harness.jobsFor('gone', ['slow', 1, [[1]]], ['id', 2, [[2], [3], [4]]]);
+    await harness.jobsFor('stays', ['id', 5, [[5], [6]]]);
+    await harness.router.send([`w${W}`, 'gone', JSON.stringify({ t: 'forget' })]);
+    await harness.jobsFor('gone', ['id', 7, [[7]]]);
+    const messages = await harness.resultsFor(4);
+    const of = (to: string) => messages.filter((m) => m.to === to).flatMap((m) => m.jobs.map((job, i) => [job, m.ok[i]]));
+    // The running job finishes; the queued ones never run; a later job finds no definition.
+    assert.deepEqual(of('gone'), [
+      [1, true],
+      [7, false],
+    ]);
+    assert.deepEqual(of('stays'), [
+      [5, true],
+      [6, true],
+    ]);
   });
 
   test('holds the results of tiny jobs while more are queued: a thousand come back in a few messages', async () => {

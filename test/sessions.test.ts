@@ -1,0 +1,87 @@
+/**
+ * A compute server shared by several controllers (notebooks): each is a session, and one
+ * controller's close() or die ends its own session only. A server started for one controller
+ * alone (--exclusive, or the embedded one) stops its workers on that controller's die.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
+import { descendantsRunning, startServer, stopDaemonsIn, waitUntil, type RunningServer } from './helpers.js';
+
+let dir: string;
+before(async () => (dir = await mkdtemp(join(tmpdir(), 'tsgather-sessions-'))));
+after(async () => {
+  await stopDaemonsIn(dir);
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** `promise`, or a rejection naming `what` after `ms`: a session stuck behind another's close fails here, not at the suite's time-out. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const items = (n: number) => Array.from({ length: n }, (_, i) => [[i]] as [number[]]);
+
+describe('a shared server', () => {
+  let server: RunningServer;
+  before(async () => (server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '2', '--spare-workers', '0', '--log-level', 'error'])));
+  after(() => server.stop());
+
+  test("one controller's close() mid-run leaves another's jobs running to the end; each has its own definition of the same name", async () => {
+    const a = await spawnScatterGather([server.endpoint], { echo: false });
+    const b = await spawnScatterGather([server.endpoint], { echo: false });
+    let c: ScatterGather | undefined;
+    try {
+      const slow = (tag: string) => `async (i) => { await new Promise((r) => setTimeout(r, 5)); return '${tag}' + i; }`;
+      await a.define('who', slow('A'));
+      await b.define('who', slow('B'));
+      const aIds = a.addJob('who', items(300));
+      const bRun = b.map<string>('who', items(300));
+      // A goes away part way through its 300 jobs, with jobs queued and running on both workers.
+      let aDone = 0;
+      while (aDone < 20) aDone += (await a.waitForResult()).length;
+      assert.ok(aDone < aIds.length, 'A closes with jobs still outstanding');
+      await a.close();
+      const bValues = await within(bRun, 30_000, "B's map after A closed");
+      assert.deepEqual(
+        bValues,
+        items(300).map(([[i]]) => `B${i}`),
+      );
+      const status = await b.status();
+      assert.equal(status.workers, 2, 'the server still has both workers for B');
+      // A controller that comes later is served too, with a definition of its own.
+      c = await spawnScatterGather([server.endpoint], { echo: false });
+      await c.define('who', (i: number) => `C${i}`);
+      assert.deepEqual(await within(c.map('who', items(3)), 10_000, "C's map"), ['C0', 'C1', 'C2']);
+    } finally {
+      await a.close();
+      await b.close();
+      await c?.close();
+    }
+    assert.equal(descendantsRunning('server/worker.js', server.proc.pid).length, 2, 'the server kept its workers through three sessions');
+  });
+});
+
+describe('an exclusive server', () => {
+  test("its controller's close() stops its workers, as the embedded server's does", async () => {
+    const server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '2', '--spare-workers', '0', '--exclusive', '--log-level', 'error']);
+    try {
+      const sg = await spawnScatterGather([server.endpoint], { echo: false });
+      await sg.define('one', () => 1);
+      assert.deepEqual(await sg.map('one', items(4)), [1, 1, 1, 1]);
+      await sg.close();
+      await waitUntil(() => descendantsRunning('server/worker.js', server.proc.pid).length === 0, 10_000, "the exclusive server's workers to stop");
+    } finally {
+      await server.stop();
+    }
+  });
+});
