@@ -4,6 +4,7 @@ import os from 'node:os';
 import { createLogger, logLevel } from '../runtime/logger.js';
 import { ComputeServer } from '../server/server.js';
 import { daemonize, isDaemonChild, reportToLauncher } from './daemon.js';
+import { IdleWatch } from '../server/idle-watch.js';
 import { collect, logLevelOption, positiveInt, wholeNumber } from './arguments.js';
 import { EXIT, fail } from './exit-codes.js';
 import { claimPidfile, DEFAULT_PIDFILE, PidfileError, releasePidfile, runningPid } from './pidfile.js';
@@ -25,6 +26,7 @@ export function serverCommand(): Command {
     .option('--worker-max-rss-mb <mb>', 'memory ceiling of each worker: one whose resident memory grows past it is recycled between jobs', positiveInt)
     .option('--spare-workers <n>', 'worker processes kept started and waiting, so a refresh or a crash gets a fresh worker in milliseconds (default: one per worker; 0 for none)', wholeNumber)
     .option('--name <name>', 'server name shown to controllers (default: host-pid)')
+    .option('--idle-exit <seconds>', 'exit once no controller has been in session for this long (for servers a batch system or container starts)', positiveInt)
     .option('--exclusive', "serve one controller alone: its close() or die stops this server's workers (default: shared; a die ends only that controller's session)")
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace, silent (default: $TSGATHER_LOG_LEVEL or info)', logLevelOption)
     .option('--daemon', 'detach and run in the background; returns once the server is ready')
@@ -40,6 +42,7 @@ export function serverCommand(): Command {
           module?: string;
           name?: string;
           exclusive?: boolean;
+          idleExit?: number;
           workerHeapMb?: number;
           workerMaxRssMb?: number;
           spareWorkers?: number;
@@ -97,6 +100,12 @@ export function serverCommand(): Command {
         const publicKey = security.keyPair && server.endpoints.length > 0 ? keyToHex(security.keyPair.publicKey) : undefined;
         if (publicKey) process.stdout.write(`public key ${publicKey}\n`);
         if (isDaemonChild()) await reportToLauncher({ t: 'ready', pid: process.pid, endpoints: server.endpoints, publicKey });
+        if (opts.idleExit)
+          new IdleWatch(
+            opts.idleExit * 1000,
+            () => server.inSession(),
+            () => void stop(`no controller for ${opts.idleExit} s (--idle-exit)`),
+          );
       },
     );
   command.addCommand(serverStopCommand());

@@ -80,6 +80,9 @@ export interface ServerOptions {
   logger: Logger;
 }
 
+/** A controller silent this long is no longer counted in session (for --idle-exit); controllers ping every second by default. */
+const SILENT_CONTROLLER_MS = 10_000;
+
 /** How long close() waits for goodbyes to be handed to ZeroMQ. */
 const CLOSE_FLUSH_MS = 1000;
 
@@ -93,6 +96,8 @@ interface ControllerLink {
   tag: string;
   send(message: LinkMessage<ServerToController>): void;
   greeted: boolean;
+  /** When it last said anything (its pings come every heartbeat). */
+  heardAt?: number;
   controller?: string;
   /** Error replies since its last good hello: a peer that sends garbage and never reads gets only a few, so it cannot fill the shared socket's pipe. */
   complaints?: number;
@@ -310,6 +315,7 @@ export class ComputeServer {
   }
 
   private fromController(link: ControllerLink, message: Buffer[]): void {
+    link.heardAt = Date.now();
     let head: ControllerToServer;
     try {
       head = readHead<ControllerToServer>(message[0]);
@@ -407,6 +413,13 @@ export class ComputeServer {
     } else {
       link.send(toController({ t: 'error', reason: `unknown command '${cmd}'` }));
     }
+  }
+
+  /** Whether a controller is in session: greeted, and heard from lately (a vanished one stops pinging). */
+  inSession(): boolean {
+    const since = Date.now() - SILENT_CONTROLLER_MS;
+    for (const link of this.links.values()) if (link.greeted && (link.heardAt ?? 0) >= since) return true;
+    return false;
   }
 
   /**

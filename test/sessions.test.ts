@@ -85,3 +85,26 @@ describe('an exclusive server', () => {
     }
   });
 });
+
+describe('--idle-exit', () => {
+  test('a server goes, cleanly, once no controller has been in session for that long; not while one is', async () => {
+    const server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--idle-exit', '1', '--log-level', 'info']);
+    const exited = new Promise<number | null>((resolve) => server.proc.once('exit', (code) => resolve(code)));
+    try {
+      const sg = await spawnScatterGather([server.endpoint], { echo: false });
+      try {
+        await sg.define('one', () => 1);
+        // Connected, idle between jobs, for over twice --idle-exit: its pings keep it in session.
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        assert.equal(server.proc.exitCode, null, 'still serving while a controller is in session');
+        assert.equal(await sg.submit('one', []), 1);
+      } finally {
+        await sg.close();
+      }
+      assert.equal(await within(exited, 10_000, 'the idle server to exit'), 0);
+      assert.match(server.log.join(''), /"why":"no controller for 1 s \(--idle-exit\)","msg":"stopping"/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
