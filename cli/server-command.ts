@@ -26,6 +26,7 @@ export function serverCommand(): Command {
     .option('--worker-max-rss-mb <mb>', 'memory ceiling of each worker: one whose resident memory grows past it is recycled between jobs', positiveInt)
     .option('--spare-workers <n>', 'worker processes kept started and waiting, so a refresh or a crash gets a fresh worker in milliseconds (default: one per worker; 0 for none)', wholeNumber)
     .option('--name <name>', 'server name shown to controllers (default: host-pid)')
+    .option('--drain-seconds <seconds>', 'on SIGTERM or SIGUSR1: how long running jobs may finish before the server stops; queued jobs go back to their controllers', wholeNumber, 10)
     .option('--idle-exit <seconds>', 'exit once no controller has been in session for this long (for servers a batch system or container starts)', positiveInt)
     .option('--exclusive', "serve one controller alone: its close() or die stops this server's workers (default: shared; a die ends only that controller's session)")
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace, silent (default: $TSGATHER_LOG_LEVEL or info)', logLevelOption)
@@ -43,6 +44,7 @@ export function serverCommand(): Command {
           name?: string;
           exclusive?: boolean;
           idleExit?: number;
+          drainSeconds: number;
           workerHeapMb?: number;
           workerMaxRssMb?: number;
           spareWorkers?: number;
@@ -79,11 +81,13 @@ export function serverCommand(): Command {
         const server = new ComputeServer({ ...opts, ...security, logger });
         const stop = async (why: string) => {
           logger.info({ why }, 'stopping');
-          await server.close();
+          await server.drain(opts.drainSeconds * 1000);
           if (opts.pidfile) releasePidfile(opts.pidfile);
           process.exit(0);
         };
         process.once('SIGTERM', () => void stop('SIGTERM'));
+        // Slurm's --signal=B:USR1@N says the wall-time is near (and replaces Node's start-the-inspector default).
+        process.once('SIGUSR1', () => void stop('SIGUSR1'));
         process.once('SIGINT', () => void stop('SIGINT'));
         // Started by a controller: go when it goes. A daemon's launcher leaves on purpose.
         if (process.send && !isDaemonChild()) process.once('disconnect', () => void stop('parent gone'));

@@ -105,14 +105,17 @@ export type WorkerToServer =
   | { t: 'running'; w: number; job: number; timeoutMs: number }
   | { t: 'ran'; w: number; job: number }
   /** Between jobs, over its memory ceiling, with every result sent: kill and refork me. */
-  | { t: 'recycle'; w: number; rssMb: number };
+  | { t: 'recycle'; w: number; rssMb: number }
+  /** Told to drain: its queued jobs dropped, the one it ran finished, every result sent. */
+  | { t: 'drained'; w: number };
 
 /**
  * What a worker gets, as [controller, head, ...]: a controller's 'define' and 'jobs' passed on by
- * its server, and 'forget' when that controller's session on the server ended (close() or die on a
- * shared server): its queued jobs and its definitions go, and what it still runs is not answered.
+ * its server; 'forget' when that controller's session on the server ended (close() or die on a
+ * shared server): its queued jobs and its definitions go; and 'drain' (its controller frame empty)
+ * when the server is about to stop: every queued job goes, the running one finishes.
  */
-export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' }> | { t: 'forget' };
+export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' }> | { t: 'forget' } | { t: 'drain' };
 
 export type Head = ControllerToServer | ServerToController | ControllerToCaller | CallerToController | WorkerToServer | ServerToWorker;
 

@@ -116,6 +116,8 @@ export class ComputeServer {
   private readonly pool: WorkerPool;
   private readonly bound: string[] = [];
   private closed = false;
+  /** While draining: the workers not yet drained, and what to call once none is left. */
+  private draining?: { waiting: Set<number>; delete(w: number): void };
 
   constructor(private readonly options: ServerOptions) {
     this.log = options.logger;
@@ -334,6 +336,8 @@ export class ComputeServer {
     }
     switch (head.t) {
       case 'jobs':
+        if (this.draining) return; // stopping: the controller runs them elsewhere once it hears the goodbye
+        return this.relayToWorker(link, head.w, message);
       case 'define':
         return this.relayToWorker(link, head.w, message);
       case 'ping':
@@ -443,6 +447,8 @@ export class ComputeServer {
           return this.pool.jobEnded(head.w);
         case 'recycle':
           return this.pool.recycle(head.w, head.rssMb);
+        case 'drained':
+          return this.draining?.delete(head.w);
         default:
           throw new ProtocolError(`unexpected '${head.t}' from worker`);
       }
@@ -471,6 +477,33 @@ export class ComputeServer {
 
   private malformed(from: string, error: unknown): void {
     this.log.warn({ from, err: describeError(error).message }, 'malformed message dropped');
+  }
+
+  /**
+   * Stops gracefully (SIGTERM, SIGUSR1 before a batch job's wall-time): takes no further job, lets
+   * the running ones finish within `ms`, then closes. Its goodbye makes every controller run what
+   * it had queued here elsewhere, uncharged; a job still running at the deadline goes the same way.
+   */
+  async drain(ms: number): Promise<void> {
+    if (this.closed || this.draining) return;
+    const waiting = new Set(this.pool.list().map(({ w }) => w));
+    this.log.info({ workers: waiting.size, ms }, 'draining');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.draining = {
+        waiting,
+        delete: (w) => {
+          if (waiting.delete(w) && waiting.size === 0) done();
+        },
+      };
+      if (waiting.size === 0) return done();
+      for (const w of waiting) this.workerOutbox.post(toWorker(w, '', { t: 'drain' }));
+    });
+    await this.close();
   }
 
   async close(reason = 'server shutting down'): Promise<void> {

@@ -54,6 +54,8 @@ export class WorkerRuntime {
   private lastRssCheck = 0;
   /** Set once this worker asked to be recycled: it starts no further job. */
   private retiring = false;
+  /** Told to drain: it takes no further job. */
+  private draining = false;
 
   /** Captures the process's stdout and stderr from here on, within jobs (see OutputCapture). */
   constructor(
@@ -100,6 +102,8 @@ export class WorkerRuntime {
         return this.handleJobs(controller, message);
       case 'forget':
         return this.forget(controller);
+      case 'drain':
+        return this.drain();
       default:
         process.stderr.write(`worker ${this.id}: ignoring message of type ${String((head as { t: unknown }).t)}\n`);
     }
@@ -110,6 +114,21 @@ export class WorkerRuntime {
     this.definitions.forget(controller);
     this.queue.removeWhere((job) => job.controller === controller);
     this.hold.drop(controller);
+  }
+
+  /**
+   * The server is about to stop: queued jobs are dropped (its controllers run them elsewhere), the
+   * running one finishes, and once every result is out the server hears 'drained'.
+   */
+  private drain(): void {
+    this.draining = true;
+    this.queue.removeWhere(() => true);
+    if (!this.running) this.drained();
+  }
+
+  private drained(): void {
+    this.hold.flush();
+    this.toServer({ t: 'drained', w: this.id });
   }
 
   private handleJobs(controller: string, message: Buffer[]): void {
@@ -130,6 +149,7 @@ export class WorkerRuntime {
         frame += n;
       }
     }
+    if (this.draining) return; // its server is stopping: the controller runs them elsewhere
     // Nothing is queued from a message that turns out malformed part way.
     for (const job of jobs) this.queue.push(job);
     if (!this.running && !this.retiring) void this.runQueue();
@@ -188,6 +208,7 @@ export class WorkerRuntime {
       }
     }
     this.running = false;
+    if (this.draining) this.drained();
   }
 
   private record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, t0: number, version: number): void {

@@ -108,3 +108,48 @@ describe('--idle-exit', () => {
     }
   });
 });
+
+describe('a server told to drain', () => {
+  test('SIGUSR1: the running job finishes there, the queued ones run elsewhere, none fails or runs twice, and it exits 0', async () => {
+    const alpha = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--name', 'alpha', '--drain-seconds', '20', '--log-level', 'info']);
+    const beta = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--name', 'beta', '--log-level', 'error']);
+    const exited = new Promise<number | null>((resolve) => alpha.proc.once('exit', (code) => resolve(code)));
+    const sg = await spawnScatterGather([alpha.endpoint, beta.endpoint], { echo: false });
+    try {
+      await sg.define('slow', async (i: number) => {
+        console.log(`started ${i}`);
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        return i;
+      });
+      // The signal goes once alpha runs a job (its worker says so): that one must finish on alpha.
+      const runningOnAlpha = new Promise<number>((resolve) => {
+        const listener = (output: { job: number | null; server: string; text: string }) => {
+          if (output.server !== 'alpha' || !output.text.startsWith('started') || output.job === null) return;
+          sg.off('output', listener);
+          resolve(output.job);
+        };
+        sg.on('output', listener);
+      });
+      const ids = sg.addJob('slow', items(8));
+      const running = await within(runningOnAlpha, 10_000, 'a job to start on alpha');
+      alpha.proc.kill('SIGUSR1');
+      const results = await within(sg.waitForResult({ all: true }), 30_000, 'every result');
+      assert.deepEqual(
+        results.map((r) => r.id).sort((a, b) => a - b),
+        ids,
+        'every job once',
+      );
+      assert.ok(
+        results.every((r) => r.ok),
+        JSON.stringify(results.filter((r) => !r.ok).map((r) => r.error?.message)),
+      );
+      assert.equal(results.find((r) => r.id === running)!.worker.server, 'alpha', 'the job running at the signal finished where it ran');
+      assert.equal(await within(exited, 10_000, 'alpha to exit'), 0);
+      assert.match(alpha.log.join(''), /"why":"SIGUSR1","msg":"stopping"[\s\S]*"msg":"draining"/);
+    } finally {
+      await sg.close();
+      await alpha.stop();
+      await beta.stop();
+    }
+  });
+});
