@@ -4,6 +4,7 @@ import os from 'node:os';
 import { createLogger, logLevel } from '../runtime/logger.js';
 import { ComputeServer } from '../server/server.js';
 import { daemonize, isDaemonChild, reportToLauncher } from './daemon.js';
+import { expandServerName } from './server-name.js';
 import { IdleWatch } from '../server/idle-watch.js';
 import { collect, logLevelOption, positiveInt, wholeNumber } from './arguments.js';
 import { EXIT, fail } from './exit-codes.js';
@@ -25,7 +26,7 @@ export function serverCommand(): Command {
     .option('--worker-heap-mb <mb>', 'V8 heap limit of each worker (a job that exceeds it kills only its worker)', positiveInt)
     .option('--worker-max-rss-mb <mb>', 'memory ceiling of each worker: one whose resident memory grows past it is recycled between jobs', positiveInt)
     .option('--spare-workers <n>', 'worker processes kept started and waiting, so a refresh or a crash gets a fresh worker in milliseconds (default: one per worker; 0 for none)', wholeNumber)
-    .option('--name <name>', 'server name shown to controllers (default: host-pid)')
+    .option('--name <name>', 'server name shown to controllers (default: host-pid); $VAR, ${VAR}, {host} and {pid} are expanded by the server, e.g. --name node-$SLURM_JOB_ID-$SLURM_PROCID')
     .option('--drain-seconds <seconds>', 'on SIGTERM or SIGUSR1: how long running jobs may finish before the server stops; queued jobs go back to their controllers', wholeNumber, 10)
     .option('--idle-exit <seconds>', 'exit once no controller has been in session for this long (for servers a batch system or container starts)', positiveInt)
     .option('--exclusive', "serve one controller alone: its close() or die stops this server's workers (default: shared; a die ends only that controller's session)")
@@ -56,6 +57,13 @@ export function serverCommand(): Command {
         cmd: Command,
       ) => {
         if (opts.bind.length === 0 && opts.connect.length === 0) cmd.error('error: give --bind and/or --connect', { exitCode: EXIT.usage });
+        if (opts.name !== undefined) {
+          try {
+            opts.name = expandServerName(opts.name);
+          } catch (error) {
+            cmd.error(`error: ${(error as Error).message}`, { exitCode: EXIT.usage });
+          }
+        }
         if (opts.daemon) return startDaemon(opts.pidfile ?? DEFAULT_PIDFILE, opts.logFile);
         const logger = createLogger('server', logLevel(opts.logLevel, 'info'));
         let security: ReturnType<typeof resolveServerSecurity>;

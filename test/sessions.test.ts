@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
 import { descendantsRunning, startServer, stopDaemonsIn, waitUntil, type RunningServer } from './helpers.js';
+import { runCli } from './cli-helpers.js';
+import { expandServerName } from '../cli/server-name.js';
 
 let dir: string;
 before(async () => (dir = await mkdtemp(join(tmpdir(), 'tsgather-sessions-'))));
@@ -151,5 +153,33 @@ describe('a server told to drain', () => {
       await alpha.stop();
       await beta.stop();
     }
+  });
+});
+
+describe('server names', () => {
+  test('--name expands $VAR, ${VAR}, {host} and {pid} itself, so servers started by one command differ; an unset variable is refused', async () => {
+    assert.equal(expandServerName('n-${A}-$B-{pid}', { A: 'x', B: 'y' }, 42), 'n-x-y-42');
+    process.env.TSG_TEST_JOB = '77';
+    let first: RunningServer | undefined;
+    let second: RunningServer | undefined;
+    try {
+      const name = 'node-$TSG_TEST_JOB-{pid}';
+      first = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--name', name, '--log-level', 'error']);
+      second = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--name', name, '--log-level', 'error']);
+      const sg = await spawnScatterGather([first.endpoint, second.endpoint], { echo: false });
+      try {
+        const ids = (await sg.status()).servers.map((server) => server.id).sort();
+        assert.deepEqual(ids, [`node-77-${first.proc.pid}`, `node-77-${second.proc.pid}`].sort());
+      } finally {
+        await sg.close();
+      }
+    } finally {
+      delete process.env.TSG_TEST_JOB;
+      await first?.stop();
+      await second?.stop();
+    }
+    const refused = await runCli(['server', '--bind', 'tcp://127.0.0.1:0', '--name', 'node-$TSG_TEST_UNSET']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--name node-\$TSG_TEST_UNSET: \$TSG_TEST_UNSET is not set in the server's environment/);
   });
 });
