@@ -28,6 +28,12 @@ export function serverCommand(): Command {
     .option('--spare-workers <n>', 'worker processes kept started and waiting, so a refresh or a crash gets a fresh worker in milliseconds (default: one per worker; 0 for none)', wholeNumber)
     .option('--name <name>', 'server name shown to controllers (default: host-pid); $VAR, ${VAR}, {host} and {pid} are expanded by the server, e.g. --name node-$SLURM_JOB_ID-$SLURM_PROCID')
     .option('--drain-seconds <seconds>', 'on SIGTERM or SIGUSR1: how long running jobs may finish before the server stops; queued jobs go back to their controllers', wholeNumber, 10)
+    .option(
+      '--lifetime <seconds>',
+      'drain and exit after this long, as before a wall-time (with --lifetime-stagger, up to that much later, at random, so that servers started together do not all go at once)',
+      positiveInt,
+    )
+    .option('--lifetime-stagger <seconds>', 'with --lifetime: add up to this many seconds, drawn at random', wholeNumber, 0)
     .option('--idle-exit <seconds>', 'exit once no controller has been in session for this long (for servers a batch system or container starts)', positiveInt)
     .option('--exclusive', "serve one controller alone: its close() or die stops this server's workers (default: shared; a die ends only that controller's session)")
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace, silent (default: $TSGATHER_LOG_LEVEL or info)', logLevelOption)
@@ -46,6 +52,8 @@ export function serverCommand(): Command {
           exclusive?: boolean;
           idleExit?: number;
           drainSeconds: number;
+          lifetime?: number;
+          lifetimeStagger: number;
           workerHeapMb?: number;
           workerMaxRssMb?: number;
           spareWorkers?: number;
@@ -112,6 +120,10 @@ export function serverCommand(): Command {
         const publicKey = security.keyPair && server.endpoints.length > 0 ? keyToHex(security.keyPair.publicKey) : undefined;
         if (publicKey) process.stdout.write(`public key ${publicKey}\n`);
         if (isDaemonChild()) await reportToLauncher({ t: 'ready', pid: process.pid, endpoints: server.endpoints, publicKey });
+        if (opts.lifetime) {
+          const seconds = opts.lifetime + Math.random() * opts.lifetimeStagger;
+          setTimeout(() => void stop(`lifetime of ${seconds.toFixed(1)} s is over (--lifetime)`), seconds * 1000).unref();
+        }
         if (opts.idleExit)
           new IdleWatch(
             opts.idleExit * 1000,

@@ -183,3 +183,15 @@ describe('server names', () => {
     assert.match(refused.stderr, /--name node-\$TSG_TEST_UNSET: \$TSG_TEST_UNSET is not set in the server's environment/);
   });
 });
+
+describe('--lifetime', () => {
+  test('a server drains and exits 0 on its own clock, within its stagger', async () => {
+    const started = Date.now();
+    const server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--lifetime', '1', '--lifetime-stagger', '1', '--log-level', 'info']);
+    const code = await within(new Promise<number | null>((resolve) => server.proc.once('exit', (exitCode) => resolve(exitCode))), 15_000, 'the server to exit');
+    assert.equal(code, 0);
+    const seconds = (Date.now() - started) / 1000;
+    assert.ok(seconds >= 1, `not before its lifetime (${seconds} s)`);
+    assert.match(server.log.join(''), /"why":"lifetime of 1\.\d s is over \(--lifetime\)","msg":"stopping"[\s\S]*"msg":"draining"/);
+  });
+});
