@@ -1,7 +1,7 @@
 /** Workloads 1–6 on tsgather: one session for the steady-state workloads, fresh ones for start-up. */
 import type { BenchConfig } from '../config.js';
-import { figure, type SystemFigures } from '../report/figures.js';
-import { median, percentile, repeat } from '../stats.js';
+import { figure, latencyFigures, type SystemFigures } from '../report/figures.js';
+import { median, repeat } from '../stats.js';
 import { calibrateSpin, parallelMs, serialMs } from './cpu-scaling.js';
 import { roundTripsMs } from './latency.js';
 import { echoMs, payloadOf } from './payload.js';
@@ -51,16 +51,7 @@ export async function measureEngine(config: BenchConfig, figures: SystemFigures,
 
     log(`latency: ${config.latencyJobs.toLocaleString('en')} sequential submits per run`);
     const latencyRuns = await repeat(config.runs, 1, () => roundTripsMs(sg, config.latencyJobs));
-    figures.latency_p50 = figure(
-      latencyRuns.map((samples) => percentile(samples, 50)),
-      'ms',
-      { jobs: config.latencyJobs },
-    );
-    figures.latency_p99 = figure(
-      latencyRuns.map((samples) => percentile(samples, 99)),
-      'ms',
-      { jobs: config.latencyJobs },
-    );
+    latencyFigures(figures, latencyRuns, config.latencyJobs);
 
     log(`CPU scaling: ${config.cpuJobs} jobs of ~${config.cpuMs} ms`);
     const iterations = calibrateSpin(config.cpuMs);

@@ -1,7 +1,7 @@
 /** The "limit" column: the raw ZeroMQ pipeline on the workloads it can stand in for. */
 import type { BenchConfig } from '../config.js';
-import { figure, type SystemFigures } from '../report/figures.js';
-import { percentile, repeat } from '../stats.js';
+import { figure, latencyFigures, type SystemFigures } from '../report/figures.js';
+import { repeat } from '../stats.js';
 import { calibrateSpin, serialMs } from '../engine/cpu-scaling.js';
 import { RawPipeline } from './pipeline.js';
 
@@ -75,16 +75,7 @@ async function measureTraffic(pipeline: RawPipeline, config: BenchConfig, figure
     }
     return samples;
   });
-  figures.latency_p50 = figure(
-    latencyRuns.map((samples) => percentile(samples, 50)),
-    'ms',
-    { jobs: config.latencyJobs },
-  );
-  figures.latency_p99 = figure(
-    latencyRuns.map((samples) => percentile(samples, 99)),
-    'ms',
-    { jobs: config.latencyJobs },
-  );
+  latencyFigures(figures, latencyRuns, config.latencyJobs);
 
   // As the engine's: serial and parallel interleaved, each pair's ratio kept.
   const iterations = calibrateSpin(config.cpuMs);

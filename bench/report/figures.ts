@@ -1,5 +1,5 @@
 /** The shape of what every system reports per workload, as written to bench/results.json. */
-import { median } from '../stats.js';
+import { median, percentile } from '../stats.js';
 
 /** One measured figure: the median of `runs`, in `unit`, with the run values kept for the record. */
 export interface Figure {
@@ -29,4 +29,18 @@ export function figure(runs: number[], unit: string, extra: Partial<Figure> = {}
 
 export function isFigure(outcome: Outcome | undefined): outcome is Figure {
   return outcome !== undefined && 'value' in outcome && Number.isFinite(outcome.value);
+}
+
+/** The round-trip figures, p50 and p99, from each run's samples (ms). */
+export function latencyFigures(figures: SystemFigures, runs: number[][], jobs: number): void {
+  figures.latency_p50 = figure(
+    runs.map((samples) => percentile(samples, 50)),
+    'ms',
+    { jobs },
+  );
+  figures.latency_p99 = figure(
+    runs.map((samples) => percentile(samples, 99)),
+    'ms',
+    { jobs },
+  );
 }
