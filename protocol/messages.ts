@@ -107,15 +107,19 @@ export type WorkerToServer =
   /** Between jobs, over its memory ceiling, with every result sent: kill and refork me. */
   | { t: 'recycle'; w: number; rssMb: number }
   /** Told to drain: its queued jobs dropped, the one it ran finished, every result sent. */
-  | { t: 'drained'; w: number };
+  | { t: 'drained'; w: number }
+  /** Told to refresh, and running no other controller's job now: kill and refork me. */
+  | { t: 'retire'; w: number };
 
 /**
  * What a worker gets, as [controller, head, ...]: a controller's 'define' and 'jobs' passed on by
  * its server; 'forget' when that controller's session on the server ended (close() or die on a
  * shared server): its queued jobs and its definitions go; and 'drain' (its controller frame empty)
- * when the server is about to stop: every queued job goes, the running one finishes.
+ * when the server is about to stop: every queued job goes, the running one finishes; and 'refresh'
+ * from a controller on a shared server: the worker asks to be reforked once it runs no other
+ * controller's job.
  */
-export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' }> | { t: 'forget' } | { t: 'drain' };
+export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' }> | { t: 'forget' } | { t: 'drain' } | { t: 'refresh' };
 
 export type Head = ControllerToServer | ServerToController | ControllerToCaller | CallerToController | WorkerToServer | ServerToWorker;
 

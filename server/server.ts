@@ -403,7 +403,12 @@ export class ComputeServer {
   }
 
   private async command(link: ControllerLink, id: number, cmd: string): Promise<void> {
-    if (cmd === 'refresh') {
+    if (cmd === 'refresh' && !this.options.exclusive && this.othersInSession(link)) {
+      // Shared with others: each worker is reforked once it runs no other controller's job (it says 'retire').
+      for (const { w } of this.pool.list()) this.workerOutbox.post(toWorker(w, link.tag, { t: 'refresh' }));
+      this.log.info({ controller: link.controller }, "refresh asked for: each worker goes once it runs no other controller's job");
+      link.send(toController({ t: 'command-done', id, workers: this.pool.list() }));
+    } else if (cmd === 'refresh') {
       const started = performance.now();
       const workers = await this.pool.refresh();
       this.log.info({ ms: Math.round(performance.now() - started), workers: workers.length }, 'workers refreshed');
@@ -421,8 +426,13 @@ export class ComputeServer {
 
   /** Whether a controller is in session: greeted, and heard from lately (a vanished one stops pinging). */
   inSession(): boolean {
+    return this.othersInSession();
+  }
+
+  /** Whether a controller other than `except` is in session. */
+  private othersInSession(except?: ControllerLink): boolean {
     const since = Date.now() - SILENT_CONTROLLER_MS;
-    for (const link of this.links.values()) if (link.greeted && (link.heardAt ?? 0) >= since) return true;
+    for (const link of this.links.values()) if (link !== except && link.greeted && (link.heardAt ?? 0) >= since) return true;
     return false;
   }
 
@@ -449,6 +459,8 @@ export class ComputeServer {
           return this.pool.recycle(head.w, head.rssMb);
         case 'drained':
           return this.draining?.delete(head.w);
+        case 'retire':
+          return this.pool.refreshWorker(head.w);
         default:
           throw new ProtocolError(`unexpected '${head.t}' from worker`);
       }

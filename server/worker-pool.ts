@@ -219,6 +219,12 @@ export class WorkerPool {
   }
 
   /** The worker sent all its results and asked to go: it grew past its memory ceiling. */
+  /** Reforks one worker, as a refresh does (its jobs aboard are rerun elsewhere, uncharged). */
+  refreshWorker(w: number): void {
+    const worker = this.workers.get(w);
+    if (worker) this.replace(worker, 'refresh', {});
+  }
+
   recycle(w: number, rssMb: number): void {
     const worker = this.workers.get(w);
     if (worker) this.replace(worker, 'recycle', { rssMb });

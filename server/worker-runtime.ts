@@ -56,6 +56,8 @@ export class WorkerRuntime {
   private retiring = false;
   /** Told to drain: it takes no further job. */
   private draining = false;
+  /** Told to refresh while another controller's job ran: it retires once that job is done. */
+  private retireAfterJob = false;
 
   /** Captures the process's stdout and stderr from here on, within jobs (see OutputCapture). */
   constructor(
@@ -104,6 +106,8 @@ export class WorkerRuntime {
         return this.forget(controller);
       case 'drain':
         return this.drain();
+      case 'refresh':
+        return this.refresh(controller);
       default:
         process.stderr.write(`worker ${this.id}: ignoring message of type ${String((head as { t: unknown }).t)}\n`);
     }
@@ -124,6 +128,25 @@ export class WorkerRuntime {
     this.draining = true;
     this.queue.removeWhere(() => true);
     if (!this.running) this.drained();
+  }
+
+  /**
+   * A controller on a shared server asked for fresh workers: retire now when idle or running that
+   * controller's own job (killed and rerun, as a refresh does), else right after the other
+   * controller's job, so that no other session's job is killed under it.
+   */
+  private refresh(controller: string): void {
+    if (this.current && this.current.controller !== controller) {
+      this.retireAfterJob = true;
+      return;
+    }
+    this.retire();
+  }
+
+  private retire(): void {
+    this.retiring = true;
+    this.hold.flush();
+    this.toServer({ t: 'retire', w: this.id });
   }
 
   private drained(): void {
@@ -193,6 +216,10 @@ export class WorkerRuntime {
       if (job.timeoutMs > 0) {
         hold.flush(); // its result is out before the server's timer is disarmed
         this.toServer({ t: 'ran', w: this.id, job: job.id });
+      }
+      if (this.retireAfterJob) {
+        this.retire();
+        break;
       }
       if (this.overMemoryCeiling()) {
         this.retiring = true;

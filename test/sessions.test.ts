@@ -195,3 +195,37 @@ describe('--lifetime', () => {
     assert.match(server.log.join(''), /"why":"lifetime of 1\.\d s is over \(--lifetime\)","msg":"stopping"[\s\S]*"msg":"draining"/);
   });
 });
+
+describe('refresh on a shared server', () => {
+  test("one controller's refresh reforks a worker only after another controller's job on it is done: that job is neither killed nor rerun", async () => {
+    const server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--log-level', 'error']);
+    const a = await spawnScatterGather([server.endpoint], { echo: false });
+    const b = await spawnScatterGather([server.endpoint], { echo: false });
+    try {
+      await a.define('long', async () => {
+        console.log('started');
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        return process.pid;
+      });
+      const started = new Promise<void>((resolve) => a.once('output', () => resolve()));
+      const running = a.mapResults('long', [[[]]]);
+      await within(started, 10_000, "A's job to start");
+      const before = (await b.status()).servers[0]!.workers!.map((w) => w.pid);
+      const replaced = new Promise<void>((resolve) => b.on('event', (e) => e.kind === 'worker-down' && e.detail.cause === 'refresh' && resolve()));
+      await b.command('refresh');
+      const [result] = await within(running, 10_000, "A's job");
+      assert.equal(result!.ok, true, String(result!.error));
+      assert.equal(result!.attempts, 1, "A's job ran once, to its end");
+      assert.deepEqual([result!.value], before, 'on the worker it started on');
+      // Then that worker is reforked for B: B's next job runs on a fresh one.
+      await within(replaced, 10_000, 'the worker to be reforked after the job');
+      await b.define('pid', () => process.pid);
+      const fresh = await within(b.submit<number>('pid'), 10_000, "B's job on the fresh worker");
+      assert.notEqual(fresh, before[0]);
+    } finally {
+      await a.close();
+      await b.close();
+      await server.stop();
+    }
+  });
+});
