@@ -18,14 +18,12 @@ import {
   type HandshakeWatch,
   type ServerInfo,
   type ServerToController,
+  CLOSE_FLUSH_MS,
 } from '../protocol/index.js';
 import type { EventDetail, EventKind } from '../protocol/status.js';
 import { checkListen, serverKeyFor, type LinkSecurity } from '../protocol/link-security.js';
 import { parseServerUrl } from '../protocol/server-url.js';
 import type { Cluster, ServerLink, ServerSlot } from './cluster.js';
-
-/** How long close() waits for goodbyes to be handed to ZeroMQ. */
-const CLOSE_FLUSH_MS = 1000;
 
 export interface ServerLinksOptions {
   controllerId: string;

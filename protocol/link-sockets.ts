@@ -58,6 +58,9 @@ export interface DialSpec {
   notSent?(error: Error): void;
 }
 
+/** How long a side's close() waits for its goodbyes to be handed to ZeroMQ (see flushed()). */
+export const CLOSE_FLUSH_MS = 1000;
+
 export class LinkSockets {
   private readonly sockets: zmq.Socket[] = [];
   private readonly outboxes: Outbox[] = [];

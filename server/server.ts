@@ -14,7 +14,6 @@ import {
   ipcEndpoint,
   isLoopbackEndpoint,
   linkOptions,
-  LinkSockets,
   MAX_MESSAGE_BYTES,
   Outbox,
   readHead,
@@ -22,21 +21,17 @@ import {
   relayed,
   toController,
   toWorker,
-  inProcessSender,
-  mayComplainTo,
   type Deliver,
-  type HandshakeWatch,
-  type LinkMessage,
-  type LinkTurn,
-  MAX_COMPLAINTS,
-  type ControllerToServer,
   type KeyPair,
   type Frames,
   type WorkerToServer,
   type ServerInfo,
   type ServerToController,
+  type ServerToWorker,
+  CLOSE_FLUSH_MS,
 } from '../protocol/index.js';
 import { WorkerPool, type WorkerProcess } from './worker-pool.js';
+import { ControllerLinks, type ControllerLink, type SessionHead } from './controller-links.js';
 
 /** A controller cannot make a server fork thousands of processes by asking for them. */
 const MAX_WORKERS_PER_CORE = 4;
@@ -80,27 +75,9 @@ export interface ServerOptions {
   logger: Logger;
 }
 
-/** A controller silent this long is no longer counted in session (for --idle-exit); controllers ping every second by default. */
-const SILENT_CONTROLLER_MS = 10_000;
-
-/** How long close() waits for goodbyes to be handed to ZeroMQ. */
-const CLOSE_FLUSH_MS = 1000;
-
 /** A configuration that would expose this machine: refused before anything is bound. */
 export class InsecureConfigurationError extends Error {
   override name = 'InsecureConfigurationError';
-}
-
-/** One controller's connection, whichever side dialled. */
-interface ControllerLink {
-  tag: string;
-  send(message: LinkMessage<ServerToController>): void;
-  greeted: boolean;
-  /** When it last said anything (its pings come every heartbeat). */
-  heardAt?: number;
-  controller?: string;
-  /** Error replies since its last good hello: a peer that sends garbage and never reads gets only a few, so it cannot fill the shared socket's pipe. */
-  complaints?: number;
 }
 
 export class ComputeServer {
@@ -108,16 +85,11 @@ export class ComputeServer {
   private readonly log: Logger;
   private readonly workerSocket = new zmq.Router(linkOptions({ mandatory: true }));
   private readonly workerOutbox = new Outbox(this.workerSocket, (error, message) => this.undeliverable(error, message));
-  private readonly links = new Map<string, ControllerLink>();
-  /** The sockets of the links to controllers (the workers' socket is not one of them). */
-  private readonly controllerSockets = new LinkSockets((error) => this.log.warn({ err: error.message }, 'message to controller not sent'));
-  /** Dialled links, for their tags. */
-  private dialled = 0;
+  private readonly controllers: ControllerLinks;
   private readonly pool: WorkerPool;
-  private readonly bound: string[] = [];
   private closed = false;
-  /** While draining: the workers not yet drained, and what to call once none is left. */
-  private draining?: { waiting: Set<number>; delete(w: number): void };
+  /** While draining: told of each worker that has drained. */
+  private drained?: (w: number) => void;
 
   constructor(private readonly options: ServerOptions) {
     this.log = options.logger;
@@ -128,6 +100,17 @@ export class ComputeServer {
       pid: process.pid,
       functions: [],
     };
+    this.controllers = new ControllerLinks({
+      info: this.info,
+      keyPair: options.keyPair,
+      authorizedKeys: options.authorizedKeys,
+      controllerKey: options.controllerKey,
+      maxMessageBytes: options.maxMessageBytes,
+      log: this.log,
+      hello: (link, version, controller, workers) => this.hello(link, version, controller, workers),
+      message: (link, head, message) => this.fromController(link, head, message),
+      malformed: (from, error) => this.malformed(from, error),
+    });
     this.pool = new WorkerPool(
       options.workers ?? os.availableParallelism(),
       workerEndpoint,
@@ -139,19 +122,19 @@ export class ComputeServer {
           if (cause === 'crash') this.log.warn({ w: worker.w, pid: worker.pid, code, signal }, 'worker died');
           if (this.startupStderr.has(worker.w)) this.lastStartupStderr = this.startupStderr.get(worker.w)!;
           this.startupStderr.delete(worker.w);
-          this.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal, ...detail });
+          this.controllers.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal, ...detail });
         },
         output: (worker, stream, text) => {
           if (stream === 'stderr' && !worker.ready) this.startupStderr.set(worker.w, ((this.startupStderr.get(worker.w) ?? '') + text).slice(-STARTUP_STDERR_KEPT));
-          this.broadcast({ t: 'worker-output', w: worker.w, stream }, text);
+          this.controllers.broadcast({ t: 'worker-output', w: worker.w, stream }, text);
         },
         failing: (reason) => {
           this.failure = reason;
           this.log.error({ reason, stderr: this.lastStartupStderr }, 'workers keep dying');
-          this.broadcast({ t: 'error', reason });
+          this.controllers.broadcast({ t: 'error', reason });
         },
         spareDied: (pid, code, signal, stderr) => this.log.warn({ pid, code, signal, stderr }, 'spare worker died while it waited'),
-        sparesChanged: (counts) => this.broadcast({ t: 'spares', ...counts }),
+        sparesChanged: (counts) => this.controllers.broadcast({ t: 'spares', ...counts }),
       },
       options,
       options.prestarted?.workers,
@@ -167,7 +150,7 @@ export class ComputeServer {
 
   /** Endpoints actually bound (with wildcard ports resolved). */
   get endpoints(): string[] {
-    return this.bound;
+    return this.controllers.bound;
   }
 
   async start(): Promise<void> {
@@ -180,8 +163,8 @@ export class ComputeServer {
       (error) => this.malformed('worker', error),
     );
     this.pool.resize(this.pool.size);
-    if (this.options.bind?.length) await this.listen(this.options.bind);
-    for (const url of this.options.connect ?? []) this.dial(url);
+    if (this.options.bind?.length) await this.controllers.listen(this.options.bind);
+    for (const url of this.options.connect ?? []) this.controllers.dial(url);
     await this.pool.allReady();
     if (this.failure && this.pool.size === 0) {
       // No worker could start (a --module that does not load, say): serving nothing is no service.
@@ -189,7 +172,7 @@ export class ComputeServer {
       throw new WorkersFailedError(`${this.failure}${this.lastStartupStderr.trim() ? `; the last one wrote:\n${this.lastStartupStderr.trim()}` : ''}`);
     }
     this.info.functions = [...new Set(this.pool.list().flatMap(({ w }) => this.pool.workers.get(w)?.functions ?? []))];
-    this.log.info({ server: this.info.id, bind: this.bound, connect: this.options.connect ?? [], workers: this.pool.size }, 'server ready');
+    this.log.info({ server: this.info.id, bind: this.controllers.bound, connect: this.options.connect ?? [], workers: this.pool.size }, 'server ready');
   }
 
   /** Refuses links that would let anyone on the network run code here; returns those --insecure lets through. */
@@ -217,126 +200,20 @@ export class ComputeServer {
     return exposed;
   }
 
-  /** Socket options of the links to controllers: frames past --max-message-mb cost the sender its connection. */
-  private get controllerSocketOptions(): { maxMessageSize?: number } {
-    return this.options.maxMessageBytes ? { maxMessageSize: this.options.maxMessageBytes } : {};
-  }
-
-  private async listen(addresses: string[]): Promise<void> {
-    const { keyPair, authorizedKeys } = this.options;
-    const bound = await this.controllerSockets.bindRouter<ControllerLink>({
-      addresses,
-      options: this.controllerSocketOptions,
-      curve: keyPair && {
-        keyPair,
-        admit: authorizedKeys ?? [],
-        decided: (decision) => {
-          if (decision.allowed) this.log.debug({ address: decision.address, keyFingerprint: decision.client }, 'controller key accepted');
-          else this.log.warn({ address: decision.address, keyFingerprint: decision.client }, 'controller refused: its key is not in --authorized-keys');
-        },
-      },
-      handshakes: this.handshakeWarnings('controller'),
-      peers: this.links,
-      prefix: 'r',
-      newPeer: (tag, routingId, send) => {
-        this.log.info({ peer: routingId.toString('utf8') }, 'controller connected');
-        return { tag, greeted: false, send };
-      },
-      isIdle: (peer) => !peer.greeted && peer.tag.startsWith('r'),
-      receive: (link, message) => this.fromController(link, message),
-      malformed: (error) => this.malformed('controller', error),
-      notSent: (error) => this.log.warn({ err: error.message }, 'reply to controller not delivered'),
-    });
-    this.bound.push(...bound);
-  }
-
   /**
    * Links the controller of this same process (the embedded cluster): `deliver` takes what this
    * server sends it, and reports to `onDeliverError` what it could not take; the function returned
    * takes what the controller sends. The controller greets as over a socket.
    */
   linkInProcess(deliver: Deliver, onDeliverError: (error: unknown) => void): (message: Frames) => void {
-    const turn: LinkTurn = { delivering: false };
-    const link: ControllerLink = { tag: 'in-process', greeted: false, send: inProcessSender(deliver, onDeliverError, turn) };
-    this.links.set(link.tag, link);
-    return inProcessSender(
-      (message) => this.fromController(link, message),
-      (error) => this.malformed('controller', error),
-      turn,
-    );
+    return this.controllers.linkInProcess(deliver, onDeliverError);
   }
 
-  private dial(url: string): void {
-    const { keyPair, controllerKey } = this.options;
-    const tag = `d${++this.dialled}`;
-    const link: ControllerLink = { tag, greeted: false, send: () => {} };
-    this.links.set(tag, link);
-    link.send = this.controllerSockets.dial({
-      endpoint: url,
-      // A local controller started beside us may not have bound yet: retry its socket file often, not every 100 ms.
-      options: { ...this.controllerSocketOptions, routingId: this.info.id, ...(url.startsWith('ipc://') ? { reconnectInterval: 5 } : {}) },
-      curve: keyPair && controllerKey ? { keyPair, serverKey: controllerKey } : undefined,
-      handshakes: this.handshakeWarnings(url),
-      // Announce on every (re)connection: a restarted controller has forgotten us.
-      connected: () => {
-        this.log.info({ url }, 'connected to controller');
-        link.greeted = false;
-        link.send(toController({ t: 'join', v: PROTOCOL_VERSION, server: this.info }));
-      },
-      disconnected: () => this.log.info({ url }, 'disconnected from controller'),
-      receive: (message) => this.fromController(link, message),
-      malformed: (error) => this.malformed('controller', error),
-    });
-    this.log.info({ url }, 'dialling controller');
-  }
-
-  /** Logs failed security handshakes in words a person can act on (libzmq is otherwise silent about them). */
-  private handshakeWarnings(peer: string): HandshakeWatch {
-    const incoming = peer === 'controller';
-    const warned = new Set<string>();
-    const warn = (kind: string, message: string, detail: Record<string, unknown>) => {
-      if (!incoming && warned.has(kind)) return; // a dialling socket retries often: say it once
-      warned.add(kind);
-      this.log.warn(detail, message);
-    };
-    return {
-      keyRefused: (address) =>
-        warn('auth', incoming ? 'controller handshake refused' : `controller at ${peer} refused this server's key: add this server's .pub to the controller's authorizedKeys`, { address }),
-      mismatch: (address, error) =>
-        warn(
-          'protocol',
-          incoming
-            ? 'controller handshake failed: security mismatch (a controller without keys, or one using the wrong server key)'
-            : `handshake with controller at ${peer} failed: security mismatch (does it listen with keys? is --controller-key its key?)`,
-          { address, code: error.code },
-        ),
-      failed: (address, error) =>
-        warn('other', incoming ? 'controller handshake failed' : `handshake with controller at ${peer} failed: is --controller-key that controller's public key?`, { address, err: error.message }),
-      succeeded: () => warned.clear(),
-    };
-  }
-
-  private fromController(link: ControllerLink, message: Buffer[]): void {
-    link.heardAt = Date.now();
-    let head: ControllerToServer;
-    try {
-      head = readHead<ControllerToServer>(message[0]);
-    } catch (error) {
-      if (this.complain(link, describeError(error).message)) this.malformed('controller', error);
-      return;
-    }
-    if (head.t === 'hello') return this.hello(link, head.v, head.controller, head.workers);
-    if (head.t === 'refused') {
-      this.log.error({ reason: head.reason }, 'controller refused this server');
-      return;
-    }
-    if (!link.greeted) {
-      if (this.complain(link, `'${String(head.t)}' before hello; send hello with protocol version ${PROTOCOL_VERSION} first`)) this.log.warn({ type: head.t }, 'message before hello dropped');
-      return;
-    }
+  /** What a greeted controller asks for (its hello, and the gate before it, are ControllerLinks'). */
+  private fromController(link: ControllerLink, head: SessionHead, message: Buffer[]): void {
     switch (head.t) {
       case 'jobs':
-        if (this.draining) return; // stopping: the controller runs them elsewhere once it hears the goodbye
+        if (this.drained) return; // stopping: the controller runs them elsewhere once it hears the goodbye
         return this.relayToWorker(link, head.w, message);
       case 'define':
         return this.relayToWorker(link, head.w, message);
@@ -350,7 +227,7 @@ export class ComputeServer {
         return;
       default: {
         const type = String((head as { t: unknown }).t);
-        if (this.complain(link, `unknown message type '${type}'`)) this.log.warn({ type }, 'unknown message type dropped');
+        if (this.controllers.complain(link, `unknown message type '${type}'`)) this.log.warn({ type }, 'unknown message type dropped');
       }
     }
   }
@@ -359,7 +236,7 @@ export class ComputeServer {
     if (this.closed) return; // it said goodbye: a welcome now would have controllers count it up again
     if (version !== PROTOCOL_VERSION) {
       const reason = `protocol version ${JSON.stringify(version)} refused: this server speaks version ${PROTOCOL_VERSION}`;
-      if (this.complain(link, reason, 'refused')) this.log.warn({ controller, version }, 'controller refused');
+      if (this.controllers.complain(link, reason, 'refused')) this.log.warn({ controller, version }, 'controller refused');
       return;
     }
     link.greeted = true;
@@ -384,14 +261,6 @@ export class ComputeServer {
     link.send(toController({ t: 'spares', ...this.pool.spareCounts() }));
   }
 
-  /** Tells a peer what it did wrong, a few times; then drops its garbage silently. True while it is still being answered. */
-  private complain(link: ControllerLink, reason: string, type: 'error' | 'refused' = 'error'): boolean {
-    if (!mayComplainTo(link)) return false;
-    link.send(toController({ t: type, reason }));
-    if (link.complaints === MAX_COMPLAINTS) this.log.warn({ peer: link.tag }, 'a peer keeps sending bad messages: further ones are dropped without answer or log');
-    return true;
-  }
-
   private relayToWorker(link: ControllerLink, w: number, message: Buffer[]): void {
     const worker = this.pool.workers.get(w);
     if (!worker?.ready) {
@@ -403,9 +272,9 @@ export class ComputeServer {
   }
 
   private async command(link: ControllerLink, id: number, cmd: string): Promise<void> {
-    if (cmd === 'refresh' && !this.options.exclusive && this.othersInSession(link)) {
+    if (cmd === 'refresh' && !this.options.exclusive && this.controllers.inSession(link)) {
       // Shared with others: each worker is reforked once it runs no other controller's job (it says 'retire').
-      for (const { w } of this.pool.list()) this.workerOutbox.post(toWorker(w, link.tag, { t: 'refresh' }));
+      this.toEveryWorker(link.tag, { t: 'refresh' });
       this.log.info({ controller: link.controller }, "refresh asked for: each worker goes once it runs no other controller's job");
       link.send(toController({ t: 'command-done', id, workers: this.pool.list() }));
     } else if (cmd === 'refresh') {
@@ -424,16 +293,14 @@ export class ComputeServer {
     }
   }
 
-  /** Whether a controller is in session: greeted, and heard from lately (a vanished one stops pinging). */
+  /** Whether a controller is in session (for --idle-exit). */
   inSession(): boolean {
-    return this.othersInSession();
+    return this.controllers.inSession();
   }
 
-  /** Whether a controller other than `except` is in session. */
-  private othersInSession(except?: ControllerLink): boolean {
-    const since = Date.now() - SILENT_CONTROLLER_MS;
-    for (const link of this.links.values()) if (link !== except && link.greeted && (link.heardAt ?? 0) >= since) return true;
-    return false;
+  /** Sends `head` to every worker up, on behalf of the controller link `tag` ('' for the server itself). */
+  private toEveryWorker(tag: string, head: ServerToWorker): void {
+    for (const { w } of this.pool.list()) this.workerOutbox.post(toWorker(w, tag, head));
   }
 
   /**
@@ -441,7 +308,7 @@ export class ComputeServer {
    * jobs and its definitions, and the other controllers' sessions go on untouched.
    */
   private endSession(link: ControllerLink): void {
-    for (const { w } of this.pool.list()) this.workerOutbox.post(toWorker(w, link.tag, { t: 'forget' }));
+    this.toEveryWorker(link.tag, { t: 'forget' });
     this.log.info({ controller: link.controller }, 'session ended on die; workers kept for the other controllers');
   }
 
@@ -458,14 +325,14 @@ export class ComputeServer {
         case 'recycle':
           return this.pool.recycle(head.w, head.rssMb);
         case 'drained':
-          return this.draining?.delete(head.w);
+          return this.drained?.(head.w);
         case 'retire':
           return this.pool.refreshWorker(head.w);
         default:
           throw new ProtocolError(`unexpected '${head.t}' from worker`);
       }
     }
-    const link = this.links.get(to.toString());
+    const link = this.controllers.get(to.toString());
     if (!link) {
       this.log.warn({ worker: routingId?.toString() }, 'results for a controller that is gone dropped');
       return;
@@ -475,11 +342,7 @@ export class ComputeServer {
 
   private workerUp(worker: WorkerProcess): void {
     for (const name of worker.functions) if (!this.info.functions.includes(name)) this.info.functions.push(name);
-    this.broadcast({ t: 'worker-up', w: worker.w, pid: worker.pid, functions: worker.functions });
-  }
-
-  private broadcast(head: ServerToController, ...rest: string[]): void {
-    for (const link of this.links.values()) if (link.greeted) link.send(toController(head, ...rest));
+    this.controllers.broadcast({ t: 'worker-up', w: worker.w, pid: worker.pid, functions: worker.functions });
   }
 
   private undeliverable(error: Error, message: Frames): void {
@@ -497,7 +360,7 @@ export class ComputeServer {
    * it had queued here elsewhere, uncharged; a job still running at the deadline goes the same way.
    */
   async drain(ms: number): Promise<void> {
-    if (this.closed || this.draining) return;
+    if (this.closed || this.drained) return;
     const waiting = new Set(this.pool.list().map(({ w }) => w));
     this.log.info({ workers: waiting.size, ms }, 'draining');
     await new Promise<void>((resolve) => {
@@ -506,14 +369,11 @@ export class ComputeServer {
         clearTimeout(timer);
         resolve();
       };
-      this.draining = {
-        waiting,
-        delete: (w) => {
-          if (waiting.delete(w) && waiting.size === 0) done();
-        },
+      this.drained = (w) => {
+        if (waiting.delete(w) && waiting.size === 0) done();
       };
       if (waiting.size === 0) return done();
-      for (const w of waiting) this.workerOutbox.post(toWorker(w, '', { t: 'drain' }));
+      this.toEveryWorker('', { t: 'drain' });
     });
     await this.close();
   }
@@ -521,11 +381,11 @@ export class ComputeServer {
   async close(reason = 'server shutting down'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.broadcast({ t: 'server-bye', reason });
+    this.controllers.broadcast({ t: 'server-bye', reason });
     await this.pool.stop('shutdown');
     // A controller that is gone, or never let us in (a refused key), cannot take what is queued for it: wait only a moment.
-    await this.controllerSockets.flushed(CLOSE_FLUSH_MS);
+    await this.controllers.flushed(CLOSE_FLUSH_MS);
     this.workerSocket.close();
-    this.controllerSockets.close(200); // let the goodbye reach the wire
+    this.controllers.close(200); // let the goodbye reach the wire
   }
 }
