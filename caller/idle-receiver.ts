@@ -7,6 +7,7 @@
  * output) wait that long. The moment matters: a caller that submits one job after another would
  * otherwise switch modes twice per round trip, on the round trip's own path.
  */
+import type { ChildProcess } from 'node:child_process';
 import type * as zmq from 'zeromq';
 
 /** How often an idle caller looks for messages. */
@@ -105,5 +106,17 @@ export class IdleAwareReceiver {
       this.tick = { timer, resolve };
     });
     return undefined;
+  }
+}
+
+/** Holds (true) or lets go of (false) the process for the controller child and its IPC channel. */
+export function holdChild(child: ChildProcess, on: boolean): void {
+  const channel = child.channel as { ref?(): void; unref?(): void } | null | undefined;
+  if (on) {
+    child.ref();
+    channel?.ref?.();
+  } else {
+    child.unref();
+    channel?.unref?.();
   }
 }

@@ -67,6 +67,16 @@ function checkFrameSizes(name: string, encoded: EncodedItems): EncodedItems {
   return encoded;
 }
 
+/** addJob's arguments: `(name, items)`, or `(items)` for the default function (a server URL's path). */
+export function jobArguments(defaultFunction: string | undefined, nameOrItems: string | JobItem[], maybeItems?: JobItem[]): { name: string; items: JobItem[] } {
+  const name = typeof nameOrItems === 'string' ? nameOrItems : defaultFunction;
+  const items = typeof nameOrItems === 'string' ? maybeItems : nameOrItems;
+  if (!name) throw new TypeError('addJob needs a function name (or a server URL whose path names one)');
+  checkFunctionName(name, 'addJob');
+  if (!Array.isArray(items)) throw new TypeError(`addJob('${name}', items): items must be an array of [args, kwargs?]`);
+  return { name, items };
+}
+
 export function checkFunctionName(name: unknown, call: string): void {
   if (typeof name !== 'string' || name === '') throw new TypeError(`${call}() needs a function name`);
   if (name.length > MAX_FUNCTION_NAME) throw new TypeError(`${call}(): a function name is at most ${MAX_FUNCTION_NAME} characters (got ${name.length})`);

@@ -12,27 +12,17 @@ import { Outbox, readHead, textFrame, type Command, type ControllerEvent, type C
 import { parseServerUrl } from '../protocol/server-url.js';
 import { checkedOption } from './spawn-options.js';
 import { checkDefinitionSyntax } from './definition-syntax.js';
-import { checkFunctionName, encodeItems, type EncodedItems } from './job-encoding.js';
+import { checkFunctionName, encodeItems, jobArguments, type EncodedItems } from './job-encoding.js';
 import { JobLedger } from './job-ledger.js';
 import { JobOutbox } from './job-outbox.js';
-import { IdleAwareReceiver } from './idle-receiver.js';
+import { holdChild, IdleAwareReceiver } from './idle-receiver.js';
 import { OutputEcho } from './output-echo.js';
 import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
-import { terminalProgress } from './terminal-progress.js';
+import { ProgressDisplay } from './progress-display.js';
+import { QueueRoom } from './queue-room.js';
 import { resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
-import {
-  ControllerExitedError,
-  QueueFullError,
-  type JobItem,
-  type JobOptions,
-  type JobOutput,
-  type JobResult,
-  type Progress,
-  type ProgressView,
-  type SpawnOptions,
-  type WaitOptions,
-} from './types.js';
+import { ControllerExitedError, QueueFullError, type JobItem, type JobOptions, type JobOutput, type JobResult, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
 
 /** What the pool emits, by event name. */
 export interface ScatterGatherEvents {
@@ -71,8 +61,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   private holds = 0;
   /** addJobAsync calls still queueing their jobs. */
   private feeding = 0;
-  /** A wait is showing progress: one inside it reports through it. */
-  private reporting = false;
+  private readonly room: QueueRoom;
+  private readonly display: ProgressDisplay;
 
   /** @internal use spawnScatterGather() */
   constructor(
@@ -84,6 +74,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     super();
     this.defaultFunction = defaultFunction;
     this.maxQueued = options.maxQueued ?? defaultMaxQueued();
+    this.room = new QueueRoom(this.maxQueued, this.ledger, this.waiters);
+    this.display = new ProgressDisplay(this, options);
     const outbox = new Outbox(socket);
     this.jobs = new JobOutbox(outbox);
     this.requests = new Requests(outbox);
@@ -91,7 +83,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     child.once('exit', (code, signal) => this.controllerExited(code, signal));
     this.receiver = new IdleAwareReceiver(socket, {
       busy: () => this.busy(),
-      keepAlive: (on) => this.keepAlive(on),
+      keepAlive: (on) => holdChild(this.child, on),
       handle: (message) => this.fromController(message),
       onHandlerError: (error) => this.emit('event', { kind: 'bad-message', detail: { error: String(error) } }),
     });
@@ -123,8 +115,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   addJob(items: JobItem[]): number[];
   addJob(nameOrItems: string | JobItem[], maybeItems?: JobItem[], options: JobOptions = {}): number[] {
     this.assertRunning();
-    const { name, items } = this.jobArguments(nameOrItems, maybeItems);
-    if (this.ledger.held + items.length > this.maxQueued) throw new QueueFullError(this.maxQueued, this.ledger.pending.size, this.ledger.arrived.length, items.length);
+    const { name, items } = jobArguments(this.defaultFunction, nameOrItems, maybeItems);
+    if (items.length > this.room.free) throw new QueueFullError(this.maxQueued, this.ledger.pending.size, this.ledger.arrived.length, items.length);
     return idsOf(this.enqueue(name, encodeItems(name, items), 0, items.length, this.timeoutOf(options)));
   }
 
@@ -138,7 +130,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   async addJobAsync(items: JobItem[]): Promise<number[]>;
   async addJobAsync(nameOrItems: string | JobItem[], maybeItems?: JobItem[], options: JobOptions = {}): Promise<number[]> {
     this.assertRunning();
-    const { name, items } = this.jobArguments(nameOrItems, maybeItems);
+    const { name, items } = jobArguments(this.defaultFunction, nameOrItems, maybeItems);
     const encoded = encodeItems(name, items);
     const ids: number[] = [];
     this.feeding++; // results() and waitForResult({ all }) wait for the jobs still to come
@@ -161,8 +153,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   /** Resolves once `n` more jobs fit under maxQueued (as results arrive and are taken). */
   waitForRoom(n = 1): Promise<void> {
-    if (n > this.maxQueued) return Promise.reject(new RangeError(`waitForRoom(${n}): more than maxQueued (${this.maxQueued}) can never fit`));
-    return this.waiters.until(() => this.ledger.held + n <= this.maxQueued);
+    return this.room.waitFor(n);
   }
 
   /** Results that have arrived since the last poll (not those claimed by submit or map). Never waits. */
@@ -178,7 +169,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
    */
   async waitForResult(options: WaitOptions = {}): Promise<JobResult[]> {
     const done = () => (options.all ? this.drained() : this.ledger.arrived.length > 0 || this.drained());
-    await this.showingProgress(this.waiters.until(done, options.timeout), options.all === true);
+    await this.display.around(this.waiters.until(done, options.timeout), options.all === true);
     return this.poll();
   }
 
@@ -190,12 +181,12 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   /** Runs one job per item and resolves with their values in input order; once all are back, rejects with the failure earliest in input order. */
   async map<T = unknown>(name: string, items: JobItem[], options?: JobOptions): Promise<T[]> {
-    return (await this.showingProgress(this.claimValues(name, items, options), true)) as T[];
+    return (await this.display.around(this.claimValues(name, items, options), true)) as T[];
   }
 
   /** Like map, but resolves with every JobResult (failures included) in input order. */
   mapResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
-    return this.showingProgress(this.claimResults(name, items, options), true);
+    return this.display.around(this.claimResults(name, items, options), true);
   }
 
   /** Results in completion order, until nothing added with addJob is outstanding. */
@@ -292,26 +283,6 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     );
   }
 
-  private keepAlive(on: boolean): void {
-    const channel = this.child.channel as { ref?(): void; unref?(): void } | null | undefined;
-    if (on) {
-      this.child.ref();
-      channel?.ref?.();
-    } else {
-      this.child.unref();
-      channel?.unref?.();
-    }
-  }
-
-  private jobArguments(nameOrItems: string | JobItem[], maybeItems?: JobItem[]): { name: string; items: JobItem[] } {
-    const name = typeof nameOrItems === 'string' ? nameOrItems : this.defaultFunction;
-    const items = typeof nameOrItems === 'string' ? maybeItems : nameOrItems;
-    if (!name) throw new TypeError('addJob needs a function name (or a server URL whose path names one)');
-    checkFunctionName(name, 'addJob');
-    if (!Array.isArray(items)) throw new TypeError(`addJob('${name}', items): items must be an array of [args, kwargs?]`);
-    return { name, items };
-  }
-
   private timeoutOf(options: JobOptions): number {
     return Math.ceil(checkedOption('timeoutMs', options.timeoutMs ?? this.options.timeoutMs ?? 0));
   }
@@ -324,38 +295,9 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     return segment;
   }
 
-  /**
-   * Queues `encoded` a slice at a time as room comes under maxQueued, handing each slice's segment
-   * to `queued` at once. Slices are at least a quarter of maxQueued (or what is left), so a long
-   * list does not go in a few jobs per result message.
-   */
-  private async feed(name: string, encoded: EncodedItems, timeoutMs: number, queued: (segment: Segment, start: number) => void, ids?: number[]): Promise<void> {
-    const step = Math.ceil(this.maxQueued / 4);
-    for (let start = 0; start < encoded.count; ) {
-      if (this.room() < Math.min(step, encoded.count - start)) await this.roomFor(Math.min(step, encoded.count - start), encoded.count - start, ids);
-      const end = Math.min(encoded.count, start + this.room());
-      queued(this.enqueue(name, encoded, start, end, timeoutMs), start);
-      start = end;
-    }
-  }
-
-  private room(): number {
-    return this.maxQueued - this.ledger.held;
-  }
-
-  /**
-   * Waits until `want` jobs fit, or fewer once nothing is in flight. Rejects when nothing is in
-   * flight and no room is left after consumers woken by the last results have had their turn.
-   */
-  private async roomFor(want: number, left: number, ids: number[] = []): Promise<void> {
-    const pending = this.ledger.pending;
-    for (;;) {
-      await this.waiters.until(() => this.room() >= want || pending.size === 0);
-      if (this.room() > 0) return;
-      await new Promise((resolve) => setImmediate(resolve));
-      if (this.room() > 0) return;
-      if (pending.size === 0) throw new QueueFullError(this.maxQueued, pending.size, this.ledger.arrived.length, left, ids);
-    }
+  /** Queues `encoded` a slice at a time as room comes (see QueueRoom.feed), handing each slice's segment to `queued` at once. */
+  private feed(name: string, encoded: EncodedItems, timeoutMs: number, queued: (segment: Segment, start: number) => void, ids?: number[]): Promise<void> {
+    return this.room.feed(encoded.count, (start, end) => queued(this.enqueue(name, encoded, start, end, timeoutMs), start), ids);
   }
 
   /** Nothing added with addJob or addJobAsync is outstanding, or still to be queued. */
@@ -377,7 +319,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   private claim<T>(name: string, items: JobItem[], options: JobOptions | undefined, makeClaim: (resolve: (value: T[]) => void, reject: (error: Error) => void) => Claim): Promise<T[]> {
     try {
       this.assertRunning();
-      this.jobArguments(name, items);
+      jobArguments(this.defaultFunction, name, items);
       const encoded = encodeItems(name, items);
       const timeoutMs = this.timeoutOf(options ?? {});
       if (items.length === 0) return Promise.resolve([]);
@@ -391,26 +333,6 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
       });
     } catch (error) {
       return Promise.reject(error);
-    }
-  }
-
-  /** Shows progress while `waiting` runs: through the reporter, else (for waits on many results) a bar on a terminal. */
-  private async showingProgress<T>(waiting: Promise<T>, many: boolean): Promise<T> {
-    if (this.reporting) return waiting;
-    const reporter = this.options.reporter?.progress;
-    let view: ProgressView | undefined;
-    if (reporter) view = reporter(this.progress);
-    else if (many && this.options.progress !== false && process.stdout.isTTY) view = terminalProgress(process.stdout, this.progress);
-    if (!view) return waiting;
-    this.reporting = true;
-    const update = (progress: Progress) => view.update(progress);
-    this.on('progress', update);
-    try {
-      return await waiting;
-    } finally {
-      this.off('progress', update);
-      this.reporting = false;
-      view.done(this.progress);
     }
   }
 
