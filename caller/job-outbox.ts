@@ -5,6 +5,7 @@
  */
 import { frames, slicePacked, uint32Bytes, type CallerToController, type Outbox, type PackedValues } from '../protocol/index.js';
 import { sum, type EncodedItems } from './job-encoding.js';
+import type { RunSpec } from './job-options.js';
 
 /** Caller → controller messages stay below this many jobs so no single message grows huge. */
 const MAX_JOBS_PER_MESSAGE = 20_000;
@@ -22,7 +23,7 @@ interface OutgoingChunk {
   nbins?: number[];
   first: number;
   fn: string;
-  timeoutMs: number;
+  spec: RunSpec;
   next: number;
   nextBin: number;
 }
@@ -42,7 +43,7 @@ export class JobOutbox {
   }
 
   /** Queues items `start` to `end` of `encoded` as jobs `first`, `first + 1`, ...: one outgoing chunk per pack group. */
-  add(first: number, fn: string, encoded: EncodedItems, start: number, end: number, timeoutMs: number): void {
+  add(first: number, fn: string, encoded: EncodedItems, start: number, end: number, spec: RunSpec): void {
     let binAt = encoded.nbins ? sum(encoded.nbins, 0, start) : 0;
     let groupStart = 0;
     for (const group of encoded.groups) {
@@ -54,7 +55,7 @@ export class JobOutbox {
         this.outgoing.push({
           first: first + (from - start),
           fn,
-          timeoutMs,
+          spec,
           count: to - from,
           packed: slicePacked(group, from - groupStart, to - groupStart),
           nbins: encoded.nbins?.slice(from, to),
@@ -98,7 +99,10 @@ export class JobOutbox {
       const binCount = chunk.nbins ? sum(chunk.nbins, chunk.next, end) : 0;
       const { values, offsets } = slicePacked(chunk.packed, chunk.next, end);
       const head: CallerToController = { t: 'jobs', first: chunk.first + chunk.next, count, fn: chunk.fn };
-      if (chunk.timeoutMs > 0) head.timeoutMs = chunk.timeoutMs;
+      const { timeoutMs, labels, placementMs } = chunk.spec;
+      if (timeoutMs > 0) head.timeoutMs = timeoutMs;
+      if (labels) head.labels = labels;
+      if (placementMs !== undefined) head.placementMs = placementMs;
       this.outbox.post([
         ...frames(head),
         values,

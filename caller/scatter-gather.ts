@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
 import { Outbox, readHead, textFrame, type Command, type ControllerEvent, type ControllerToCaller, type DefinitionSpec, type Status } from '../protocol/index.js';
 import { parseServerUrl } from '../protocol/server-url.js';
-import { checkedOption } from './spawn-options.js';
+import { checkedLabels, runSpecOf, type RunSpec } from './job-options.js';
 import { checkDefinitionSyntax } from './definition-syntax.js';
 import { checkFunctionName, encodeItems, jobArguments, type EncodedItems } from './job-encoding.js';
 import { JobLedger } from './job-ledger.js';
@@ -22,7 +22,18 @@ import { Waiters } from './waiters.js';
 import { ProgressDisplay } from './progress-display.js';
 import { QueueRoom } from './queue-room.js';
 import { resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
-import { ControllerExitedError, QueueFullError, type JobItem, type JobOptions, type JobOutput, type JobResult, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
+import {
+  ControllerExitedError,
+  QueueFullError,
+  type DefineOptions,
+  type JobItem,
+  type JobOptions,
+  type JobOutput,
+  type JobResult,
+  type Progress,
+  type SpawnOptions,
+  type WaitOptions,
+} from './types.js';
 
 /** What the pool emits, by event name. */
 export interface ScatterGatherEvents {
@@ -93,16 +104,17 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     });
   }
 
-  /** Ships a function to every worker, present and future. Redefining a name gives a new version. */
-  async define(name: string, fn: ((...args: never[]) => unknown) | string): Promise<number> {
+  /** Ships a function to every worker, present and future (with `labels`: only on servers carrying them all). Redefining a name gives a new version. */
+  async define(name: string, fn: ((...args: never[]) => unknown) | string, options: DefineOptions = {}): Promise<number> {
     checkFunctionName(name, 'define');
     const source = typeof fn === 'function' ? fn.toString() : fn;
     if (typeof source !== 'string' || source.trim() === '') throw new TypeError('define() needs a function or its source text');
     await checkDefinitionSyntax(name, source);
+    const labels = options.labels === undefined ? [] : checkedLabels(options.labels, 'define labels');
     const version = (this.versions.get(name) ?? 0) + 1;
     this.versions.set(name, version);
     this.jobs.flush(true); // jobs added before the redefinition keep their place ahead of it
-    await this.request({ t: 'define', id: 0 }, JSON.stringify({ name, version, source } satisfies DefinitionSpec));
+    await this.request({ t: 'define', id: 0 }, JSON.stringify({ name, version, source, ...(labels.length > 0 ? { labels } : {}) } satisfies DefinitionSpec));
     return version;
   }
 
@@ -117,7 +129,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     this.assertRunning();
     const { name, items } = jobArguments(this.defaultFunction, nameOrItems, maybeItems);
     if (items.length > this.room.free) throw new QueueFullError(this.maxQueued, this.ledger.pending.size, this.ledger.arrived.length, items.length);
-    return idsOf(this.enqueue(name, encodeItems(name, items), 0, items.length, this.timeoutOf(options)));
+    return idsOf(this.enqueue(name, encodeItems(name, items), 0, items.length, runSpecOf(options, this.options)));
   }
 
   /**
@@ -138,7 +150,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
       await this.feed(
         name,
         encoded,
-        this.timeoutOf(options),
+        runSpecOf(options, this.options),
         (segment) => {
           for (let i = 0; i < segment.count; i++) ids.push(segment.first + i);
         },
@@ -283,21 +295,17 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     );
   }
 
-  private timeoutOf(options: JobOptions): number {
-    return Math.ceil(checkedOption('timeoutMs', options.timeoutMs ?? this.options.timeoutMs ?? 0));
-  }
-
   /** Queues items `start` to `end` of `encoded` as one segment of consecutive ids. */
-  private enqueue(name: string, encoded: EncodedItems, start: number, end: number, timeoutMs: number): Segment {
+  private enqueue(name: string, encoded: EncodedItems, start: number, end: number, spec: RunSpec): Segment {
     const segment = this.ledger.add(end - start, name);
-    this.jobs.add(segment.first, name, encoded, start, end, timeoutMs);
+    this.jobs.add(segment.first, name, encoded, start, end, spec);
     this.receiver.wake();
     return segment;
   }
 
   /** Queues `encoded` a slice at a time as room comes (see QueueRoom.feed), handing each slice's segment to `queued` at once. */
-  private feed(name: string, encoded: EncodedItems, timeoutMs: number, queued: (segment: Segment, start: number) => void, ids?: number[]): Promise<void> {
-    return this.room.feed(encoded.count, (start, end) => queued(this.enqueue(name, encoded, start, end, timeoutMs), start), ids);
+  private feed(name: string, encoded: EncodedItems, spec: RunSpec, queued: (segment: Segment, start: number) => void, ids?: number[]): Promise<void> {
+    return this.room.feed(encoded.count, (start, end) => queued(this.enqueue(name, encoded, start, end, spec), start), ids);
   }
 
   /** Nothing added with addJob or addJobAsync is outstanding, or still to be queued. */
@@ -321,11 +329,11 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
       this.assertRunning();
       jobArguments(this.defaultFunction, name, items);
       const encoded = encodeItems(name, items);
-      const timeoutMs = this.timeoutOf(options ?? {});
+      const spec = runSpecOf(options ?? {}, this.options);
       if (items.length === 0) return Promise.resolve([]);
       return new Promise((resolve, reject) => {
         const claim = makeClaim(resolve, reject);
-        this.feed(name, encoded, timeoutMs, (segment, start) => {
+        this.feed(name, encoded, spec, (segment, start) => {
           segment.claim = claim;
           segment.claimAt = start;
           this.ledger.unclaimed -= segment.count;

@@ -18,6 +18,7 @@ const WHOLE_FROM_ONE: Rule = { wanted: 'a whole number ≥ 1', fits: (n) => Numb
 const WHOLE_FROM_ZERO: Rule = { wanted: 'a whole number ≥ 0', fits: (n) => Number.isInteger(n) && n >= 0 };
 const POSITIVE_MS: Rule = { wanted: 'a number of milliseconds > 0', fits: (n) => Number.isFinite(n) && n > 0 };
 const NON_NEGATIVE_MS: Rule = { wanted: 'a number of milliseconds ≥ 0', fits: (n) => Number.isFinite(n) && n >= 0 };
+const POSITIVE: Rule = { wanted: 'a number > 0', fits: (n) => Number.isFinite(n) && n > 0 };
 const POSITIVE_MB: Rule = { wanted: 'a number of megabytes > 0', fits: (n) => Number.isFinite(n) && n > 0 };
 
 const RULES: Record<NumericOption, Rule> = {
@@ -30,6 +31,8 @@ const RULES: Record<NumericOption, Rule> = {
   heartbeatTimeoutMs: POSITIVE_MS,
   connectTimeoutMs: POSITIVE_MS,
   timeoutMs: NON_NEGATIVE_MS,
+  placementTimeoutMs: POSITIVE_MS,
+  weight: POSITIVE,
   workerHeapMb: POSITIVE_MB,
   workerMaxRssMb: POSITIVE_MB,
 };

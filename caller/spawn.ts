@@ -48,6 +48,7 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     timeoutRetries: options.timeoutRetries ?? 0,
     heartbeatMs: options.heartbeatMs ?? 1000,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 5000,
+    weight: options.weight,
     security,
     logLevel: options.logLevel,
   };

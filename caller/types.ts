@@ -105,12 +105,26 @@ export interface SpawnOptions extends LinkSecurityOptions {
    * addJobAsync waits for room. Default: 2,000,000 or the heap limit / 2 KB, whichever is smaller.
    */
   maxQueued?: number;
+  /** This notebook's share of shared servers' workers while other sessions have work there, against their weights (default 1). */
+  weight?: number;
+  /** Jobs asking for labels fail with an UnplaceableError after this long without a connected server carrying them (default: they wait). */
+  placementTimeoutMs?: number;
 }
 
 /** Per-call options of addJob, addJobAsync, submit, map and mapResults. */
 export interface JobOptions {
   /** This call's jobs' timeout (ms, from when each starts running); overrides the spawn option. 0 = none. */
   timeoutMs?: number;
+  /** Run only on servers carrying every one of these labels (`tsgather server --label gpu`). */
+  labels?: string[];
+  /** With labels: fail with an UnplaceableError after this long without a connected server carrying them (overrides the spawn option; default: wait). */
+  placementTimeoutMs?: number;
+}
+
+/** Options of define. */
+export interface DefineOptions {
+  /** Ship the definition only to servers carrying every one of these labels; its jobs then run only there. */
+  labels?: string[];
 }
 
 /** A job's error, as thrown on the worker: name, message and the remote stack. */

@@ -6,6 +6,11 @@ import os from 'node:os';
 /** Where `--pidfile` points when it is not given. */
 export const DEFAULT_PIDFILE = resolve(os.tmpdir(), `tsgather-server-${process.getuid?.() ?? 'user'}.pid`);
 
+/** Where a server with this pid file writes its sessions and shares (see server/status-file.ts). */
+export function statusFileOf(pidfile: string): string {
+  return `${pidfile.replace(/\.pid$/, '')}.status.json`;
+}
+
 export class PidfileError extends Error {
   override name = 'PidfileError';
 }

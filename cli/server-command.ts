@@ -1,5 +1,5 @@
 /** `tsgather server`: runs a compute server in the foreground until SIGTERM/SIGINT, or as a daemon; `server stop|status`. */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import os from 'node:os';
 import { createLogger, logLevel } from '../runtime/logger.js';
 import { ComputeServer } from '../server/server.js';
@@ -8,7 +8,7 @@ import { expandServerName } from './server-name.js';
 import { IdleWatch } from '../server/idle-watch.js';
 import { collect, logLevelOption, positiveInt, wholeNumber } from './arguments.js';
 import { EXIT, fail } from './exit-codes.js';
-import { claimPidfile, DEFAULT_PIDFILE, PidfileError, releasePidfile, runningPid } from './pidfile.js';
+import { claimPidfile, DEFAULT_PIDFILE, PidfileError, releasePidfile, runningPid, statusFileOf } from './pidfile.js';
 import { serverStatusCommand, serverStopCommand } from './server-control.js';
 import { addServerSecurityOptions, resolveServerSecurity, type ServerSecurityFlags } from './server-security.js';
 import { InsecureConfigurationError } from '../server/server.js';
@@ -27,6 +27,7 @@ export function serverCommand(): Command {
     .option('--worker-max-rss-mb <mb>', 'memory ceiling of each worker: one whose resident memory grows past it is recycled between jobs', positiveInt)
     .option('--spare-workers <n>', 'worker processes kept started and waiting, so a refresh or a crash gets a fresh worker in milliseconds (default: one per worker; 0 for none)', wholeNumber)
     .option('--name <name>', 'server name shown to controllers (default: host-pid); $VAR, ${VAR}, {host} and {pid} are expanded by the server, e.g. --name node-$SLURM_JOB_ID-$SLURM_PROCID')
+    .option('--label <label>', 'a label jobs may ask for, e.g. gpu or site=lab2 (repeatable): jobs with { labels } run only on servers carrying every one', collectLabel, [])
     .option('--drain-seconds <seconds>', 'on SIGTERM or SIGUSR1: how long running jobs may finish before the server stops; queued jobs go back to their controllers', wholeNumber, 10)
     .option(
       '--lifetime <seconds>',
@@ -49,6 +50,7 @@ export function serverCommand(): Command {
           maxWorkers?: number;
           module?: string;
           name?: string;
+          label: string[];
           exclusive?: boolean;
           idleExit?: number;
           drainSeconds: number;
@@ -94,7 +96,7 @@ export function serverCommand(): Command {
             return fail(error.message);
           }
         }
-        const server = new ComputeServer({ ...opts, ...security, logger });
+        const server = new ComputeServer({ ...opts, labels: opts.label, statusFile: opts.pidfile ? statusFileOf(opts.pidfile) : undefined, ...security, logger });
         const stop = async (why: string) => {
           logger.info({ why }, 'stopping');
           await server.drain(opts.drainSeconds * 1000);
@@ -135,6 +137,12 @@ export function serverCommand(): Command {
   command.addCommand(serverStopCommand());
   command.addCommand(serverStatusCommand());
   return command;
+}
+
+/** A --label: no spaces or commas (labels are listed with commas in status). */
+function collectLabel(label: string, labels: string[]): string[] {
+  if (!/^[^\s,]+$/.test(label)) throw new InvalidArgumentError(`'${label}' is not a label: give a word such as gpu or site=lab2, without spaces or commas`);
+  return [...labels, label];
 }
 
 /** Re-runs this very command line without --daemon, detached, and reports what it serves. */

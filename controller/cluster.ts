@@ -3,7 +3,7 @@
  * their workers and what each holds, which functions ready workers preload, and the definitions
  * shipped. Data and small queries only: when it changes, and what follows, is the controller's.
  */
-import type { ControllerToServer, DefinitionSpec, LinkMessage, ServerInfo, SpareCounts } from '../protocol/index.js';
+import type { ControllerToServer, DefinitionSpec, LinkMessage, ServerInfo, SessionShare, SpareCounts } from '../protocol/index.js';
 import { removeFromRuns, type Chunk, type Run } from './job-chunks.js';
 
 /** A link to one server, whichever side dialled, in session or not. */
@@ -40,6 +40,10 @@ export interface ServerSlot {
   unsendable: Map<string, string>;
   /** Its spare workers, as it last said. */
   spares: SpareCounts;
+  /** The sessions on it and their shares, as its last pong said. */
+  sessions?: SessionShare[];
+  /** Other sessions are on it too (its welcome or last pong said so): workers' windows are longer (see SHARED_WINDOW_FACTOR). */
+  shared: boolean;
 }
 
 export interface WorkerSlot {
@@ -71,8 +75,8 @@ export class Cluster {
   }
 
   /** Puts a server in session on `link`, replacing none: the caller lets go of the one before. */
-  openSession(link: ServerLink, info: ServerInfo, maxFrame: number): ServerSlot {
-    const server: ServerSlot = { info, link, workers: new Map(), lastSeen: Date.now(), maxFrame, unsendable: new Map(), spares: { ready: 0, starting: 0 } };
+  openSession(link: ServerLink, info: ServerInfo, maxFrame: number, shared = false): ServerSlot {
+    const server: ServerSlot = { info, link, workers: new Map(), lastSeen: Date.now(), maxFrame, unsendable: new Map(), spares: { ready: 0, starting: 0 }, shared };
     link.server = server;
     link.known = info;
     return server;
@@ -110,9 +114,19 @@ export class Cluster {
 
   /** Whether a worker may be given jobs of `fn`: it has fn's definition or preloads it, or no ready worker preloads it (its jobs then fail there, saying so). */
   canRun(slot: WorkerSlot, fn: string): boolean {
+    const definition = this.definitions.get(fn);
+    // A definition restricted to labels is only on servers carrying them.
+    if (definition?.labels && !carries(slot.server, definition.labels)) return false;
     // A server that could not take fn's definition leaves its jobs to servers that did; with none connected, they fail there.
     if (slot.server.unsendable.has(fn)) return !this.definedSomewhere(fn);
-    return this.definitions.has(fn) || slot.functions.includes(fn) || !this.providers.get(fn);
+    return definition !== undefined || slot.functions.includes(fn) || !this.providers.get(fn);
+  }
+
+  /** Whether a server in session carries every label of `labels` and of fn's definition (so that fn's jobs with those labels have somewhere to go). */
+  placeable(fn: string, labels: readonly string[] | undefined): boolean {
+    const defined = this.definitions.get(fn)?.labels;
+    for (const server of this.servers()) if ((!labels || carries(server, labels)) && (!defined || carries(server, defined))) return true;
+    return false;
   }
 
   /** Whether a server in session took fn's current definition. */
@@ -125,6 +139,14 @@ export class Cluster {
   versionOf(fn: string): number {
     return this.definitions.get(fn)?.version ?? 0;
   }
+}
+
+/** Whether a server declared every one of `labels`. */
+export function carries(server: ServerSlot, labels: readonly string[]): boolean {
+  const own = server.info.labels;
+  if (!own) return labels.length === 0;
+  for (const label of labels) if (!own.includes(label)) return false;
+  return true;
 }
 
 /** Takes one job out of what a worker holds (a result out of order, a timed-out job): the run it was in, or undefined if it holds none. */

@@ -49,6 +49,7 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
     timeoutRetries: launch.timeoutRetries,
     heartbeatMs: launch.heartbeatMs,
     heartbeatTimeoutMs: launch.heartbeatTimeoutMs,
+    weight: launch.weight,
     toCaller: send,
     log: (severity, message, detail) => logger[severity](detail ?? {}, message),
   });

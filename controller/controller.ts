@@ -25,7 +25,7 @@ import {
 } from '../protocol/index.js';
 import type { EventDetail, EventKind, Status } from '../protocol/status.js';
 import type { LinkSecurity } from '../protocol/link-security.js';
-import { Cluster, type ServerSlot, type WorkerSlot } from './cluster.js';
+import { carries, Cluster, type ServerSlot, type WorkerSlot } from './cluster.js';
 import { makeChunk, runFrames, type Run } from './job-chunks.js';
 import { JobLedger, frameLimitOf, megabytes } from './job-ledger.js';
 import { Recovery, downText } from './recovery.js';
@@ -47,6 +47,8 @@ export interface ControllerOptions {
   timeoutRetries?: number;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
+  /** This controller's share of shared servers' workers against other sessions' (default 1). */
+  weight?: number;
   /** Sends to the caller. */
   toCaller(message: LinkMessage<ControllerToCaller>): void;
   log(level: 'info' | 'warn' | 'error', message: string, detail?: Record<string, unknown>): void;
@@ -60,6 +62,7 @@ export class Controller {
   private readonly links: ServerLinks;
   private readonly commandWaiters = new Map<number, { servers: Set<ServerSlot>; resolve: () => void }>();
   private nextCommand = 1;
+  private placementCheck?: { at: number; timer: NodeJS.Timeout };
   /** What the links pass on from servers. */
   private readonly session: SessionEvents = {
     message: (server, head, message) => this.fromServer(server, head, message),
@@ -98,6 +101,10 @@ export class Controller {
   private fromServer(server: ServerSlot, head: ServerToController, message: Buffer[]): void {
     switch (head.t) {
       case 'pong':
+        if (Array.isArray(head.sessions)) {
+          server.sessions = head.sessions;
+          server.shared = head.sessions.length > 1;
+        }
         return;
       case 'worker-up':
         if (!Number.isInteger(head.w) || !Array.isArray(head.functions) || !head.functions.every((f) => typeof f === 'string'))
@@ -198,8 +205,10 @@ export class Controller {
    * not sent (it would cost the link its connection, and be resent with every reconnection): its jobs
    * go to servers that took it, or fail here when none did, until a definition that fits replaces it.
    */
-  private sendDefinitions(slot: WorkerSlot, defs: DefinitionSpec[]): void {
+  private sendDefinitions(slot: WorkerSlot, all: DefinitionSpec[]): void {
     const server = slot.server;
+    const defs = all.filter((def) => !def.labels || carries(server, def.labels));
+    if (defs.length === 0) return;
     const send = (texts: string[]) => server.link.send(toServer({ t: 'define', w: slot.w }, `{"defs":[${texts.join(',')}]}`));
     const wrapping = '{"defs":[]}'.length;
     let group: string[] = [];
@@ -231,10 +240,13 @@ export class Controller {
 
   /** A caller's 'jobs' message (see CallerToController): checked, then queued as one chunk without parsing a value. */
   addJobs(head: Extract<CallerToController, { t: 'jobs' }>, message: Buffer[]): void {
-    const { first, count, fn } = head;
+    const { first, count, fn, labels, placementMs } = head;
     const timeoutMs = head.timeoutMs ?? 0;
     if (!Number.isSafeInteger(first) || first < 1 || !Number.isInteger(count) || count < 1 || typeof fn !== 'string' || typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
       throw new ProtocolError('jobs needs a whole first id ≥ 1, a count ≥ 1, a function name and a timeout ≥ 0');
+    }
+    if ((labels !== undefined && !isLabelList(labels)) || (placementMs !== undefined && !(typeof placementMs === 'number' && placementMs > 0))) {
+      throw new ProtocolError('jobs labels must be a list of strings, and placementMs a number > 0');
     }
     const packed = { values: message[1] ?? Buffer.alloc(0), offsets: readUint32s(message[2], count + 1, 'job offsets') };
     checkOffsets(packed);
@@ -242,16 +254,34 @@ export class Controller {
     const nbins = message[3]?.length ? readUint32s(message[3], count, 'binary frame counts') : undefined;
     const named = nbins ? nbins.reduce((a, b) => a + b, 0) : 0;
     if (named !== bins.length) throw new ProtocolError(`jobs name ${named} binary frames, but ${bins.length} came with them`);
-    const chunk = makeChunk(first, fn, timeoutMs, this.scheduler.statsFor(fn), packed, nbins, bins);
+    const placeBy = placementMs ? Date.now() + placementMs : 0;
+    const chunk = makeChunk(first, fn, timeoutMs, this.scheduler.statsFor(fn), packed, nbins, bins, { labels, placeBy });
     this.ledger.add(chunk);
     this.scheduler.enqueue(chunk);
     this.pumpAll();
+    if (chunk.placeBy) this.placementCheckBy(chunk.placeBy);
   }
 
   define(spec: DefinitionSpec): void {
+    if (spec.labels !== undefined && !isLabelList(spec.labels)) throw new ProtocolError('definition labels must be a list of strings');
     this.cluster.definitions.set(spec.name, spec);
     for (const slot of this.cluster.readyWorkers()) this.sendDefinitions(slot, [spec]);
     this.pumpAll();
+  }
+
+  /** Looks for jobs out of placement time at `when` (or sooner, if already due sooner). */
+  private placementCheckBy(when: number): void {
+    if (this.placementCheck && this.placementCheck.at <= when) return;
+    clearTimeout(this.placementCheck?.timer);
+    const timer = setTimeout(
+      () => {
+        this.placementCheck = undefined;
+        const next = this.scheduler.expirePlacements(Date.now());
+        if (next) this.placementCheckBy(next);
+      },
+      Math.max(0, when - Date.now()),
+    );
+    this.placementCheck = { at: when, timer };
   }
 
   /** Sends a command to every server and resolves when each has carried it out (or was lost). */
@@ -276,10 +306,22 @@ export class Controller {
   }
 
   status(): Status {
-    return buildStatus({ controllerId: this.options.controllerId, listening: this.links.listening, cluster: this.cluster, waiting: this.scheduler.waiting, ledger: this.ledger });
+    return buildStatus({
+      controllerId: this.options.controllerId,
+      listening: this.links.listening,
+      cluster: this.cluster,
+      waiting: this.scheduler.waiting,
+      unplaceable: this.scheduler.unplaceable,
+      ledger: this.ledger,
+    });
   }
 
   close(): Promise<void> {
+    clearTimeout(this.placementCheck?.timer);
     return this.links.close();
   }
+}
+
+function isLabelList(labels: unknown): labels is string[] {
+  return Array.isArray(labels) && labels.every((label) => typeof label === 'string');
 }

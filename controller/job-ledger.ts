@@ -78,7 +78,18 @@ export class JobLedger implements Rejections, JobFailures {
   }
 
   fail(chunk: Chunk, index: number, dispatchedAt: number, slot: WorkerSlot, name: string, message: string): void {
-    this.failAll(slot, [[chunk, index]], dispatchedAt, name, message);
+    this.failAll(placeOf(slot), [[chunk, index]], dispatchedAt, name, message);
+  }
+
+  /** Jobs whose placement time ran out with no connected server carrying their labels: they never ran anywhere. */
+  unplaceable(jobs: ReadonlyArray<readonly [Chunk, number]>): void {
+    const { fn, labels } = jobs[0]![0];
+    const servers = [...this.cluster.servers()].map(({ info }) => `${info.id} [${(info.labels ?? []).join(', ')}]`);
+    const message =
+      `no connected server carries ${labels!.map((label) => `'${label}'`).join(', ')}` +
+      `${this.cluster.definitions.get(fn)?.labels ? ` and the labels '${fn}' was defined with` : ''}` +
+      ` (${servers.length > 0 ? `connected: ${servers.join('; ')}` : 'no server is connected'}); gave up after placementTimeoutMs`;
+    this.failAll(NOWHERE, jobs, 0, 'UnplaceableError', message);
   }
 
   /** A job with a frame larger than its server takes would cost the link its connection: it fails instead. */
@@ -92,7 +103,7 @@ export class JobLedger implements Rejections, JobFailures {
    */
   cannotRun(slot: WorkerSlot, jobs: ReadonlyArray<readonly [Chunk, number]>): void {
     const fn = jobs[0]![0].fn;
-    this.failAll(slot, jobs, Date.now(), 'MessageTooLargeError', `'${fn}' cannot run there: ${slot.server.unsendable.get(fn)}`);
+    this.failAll(placeOf(slot), jobs, Date.now(), 'MessageTooLargeError', `'${fn}' cannot run there: ${slot.server.unsendable.get(fn)}`);
   }
 
   /** Results per second over the last few seconds (since the start, when that is shorter). */
@@ -107,7 +118,7 @@ export class JobLedger implements Rejections, JobFailures {
   }
 
   /** Fails jobs with one and the same error, in one results message whose rows all point at one value. */
-  private failAll(slot: WorkerSlot, jobs: ReadonlyArray<readonly [Chunk, number]>, dispatchedAt: number, name: string, message: string): void {
+  private failAll(place: FailurePlace, jobs: ReadonlyArray<readonly [Chunk, number]>, dispatchedAt: number, name: string, message: string): void {
     const value = encodeValue({ name, message });
     const rows = new CallerRowWriter(jobs.length);
     const now = Date.now();
@@ -116,9 +127,23 @@ export class JobLedger implements Rejections, JobFailures {
       rows.failed(0, chunk.first + index, now, this.cluster.versionOf(chunk.fn), value.plain, attemptsOf(chunk, index), dispatchedAt);
     }
     this.counters.failed += jobs.length;
-    const { info } = slot.server;
-    this.sendToCaller(toCaller({ t: 'results', server: info.id, host: info.host, w: slot.w, pid: slot.pid }, rows.bytes(), joinJson([value.text]), '[]'));
+    this.sendToCaller(toCaller({ t: 'results', ...place }, rows.bytes(), joinJson([value.text]), '[]'));
   }
+}
+
+/** Where failed jobs are reported to have been. */
+interface FailurePlace {
+  server: string;
+  host: string;
+  w: number;
+  pid: number;
+}
+
+/** Jobs that never reached a server. */
+const NOWHERE: FailurePlace = { server: '', host: '', w: -1, pid: -1 };
+
+function placeOf(slot: WorkerSlot): FailurePlace {
+  return { server: slot.server.info.id, host: slot.server.info.host, w: slot.w, pid: slot.pid };
 }
 
 export function megabytes(bytes: number): string {

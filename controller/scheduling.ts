@@ -5,12 +5,18 @@
  */
 import { CONTROLLER_WINDOW_MS, MAX_JOBS_AHEAD } from '../protocol/flow-control.js';
 import { Deque } from '../runtime/deque.js';
-import type { Cluster, WorkerSlot } from './cluster.js';
+import { carries, type Cluster, type WorkerSlot } from './cluster.js';
 import { jobsWithinFrame, runOf, type Chunk, type FunctionStats, type Run } from './job-chunks.js';
 
 /** How much work, in milliseconds, each worker should have queued ahead of it (why 8: see protocol/flow-control.ts). */
 export const TARGET_WINDOW_MS = CONTROLLER_WINDOW_MS;
 export const MIN_WINDOW = 2;
+/**
+ * On a server shared with other sessions, windows are this many times longer: each worker shares
+ * its time between sessions by what it holds of each (server/fair-queue.ts), and a session whose
+ * jobs there run out before its top-up arrives loses its turn.
+ */
+export const SHARED_WINDOW_FACTOR = 4;
 export const MAX_WINDOW = MAX_JOBS_AHEAD;
 /** Jobs failed together (their function cannot reach any server) go to the caller this many to a message. */
 export const FAILED_PER_MESSAGE = 8192;
@@ -24,10 +30,14 @@ export interface Rejections {
   tooLarge(slot: WorkerSlot, chunk: Chunk, index: number): void;
   /** Jobs of one function whose definition the worker's server could not take, when no server in session did. */
   cannotRun(slot: WorkerSlot, jobs: ReadonlyArray<readonly [Chunk, number]>): void;
+  /** Jobs whose placement time ran out with no connected server carrying their labels. */
+  unplaceable(jobs: ReadonlyArray<readonly [Chunk, number]>): void;
 }
 
-/** Jobs of one function waiting for a worker. */
+/** Jobs of one function, and one set of labels, waiting for a worker. */
 interface FunctionQueue {
+  fn: string;
+  labels: string[] | undefined;
   runs: Deque<Run>;
   jobs: number;
 }
@@ -53,14 +63,14 @@ export class Scheduler {
 
   /** Queues a new chunk's jobs behind those of its function. */
   enqueue(chunk: Chunk): void {
-    const queue = this.queueFor(chunk.fn);
+    const queue = this.queueFor(chunk);
     queue.runs.push(runOf(chunk, 0, chunk.count));
     queue.jobs += chunk.count;
   }
 
   /** Puts a run back first in its function's queue: it was on its way before anything queued now. */
   requeueFront(run: Run): void {
-    const queue = this.queueFor(run.chunk.fn);
+    const queue = this.queueFor(run.chunk);
     queue.runs.unshift(run);
     queue.jobs += run.end - run.start;
   }
@@ -78,10 +88,11 @@ export class Scheduler {
   }
 
   /** How many of fn's jobs a worker holds at most: about TARGET_WINDOW_MS of work at fn's average run time. */
-  window(fn: string): number {
+  window(fn: string, shared = false): number {
     const avg = this.stats.get(fn)?.avgRunMs;
     if (avg === undefined) return MIN_WINDOW;
-    return Math.max(MIN_WINDOW, Math.min(MAX_WINDOW, Math.ceil(TARGET_WINDOW_MS / Math.max(avg, 0.001))));
+    const ms = shared ? TARGET_WINDOW_MS * SHARED_WINDOW_FACTOR : TARGET_WINDOW_MS;
+    return Math.max(MIN_WINDOW, Math.min(MAX_WINDOW, Math.ceil(ms / Math.max(avg, 0.001))));
   }
 
   /**
@@ -105,13 +116,14 @@ export class Scheduler {
     }
     const batch: Run[] = [];
     let taken = 0;
-    for (const [fn, queue] of this.queues) {
-      if (queue.jobs === 0 || !this.cluster.canRun(slot, fn)) continue;
+    for (const queue of this.queues.values()) {
+      const fn = queue.fn;
+      if (queue.jobs === 0 || !this.cluster.canRun(slot, fn) || (queue.labels && !carries(slot.server, queue.labels))) continue;
       if (slot.server.unsendable.has(fn)) {
         this.rejectQueued(slot, queue);
         continue;
       }
-      const window = this.window(fn);
+      const window = this.window(fn, slot.server.shared);
       const held = slot.inflightCount + taken;
       // A busy worker is topped up only once half its window is free: fewer, larger batches both ways.
       if (slot.inflightCount > 0 && window - held < Math.ceil(window / 2)) continue;
@@ -148,10 +160,49 @@ export class Scheduler {
     return batch.length > 0 ? batch : undefined;
   }
 
-  private queueFor(fn: string): FunctionQueue {
-    let queue = this.queues.get(fn);
-    if (!queue) this.queues.set(fn, (queue = { runs: new Deque(), jobs: 0 }));
+  private queueFor(chunk: Chunk): FunctionQueue {
+    let queue = this.queues.get(chunk.queueKey);
+    if (!queue) this.queues.set(chunk.queueKey, (queue = { fn: chunk.fn, labels: chunk.labels, runs: new Deque(), jobs: 0 }));
     return queue;
+  }
+
+  /** Jobs queued that ask for labels (theirs or their definition's) no server in session carries. */
+  get unplaceable(): number {
+    let count = 0;
+    for (const queue of this.queues.values()) if (queue.jobs > 0 && !this.cluster.placeable(queue.fn, queue.labels)) count += queue.jobs;
+    for (const run of this.suspects) if (!this.cluster.placeable(run.chunk.fn, run.chunk.labels)) count++;
+    return count;
+  }
+
+  /**
+   * Fails the queued jobs whose placement time is over while no server in session carries their
+   * labels; returns the earliest placement time still ahead (0: none), for the next look.
+   */
+  expirePlacements(now: number): number {
+    let next = 0;
+    const later = (placeBy: number) => {
+      if (placeBy > now && (next === 0 || placeBy < next)) next = placeBy;
+    };
+    for (const queue of this.queues.values()) {
+      if (queue.jobs === 0 || !queue.labels) continue;
+      if (this.cluster.placeable(queue.fn, queue.labels)) {
+        for (const run of queue.runs) later(run.chunk.placeBy);
+        continue;
+      }
+      const expired: Array<[Chunk, number]> = [];
+      queue.runs.removeWhere((run) => {
+        const placeBy = run.chunk.placeBy;
+        if (placeBy === 0 || placeBy > now) {
+          later(placeBy);
+          return false;
+        }
+        for (let index = run.start; index < run.end; index++) if (!run.chunk.done[index]) expired.push([run.chunk, index]);
+        queue.jobs -= run.end - run.start;
+        return true;
+      });
+      for (let i = 0; i < expired.length; i += FAILED_PER_MESSAGE) this.rejections.unplaceable(expired.slice(i, i + FAILED_PER_MESSAGE));
+    }
+    return next;
   }
 
   /** Takes out every job of a queue (its function's definition reached no server), rejected FAILED_PER_MESSAGE at a time. */
@@ -176,7 +227,7 @@ export class Scheduler {
     for (let n = this.suspects.length; n > 0; n--) {
       const run = this.suspects.shift()!;
       if (run.chunk.done[run.start]) continue;
-      if (this.cluster.canRun(slot, run.chunk.fn)) return run;
+      if (this.cluster.canRun(slot, run.chunk.fn) && (!run.chunk.labels || carries(slot.server, run.chunk.labels))) return run;
       this.suspects.push(run);
     }
     return undefined;

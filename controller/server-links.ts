@@ -35,6 +35,7 @@ export interface ServerLinksOptions {
   security?: LinkSecurity;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
+  weight?: number;
   log(level: 'info' | 'warn' | 'error', message: string, detail?: Record<string, unknown>): void;
 }
 
@@ -173,7 +174,7 @@ export class ServerLinks {
 
   private hello(link: ServerLink): void {
     link.lastHello = Date.now();
-    link.send(toServer({ t: 'hello', v: PROTOCOL_VERSION, controller: this.options.controllerId, workers: link.workers }));
+    link.send(toServer({ t: 'hello', v: PROTOCOL_VERSION, controller: this.options.controllerId, workers: link.workers, weight: this.options.weight }));
   }
 
   private receive(link: ServerLink, message: Buffer[]): void {
@@ -189,7 +190,14 @@ export class ServerLinks {
         }
         return this.hello(link);
       case 'welcome':
-        return this.welcome(link, head.v, head.server, Number.isInteger(head.size) ? head.size : undefined, typeof head.maxFrame === 'number' && head.maxFrame > 0 ? head.maxFrame : MAX_MESSAGE_BYTES);
+        return this.welcome(
+          link,
+          head.v,
+          head.server,
+          Number.isInteger(head.size) ? head.size : undefined,
+          typeof head.maxFrame === 'number' && head.maxFrame > 0 ? head.maxFrame : MAX_MESSAGE_BYTES,
+          head.shared === true,
+        );
       case 'refused':
         link.refused = head.reason;
         if (this.mayAnswer(link)) this.session.event('server-refused', { url: link.url, reason: head.reason });
@@ -209,7 +217,7 @@ export class ServerLinks {
     if (head.t === 'results' && link.known) this.session.lateResults(link.known, head.w, message);
   }
 
-  private welcome(link: ServerLink, version: number, info: ServerInfo, workers: number | undefined, maxFrame: number): void {
+  private welcome(link: ServerLink, version: number, info: ServerInfo, workers: number | undefined, maxFrame: number, shared: boolean): void {
     if (typeof info !== 'object' || info === null || typeof info.id !== 'string' || typeof info.host !== 'string' || !Array.isArray(info.functions)) {
       throw new ProtocolError('welcome without a valid server description');
     }
@@ -220,7 +228,7 @@ export class ServerLinks {
     if (link.server?.info.id === info.id && link.server.info.pid === info.pid) return; // a repeated handshake
     if (link.departed?.id === info.id && link.departed.pid === info.pid) return; // it said goodbye: its last answers before it goes
     if (link.server) this.session.lost(link.server, 'crash', 'replaced by a new server process at the same address');
-    this.cluster.openSession(link, info, maxFrame);
+    this.cluster.openSession(link, info, maxFrame, shared);
     link.departed = undefined;
     link.complaints = 0;
     link.refused = undefined;

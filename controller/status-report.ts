@@ -7,15 +7,16 @@ export interface StatusSources {
   controllerId: string;
   listening: string[];
   cluster: Cluster;
-  /** Jobs waiting for a worker (Scheduler.waiting). */
+  /** Jobs waiting for a worker (Scheduler.waiting), and of those, ones no server in session can take (Scheduler.unplaceable). */
   waiting: number;
+  unplaceable: number;
   ledger: JobLedger;
 }
 
-export function buildStatus({ controllerId, listening, cluster, waiting, ledger }: StatusSources, now = Date.now()): Status {
+export function buildStatus({ controllerId, listening, cluster, waiting, unplaceable, ledger }: StatusSources, now = Date.now()): Status {
   const servers = [...cluster.links.values()].flatMap((link): ServerStatus[] => {
     if (!link.server) return link.url ? [{ url: link.url, connected: false, refused: link.refused, handshakeError: link.handshakeError }] : [];
-    const { info, workers, lastSeen, spares } = link.server;
+    const { info, workers, lastSeen, spares, sessions } = link.server;
     return [
       {
         id: info.id,
@@ -24,6 +25,8 @@ export function buildStatus({ controllerId, listening, cluster, waiting, ledger 
         connected: true,
         lastSeenMs: now - lastSeen,
         functions: info.functions,
+        labels: info.labels ?? [],
+        sessions,
         spares,
         workers: [...workers.values()].map((s) => ({ w: s.w, pid: s.pid, busy: s.inflightCount > 0, inflight: s.inflightCount, done: s.done, failed: s.failed, upMs: now - s.upAt })),
       },
@@ -36,6 +39,7 @@ export function buildStatus({ controllerId, listening, cluster, waiting, ledger 
     servers,
     workers: servers.reduce((n, s) => n + (s.workers?.length ?? 0), 0),
     queued: waiting,
+    unplaceable,
     inflight: ledger.outstanding - waiting,
     done: counters.done,
     failed: counters.failed,

@@ -20,6 +20,10 @@ export interface ControllerLaunch {
   timeoutRetries?: number;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
+  /** This controller's share of shared servers' workers against other sessions' (default 1). */
+  weight?: number;
+  /** Jobs asking for labels no connected server carries fail after this long (default: they wait). */
+  placementTimeoutMs?: number;
   /** Key pair, server keys, authorized keys: resolved by the caller, passed in the environment (never argv). */
   security: LinkSecurity;
   /** pino level for the controller and the embedded server (default: $TSGATHER_LOG_LEVEL or warn). */

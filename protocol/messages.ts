@@ -10,10 +10,10 @@
  * then the binary frames those values refer to.
  */
 
-import type { ControllerEvent } from './status.js';
+import type { ControllerEvent, SessionShare } from './status.js';
 
 /** Bumped on any change to a message's meaning; peers of another version are refused at the handshake. */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 export type Command = 'refresh' | 'die' | 'status';
 
@@ -21,6 +21,8 @@ export interface DefinitionSpec {
   name: string;
   version: number;
   source: string;
+  /** Sent only to servers carrying every one of these labels; its jobs run only there. */
+  labels?: string[];
 }
 
 export interface ServerInfo {
@@ -28,6 +30,8 @@ export interface ServerInfo {
   host: string;
   pid: number;
   functions: string[];
+  /** What its operator declared it has (`--label gpu --label site=lab2`): jobs asking for labels run only on servers carrying every one. */
+  labels?: string[];
 }
 
 export interface WorkerInfo {
@@ -50,7 +54,8 @@ export type DownCause = 'refresh' | 'die' | 'crash' | 'shutdown' | 'timeout' | '
 
 /** Heads, by the link they travel on. */
 export type ControllerToServer =
-  | { t: 'hello'; v: number; controller: string; workers?: number }
+  /** `weight`: this session's share of a shared server's workers, against the others' (default 1). */
+  | { t: 'hello'; v: number; controller: string; workers?: number; weight?: number }
   | { t: 'ping'; n: number }
   | { t: 'command'; id: number; cmd: 'refresh' | 'die' }
   | { t: 'bye' }
@@ -63,10 +68,12 @@ export type ServerToController =
   /**
    * `size`: the workers this server will run for the controller (fewer than asked for when --max-workers caps it).
    * `maxFrame`: the largest frame it takes (--max-message-mb); a bigger one would cost the link its connection.
+   * `shared`: other controllers are in session there too.
    */
-  | { t: 'welcome'; v: number; server: ServerInfo; workers: WorkerInfo[]; size: number; maxFrame?: number }
+  | { t: 'welcome'; v: number; server: ServerInfo; workers: WorkerInfo[]; size: number; maxFrame?: number; shared?: boolean }
   | { t: 'refused'; reason: string }
-  | { t: 'pong'; n: number }
+  /** `sessions`: every session on the server and its share of the workers lately (the asking one marked `you`). */
+  | { t: 'pong'; n: number; sessions?: SessionShare[] }
   | { t: 'worker-up'; w: number; pid: number; functions: string[] }
   /** Sent after a welcome and on every change. */
   | ({ t: 'spares' } & SpareCounts)
@@ -92,7 +99,8 @@ export type CallerToController =
    * Jobs `first` to `first + count - 1`, all of function `fn`: [head, values, offsets, nbins, ...binary frames].
    * `values` and `offsets` as packValues makes them; `nbins` a uint32 per job (its binary frames), or empty when none has any.
    */
-  | { t: 'jobs'; first: number; count: number; fn: string; timeoutMs?: number }
+  /** `labels`: run only on servers carrying every one; `placementMs`: fail as unplaceable after this long with no such server. */
+  | { t: 'jobs'; first: number; count: number; fn: string; timeoutMs?: number; labels?: string[]; placementMs?: number }
   /** [head, spec]: the DefinitionSpec as JSON in a frame of its own, since a source may be far longer than a head may be. */
   | { t: 'define'; id: number }
   | { t: 'connect'; id: number; url: string }
@@ -109,7 +117,9 @@ export type WorkerToServer =
   /** Told to drain: its queued jobs dropped, the one it ran finished, every result sent. */
   | { t: 'drained'; w: number }
   /** Told to refresh, and running no other controller's job now: kill and refork me. */
-  | { t: 'retire'; w: number };
+  | { t: 'retire'; w: number }
+  /** Milliseconds of jobs run since the last report, per controller tag: the server's record of each session's share. */
+  | { t: 'usage'; w: number; ms: Array<[controller: string, ms: number]> };
 
 /**
  * What a worker gets, as [controller, head, ...]: a controller's 'define' and 'jobs' passed on by
@@ -117,9 +127,9 @@ export type WorkerToServer =
  * shared server): its queued jobs and its definitions go; and 'drain' (its controller frame empty)
  * when the server is about to stop: every queued job goes, the running one finishes; and 'refresh'
  * from a controller on a shared server: the worker asks to be reforked once it runs no other
- * controller's job.
+ * controller's job; and 'session' with a controller's weight, for the share of the worker its jobs get.
  */
-export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' }> | { t: 'forget' } | { t: 'drain' } | { t: 'refresh' };
+export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' }> | { t: 'forget' } | { t: 'drain' } | { t: 'refresh' } | { t: 'session'; weight: number };
 
 export type Head = ControllerToServer | ServerToController | ControllerToCaller | CallerToController | WorkerToServer | ServerToWorker;
 

@@ -15,6 +15,31 @@ export type WorkerStatus = {
   upMs: number;
 };
 
+/** A session (one controller) on a shared server, and its share of the server's worker time over the last few seconds. */
+export type SessionShare = {
+  controller: string;
+  weight: number;
+  /** 0 to 1: this session's part of the time the server's workers ran jobs lately. */
+  share: number;
+  /** Milliseconds of jobs run for it since it joined. */
+  busyMs: number;
+  /** The session asking (in a controller's status()). */
+  you?: boolean;
+};
+
+/** What a server writes beside its pid file for `tsgather server status`. */
+export type ServerStatusSnapshot = {
+  server: string;
+  host: string;
+  pid: number;
+  labels: string[];
+  workers: number;
+  /** Sessions in session now, with their shares. */
+  sessions: SessionShare[];
+  /** When it was written (epoch ms). */
+  at: number;
+};
+
 /** A server the controller is linked to, or one at a URL it has not reached (then only `url`, `connected: false` and why). */
 export type ServerStatus = {
   id?: string;
@@ -25,6 +50,9 @@ export type ServerStatus = {
   handshakeError?: string;
   lastSeenMs?: number;
   functions?: string[];
+  labels?: string[];
+  /** The sessions on this server and their shares (from its last answer to a heartbeat). */
+  sessions?: SessionShare[];
   /** Spare workers loaded and waiting (`ready`), and still starting: a refresh or a lost worker promotes one. */
   spares?: SpareCounts;
   workers?: WorkerStatus[];
@@ -39,6 +67,8 @@ export type Status = {
   workers: number;
   /** Jobs waiting for a worker, and jobs on one. */
   queued: number;
+  /** Of those queued, jobs that ask for labels no connected server carries. */
+  unplaceable: number;
   inflight: number;
   done: number;
   failed: number;

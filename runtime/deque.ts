@@ -38,6 +38,10 @@ export class Deque<T> {
     return item;
   }
 
+  *[Symbol.iterator](): Generator<T> {
+    for (let i = 0; i < this.count; i++) yield this.items[(this.head + i) % this.items.length] as T;
+  }
+
   /** Removes every item for which `drop` is true, keeping the others in order. */
   removeWhere(drop: (item: T) => boolean): void {
     const kept: T[] = [];

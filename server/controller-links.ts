@@ -33,6 +33,8 @@ export interface ControllerLink {
   /** When it last said anything (its pings come every heartbeat). */
   heardAt?: number;
   controller?: string;
+  /** Its share of the workers against other sessions' (its hello's weight; 1 by default). */
+  weight?: number;
   /** Error replies since its last good hello: a peer that sends garbage and never reads gets only a few, so it cannot fill the shared socket's pipe. */
   complaints?: number;
 }
@@ -49,7 +51,7 @@ export interface ControllerLinksOptions {
   maxMessageBytes?: number;
   log: Logger;
   /** A controller's hello: the server greets it (or refuses it) with what its pool has. */
-  hello(link: ControllerLink, version: unknown, controller: unknown, workers: unknown): void;
+  hello(link: ControllerLink, head: Extract<ControllerToServer, { t: 'hello' }>): void;
   /** Anything else a greeted controller sends. */
   message(link: ControllerLink, head: SessionHead, message: Buffer[]): void;
   malformed(from: string, error: unknown): void;
@@ -163,9 +165,14 @@ export class ControllerLinks {
 
   /** Whether a controller (other than `except`) is in session: greeted, and heard from lately (a vanished one stops pinging). */
   inSession(except?: ControllerLink): boolean {
-    const since = Date.now() - SILENT_CONTROLLER_MS;
-    for (const link of this.links.values()) if (link !== except && link.greeted && (link.heardAt ?? 0) >= since) return true;
+    for (const link of this.sessions()) if (link !== except) return true;
     return false;
+  }
+
+  /** The controllers in session. */
+  *sessions(): Generator<ControllerLink> {
+    const since = Date.now() - SILENT_CONTROLLER_MS;
+    for (const link of this.links.values()) if (link.greeted && (link.heardAt ?? 0) >= since) yield link;
   }
 
   /** Resolves once what was sent is handed to ZeroMQ, or after `timeoutMs` (see LinkSockets.flushed). */
@@ -188,7 +195,7 @@ export class ControllerLinks {
       if (this.complain(link, describeError(error).message)) this.options.malformed('controller', error);
       return;
     }
-    if (head.t === 'hello') return this.options.hello(link, head.v, head.controller, head.workers);
+    if (head.t === 'hello') return this.options.hello(link, head);
     if (head.t === 'refused') {
       this.options.log.error({ reason: head.reason }, 'controller refused this server');
       return;

@@ -12,7 +12,6 @@ import {
   ProtocolError,
   describeError,
   ipcEndpoint,
-  isLoopbackEndpoint,
   linkOptions,
   MAX_MESSAGE_BYTES,
   Outbox,
@@ -28,13 +27,18 @@ import {
   type ServerInfo,
   type ServerToController,
   type ServerToWorker,
+  type ControllerToServer,
+  type ServerStatusSnapshot,
   CLOSE_FLUSH_MS,
 } from '../protocol/index.js';
 import { WorkerPool, type WorkerProcess } from './worker-pool.js';
 import { ControllerLinks, type ControllerLink, type SessionHead } from './controller-links.js';
+import { Sessions } from './sessions.js';
+import { StatusFile } from './status-file.js';
+import { checkServerSecurity } from './security-check.js';
 
-/** A controller cannot make a server fork thousands of processes by asking for them. */
-const MAX_WORKERS_PER_CORE = 4;
+export { InsecureConfigurationError } from './security-check.js';
+
 const STARTUP_STDERR_KEPT = 1000;
 
 /** start() when no worker process could be started. */
@@ -48,6 +52,8 @@ export interface ServerOptions {
   workers?: number;
   module?: string;
   name?: string;
+  /** What this server carries (`gpu`, `site=lab2`): jobs asking for labels run only on servers carrying every one. */
+  labels?: string[];
   workerHeapMb?: number;
   /** Most workers a controller may ask for with ?workers=N (default: 4 per core). */
   maxWorkers?: number;
@@ -70,14 +76,11 @@ export interface ServerOptions {
    * Otherwise the server is shared, and a die ends only that controller's session.
    */
   exclusive?: boolean;
+  /** Write this server's sessions, shares and workers here once a second (beside its pid file), for `tsgather server status`. */
+  statusFile?: string;
   /** Workers already started (spawnWorker) on `workerEndpoint`, with this server's worker options, for the pool to take first. */
   prestarted?: { workerEndpoint: string; workers: ChildProcess[] };
   logger: Logger;
-}
-
-/** A configuration that would expose this machine: refused before anything is bound. */
-export class InsecureConfigurationError extends Error {
-  override name = 'InsecureConfigurationError';
 }
 
 export class ComputeServer {
@@ -87,7 +90,16 @@ export class ComputeServer {
   private readonly workerOutbox = new Outbox(this.workerSocket, (error, message) => this.undeliverable(error, message));
   private readonly controllers: ControllerLinks;
   private readonly pool: WorkerPool;
+  private readonly sessions = new Sessions({
+    toEveryWorker: (tag, head) => this.toEveryWorker(tag, head),
+    toWorker: (w, tag, head) => this.workerOutbox.post(toWorker(w, tag, head)),
+    sessions: () => this.controllers.sessions(),
+    pool: () => this.pool,
+    log: () => this.log,
+    options: () => this.options,
+  });
   private closed = false;
+  private statusFile?: StatusFile;
   /** While draining: told of each worker that has drained. */
   private drained?: (w: number) => void;
 
@@ -99,6 +111,7 @@ export class ComputeServer {
       host: os.hostname(),
       pid: process.pid,
       functions: [],
+      ...(options.labels?.length ? { labels: [...new Set(options.labels)].sort() } : {}),
     };
     this.controllers = new ControllerLinks({
       info: this.info,
@@ -107,7 +120,7 @@ export class ComputeServer {
       controllerKey: options.controllerKey,
       maxMessageBytes: options.maxMessageBytes,
       log: this.log,
-      hello: (link, version, controller, workers) => this.hello(link, version, controller, workers),
+      hello: (link, head) => this.hello(link, head),
       message: (link, head, message) => this.fromController(link, head, message),
       malformed: (from, error) => this.malformed(from, error),
     });
@@ -172,32 +185,13 @@ export class ComputeServer {
       throw new WorkersFailedError(`${this.failure}${this.lastStartupStderr.trim() ? `; the last one wrote:\n${this.lastStartupStderr.trim()}` : ''}`);
     }
     this.info.functions = [...new Set(this.pool.list().flatMap(({ w }) => this.pool.workers.get(w)?.functions ?? []))];
+    if (this.options.statusFile) this.statusFile = new StatusFile(this.options.statusFile, () => this.snapshot());
     this.log.info({ server: this.info.id, bind: this.controllers.bound, connect: this.options.connect ?? [], workers: this.pool.size }, 'server ready');
   }
 
   /** Refuses links that would let anyone on the network run code here; returns those --insecure lets through. */
   static checkSecurity(options: ServerOptions): string[] {
-    const { keyPair, authorizedKeys, controllerKey, insecure } = options;
-    const bind = options.bind ?? [];
-    const connect = options.connect ?? [];
-    if (keyPair && bind.length > 0 && !authorizedKeys?.length) {
-      throw new InsecureConfigurationError('--key-file with --bind needs --authorized-keys (the public keys of the controllers to admit); without it no controller could connect');
-    }
-    if (keyPair && connect.length > 0 && !controllerKey) {
-      throw new InsecureConfigurationError('--key-file with --connect needs --controller-key (the public key of the controller to dial)');
-    }
-    if (!keyPair && (authorizedKeys?.length || controllerKey)) {
-      throw new InsecureConfigurationError(`${authorizedKeys?.length ? '--authorized-keys' : '--controller-key'} needs --key-file (this server's own key pair; make one with: tsgather keys generate)`);
-    }
-    const exposed = keyPair ? [] : [...bind, ...connect].filter((url) => !isLoopbackEndpoint(url));
-    if (exposed.length > 0 && !insecure) {
-      throw new InsecureConfigurationError(
-        `refusing to serve ${exposed.join(', ')} without keys: anyone who can reach it could run code on this machine. ` +
-          'Give --key-file with --authorized-keys (for --bind) or with --controller-key (for --connect); make keys with: tsgather keys generate. ' +
-          'Or pass --insecure on a network you trust.',
-      );
-    }
-    return exposed;
+    return checkServerSecurity(options);
   }
 
   /**
@@ -218,11 +212,12 @@ export class ComputeServer {
       case 'define':
         return this.relayToWorker(link, head.w, message);
       case 'ping':
-        return link.send(toController({ t: 'pong', n: head.n }));
+        return link.send(toController({ t: 'pong', n: head.n, sessions: this.sessions.shares(this.controllers.sessions(), link) }));
       case 'command':
         return void this.command(link, head.id, head.cmd);
       case 'bye':
         link.greeted = false;
+        this.sessions.forget(link.tag);
         this.log.info({ controller: link.controller }, 'controller said goodbye');
         return;
       default: {
@@ -232,7 +227,7 @@ export class ComputeServer {
     }
   }
 
-  private hello(link: ControllerLink, version: unknown, controller: unknown, workers: unknown): void {
+  private hello(link: ControllerLink, { v: version, controller, workers, weight }: Extract<ControllerToServer, { t: 'hello' }>): void {
     if (this.closed) return; // it said goodbye: a welcome now would have controllers count it up again
     if (version !== PROTOCOL_VERSION) {
       const reason = `protocol version ${JSON.stringify(version)} refused: this server speaks version ${PROTOCOL_VERSION}`;
@@ -242,23 +237,20 @@ export class ComputeServer {
     link.greeted = true;
     link.complaints = 0;
     link.controller = String(controller);
-    if (typeof workers === 'number' && Number.isInteger(workers) && workers > 0) {
-      const limit = this.options.maxWorkers ?? MAX_WORKERS_PER_CORE * os.availableParallelism();
-      if (workers > limit) this.log.warn({ controller: link.controller, asked: workers, limit }, 'controller asked for more workers than --max-workers allows');
-      if (Math.min(workers, limit) !== this.pool.size) this.pool.resize(Math.min(workers, limit));
-    } else if (this.pool.size === 0) {
-      this.pool.resize(os.availableParallelism());
-    }
+    this.sessions.opened(link, weight);
+    this.sessions.sizePool(link, workers);
     this.log.info({ controller: link.controller }, 'controller greeted');
     // Frames pass on to the workers, whose links take at most MAX_MESSAGE_BYTES.
     const maxFrame = Math.min(this.options.maxMessageBytes ?? MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES);
-    link.send(toController({ t: 'welcome', v: PROTOCOL_VERSION, server: this.info, workers: this.pool.list(), size: this.pool.size, maxFrame }));
+    const shared = this.controllers.inSession(link);
+    link.send(toController({ t: 'welcome', v: PROTOCOL_VERSION, server: this.info, workers: this.pool.list(), size: this.pool.size, maxFrame, shared }));
     // Workers already up are announced through worker-up so the controller learns their functions.
     for (const { w } of this.pool.list()) {
       const worker = this.pool.workers.get(w)!;
       link.send(toController({ t: 'worker-up', w, pid: worker.pid, functions: worker.functions }));
     }
     link.send(toController({ t: 'spares', ...this.pool.spareCounts() }));
+    if (shared) this.sessions.announce();
   }
 
   private relayToWorker(link: ControllerLink, w: number, message: Buffer[]): void {
@@ -286,7 +278,7 @@ export class ComputeServer {
       if (this.options.exclusive) {
         await this.pool.stop('die');
         this.log.info('workers stopped on die');
-      } else this.endSession(link);
+      } else this.sessions.end(link);
       link.send(toController({ t: 'command-done', id, workers: [] }));
     } else {
       link.send(toController({ t: 'error', reason: `unknown command '${cmd}'` }));
@@ -301,15 +293,6 @@ export class ComputeServer {
   /** Sends `head` to every worker up, on behalf of the controller link `tag` ('' for the server itself). */
   private toEveryWorker(tag: string, head: ServerToWorker): void {
     for (const { w } of this.pool.list()) this.workerOutbox.post(toWorker(w, tag, head));
-  }
-
-  /**
-   * A controller's die on a shared server ends its session only: every worker forgets its queued
-   * jobs and its definitions, and the other controllers' sessions go on untouched.
-   */
-  private endSession(link: ControllerLink): void {
-    this.toEveryWorker(link.tag, { t: 'forget' });
-    this.log.info({ controller: link.controller }, 'session ended on die; workers kept for the other controllers');
   }
 
   private fromWorker([routingId, to, ...message]: Buffer[]): void {
@@ -328,6 +311,9 @@ export class ComputeServer {
           return this.drained?.(head.w);
         case 'retire':
           return this.pool.refreshWorker(head.w);
+        case 'usage':
+          if (!Array.isArray(head.ms)) throw new ProtocolError('usage needs a list of [controller, ms]');
+          return this.sessions.record(head.ms.filter((entry) => Array.isArray(entry) && this.controllers.get(entry[0]) !== undefined));
         default:
           throw new ProtocolError(`unexpected '${head.t}' from worker`);
       }
@@ -341,6 +327,7 @@ export class ComputeServer {
   }
 
   private workerUp(worker: WorkerProcess): void {
+    this.sessions.workerUp(worker.w, this.controllers.sessions());
     for (const name of worker.functions) if (!this.info.functions.includes(name)) this.info.functions.push(name);
     this.controllers.broadcast({ t: 'worker-up', w: worker.w, pid: worker.pid, functions: worker.functions });
   }
@@ -378,9 +365,16 @@ export class ComputeServer {
     await this.close();
   }
 
+  /** Its sessions and their shares, its workers and labels (what `tsgather server status` shows). */
+  snapshot(): ServerStatusSnapshot {
+    const { id, host, pid, labels } = this.info;
+    return { server: id, host, pid, labels: labels ?? [], workers: this.pool.size, sessions: this.sessions.shares(this.controllers.sessions()), at: Date.now() };
+  }
+
   async close(reason = 'server shutting down'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.statusFile?.close();
     this.controllers.broadcast({ t: 'server-bye', reason });
     await this.pool.stop('shutdown');
     // A controller that is gone, or never let us in (a refused key), cannot take what is queued for it: wait only a moment.

@@ -11,12 +11,14 @@ import { decodeParsed, describeError, encodeValue, NO_FRAMES, SerializationError
 import { parseRun, readUint32s } from '../protocol/job-values.js';
 import { frames, joinJson, ProtocolError, readHead, readJson, type ServerToWorker, type DefinitionSpec, type JobRun, type WorkerToServer } from '../protocol/messages.js';
 import { MAX_MESSAGE_BYTES, Outbox, receiveLoop } from '../protocol/transport.js';
-import { Deque } from '../runtime/deque.js';
 import { Definitions } from './definitions.js';
+import { FairQueue } from './fair-queue.js';
 import { OutputCapture } from './output-capture.js';
 import { ResultHold, type ResultBatch } from './result-batch.js';
 
 const RSS_CHECK_INTERVAL_MS = 10;
+/** How often a worker tells its server how long it ran each session's jobs. */
+export const USAGE_REPORT_MS = 250;
 
 export interface WorkerRuntimeOptions {
   /** The worker's number on its server: its routing id is `w${id}`, and every message to the server names it. */
@@ -45,8 +47,12 @@ export class WorkerRuntime {
   private readonly outbox: Outbox;
   private readonly capture: OutputCapture;
   private readonly hold: ResultHold;
-  /** A ring buffer: Array.prototype.shift moves the whole backing store when V8 cannot trim it in place (during incremental marking, say). */
-  private readonly queue = new Deque<QueuedJob>(64);
+  /** Jobs per controller, taken out in proportion to each one's weight (ring buffers inside: see FairQueue). */
+  private readonly queue = new FairQueue<QueuedJob>();
+  /** Milliseconds run per controller since the last usage report. */
+  private usage = new Map<string, number>();
+  private lastUsageReport = performance.now();
+  private usageTimer: NodeJS.Timeout | undefined;
   private running = false;
   private lastJobEnd = 0;
   private current: QueuedJob | undefined;
@@ -108,6 +114,9 @@ export class WorkerRuntime {
         return this.drain();
       case 'refresh':
         return this.refresh(controller);
+      case 'session':
+        if (!(typeof head.weight === 'number' && head.weight > 0 && Number.isFinite(head.weight))) throw new ProtocolError('a session weight must be a number > 0');
+        return this.queue.setWeight(controller, head.weight);
       default:
         process.stderr.write(`worker ${this.id}: ignoring message of type ${String((head as { t: unknown }).t)}\n`);
     }
@@ -116,7 +125,7 @@ export class WorkerRuntime {
   /** A controller's session ended: its queued jobs and its definitions go (a job of its running now finishes, and its result is sent as any other). */
   private forget(controller: string): void {
     this.definitions.forget(controller);
-    this.queue.removeWhere((job) => job.controller === controller);
+    this.queue.forget(controller);
     this.hold.drop(controller);
   }
 
@@ -126,7 +135,7 @@ export class WorkerRuntime {
    */
   private drain(): void {
     this.draining = true;
-    this.queue.removeWhere(() => true);
+    this.queue.clear();
     if (!this.running) this.drained();
   }
 
@@ -146,11 +155,13 @@ export class WorkerRuntime {
   private retire(): void {
     this.retiring = true;
     this.hold.flush();
+    this.reportUsage();
     this.toServer({ t: 'retire', w: this.id });
   }
 
   private drained(): void {
     this.hold.flush();
+    this.reportUsage();
     this.toServer({ t: 'drained', w: this.id });
   }
 
@@ -250,6 +261,20 @@ export class WorkerRuntime {
     }
     this.hold.add(job.controller, job.id, ok, encoded, startedAt, runMs, version);
     this.takeOutput(job);
+    this.queue.charge(job.controller, runMs);
+    this.usage.set(job.controller, (this.usage.get(job.controller) ?? 0) + runMs);
+    if (this.lastJobEnd - this.lastUsageReport >= USAGE_REPORT_MS) this.reportUsage();
+    // Not one message per job: whatever ran since is reported on a timer (a job that spins blocks the timer, hence the check above).
+    else this.usageTimer ??= setTimeout(() => this.reportUsage(), USAGE_REPORT_MS);
+  }
+
+  private reportUsage(): void {
+    clearTimeout(this.usageTimer);
+    this.usageTimer = undefined;
+    this.lastUsageReport = performance.now();
+    if (this.usage.size === 0) return;
+    this.toServer({ t: 'usage', w: this.id, ms: [...this.usage] });
+    this.usage = new Map();
   }
 
   private takeOutput(job: QueuedJob): void {

@@ -1,5 +1,6 @@
 /** The `tsgather` command line, each command really run: help, exit codes, daemon, logs, run, kernel, bench. */
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -89,7 +90,7 @@ describe('server daemon, status and stop with a pid file', { timeout: 120_000 },
 
     const status = await runCli(['server', 'status', '--pidfile', pidfile]);
     assert.equal(status.code, 0);
-    assert.equal(status.stdout, `running: pid ${pid} (pid file ${pidfile})\n`);
+    assert.equal(status.stdout, `running: pid ${pid} (pid file ${pidfile})\nserver ${os.hostname()}-${pid}: 1 worker(s)\nsessions: 0\n`);
 
     const second = await runCli(['server', '--daemon', '--pidfile', pidfile, '--bind', 'tcp://127.0.0.1:0', '--workers', '1']);
     assert.equal(second.code, 1);

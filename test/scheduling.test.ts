@@ -19,9 +19,11 @@ function world() {
   const cluster = new Cluster();
   const tooLarge: number[] = [];
   const cannotRun: number[][] = [];
+  const unplaceable: number[][] = [];
   const rejections: Rejections = {
     tooLarge: (_slot, chunk, index) => void tooLarge.push(chunk.first + index),
     cannotRun: (_slot, jobs) => void cannotRun.push(jobs.map(([chunk, index]) => chunk.first + index)),
+    unplaceable: (jobs) => void unplaceable.push(jobs.map(([chunk, index]) => chunk.first + index)),
   };
   const scheduler = new Scheduler(cluster, rejections);
   const chunks = new ChunkIndex();
@@ -340,7 +342,7 @@ test('the ledger checks results off in order, drops duplicates, forwards rewritt
   assert.deepEqual([forwarded.job(0), forwarded.job(1)], [1, 2]);
   assert.equal(forwarded.attempts(0), 1);
   assert.equal(String(values), '[1,2,3]', 'values pass untouched');
-  const status = buildStatus({ controllerId: 'c', listening: [], cluster, waiting: scheduler.waiting, ledger });
+  const status = buildStatus({ controllerId: 'c', listening: [], cluster, waiting: scheduler.waiting, unplaceable: scheduler.unplaceable, ledger });
   assert.deepEqual([status.queued, status.inflight, status.done, status.failed, status.duplicatesDropped, status.workers], [3, 0, 2, 0, 1, 1]);
   assert.equal(status.servers[0]!.workers![0]!.done, 2);
 

@@ -71,6 +71,28 @@ describe('a shared server', () => {
     }
     assert.equal(descendantsRunning('server/worker.js', server.proc.pid).length, 2, 'the server kept its workers through three sessions');
   });
+
+  test("a newcomer's ?workers=N does not shrink the pool under a session in progress", async () => {
+    const a = await spawnScatterGather([server.endpoint], { echo: false });
+    try {
+      await a.define('id', (i: number) => i);
+      const running = a.map('id', items(200));
+      const b = await spawnScatterGather([`${server.endpoint}?workers=1`], { echo: false, connectTimeoutMs: 5000 });
+      try {
+        assert.equal((await running).length, 200);
+        // B hears of the workers one worker-up at a time: ask until it has heard of both, or of no more for a while.
+        let seen = 0;
+        for (const deadline = Date.now() + 3000; seen < 2 && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) seen = (await b.status()).workers;
+        assert.equal(seen, 2, 'B sees the two workers A is using');
+        assert.equal((await a.status()).workers, 2);
+        assert.equal(descendantsRunning('server/worker.js', server.proc.pid).length, 2, 'the pool was not shrunk');
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await a.close();
+    }
+  });
 });
 
 describe('an exclusive server', () => {

@@ -52,8 +52,16 @@ class Harness {
     return harness;
   }
 
+  /** Usage reports, which come on their own clock, set apart from the other messages (see usage tests). */
+  readonly usage: Array<Array<[string, number]>> = [];
+
   async next(): Promise<Received> {
-    const [peer, to, head, rows, values, out] = await this.router.receive();
+    let message = await this.router.receive();
+    while (message[1]!.length === 0 && JSON.parse(message[2]!.toString()).t === 'usage') {
+      this.usage.push(JSON.parse(message[2]!.toString()).ms);
+      message = await this.router.receive();
+    }
+    const [peer, to, head, rows, values, out] = message;
     assert.equal(peer!.toString(), `w${W}`, 'messages come from the routing id w<id>');
     const received: Received = { to: to!.toString(), head: JSON.parse(head!.toString()), jobs: [], ok: [], versions: [], values: [], out: [] };
     if (received.head.t !== 'results') return received;
