@@ -3,7 +3,8 @@
  * `tsgather` exports, with ScatterGather's notebook additions, plus `display` and `input`.
  */
 import { join } from 'node:path';
-import ts from 'typescript5';
+import type * as TS from 'typescript5';
+import { ts } from './typescript.js';
 import { KERNEL_DIR, type LanguageHost } from './language-host.js';
 
 /** cell-scope.ts's PACKAGE_NAME (importing that module here would load the transpiler too). */

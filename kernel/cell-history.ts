@@ -6,7 +6,8 @@
  * mode allows; in the prelude, every declaration but the newest of a name is renamed out of the
  * way, so the newest type wins and the file stays free of redeclaration errors.
  */
-import ts from 'typescript5';
+import type * as TS from 'typescript5';
+import { ts } from './typescript.js';
 
 /** Renamed-away names start with this; completion hides it. */
 export const SHADOWED_PREFIX = '__tsgather_shadowed';
@@ -90,7 +91,7 @@ function renameShadowed(chunk: Chunk, later: Map<string, Set<Meaning>>, prefix: 
 function declarationChunks(code: string, mustParse = true): Chunk[] | undefined {
   const file = ts.createSourceFile('cell.mts', code, ts.ScriptTarget.ESNext, true, ts.ScriptKind.TS);
   // parseDiagnostics is not in the public typings, but has been on every SourceFile for years
-  if (mustParse && (file as unknown as { parseDiagnostics?: readonly ts.Diagnostic[] }).parseDiagnostics?.length) return undefined;
+  if (mustParse && (file as unknown as { parseDiagnostics?: readonly TS.Diagnostic[] }).parseDiagnostics?.length) return undefined;
   const chunks: Chunk[] = [];
   for (const statement of file.statements) {
     const names = namesOf(statement);
@@ -113,13 +114,13 @@ function declarationChunks(code: string, mustParse = true): Chunk[] | undefined 
 }
 
 interface NameNode {
-  node: ts.Identifier;
+  node: TS.Identifier;
   meaning: Meaning;
   keep?: 'as' | ':';
 }
 
-function namesOf(statement: ts.Statement): NameNode[] | undefined {
-  const named = (node: ts.Node | undefined, meaning: Meaning): NameNode[] => (node && ts.isIdentifier(node) ? [{ node, meaning }] : []);
+function namesOf(statement: TS.Statement): NameNode[] | undefined {
+  const named = (node: TS.Node | undefined, meaning: Meaning): NameNode[] => (node && ts.isIdentifier(node) ? [{ node, meaning }] : []);
   if (ts.isVariableStatement(statement)) return statement.declarationList.declarations.flatMap((d) => bindingNames(d.name));
   if (ts.isFunctionDeclaration(statement)) return named(statement.name, 'value');
   if (ts.isClassDeclaration(statement) || ts.isEnumDeclaration(statement) || ts.isModuleDeclaration(statement)) return named(statement.name, 'both');
@@ -139,7 +140,7 @@ function namesOf(statement: ts.Statement): NameNode[] | undefined {
   return undefined;
 }
 
-function bindingNames(name: ts.BindingName): NameNode[] {
+function bindingNames(name: TS.BindingName): NameNode[] {
   if (ts.isIdentifier(name)) return [{ node: name, meaning: 'value' }];
   const shorthand = ts.isObjectBindingPattern(name);
   return name.elements.flatMap((element): NameNode[] => {

@@ -8,7 +8,8 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript5';
+import type * as TS from 'typescript5';
+import { ts } from './typescript.js';
 
 /** The kernel package's root (this file is dist/kernel/language-host.js). */
 export const KERNEL_DIR = dirname(fileURLToPath(import.meta.url));
@@ -17,11 +18,13 @@ const PACKAGE_ROOT = join(KERNEL_DIR, '..', '..');
 export class LanguageHost {
   readonly cellFile: string;
   readonly globalsFile: string;
-  readonly service: ts.LanguageService;
+  readonly service: TS.LanguageService;
   private readonly texts = new Map<string, { text: string; version: number }>();
-  private readonly options: ts.CompilerOptions;
-  private readonly resolutionCache: ts.ModuleResolutionCache;
-  private readonly resolutionHost: ts.ModuleResolutionHost = ts.sys;
+  private readonly options: TS.CompilerOptions;
+  private readonly resolutionCache: TS.ModuleResolutionCache;
+  private readonly resolutionHost: TS.ModuleResolutionHost = ts.sys;
+  /** A package was not found: it may be installed later. */
+  private missedPackage = false;
 
   constructor(readonly cwd: string) {
     this.cellFile = join(cwd, '__tsgather_cell.mts');
@@ -43,14 +46,23 @@ export class LanguageHost {
     return this.texts.get(file)?.text ?? '';
   }
 
-  program(): ts.Program {
+  /** Forgets the packages not found so far (the cache would remember them as missing for ever). */
+  retryMissingPackages(): void {
+    if (!this.missedPackage) return;
+    this.missedPackage = false;
+    this.resolutionCache.clear();
+  }
+
+  program(): TS.Program {
     const program = this.service.getProgram();
     if (!program) throw new Error('the TypeScript language service has no program');
     return program;
   }
 
-  private host(): ts.LanguageServiceHost {
-    return {
+  private host(): TS.LanguageServiceHost {
+    const host: TS.LanguageServiceHost & { getModuleResolutionCache(): TS.ModuleResolutionCache } = {
+      // not in the public typings, but read by the program: without it, every keystroke re-reads package.json files
+      getModuleResolutionCache: () => this.resolutionCache,
       getCompilationSettings: () => this.options,
       getScriptFileNames: () => [this.globalsFile, this.cellFile],
       getScriptVersion: (file) => String(this.texts.get(file)?.version ?? 0),
@@ -70,24 +82,27 @@ export class LanguageHost {
       resolveModuleNameLiterals: (literals, containingFile, redirected, options, containingSourceFile) =>
         literals.map((literal) => this.resolve(literal.text, containingFile, redirected, options, ts.getModeForUsageLocation(containingSourceFile, literal, options))),
     };
+    return host;
   }
 
   /** As cell-scope.ts resolves imports at run time: from the notebook's directory, else from the kernel's package. */
   private resolve(
     name: string,
     containingFile: string,
-    redirected: ts.ResolvedProjectReference | undefined,
-    options: ts.CompilerOptions,
-    mode: ts.ResolutionMode,
-  ): ts.ResolvedModuleWithFailedLookupLocations {
+    redirected: TS.ResolvedProjectReference | undefined,
+    options: TS.CompilerOptions,
+    mode: TS.ResolutionMode,
+  ): TS.ResolvedModuleWithFailedLookupLocations {
     const resolved = ts.resolveModuleName(name, containingFile, options, this.resolutionHost, this.resolutionCache, redirected, mode);
     if (resolved.resolvedModule || !this.texts.has(containingFile) || /^\.{0,2}\//.test(name)) return resolved;
     const fromKernel = ts.resolveModuleName(name, join(KERNEL_DIR, 'cell.mts'), options, this.resolutionHost, this.resolutionCache, redirected, mode);
-    return fromKernel.resolvedModule ? fromKernel : resolved;
+    if (fromKernel.resolvedModule) return fromKernel;
+    this.missedPackage = true;
+    return resolved;
   }
 }
 
-function compilerOptions(cwd: string): ts.CompilerOptions {
+function compilerOptions(cwd: string): TS.CompilerOptions {
   return {
     target: ts.ScriptTarget.ESNext,
     module: ts.ModuleKind.NodeNext,

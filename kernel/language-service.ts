@@ -2,7 +2,8 @@
  * Completion and inspection from types: TypeScript's language service over the cell being edited,
  * placed after the declarations of the cells run so far. Offsets are UTF-16, relative to the cell.
  */
-import ts from 'typescript5';
+import type * as TS from 'typescript5';
+import { ts } from './typescript.js';
 import { installCellGlobals } from './cell-globals.js';
 import { CellHistory, SHADOWED_PREFIX } from './cell-history.js';
 import { LanguageHost } from './language-host.js';
@@ -31,7 +32,7 @@ const IDENTIFIER_HEAD = /^[\p{ID_Continue}$\u200c\u200d]*/u;
 const MEMBER_ACCESS = /\??\.\s*$/;
 const HIDDEN = new RegExp(`^(${SHADOWED_PREFIX}|__tsgather)`);
 
-const COMPLETION_OPTIONS: ts.GetCompletionsAtPositionOptions = {
+const COMPLETION_OPTIONS: TS.GetCompletionsAtPositionOptions = {
   includeCompletionsForModuleExports: false,
   includeCompletionsWithInsertText: false,
   includeCompletionsForImportStatements: false,
@@ -50,6 +51,8 @@ export class CellLanguageService {
   addCells(cells: readonly string[], reset = false): void {
     if (reset) this.history.clear();
     for (const cell of cells) this.history.add(cell);
+    // a cell has run since: perhaps one that installed a package
+    if (cells.length > 0) this.host.retryMissingPackages();
   }
 
   complete(code: string, cursor: number): TypedCompletion {
@@ -141,8 +144,8 @@ function dedupe<T extends { name: string }>(items: T[]): T[] {
 }
 
 /** The innermost token that starts before the position and reaches it. */
-function tokenEndingAt(source: ts.SourceFile, position: number): ts.Node | undefined {
-  let node: ts.Node = source;
+function tokenEndingAt(source: TS.SourceFile, position: number): TS.Node | undefined {
+  let node: TS.Node = source;
   for (;;) {
     const child = node.getChildren(source).find((c) => c.kind !== ts.SyntaxKind.JSDoc && c.getStart(source) < position && position <= c.end);
     if (!child) return node === source ? undefined : node;
@@ -151,9 +154,9 @@ function tokenEndingAt(source: ts.SourceFile, position: number): ts.Node | undef
 }
 
 /** Whether the position is within the text of a string, template or regular expression literal. */
-function insideLiteral(token: ts.Node, position: number, source: ts.SourceFile): boolean {
+function insideLiteral(token: TS.Node, position: number, source: TS.SourceFile): boolean {
   const start = token.getStart(source);
-  const unterminated = (token as ts.LiteralLikeNode).isUnterminated === true;
+  const unterminated = (token as TS.LiteralLikeNode).isUnterminated === true;
   switch (token.kind) {
     case ts.SyntaxKind.StringLiteral:
     case ts.SyntaxKind.NoSubstitutionTemplateLiteral:

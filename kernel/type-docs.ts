@@ -1,5 +1,6 @@
 /** Quick info and signature help from the language service, as text/plain and text/markdown for inspect_reply. */
-import ts from 'typescript5';
+import type * as TS from 'typescript5';
+import { ts } from './typescript.js';
 
 export interface Formatted {
   plain: string;
@@ -9,12 +10,12 @@ export interface Formatted {
 /** Beyond this many overloads, detail level 0 names how many more there are. */
 const OVERLOADS_SHOWN = 1;
 
-export function formatQuickInfo(info: ts.QuickInfo, source?: string): Formatted {
+export function formatQuickInfo(info: TS.QuickInfo, source?: string): Formatted {
   const signature = ts.displayPartsToString(info.displayParts);
   return compose([signature], docsOf(info.documentation, info.tags), source);
 }
 
-export function formatSignatures(help: ts.SignatureHelpItems, detail: 0 | 1): Formatted {
+export function formatSignatures(help: TS.SignatureHelpItems, detail: 0 | 1): Formatted {
   const selected = help.items[help.selectedItemIndex] ?? help.items[0];
   const items = detail === 1 ? help.items : [selected];
   const signatures = items.map(signatureText);
@@ -23,7 +24,7 @@ export function formatSignatures(help: ts.SignatureHelpItems, detail: 0 | 1): Fo
   return compose(signatures, docsOf(selected.documentation, selected.tags));
 }
 
-function signatureText(item: ts.SignatureHelpItem): string {
+function signatureText(item: TS.SignatureHelpItem): string {
   const parameters = item.parameters.map((p) => ts.displayPartsToString(p.displayParts)).join(ts.displayPartsToString(item.separatorDisplayParts));
   return ts.displayPartsToString(item.prefixDisplayParts) + parameters + ts.displayPartsToString(item.suffixDisplayParts);
 }
@@ -33,7 +34,7 @@ interface Docs {
   tags: Array<{ name: string; text: string }>;
 }
 
-function docsOf(documentation: ts.SymbolDisplayPart[] | undefined, tags: ts.JSDocTagInfo[] | undefined): Docs {
+function docsOf(documentation: TS.SymbolDisplayPart[] | undefined, tags: TS.JSDocTagInfo[] | undefined): Docs {
   return {
     text: ts.displayPartsToString(documentation).trim(),
     tags: (tags ?? []).map((tag) => ({ name: tag.name, text: ts.displayPartsToString(tag.text).trim() })),

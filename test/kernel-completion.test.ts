@@ -145,6 +145,8 @@ describe('completion and inspection through a Jupyter server', { timeout: 180_00
 
   test('Node built-ins and an installed package, with its types and documentation', async () => {
     const dir = streamText(await run('console.log(process.cwd())'), 'stdout').trim();
+    // asked for before it is installed: not found, and not remembered as missing once a cell has run
+    assert.deepEqual(await matches("import { highTide } from 'tide-tables'; highTide('Brest').hei"), []);
     const pkg = join(dir, 'node_modules', 'tide-tables');
     await mkdir(pkg, { recursive: true });
     await writeFile(join(pkg, 'package.json'), JSON.stringify({ name: 'tide-tables', version: '1.0.0', type: 'module', exports: { '.': { types: './index.d.ts', default: './index.js' } } }));
