@@ -3,7 +3,6 @@
  * `tsgather` exports, with ScatterGather's notebook additions, plus `display` and `input`.
  */
 import { join } from 'node:path';
-import type * as TS from 'typescript5';
 import { ts } from './typescript.js';
 import { KERNEL_DIR, type LanguageHost } from './language-host.js';
 

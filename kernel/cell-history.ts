@@ -32,10 +32,6 @@ interface Chunk {
 export class CellHistory {
   private readonly chunks: Chunk[][] = [];
 
-  get cells(): number {
-    return this.chunks.length;
-  }
-
   /** Adds an executed cell; one that does not parse adds nothing (it did not run either). */
   add(code: string): void {
     const chunks = declarationChunks(code);
@@ -59,11 +55,6 @@ export class CellHistory {
     }
     return texts.reverse().join('\n');
   }
-}
-
-/** The names a cell declares at its top level (for the edited cell, whose own declarations win). */
-export function declaredNames(code: string): string[] {
-  return declarationChunks(code, false)?.flatMap((chunk) => chunk.names.map((n) => n.name)) ?? [];
 }
 
 function addMeaning(map: Map<string, Set<Meaning>>, name: string, meaning: Meaning): void {

@@ -8,8 +8,13 @@ import type { Logger } from 'pino';
 import type { FromLanguageWorker, ToLanguageWorker } from './language-messages.js';
 import type { TypedCompletion, TypedInspection } from './language-service.js';
 
-/** The first request waits for the service to load; a request still unanswered after this falls back to the runtime. */
-const REQUEST_TIMEOUT_MS = 20_000;
+/**
+ * The first request waits for the service to load. A later one unanswered this long is stuck on
+ * some pathological type: the worker is ended (and started again on the next request), and this
+ * request falls back to the runtime. Completion holds up the shell channel, so this stays short.
+ */
+const FIRST_REQUEST_TIMEOUT_MS = 20_000;
+const REQUEST_TIMEOUT_MS = 3_000;
 /** After this many unexpected exits the worker is not started again: completion uses the runtime alone. */
 const MAX_STARTS = 3;
 
@@ -18,6 +23,8 @@ type Request = ToLanguageWorker extends infer T ? (T extends unknown ? Omit<T, '
 
 export class LanguageClient {
   private worker?: Worker;
+  /** The current worker has answered a request: it has loaded. */
+  private warm = false;
   private starts = 0;
   /** How many history entries the current worker has been sent. */
   private sent = 0;
@@ -37,12 +44,6 @@ export class LanguageClient {
     return this.request(history, { op: 'inspect', code, cursor, detail }) as Promise<TypedInspection | undefined>;
   }
 
-  stop(): Promise<number> | undefined {
-    const worker = this.worker;
-    this.worker = undefined;
-    return worker?.terminate();
-  }
-
   /** Undefined if the service is unavailable or failed; the caller then asks the runtime. */
   private async request(history: History, request: Request): Promise<unknown> {
     const worker = this.ensureWorker();
@@ -51,13 +52,20 @@ export class LanguageClient {
     const cells = history.slice(reset ? 0 : this.sent).map(([, , code]) => code);
     this.sent = history.length;
     const id = this.nextId++;
+    const timeout = this.warm ? REQUEST_TIMEOUT_MS : FIRST_REQUEST_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     try {
-      return await new Promise((resolve, reject) => {
+      const value = await new Promise((resolve, reject) => {
         this.pending.set(id, { resolve, reject });
-        timer = setTimeout(() => reject(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS);
+        timer = setTimeout(() => {
+          reject(new Error(`no answer within ${timeout} ms`));
+          if (this.worker === worker) this.forget(worker);
+          void worker.terminate();
+        }, timeout);
         worker.postMessage({ ...request, id, cells, reset } as ToLanguageWorker);
       });
+      if (this.worker === worker) this.warm = true;
+      return value;
     } catch (error) {
       this.log.warn({ err: error, op: request.op }, 'the language service failed; asking the runtime');
       return undefined;
@@ -72,6 +80,7 @@ export class LanguageClient {
     if (this.starts >= MAX_STARTS) return undefined;
     this.starts++;
     this.sent = 0;
+    this.warm = false;
     const worker = new Worker(new URL('./language-worker.js', import.meta.url), { workerData: { cwd: this.cwd } });
     worker.unref();
     worker.on('message', (message: FromLanguageWorker) => {
@@ -81,11 +90,18 @@ export class LanguageClient {
     });
     worker.on('error', (error) => this.log.warn({ err: error }, 'language worker error'));
     worker.on('exit', (code) => {
-      if (this.worker === worker) this.worker = undefined;
-      const error = new Error(`the language worker exited (code ${code})`);
-      for (const pending of this.pending.values()) pending.reject(error);
+      if (this.worker !== worker) return;
+      this.forget(worker);
+      this.log.warn({ code }, 'the language worker exited');
     });
     this.worker = worker;
     return worker;
+  }
+
+  /** The worker is gone or going: its requests will not be answered. */
+  private forget(worker: Worker): void {
+    if (this.worker === worker) this.worker = undefined;
+    const error = new Error('the language worker stopped');
+    for (const pending of this.pending.values()) pending.reject(error);
   }
 }
