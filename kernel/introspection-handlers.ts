@@ -54,9 +54,10 @@ function fromTypes(typed: TypedCompletion) {
 function jupyterType(kind: string): string {
   if (/function|method|constructor|call|construct/.test(kind)) return 'function';
   if (/class|interface|type|enum$|primitive/.test(kind)) return 'class';
-  if (/module|alias/.test(kind)) return 'module';
+  if (/module/.test(kind)) return 'module';
   if (/property|getter|setter|enum member|attribute/.test(kind)) return 'property';
-  if (/var|let|const|parameter/.test(kind)) return 'instance';
+  // an alias (the tsgather globals, imported names) may be of any kind
+  if (/var|let|const|parameter|alias/.test(kind)) return 'instance';
   if (kind === 'keyword') return 'keyword';
   if (/string|directory|script/.test(kind)) return 'path';
   return 'statement';
