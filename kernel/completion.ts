@@ -62,7 +62,15 @@ export async function inspectAt(evaluator: Evaluator, code: string, cursor: numb
   const expression = chain ? `${chain}.${word}` : word;
   const evaluation = await evaluator.peek(expression);
   if (evaluation.kind !== 'value') return { found: false, data: {} };
-  return { found: true, data: { 'text/plain': describe(expression.replace(/\s+/g, ''), evaluation.value, detail) } };
+  const { value } = evaluation;
+  return { found: true, data: { 'text/plain': describe(expression.replace(/\s+/g, ''), value, detail) }, value: valueKind(value) };
+}
+
+function valueKind(value: unknown): Inspection['value'] {
+  if (typeof value === 'function') return 'function';
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'plain';
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === null || prototype === Object.prototype ? 'plain' : 'instance';
 }
 
 function describe(name: string, value: unknown, detail: 0 | 1): string {

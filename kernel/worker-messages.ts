@@ -15,6 +15,8 @@ export interface Completion {
 export interface Inspection {
   found: boolean;
   data: Record<string, string>;
+  /** What the runtime found: a plain value (primitive, array, plain object), a function or class, or another object. */
+  value?: 'plain' | 'function' | 'instance';
 }
 
 export interface Requests {
