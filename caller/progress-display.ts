@@ -1,8 +1,8 @@
 /**
  * Progress shown while a call waits for results, counting that call's jobs (call-progress.ts) and
  * ended, with its final counts, when the call returns or throws: through the spawn option
- * `reporter` (the kernel's live display), else, for calls over many jobs, a bar when stdout is a
- * terminal (one at a time: a terminal has one line to draw on).
+ * `reporter` (the kernel's live display), else, for map, mapResults and waitForResult({ all }), a
+ * bar when stdout is a terminal (one at a time: a terminal has one line to draw on).
  */
 import { callLabel, claimCounter, unclaimedCounter, type CallCounter } from './call-progress.js';
 import type { JobLedger } from './job-ledger.js';
@@ -31,6 +31,9 @@ export type ClaimingCall = 'map' | 'mapResults' | 'submit';
 
 /** One-result calls: while another view is open, they show none (a Promise.all of many submits shows one bar, not thousands). */
 const oneResult = (call: WaitingCall) => call.method === 'submit' || (call.method === 'waitForResult' && !call.all);
+
+/** On a terminal: the calls over many jobs, and not a results() loop, whose body prints between results (a bar redrawn on the same terminal would garble them). */
+const onTerminal = (call: WaitingCall) => !oneResult(call) && call.method !== 'results';
 
 export class ProgressDisplay {
   /** Views open now. */
@@ -96,7 +99,7 @@ export class ProgressDisplay {
     if (reporter?.progress) {
       if (oneResult(call) && this.open > 0) return undefined;
       view = reporter.progress(counter(), call);
-    } else if (!oneResult(call) && !this.terminalInUse && this.options.progress !== false && process.stdout.isTTY) {
+    } else if (onTerminal(call) && !this.terminalInUse && this.options.progress !== false && process.stdout.isTTY) {
       view = terminalProgress(process.stdout, counter(), call);
       terminal = this.terminalInUse = true;
     }

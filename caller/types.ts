@@ -107,7 +107,7 @@ export interface SpawnOptions extends LinkSecurityOptions {
   connectTimeoutMs?: number;
   /** Write job output to this process's stdout/stderr when nobody listens for 'output' (default true). */
   echo?: boolean;
-  /** While map, mapResults, waitForResult({ all: true }) or results() waits, draw a progress bar of its jobs on stdout when it is a terminal (default true). */
+  /** While map, mapResults or waitForResult({ all: true }) waits, draw a progress bar of its jobs on stdout when it is a terminal (default true). */
   progress?: boolean;
   /** How waits, and status(), are shown by a front end (the Jupyter kernel gives one); see Reporter. */
   reporter?: Reporter;

@@ -7,10 +7,15 @@
  */
 import type { KernelMessage } from '@jupyterlab/services';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { RemoteError, spawnScatterGather, type Progress, type ProgressView, type Reporter, type ScatterGather, type WaitingCall } from '../caller/index.js';
 import { KernelClient } from '../kernel/client.js';
 import { launchKernel, type LaunchedKernel } from '../kernel/launch.js';
+import { runProgram } from './cli-helpers.js';
 
 /** Busy for `ms`; 13 throws. */
 const NAP = '(ms) => { const end = Date.now() + ms; while (Date.now() < end); if (ms === 13) throw new Error("unlucky"); return ms; }';
@@ -158,6 +163,37 @@ describe('progress of each call through the Reporter API (a script)', { timeout:
     assert.ok(view!.error instanceof RemoteError);
     assert.match(view!.error.message, /unlucky/);
   });
+});
+
+test("a script's terminal bars count each call's jobs and are labelled with the call; a results() loop draws none", { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tsgather-call-progress-'));
+  try {
+    const index = fileURLToPath(new URL('../caller/index.js', import.meta.url));
+    const file = join(dir, 'bars.mjs');
+    await writeFile(
+      file,
+      `import { spawnScatterGather } from ${JSON.stringify(index)};
+const sg = await spawnScatterGather([], { workers: 1, echo: false });
+await sg.define('id', (x) => x);
+sg.addJob('id', Array.from({ length: 150 }, (_, i) => [[i]]));
+await sg.waitForResult({ all: true });
+await sg.map('id', [[[1]], [[2]], [[3]], [[4]]]);
+sg.addJob('id', [[[5]], [[6]]]);
+for await (const r of sg.results()) console.log('result ' + r.value);
+await sg.close();`,
+    );
+    // A real pseudo-terminal (util-linux script), so that stdout.isTTY is true.
+    const ran = await runProgram('script', ['-qefc', `${process.execPath} ${file}`, '/dev/null'], { env: { ...process.env, COLUMNS: '160' } });
+    assert.equal(ran.code, 0, ran.stderr + ran.stdout);
+    const finals = (label: string) => [...ran.stdout.matchAll(new RegExp(`${label.replace(/[(){}]/g, '\\$&')} \\S+ (\\d+)% \\| (\\d+)/(\\d+)`, 'g'))].map((m) => m.slice(1).join(' '));
+    assert.equal(finals('waitForResult({ all: true })').at(-1), '100 150 150');
+    assert.equal(finals('map(id)').at(-1), '100 4 4');
+    assert.doesNotMatch(ran.stdout, /154/);
+    assert.doesNotMatch(ran.stdout, /results\(\)/);
+    assert.match(ran.stdout, /result 5\r?\nresult 6/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 /** The progress displays of one execute request: every message of each, by display id. */
