@@ -17,6 +17,8 @@ export class JobLedger {
   arrived: JobResult[] = [];
   /** Jobs added with addJob (not claimed) whose results have not arrived. */
   unclaimed = 0;
+  /** Results of jobs added with addJob, as they arrived (what waitForResult's and results()' progress count). */
+  readonly unclaimedTotals = { done: 0, failed: 0 };
   private nextId = 1;
   private readonly totals = { added: 0, done: 0, failed: 0, firstAt: 0 };
 
@@ -86,7 +88,7 @@ export class JobLedger {
         const index = segment.claimAt + id - segment.first;
         if (succeeded) claim.values[index] = value;
         else claimFailed(claim, index, new RemoteError(value as RemoteFailure, id));
-        claimAnswered(segment, claim);
+        claimAnswered(segment, claim, succeeded);
         continue;
       }
       timings ??= new MessageTimings(rows.count, Date.now());
@@ -99,9 +101,11 @@ export class JobLedger {
       }
       if (claim) {
         claim.results![segment.claimAt + id - segment.first] = result;
-        claimAnswered(segment, claim);
+        claimAnswered(segment, claim, succeeded);
       } else {
         this.unclaimed--;
+        if (succeeded) this.unclaimedTotals.done++;
+        else this.unclaimedTotals.failed++;
         this.arrived.push(result);
       }
     }
@@ -122,7 +126,7 @@ export class JobLedger {
         claim.results[index] = new ArrivedResult(id, false, undefined, error, segment.fn, 0, 0, nowhere, timings, timings.add(segment.queuedAt, 0, 0, 0));
       } else claimFailed(claim, index, error);
       segment.open--;
-      claimAnswered(segment, claim);
+      claimAnswered(segment, claim, false);
     }
   }
 }

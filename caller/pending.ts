@@ -16,13 +16,15 @@ export interface Claim {
   failure: { index: number; error: Error } | undefined;
   /** Jobs of the claim still without a result: a claim larger than maxQueued spans several segments. */
   open: number;
+  /** Jobs of the claim whose result is a failure (its progress view counts them). */
+  failed: number;
   /** Called once, when the last result is in. */
   settle(claim: Claim): void;
 }
 
 /** mapResults' claim: every whole result, in input order. */
 export function resultsClaim(count: number, resolve: (results: JobResult[]) => void): Claim {
-  return { results: new Array<JobResult>(count), values: undefined, failure: undefined, open: count, settle: (claim) => resolve(claim.results!) };
+  return { results: new Array<JobResult>(count), values: undefined, failure: undefined, open: count, failed: 0, settle: (claim) => resolve(claim.results!) };
 }
 
 /** map's and submit's claim: the values in input order, or the failure earliest in input order. */
@@ -32,12 +34,14 @@ export function valuesClaim(count: number, resolve: (values: unknown[]) => void,
     values: new Array<unknown>(count),
     failure: undefined,
     open: count,
+    failed: 0,
     settle: (claim) => (claim.failure ? reject(claim.failure.error) : resolve(claim.values!)),
   };
 }
 
-/** Records job `id`'s result as in for `claim`; settles the claim with its last. */
-export function claimAnswered(segment: Segment, claim: Claim): void {
+/** Records a result of `claim` as in (`ok`: not a failure); settles the claim with its last. */
+export function claimAnswered(segment: Segment, claim: Claim, ok: boolean): void {
+  if (!ok) claim.failed++;
   // A closed segment lingers until the next sweep: it must not keep the results (and their payloads) alive meanwhile.
   if (segment.open === 0) segment.claim = undefined;
   if (--claim.open === 0) claim.settle(claim);

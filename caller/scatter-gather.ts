@@ -19,7 +19,8 @@ import { holdChild, IdleAwareReceiver } from './idle-receiver.js';
 import { OutputEcho } from './output-echo.js';
 import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
-import { ProgressDisplay } from './progress-display.js';
+import { ProgressDisplay, type ClaimingCall } from './progress-display.js';
+import { iterateResults } from './results-iteration.js';
 import { QueueRoom } from './queue-room.js';
 import { resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
 import {
@@ -86,7 +87,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     this.defaultFunction = defaultFunction;
     this.maxQueued = options.maxQueued ?? defaultMaxQueued();
     this.room = new QueueRoom(this.maxQueued, this.ledger, this.waiters);
-    this.display = new ProgressDisplay(this, options);
+    this.display = new ProgressDisplay(this, this.ledger, options);
     const outbox = new Outbox(socket);
     this.jobs = new JobOutbox(outbox);
     this.requests = new Requests(outbox);
@@ -181,44 +182,30 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
    */
   async waitForResult(options: WaitOptions = {}): Promise<JobResult[]> {
     const done = () => (options.all ? this.drained() : this.ledger.arrived.length > 0 || this.drained());
-    await this.display.around(this.waiters.until(done, options.timeout), options.all === true);
+    if (!done()) await this.display.waitForResult(options.all === true, this.waiters.until(done, options.timeout));
     return this.poll();
   }
 
   /** Runs one job and resolves with its value, or rejects with a RemoteError. */
   async submit<T = unknown>(name: string, args: unknown[] = [], kwargs?: Record<string, unknown>, options?: JobOptions): Promise<T> {
-    const [value] = await this.claimValues(name, [kwargs === undefined ? [args] : [args, kwargs]], options);
+    const [value] = await this.claimValues('submit', name, [kwargs === undefined ? [args] : [args, kwargs]], options);
     return value as T;
   }
 
   /** Runs one job per item and resolves with their values in input order; once all are back, rejects with the failure earliest in input order. */
   async map<T = unknown>(name: string, items: JobItem[], options?: JobOptions): Promise<T[]> {
-    return (await this.display.around(this.claimValues(name, items, options), true)) as T[];
+    return (await this.claimValues('map', name, items, options)) as T[];
   }
 
   /** Like map, but resolves with every JobResult (failures included) in input order. */
   mapResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
-    return this.display.around(this.claimResults(name, items, options), true);
+    return this.claimResults(name, items, options);
   }
 
   /** Results in completion order, until nothing added with addJob is outstanding. */
-  async *results(): AsyncGenerator<JobResult> {
-    for (;;) {
-      if (this.ledger.arrived.length > 0) {
-        // Taken a batch at a time (shift() one by one is quadratic on a large backlog); what a
-        // consumer that stops early has not seen goes back for poll().
-        const batch = this.poll();
-        let next = 0;
-        try {
-          while (next < batch.length) yield batch[next++]!;
-        } finally {
-          if (next < batch.length) this.ledger.arrived = batch.slice(next).concat(this.ledger.arrived);
-        }
-        continue;
-      }
-      if (this.drained()) return;
-      await this.waiters.until(() => this.ledger.arrived.length > 0 || this.drained());
-    }
+  results(): AsyncGenerator<JobResult> {
+    const { ledger, waiters } = this;
+    return iterateResults({ ledger, waiters, take: () => this.poll(), drained: () => this.drained(), progress: () => this.display.iteration() });
   }
 
   /** 'refresh': kill and refork every worker everywhere (nothing queued is lost); 'die': stop it all; 'status'. */
@@ -315,30 +302,38 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   /** Queues the items; their whole results resolve together, in input order. */
   private claimResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
-    return this.claim(name, items, options, (resolve) => resultsClaim(items.length, resolve));
+    return this.claim('mapResults', name, items, options, (resolve) => resultsClaim(items.length, resolve));
   }
 
   /** Queues the items; their values resolve together, in input order, or it rejects with the failure earliest in input order. */
-  private claimValues(name: string, items: JobItem[], options?: JobOptions): Promise<unknown[]> {
-    return this.claim(name, items, options, (resolve, reject) => valuesClaim(items.length, resolve, reject));
+  private claimValues(method: 'map' | 'submit', name: string, items: JobItem[], options?: JobOptions): Promise<unknown[]> {
+    return this.claim(method, name, items, options, (resolve, reject) => valuesClaim(items.length, resolve, reject));
   }
 
-  /** Queues the items as one segment, or as several as room comes when they do not fit under maxQueued at once. */
-  private claim<T>(name: string, items: JobItem[], options: JobOptions | undefined, makeClaim: (resolve: (value: T[]) => void, reject: (error: Error) => void) => Claim): Promise<T[]> {
+  /** Queues the items as one segment, or as several as room comes when they do not fit under maxQueued at once; shows the call's progress. */
+  private claim<T>(
+    method: ClaimingCall,
+    name: string,
+    items: JobItem[],
+    options: JobOptions | undefined,
+    makeClaim: (resolve: (value: T[]) => void, reject: (error: Error) => void) => Claim,
+  ): Promise<T[]> {
     try {
       this.assertRunning();
       jobArguments(this.defaultFunction, name, items);
       const encoded = encodeItems(name, items);
       const spec = runSpecOf(options ?? {}, this.options);
       if (items.length === 0) return Promise.resolve([]);
-      return new Promise((resolve, reject) => {
-        const claim = makeClaim(resolve, reject);
+      let claim!: Claim;
+      const settled = new Promise<T[]>((resolve, reject) => {
+        claim = makeClaim(resolve, reject);
         this.feed(name, encoded, spec, (segment, start) => {
           segment.claim = claim;
           segment.claimAt = start;
           this.ledger.unclaimed -= segment.count;
         }).catch(reject);
       });
+      return this.display.claimed(method, name, claim, settled);
     } catch (error) {
       return Promise.reject(error);
     }

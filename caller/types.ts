@@ -31,28 +31,53 @@ export interface JobOutput {
   text: string;
 }
 
+/**
+ * Counts of jobs. `sg.progress` and the 'progress' event count the session's jobs; a progress view
+ * counts its own call's jobs (see Reporter).
+ */
 export interface Progress {
   done: number;
   failed: number;
   total: number;
   outstanding: number;
-  /** Results per second since the first job was added. */
+  /** Results per second: since the first job was added (the session), or since the call began (a view). */
   rate: number;
 }
 
-/** How a progress display shows one wait for results: fed as results arrive, and once at the end. */
+/** The call a progress view is for. */
+export interface WaitingCall {
+  method: 'map' | 'mapResults' | 'submit' | 'waitForResult' | 'results';
+  /** map, mapResults, submit: the function its jobs run. */
+  fn?: string;
+  /** waitForResult: true when it waits for all the jobs added with addJob, false for the first results. */
+  all?: boolean;
+  /** The call as a person would write it, e.g. `map(nap)` or `waitForResult({ all: true })`. */
+  label: string;
+}
+
+/**
+ * How a progress display shows one waiting call: fed as its jobs' results arrive, and once when the
+ * call returns or throws, with the final counts (and the error it threw).
+ */
 export interface ProgressView {
   update(progress: Progress): void;
-  done(progress: Progress): void;
+  done(progress: Progress, error?: Error): void;
 }
 
 /**
  * How a front end shows what the pool does (spawnScatterGather's `reporter`), so that it need not
- * wrap the pool's methods. Without one, waits draw a progress bar on a terminal.
+ * wrap the pool's methods. Without one, waits for many results draw a progress bar on a terminal.
  */
 export interface Reporter {
-  /** A wait for results begins (waitForResult, map, mapResults); a wait inside another reports through the outer one. */
-  progress?(initial: Progress): ProgressView;
+  /**
+   * A call begins to wait for results: map, mapResults, submit, waitForResult, or an iteration of
+   * results(). The view counts that call's jobs only: map's and mapResults' items, submit's one job;
+   * for waitForResult and results(), the results of jobs added with addJob that the call returns
+   * (those already there, those arriving) and the jobs still out — for waitForResult without `all`,
+   * the first results only (a total of 1 while it waits). Concurrent calls get a view each, except
+   * a one-result call (submit, waitForResult without `all`) while another view is open.
+   */
+  progress?(initial: Progress, call: WaitingCall): ProgressView;
   /** What status() resolves to: the status itself, or a value that also shows it (a table in a notebook). */
   status?(status: Status): Status;
 }
@@ -82,7 +107,7 @@ export interface SpawnOptions extends LinkSecurityOptions {
   connectTimeoutMs?: number;
   /** Write job output to this process's stdout/stderr when nobody listens for 'output' (default true). */
   echo?: boolean;
-  /** While map, mapResults or waitForResult({ all: true }) waits, draw a progress bar on stdout when it is a terminal (default true). */
+  /** While map, mapResults or waitForResult({ all: true }) waits, draw a progress bar of its jobs on stdout when it is a terminal (default true). */
   progress?: boolean;
   /** How waits, and status(), are shown by a front end (the Jupyter kernel gives one); see Reporter. */
   reporter?: Reporter;

@@ -11,10 +11,12 @@ import { errorOutcome, interruptedOutcome, renderValue, thrownOutcome } from './
 import { InspectorSession } from './inspector-session.js';
 import { captureStdio } from './output-capture.js';
 import type { ExecuteOutcome, FromWorker, ToWorker, WorkerData } from './worker-messages.js';
+import { WorkerOutbox } from './worker-outbox.js';
 
 const port = parentPort!;
 const { cwd } = workerData as WorkerData;
-const send = (message: FromWorker) => port.postMessage(message);
+const outbox = new WorkerOutbox((message) => port.postMessage(message));
+const send = (message: FromWorker) => outbox.send(message);
 
 captureStdio((name, text) => send({ type: 'stream', name, text }));
 // Errors from background work must not end the thread (and with it every variable).

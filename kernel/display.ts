@@ -56,6 +56,13 @@ const VEGA_LITE_MIME = (spec: Record<string, unknown>): string => {
   return `application/vnd.vegalite.v${version}+json`;
 };
 
+/** `<Vega-Lite chart: its title>` (or its description). */
+function vegaLiteText(spec: Record<string, unknown>): string {
+  const title = typeof spec.title === 'string' ? spec.title : (spec.title as { text?: unknown } | undefined)?.text;
+  const name = title ?? spec.description;
+  return typeof name === 'string' && name.trim() ? `<Vega-Lite chart: ${name.trim()}>` : '<Vega-Lite chart>';
+}
+
 const formatters = {
   any: (value: unknown) => (typeof value === 'string' ? bundle({ 'text/plain': value }) : (renderValue(value) ?? bundle({ 'text/plain': 'undefined' }))),
   html: (html: string) => bundle({ 'text/html': html, 'text/plain': html.replace(/<[^>]*>/g, '').trim() || '<HTML>' }),
@@ -66,7 +73,8 @@ const formatters = {
     return bundle({ 'image/png': base64, 'text/plain': `<PNG image, ${Math.floor((base64.length * 3) / 4)} bytes>` });
   },
   svg: (svg: string) => bundle({ 'image/svg+xml': svg, 'text/plain': '<SVG image>' }),
-  vegalite: (spec: Record<string, unknown>) => bundle({ [VEGA_LITE_MIME(spec)]: spec, 'text/plain': '<Vega-Lite chart>' } as IMimeBundle),
+  // The kernel adds an SVG picture of the chart (worker-outbox.ts) for front ends without Vega.
+  vegalite: (spec: Record<string, unknown>) => bundle({ [VEGA_LITE_MIME(spec)]: spec, 'text/plain': vegaLiteText(spec) } as IMimeBundle),
   mime: (data: IMimeBundle) => bundle(data),
 } satisfies Record<string, Formatter<never>>;
 

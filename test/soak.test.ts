@@ -83,7 +83,7 @@ async function serverOn(host: (typeof hosts)[number]): Promise<ChildProcess> {
 const JOB = `async (controller, i) => { await new Promise((r) => setTimeout(r, 3)); return controller + ':' + i; }`;
 
 /** A controller on every server, and the results of its jobs as they come. */
-async function controller(name: string, urls: string[]): Promise<ScatterGather> {
+async function controller(urls: string[]): Promise<ScatterGather> {
   const sg = await spawnScatterGather(urls, { echo: false, progress: false, insecure: true, heartbeatMs: 250, heartbeatTimeoutMs: 1500, connectTimeoutMs: 20_000 });
   await sg.define('job', JOB);
   return sg;
@@ -125,7 +125,7 @@ after(async () => {
 
 test('three servers, four controllers coming and going, a refresh, a drain and a power loss: every job reported exactly once', async () => {
   const urls = [local.endpoint, ...hosts.map((h) => `tcp://${h.addr}:5555`)];
-  const [c1, c2] = await Promise.all([controller('c1', urls), controller('c2', urls)]);
+  const [c1, c2] = await Promise.all([controller(urls), controller(urls)]);
   const all: ScatterGather[] = [c1, c2];
   try {
     assert.equal((await c1.status()).workers, 6, 'c1 has the three servers');
@@ -138,7 +138,7 @@ test('three servers, four controllers coming and going, a refresh, a drain and a
 
     // A third controller comes, runs its jobs through the events below, and goes.
     const c3Done = (async () => {
-      const c3 = await controller('c3', urls);
+      const c3 = await controller(urls);
       all.push(c3);
       const results = await c3.mapResults('job', items('c3', 600));
       await c3.close();
@@ -154,7 +154,7 @@ test('three servers, four controllers coming and going, a refresh, a drain and a
     powerOff(hosts[1]!.ns); // host y loses power mid-run
     const c3Results = await c3Done;
     // A fourth comes after the third has gone, onto what is left.
-    const c4 = await controller('c4', urls.slice(1, 2));
+    const c4 = await controller(urls.slice(1, 2));
     all.push(c4);
     const c4Results = await c4.mapResults('job', items('c4', 300));
     await upTo(c1Ids.length);

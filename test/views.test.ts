@@ -116,7 +116,7 @@ describe('terminal progress bar', { timeout: 60_000 }, () => {
 
   test('map draws a cli-progress bar when stdout is a terminal', async () => {
     const out = await inTerminal(script(''));
-    assert.match(out, /jobs .* 100% \| 25\/25 \| 0 failed \| [\d.]+ jobs\/s/);
+    assert.match(out, /map\(id\) .* 100% \| 25\/25 \| 0 failed \| [\d.]+ jobs\/s/);
     assert.match(out, /sum 300/);
   });
 

@@ -1,0 +1,40 @@
+/** results(): the results of jobs added with addJob in completion order, with the iteration's progress shown while it waits. */
+import type { JobLedger } from './job-ledger.js';
+import type { IterationProgress } from './progress-display.js';
+import type { JobResult } from './types.js';
+import type { Waiters } from './waiters.js';
+
+export interface ResultsSource {
+  ledger: JobLedger;
+  waiters: Waiters;
+  /** Takes the results there (as poll() does). */
+  take(): JobResult[];
+  /** Nothing added with addJob is outstanding, or still to be queued. */
+  drained(): boolean;
+  progress(): IterationProgress;
+}
+
+export async function* iterateResults(source: ResultsSource): AsyncGenerator<JobResult> {
+  const { ledger } = source;
+  const progress = source.progress();
+  try {
+    for (;;) {
+      if (ledger.arrived.length > 0) {
+        // Taken a batch at a time (shift() one by one is quadratic on a large backlog); what a
+        // consumer that stops early has not seen goes back for poll().
+        const batch = source.take();
+        let next = 0;
+        try {
+          while (next < batch.length) yield batch[next++]!;
+        } finally {
+          if (next < batch.length) ledger.arrived = batch.slice(next).concat(ledger.arrived);
+        }
+        continue;
+      }
+      if (source.drained()) return;
+      await progress.wait(source.waiters.until(() => ledger.arrived.length > 0 || source.drained()));
+    }
+  } finally {
+    progress.end();
+  }
+}
