@@ -1,5 +1,5 @@
 /** Requests to the controller (define, connect, command) and their replies, matched by id. */
-import { frames, readJson, type CallerToController, type ControllerToCaller, type Outbox } from '../protocol/index.js';
+import { frames, readJson, type CallerToController, type ControllerToCaller, type Frames, type Outbox } from '../protocol/index.js';
 
 type Request = Extract<CallerToController, { id: number }>;
 
@@ -14,7 +14,7 @@ export class Requests {
   }
 
   /** Sends `head` (its id filled in) with `rest`; resolves with the reply's value. */
-  send(head: Request, ...rest: string[]): Promise<unknown> {
+  send(head: Request, ...rest: Frames): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });

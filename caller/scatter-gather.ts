@@ -8,7 +8,8 @@ import type * as zmq from 'zeromq';
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
-import { Outbox, readHead, textFrame, type Command, type ControllerEvent, type ControllerToCaller, type DefinitionSpec, type Status } from '../protocol/index.js';
+import { putMessage } from './shared-values.js';
+import { Outbox, readHead, textFrame, type Frames, type Command, type ControllerEvent, type ControllerToCaller, type DefinitionSpec, type Status } from '../protocol/index.js';
 import { parseServerUrl } from '../protocol/server-url.js';
 import { checkedLabels, runSpecOf, type RunSpec } from './job-options.js';
 import { checkDefinitionSyntax } from './definition-syntax.js';
@@ -220,6 +221,20 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     return this.options.reporter?.status ? this.options.reporter.status(status) : status;
   }
 
+  /**
+   * Puts `value` on every worker, present and future (refreshed ones, servers that join later), as
+   * `shared[name]` for the jobs of this pool; it crosses each link once. Resolves with its version.
+   */
+  async push(name: string, value: unknown): Promise<number> {
+    const { head, rest } = putMessage(name, value);
+    return (await this.request(head, ...rest)) as number;
+  }
+
+  /** Removes what push put under `name` from every worker; false when nothing was pushed under it. */
+  async drop(name: string): Promise<boolean> {
+    return (await this.request({ t: 'drop', id: 0, name })) as boolean;
+  }
+
   /** Adds a compute server while running. */
   async connect(url: string): Promise<void> {
     parseServerUrl(url);
@@ -339,7 +354,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     }
   }
 
-  private request(head: Parameters<Requests['send']>[0], ...rest: string[]): Promise<unknown> {
+  private request(head: Parameters<Requests['send']>[0], ...rest: Frames): Promise<unknown> {
     if (this.exited) return Promise.reject(this.exited);
     const reply = this.requests.send(head, ...rest);
     this.receiver.wake();

@@ -86,6 +86,14 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
         controller.define(spec);
         return reply(head.id, true, spec.version);
       }
+      case 'put':
+        try {
+          return reply(head.id, true, controller.shared.put(head.name, head.plain === true, message.slice(1)));
+        } catch (error) {
+          return reply(head.id, false, undefined, describeError(error).message);
+        }
+      case 'drop':
+        return reply(head.id, true, controller.shared.drop(head.name));
       case 'connect':
         try {
           controller.connect(head.url);

@@ -32,6 +32,7 @@ import { Recovery, downText } from './recovery.js';
 import { Scheduler } from './scheduling.js';
 import { ServerLinks, type SessionEvents } from './server-links.js';
 import { buildStatus } from './status-report.js';
+import { SharedData } from './shared-data.js';
 
 export interface ControllerOptions {
   controllerId: string;
@@ -60,6 +61,8 @@ export class Controller {
   private readonly scheduler: Scheduler;
   private readonly recovery: Recovery;
   private readonly links: ServerLinks;
+  /** Values pushed to every worker (sg.push). */
+  readonly shared: SharedData;
   private readonly commandWaiters = new Map<number, { servers: Set<ServerSlot>; resolve: () => void }>();
   private nextCommand = 1;
   private placementCheck?: { at: number; timer: NodeJS.Timeout };
@@ -67,6 +70,7 @@ export class Controller {
   private readonly session: SessionEvents = {
     message: (server, head, message) => this.fromServer(server, head, message),
     lateResults: (info, w, message) => this.ledger.results(info, undefined, w, message),
+    joined: (server) => this.shared.joined(server),
     lost: (server, cause, reason) => this.lose(server, cause, reason),
     event: (kind, detail) => this.event(kind, detail),
   };
@@ -76,6 +80,7 @@ export class Controller {
     this.scheduler = new Scheduler(this.cluster, this.ledger);
     this.recovery = new Recovery({ retries: options.retries, timeoutRetries: options.timeoutRetries ?? 0 }, this.ledger.chunks, this.scheduler, this.ledger, this.ledger.counters);
     this.links = new ServerLinks(options, this.cluster, this.session);
+    this.shared = new SharedData(this.cluster);
   }
 
   get listening(): string[] {
@@ -313,6 +318,7 @@ export class Controller {
       waiting: this.scheduler.waiting,
       unplaceable: this.scheduler.unplaceable,
       ledger: this.ledger,
+      shared: this.shared.list(),
     });
   }
 

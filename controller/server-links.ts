@@ -45,6 +45,8 @@ export interface SessionEvents {
   message(server: ServerSlot, head: ServerToController, message: Buffer[]): void;
   /** Results from a server no longer in session: still used (first result per job wins). */
   lateResults(info: ServerInfo, w: number, message: Buffer[]): void;
+  /** A server came into session: it hears of what it needs before any job. */
+  joined(server: ServerSlot): void;
   /** A server went silent, said goodbye or was replaced: its session is over. */
   lost(server: ServerSlot, cause: DownCause, reason: string): void;
   event<K extends EventKind>(kind: K, detail: EventDetail<K>): void;
@@ -228,7 +230,7 @@ export class ServerLinks {
     if (link.server?.info.id === info.id && link.server.info.pid === info.pid) return; // a repeated handshake
     if (link.departed?.id === info.id && link.departed.pid === info.pid) return; // it said goodbye: its last answers before it goes
     if (link.server) this.session.lost(link.server, 'crash', 'replaced by a new server process at the same address');
-    this.cluster.openSession(link, info, maxFrame, shared);
+    this.session.joined(this.cluster.openSession(link, info, maxFrame, shared));
     link.departed = undefined;
     link.complaints = 0;
     link.refused = undefined;

@@ -10,10 +10,12 @@ export interface StatusSources {
   /** Jobs waiting for a worker (Scheduler.waiting), and of those, ones no server in session can take (Scheduler.unplaceable). */
   waiting: number;
   unplaceable: number;
+  /** Values pushed to every worker. */
+  shared?: Status['shared'];
   ledger: JobLedger;
 }
 
-export function buildStatus({ controllerId, listening, cluster, waiting, unplaceable, ledger }: StatusSources, now = Date.now()): Status {
+export function buildStatus({ controllerId, listening, cluster, waiting, unplaceable, ledger, shared = [] }: StatusSources, now = Date.now()): Status {
   const servers = [...cluster.links.values()].flatMap((link): ServerStatus[] => {
     if (!link.server) return link.url ? [{ url: link.url, connected: false, refused: link.refused, handshakeError: link.handshakeError }] : [];
     const { info, workers, lastSeen, spares, sessions } = link.server;
@@ -48,5 +50,6 @@ export function buildStatus({ controllerId, listening, cluster, waiting, unplace
     duplicatesDropped: counters.duplicates,
     ratePerSec: ledger.ratePerSec(now),
     definitions: [...cluster.definitions.values()].map(({ name, version }) => ({ name, version })),
+    shared,
   };
 }

@@ -61,7 +61,13 @@ export type ControllerToServer =
   | { t: 'bye' }
   | { t: 'refused'; reason: string }
   | { t: 'define'; w: number }
-  | { t: 'jobs'; w: number };
+  | { t: 'jobs'; w: number }
+  /**
+   * [head, text, ...binary frames]: a value pushed under `name` (sg.push), for every worker of the
+   * server, present and future; the server keeps it for this session until dropped or the session ends.
+   */
+  | { t: 'put'; name: string; version: number; plain: boolean }
+  | { t: 'drop'; name: string };
 
 export type ServerToController =
   | { t: 'join'; v: number; server: ServerInfo }
@@ -104,6 +110,9 @@ export type CallerToController =
   /** [head, spec]: the DefinitionSpec as JSON in a frame of its own, since a source may be far longer than a head may be. */
   | { t: 'define'; id: number }
   | { t: 'connect'; id: number; url: string }
+  /** [head, text, ...binary frames]: a value for every worker, present and future, read by jobs as `shared[name]`. */
+  | { t: 'put'; id: number; name: string; plain: boolean }
+  | { t: 'drop'; id: number; name: string }
   | { t: 'command'; id: number; cmd: Command };
 
 export type WorkerToServer =
@@ -129,7 +138,7 @@ export type WorkerToServer =
  * from a controller on a shared server: the worker asks to be reforked once it runs no other
  * controller's job; and 'session' with a controller's weight, for the share of the worker its jobs get.
  */
-export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' }> | { t: 'forget' } | { t: 'drain' } | { t: 'refresh' } | { t: 'session'; weight: number };
+export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' | 'put' | 'drop' }> | { t: 'forget' } | { t: 'drain' } | { t: 'refresh' } | { t: 'session'; weight: number };
 
 export type Head = ControllerToServer | ServerToController | ControllerToCaller | CallerToController | WorkerToServer | ServerToWorker;
 

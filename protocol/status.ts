@@ -78,6 +78,8 @@ export type Status = {
   /** Results per second over the last 5 s. */
   ratePerSec: number;
   definitions: Array<{ name: string; version: number }>;
+  /** Values pushed to every worker (sg.push), with the bytes each holds on every worker. */
+  shared: Array<{ name: string; version: number; bytes: number }>;
 };
 
 type Place = {

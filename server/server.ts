@@ -35,6 +35,7 @@ import { WorkerPool, type WorkerProcess } from './worker-pool.js';
 import { ControllerLinks, type ControllerLink, type SessionHead } from './controller-links.js';
 import { Sessions } from './sessions.js';
 import { StatusFile } from './status-file.js';
+import { SharedData } from './shared-data.js';
 import { checkServerSecurity } from './security-check.js';
 
 export { InsecureConfigurationError } from './security-check.js';
@@ -90,6 +91,10 @@ export class ComputeServer {
   private readonly workerOutbox = new Outbox(this.workerSocket, (error, message) => this.undeliverable(error, message));
   private readonly controllers: ControllerLinks;
   private readonly pool: WorkerPool;
+  private readonly shared = new SharedData((tag, head, rest, w) => {
+    if (w !== undefined) this.workerOutbox.post(toWorker(w, tag, head, ...rest));
+    else this.toEveryWorker(tag, head, ...rest);
+  });
   private readonly sessions = new Sessions({
     toEveryWorker: (tag, head) => this.toEveryWorker(tag, head),
     toWorker: (w, tag, head) => this.workerOutbox.post(toWorker(w, tag, head)),
@@ -211,6 +216,10 @@ export class ComputeServer {
         return this.relayToWorker(link, head.w, message);
       case 'define':
         return this.relayToWorker(link, head.w, message);
+      case 'put':
+        return this.shared.put(link.tag, head, message.slice(1));
+      case 'drop':
+        return this.shared.drop(link.tag, head.name);
       case 'ping':
         return link.send(toController({ t: 'pong', n: head.n, sessions: this.sessions.shares(this.controllers.sessions(), link) }));
       case 'command':
@@ -218,6 +227,7 @@ export class ComputeServer {
       case 'bye':
         link.greeted = false;
         this.sessions.forget(link.tag);
+        this.shared.forget(link.tag);
         this.log.info({ controller: link.controller }, 'controller said goodbye');
         return;
       default: {
@@ -278,7 +288,10 @@ export class ComputeServer {
       if (this.options.exclusive) {
         await this.pool.stop('die');
         this.log.info('workers stopped on die');
-      } else this.sessions.end(link);
+      } else {
+        this.sessions.end(link);
+        this.shared.forget(link.tag);
+      }
       link.send(toController({ t: 'command-done', id, workers: [] }));
     } else {
       link.send(toController({ t: 'error', reason: `unknown command '${cmd}'` }));
@@ -291,8 +304,8 @@ export class ComputeServer {
   }
 
   /** Sends `head` to every worker up, on behalf of the controller link `tag` ('' for the server itself). */
-  private toEveryWorker(tag: string, head: ServerToWorker): void {
-    for (const { w } of this.pool.list()) this.workerOutbox.post(toWorker(w, tag, head));
+  private toEveryWorker(tag: string, head: ServerToWorker, ...rest: Frames): void {
+    for (const { w } of this.pool.list()) this.workerOutbox.post(toWorker(w, tag, head, ...rest));
   }
 
   private fromWorker([routingId, to, ...message]: Buffer[]): void {
@@ -328,6 +341,7 @@ export class ComputeServer {
 
   private workerUp(worker: WorkerProcess): void {
     this.sessions.workerUp(worker.w, this.controllers.sessions());
+    this.shared.workerUp(worker.w);
     for (const name of worker.functions) if (!this.info.functions.includes(name)) this.info.functions.push(name);
     this.controllers.broadcast({ t: 'worker-up', w: worker.w, pid: worker.pid, functions: worker.functions });
   }

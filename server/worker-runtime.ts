@@ -13,6 +13,7 @@ import { frames, joinJson, ProtocolError, readHead, readJson, type ServerToWorke
 import { MAX_MESSAGE_BYTES, Outbox, receiveLoop } from '../protocol/transport.js';
 import { Definitions } from './definitions.js';
 import { FairQueue } from './fair-queue.js';
+import { WorkerShared } from './worker-shared.js';
 import { OutputCapture } from './output-capture.js';
 import { ResultHold, type ResultBatch } from './result-batch.js';
 
@@ -42,6 +43,7 @@ interface QueuedJob {
 export class WorkerRuntime {
   readonly id: number;
   readonly definitions = new Definitions();
+  private readonly shared = new WorkerShared();
   private readonly module: string | undefined;
   private readonly maxRssBytes: number;
   private readonly outbox: Outbox;
@@ -114,6 +116,11 @@ export class WorkerRuntime {
         return this.drain();
       case 'refresh':
         return this.refresh(controller);
+      case 'put':
+        if (typeof head.name !== 'string') throw new ProtocolError('put needs a name');
+        return this.shared.put(controller, head.name, head.plain === true, message.slice(2));
+      case 'drop':
+        return this.shared.drop(controller, String(head.name));
       case 'session':
         if (!(typeof head.weight === 'number' && head.weight > 0 && Number.isFinite(head.weight))) throw new ProtocolError('a session weight must be a number > 0');
         return this.queue.setWeight(controller, head.weight);
@@ -126,6 +133,7 @@ export class WorkerRuntime {
   private forget(controller: string): void {
     this.definitions.forget(controller);
     this.queue.forget(controller);
+    this.shared.forget(controller);
     this.hold.drop(controller);
   }
 
@@ -207,6 +215,7 @@ export class WorkerRuntime {
       const t0 = performance.now();
       const startedAt = Math.floor(wallOffset + t0);
       const definition = this.definitions.lookup(job.controller, job.fn);
+      this.shared.select(job.controller);
       this.current = job;
       this.capture.begin(job.id);
       try {
