@@ -12,6 +12,7 @@ import { handlers } from './handlers.js';
 import { IOPub } from './iopub.js';
 import { endDescendants } from './process-tree.js';
 import { KernelSockets, type RequestChannel } from './sockets.js';
+import { InputRequests } from './stdin.js';
 import { decode, encode, newMessage, SignatureError, Signer, type Envelope } from './wire.js';
 
 export interface Request<M extends KernelMessage.IMessage = KernelMessage.IMessage> extends Envelope<M> {
@@ -36,7 +37,7 @@ export class Kernel {
   private shellBusy = false;
   private execution?: Execution;
   private lastExecuteHeader?: KernelMessage.IHeader;
-  private readonly inputWaiters = new Map<string, (answer: InputAnswer) => void>();
+  private readonly inputs: InputRequests;
   private shuttingDown?: Promise<void>;
   private markExited!: () => void;
 
@@ -47,6 +48,7 @@ export class Kernel {
     readonly log: Logger,
   ) {
     this.iopub = new IOPub(sockets, signer, this.session);
+    this.inputs = new InputRequests(sockets, signer, this.session, log);
     this.exited = new Promise((resolve) => (this.markExited = resolve));
   }
 
@@ -90,6 +92,7 @@ export class Kernel {
       return await run();
     } finally {
       this.execution = undefined;
+      this.inputs.cancel(request.message.header.msg_id);
     }
   }
 
@@ -117,7 +120,7 @@ export class Kernel {
       this.log.warn({ channel, reason: (error as Error).message, signature: error instanceof SignatureError }, 'message dropped');
       return;
     }
-    if (channel === 'stdin') return this.receiveInput(envelope);
+    if (channel === 'stdin') return this.inputs.receive(envelope);
     const request: Request = { ...envelope, channel };
     if (channel === 'control') {
       void this.dispatch(request);
@@ -161,24 +164,7 @@ export class Kernel {
     if (!execution?.allowStdin) {
       return answer({ error: 'input() is not available: this frontend does not accept input requests (allow_stdin is false)' });
     }
-    const message = newMessage<KernelMessage.IInputRequestMsg>({
-      msgType: 'input_request',
-      channel: 'stdin',
-      content: { prompt, password },
-      parent: execution.request.message.header,
-      session: this.session,
-    });
-    this.inputWaiters.set(message.header.msg_id, answer);
     this.iopub.flush();
-    this.sockets.send('stdin', encode(this.signer, message, execution.request.identities));
-  }
-
-  private receiveInput({ message }: Envelope): void {
-    if (message.header.msg_type !== 'input_reply') return;
-    const parentId = (message.parent_header as Partial<KernelMessage.IHeader>).msg_id ?? '';
-    const answer = this.inputWaiters.get(parentId);
-    this.inputWaiters.delete(parentId);
-    const content = message.content as KernelMessage.IInputReply | KernelMessage.IReplyErrorContent;
-    answer?.(content.status === 'ok' ? { value: content.value } : { error: `input failed: ${content.status}` });
+    this.inputs.ask(execution.request, prompt, password, answer);
   }
 }
