@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { ConnectionInfo } from './connection.js';
 import { Executor, type InputAnswer } from './executor.js';
 import { handlers } from './handlers.js';
+import { History } from './history.js';
 import { IOPub } from './iopub.js';
 import { endDescendants } from './process-tree.js';
 import { KernelSockets, type RequestChannel } from './sockets.js';
@@ -27,7 +28,7 @@ interface Execution {
 export class Kernel {
   readonly session = randomUUID();
   executionCount = 0;
-  readonly history: Array<[session: number, line: number, code: string]> = [];
+  readonly history = new History();
   /** Set when an execute fails with stop_on_error: the execute requests queued behind it are aborted. */
   abortingExecutes = false;
   readonly iopub: IOPub;
@@ -60,7 +61,9 @@ export class Kernel {
     const kernel = new Kernel(sockets, signer, executor, log);
     kernel.iopub.publish<KernelMessage.IStatusMsg>('status', { execution_state: 'starting' }, undefined);
     executor.on('stream', (name, text) => kernel.iopub.stream(name, text, kernel.outputParent()));
-    executor.on('display', ({ data, metadata, displayId, update }) => {
+    executor.on('display', (message) => {
+      if ('clear' in message) return kernel.iopub.publish<KernelMessage.IClearOutputMsg>('clear_output', { wait: message.wait }, kernel.outputParent());
+      const { data, metadata, displayId, update } = message;
       const content = { data, metadata, transient: { display_id: displayId } };
       if (update) kernel.iopub.publish<KernelMessage.IUpdateDisplayDataMsg>('update_display_data', content, kernel.outputParent());
       else kernel.iopub.publish<KernelMessage.IDisplayDataMsg>('display_data', content, kernel.outputParent());

@@ -96,4 +96,23 @@ describe('kernel in the classic Notebook (headless Chromium)', { timeout: 240_00
     assert.deepEqual(outputs, ['Your name? Ada', "Out[1]:'hello Ada'"]);
     await page.close();
   });
+
+  test('`Math.max?` opens the pager with what the kernel knows about Math.max', async () => {
+    const { page } = await openNotebook('help.ipynb');
+    await page.evaluate(() => {
+      const jupyter = (window as unknown as { Jupyter: { notebook: { get_cell(i: number): { set_text(text: string): void; execute(): void } } } }).Jupyter;
+      const cell = jupyter.notebook.get_cell(0);
+      cell.set_text('Math.max?');
+      cell.execute();
+    });
+    await page.waitForFunction(() => /Math\.max/.test(document.querySelector('#pager-container')?.textContent ?? ''), { timeout: WAIT_MS });
+    await page.waitForFunction(() => document.querySelector('.input_prompt')?.textContent?.replace(/\s/g, '') === 'In[1]:', { timeout: WAIT_MS });
+    // the pager slides up with a jQuery animation: the screenshot waits for it to finish
+    await page.waitForFunction(() => !(window as unknown as { $: (selector: string) => { is(state: string): boolean } }).$('#pager').is(':animated'), { timeout: WAIT_MS });
+    await browser.screenshot(page, 'classic-notebook-help-pager');
+    const pager = await page.$eval('#pager', (element) => ({ height: (element as HTMLElement).offsetHeight, text: element.textContent ?? '' }));
+    assert.ok(pager.height > 50, `the pager is open (${pager.height} px high)`);
+    assert.match(pager.text, /Math\.max: function[\s\S]*function max\(\) \{ \[native code\] \}/);
+    await page.close();
+  });
 });
