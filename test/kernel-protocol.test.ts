@@ -47,8 +47,8 @@ test('the upstream kernel test suite passes with every test run and none skipped
       .join('\n');
     assert.equal(code, 0, verdict);
     const ran = Number(/^Ran (\d+) tests? in/m.exec(output)?.[1]);
-    // the 12 tests of jupyter_kernel_test 0.4.5's KernelTests, and our two
-    assert.equal(ran, 14, verdict);
+    // the 12 tests of jupyter_kernel_test 0.4.5's KernelTests, and our three
+    assert.equal(ran, 15, verdict);
     assert.match(output, /^OK$/m, verdict);
     assert.doesNotMatch(output, /skipped|expected failures|unexpected successes/, verdict);
   } finally {

@@ -76,6 +76,31 @@ class TsgatherKernelTests(jupyter_kernel_test.KernelTests):
         results = [m["content"]["data"]["text/plain"] for m in outputs if m["msg_type"] == "execute_result"]
         self.assertEqual(results, ["'hello Ada'"])
 
+    def test_input_after_an_interrupted_input(self):
+        """An input_request left open by an interrupted cell is cancelled: the next cell's request
+        is the one outstanding, so a reply without a parent header answers it."""
+        self.flush_channels()
+        msg_id = self.kc.execute('await input("first? ")', allow_stdin=True)
+        request = self.kc.get_stdin_msg(timeout=TIMEOUT)
+        self.assertEqual(request["content"]["prompt"], "first? ")
+        self.km.interrupt_kernel()
+        reply = self.get_non_kernel_info_reply(timeout=TIMEOUT)
+        self.assertEqual(reply["parent_header"]["msg_id"], msg_id)
+        self.assertEqual(reply["content"]["ename"], "Interrupted")
+        self.flush_channels()
+
+        outputs = []
+        reply = self.kc.execute_interactive(
+            'const second = await input("second? "); `got ${second}`',
+            allow_stdin=True,
+            stdin_hook=lambda message: self.kc.input("Ada"),
+            output_hook=outputs.append,
+            timeout=TIMEOUT,
+        )
+        self.assertEqual(reply["content"]["status"], "ok")
+        shown = [(m["msg_type"], m["content"].get("text") or m["content"].get("data", {}).get("text/plain")) for m in outputs if m["msg_type"] in ("stream", "execute_result")]
+        self.assertEqual(shown, [("execute_result", "'got Ada'")])
+
     def test_history_output_pairs(self):
         """history_request with output=True gives (input, output) pairs, the output being the
         text/plain the cell showed as its value (None for a cell that showed none)."""
