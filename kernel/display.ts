@@ -1,17 +1,26 @@
 /**
  * The `display` helper in cell scope. Each call sends a display_data and returns a handle whose
- * update() sends update_display_data for the same display_id, formatted the same way.
+ * update() sends update_display_data for the same display_id, formatted the same way;
+ * `display.clear({ wait })` sends clear_output.
  */
 import type { IMimeBundle, OutputMetadata } from '@jupyterlab/nbformat';
 import { randomUUID } from 'node:crypto';
 import { MIME_BUNDLE, plainText, renderValue, type Rendered } from './format.js';
 
-export interface DisplayMessage {
+export interface ShowMessage {
   data: IMimeBundle;
   metadata: OutputMetadata;
   displayId: string;
   update: boolean;
 }
+
+/** clear_output: with wait, the front end clears when the next output arrives (no flicker). */
+export interface ClearMessage {
+  clear: true;
+  wait: boolean;
+}
+
+export type DisplayMessage = ShowMessage | ClearMessage;
 
 export interface DisplayOptions {
   display_id?: string;
@@ -47,6 +56,8 @@ export interface Display extends Show<unknown> {
   vegalite: Show<Record<string, unknown>>;
   /** Any mime bundle, e.g. `display.mime({ 'text/csv': '…' })`. */
   mime: Show<IMimeBundle>;
+  /** Clears the cell's output; with `wait`, only once the next output arrives. */
+  clear(options?: { wait?: boolean }): void;
 }
 
 const bundle = (data: IMimeBundle, metadata: OutputMetadata = {}): Rendered => ({ data, metadata });
@@ -98,5 +109,6 @@ export function createDisplay(send: (message: DisplayMessage) => void): Display 
     svg: show(formatters.svg),
     vegalite: show(formatters.vegalite),
     mime: show(formatters.mime),
+    clear: (options: { wait?: boolean } = {}) => send({ clear: true, wait: !!options.wait }),
   });
 }

@@ -1,5 +1,6 @@
 /** execute_request: execute_input, the cell's outputs, execute_result or error, then the reply. */
 import type { KernelMessage } from '@jupyterlab/services';
+import { answerHelp, parseHelpRequest } from './help.js';
 import type { Kernel, Request } from './kernel.js';
 
 export async function handleExecute(kernel: Kernel, request: Request<KernelMessage.IExecuteRequestMsg>): Promise<void> {
@@ -11,16 +12,19 @@ export async function handleExecute(kernel: Kernel, request: Request<KernelMessa
   }
   if (!silent && store_history) {
     kernel.executionCount++;
-    kernel.history.push([1, kernel.executionCount, code]);
+    kernel.history.add(kernel.executionCount, code);
   }
   const execution_count = kernel.executionCount;
   if (!silent) kernel.iopub.publish<KernelMessage.IExecuteInputMsg>('execute_input', { code, execution_count }, parent);
+  const help = parseHelpRequest(code);
+  if (help) return answerHelp(kernel, request, help, execution_count);
 
   const outcome = await kernel.runExecution(request, () => kernel.executor.execute(code, `cell-${execution_count}.ts`));
 
   if (outcome.status === 'ok') {
     if (outcome.data && !silent) {
       kernel.iopub.publish<KernelMessage.IExecuteResultMsg>('execute_result', { execution_count, data: outcome.data, metadata: outcome.metadata ?? {} }, parent);
+      if (store_history) kernel.history.recordOutput(execution_count, String(outcome.data['text/plain'] ?? ''));
     }
     kernel.reply<KernelMessage.IExecuteReplyMsg>(request, { status: 'ok', execution_count, user_expressions: {}, payload: [] });
     return;

@@ -182,8 +182,8 @@ export class Executor extends EventEmitter<ExecutorEvents> {
         this.emit('stream', message.name, message.text);
         break;
       case 'display': {
-        const { data, metadata, displayId, update } = message;
-        this.emit('display', { data, metadata, displayId, update });
+        const { type, ...display } = message;
+        this.emit('display', display);
         break;
       }
       case 'input':

@@ -1,5 +1,6 @@
 /** The dispatch table: one small handler per request type (shell and control alike). */
 import type { KernelMessage } from '@jupyterlab/services';
+import { handleCommInfo, handleCommMsg, handleCommOpen } from './comms.js';
 import { handleExecute } from './execute-handler.js';
 import { handleComplete, handleInspect, handleIsComplete } from './introspection-handlers.js';
 import type { Kernel, Request } from './kernel.js';
@@ -25,7 +26,10 @@ export const handlers: Partial<Record<KernelMessage.MessageType, Handler>> = {
   is_complete_request: handleIsComplete,
   complete_request: handleComplete,
   inspect_request: handleInspect,
-  comm_info_request: (kernel, request) => kernel.reply<KernelMessage.ICommInfoReplyMsg>(request, { status: 'ok', comms: {} }),
+  comm_info_request: handleCommInfo,
+  comm_open: handleCommOpen,
+  comm_msg: handleCommMsg,
+  comm_close: () => {},
   history_request: handleHistory,
   interrupt_request: async (kernel, request) => {
     await kernel.executor.interrupt();
@@ -35,22 +39,7 @@ export const handlers: Partial<Record<KernelMessage.MessageType, Handler>> = {
 };
 
 function handleHistory(kernel: Kernel, request: Request<KernelMessage.IHistoryRequestMsg>): void {
-  const query = request.message.content;
-  let history = kernel.history;
-  if (query.hist_access_type === 'tail') history = history.slice(-Math.max(0, query.n));
-  if (query.hist_access_type === 'range') history = history.filter(([, line]) => line >= query.start && (query.stop <= 0 || line < query.stop));
-  if (query.hist_access_type === 'search') {
-    const pattern = new RegExp(
-      `^${query.pattern
-        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-        .replace(/\*/g, '.*')
-        .replace(/\?/g, '.')}$`,
-      's',
-    );
-    history = history.filter(([, , code]) => pattern.test(code));
-    if (query.unique) history = history.filter((entry, i) => history.findIndex(([, , code]) => code === entry[2]) === i);
-    if (query.n) history = history.slice(-query.n);
-  }
+  const history = kernel.history.query(request.message.content) as KernelMessage.IHistoryReply['history'];
   kernel.reply<KernelMessage.IHistoryReplyMsg>(request, { status: 'ok', history });
 }
 

@@ -1,7 +1,8 @@
 /** Installing the kernelspec Jupyter uses to find and start this kernel. */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { homedir, platform } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { KERNEL_MAIN } from './launch.js';
 import { YOUNG_GENERATION_FLAGS } from '../runtime/v8-flags.js';
 import { withMallocTunables } from '../runtime/malloc-tunables.js';
@@ -55,12 +56,20 @@ export function kernelSpecDir(options: KernelSpecOptions = {}): string {
   return join(userDataDir(), 'kernels', name);
 }
 
-/** Writes kernel.json (and a logo); returns the kernelspec directory. */
+/**
+ * The kernel's logos, by the names Jupyter serves as kernelspec resources: the classic Notebook
+ * shows logo-64x64.png, JupyterLab's launcher logo-64x64.png or logo-svg.svg. The PNGs are the SVG
+ * rendered by headless Chromium (`--default-background-color=00000000 --window-size=N,N`).
+ */
+export const LOGO_FILES = ['logo-32x32.png', 'logo-64x64.png', 'logo-svg.svg'] as const;
+const LOGO_DIR = fileURLToPath(new URL('../../kernel/logos/', import.meta.url));
+
+/** Writes kernel.json and the logos; returns the kernelspec directory. */
 export async function installKernelSpec(options: KernelSpecOptions = {}): Promise<string> {
   const dir = kernelSpecDir(options);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'kernel.json'), `${JSON.stringify(kernelSpec(), null, 2)}\n`);
-  await writeFile(join(dir, 'logo-svg.svg'), LOGO_SVG);
+  for (const logo of LOGO_FILES) await copyFile(join(LOGO_DIR, logo), join(dir, logo));
   return dir;
 }
 
@@ -75,11 +84,3 @@ export async function uninstallKernelSpec(options: KernelSpecOptions = {}): Prom
   await rm(dir, { recursive: true, force: true });
   return true;
 }
-
-const LOGO_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64">
-  <rect width="64" height="64" rx="8" fill="#3178c6"/>
-  <circle cx="16" cy="18" r="5" fill="#fff"/><circle cx="48" cy="18" r="5" fill="#fff"/>
-  <path d="M16 23 L32 40 M48 23 L32 40" stroke="#fff" stroke-width="3"/>
-  <text x="32" y="58" font-family="Arial, sans-serif" font-size="18" font-weight="bold" fill="#fff" text-anchor="middle">TS</text>
-</svg>
-`;

@@ -28,7 +28,7 @@ export async function handleComplete(kernel: Kernel, request: Request<KernelMess
   const cursor = codePointToUtf16(code, cursor_pos);
   const points = (offset: number) => utf16ToCodePoint(code, offset);
   try {
-    const typed = await language(kernel).complete(kernel.history, code, cursor);
+    const typed = await language(kernel).complete(kernel.history.inputs(), code, cursor);
     const { matches, start, end, types } = typed?.matches ? fromTypes(typed) : { ...(await kernel.executor.complete(code, cursor)), types: undefined };
     const metadata: Extract<KernelMessage.ICompleteReplyMsg['content'], { status: 'ok' }>['metadata'] = types
       ? { _jupyter_types_experimental: types.map((type) => ({ ...type, start: points(start), end: points(end) })) }
@@ -68,7 +68,7 @@ export async function handleInspect(kernel: Kernel, request: Request<KernelMessa
   const cursor = codePointToUtf16(code, cursor_pos);
   const detail = detail_level === 1 ? 1 : 0;
   try {
-    const typed = await language(kernel).inspect(kernel.history, code, cursor, detail);
+    const typed = await language(kernel).inspect(kernel.history.inputs(), code, cursor, detail);
     const runtime = !typed || typed.context === 'code' ? await kernel.executor.inspect(code, cursor, detail) : undefined;
     const { found, data } = merge(typed, runtime);
     kernel.reply<KernelMessage.IInspectReplyMsg>(request, { status: 'ok', found, data, metadata: {} });

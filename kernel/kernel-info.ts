@@ -11,7 +11,9 @@ export const LANGUAGE_INFO = {
   mimetype: 'text/typescript',
   file_extension: '.ts',
   pygments_lexer: 'typescript',
-  codemirror_mode: 'text/typescript',
+  // A MIME type CodeMirror 5 (classic Notebook) and JupyterLab both resolve to TypeScript;
+  // 'text/typescript' made the classic Notebook fetch a mode file that does not exist.
+  codemirror_mode: 'application/typescript',
   nbconvert_exporter: 'script',
 } satisfies KernelMessage.ILanguageInfo;
 

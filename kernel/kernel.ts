@@ -9,9 +9,11 @@ import type { Logger } from 'pino';
 import type { ConnectionInfo } from './connection.js';
 import { Executor, type InputAnswer } from './executor.js';
 import { handlers } from './handlers.js';
+import { History } from './history.js';
 import { IOPub } from './iopub.js';
 import { endDescendants } from './process-tree.js';
 import { KernelSockets, type RequestChannel } from './sockets.js';
+import { InputRequests } from './stdin.js';
 import { decode, encode, newMessage, SignatureError, Signer, type Envelope } from './wire.js';
 
 export interface Request<M extends KernelMessage.IMessage = KernelMessage.IMessage> extends Envelope<M> {
@@ -26,7 +28,7 @@ interface Execution {
 export class Kernel {
   readonly session = randomUUID();
   executionCount = 0;
-  readonly history: Array<[session: number, line: number, code: string]> = [];
+  readonly history = new History();
   /** Set when an execute fails with stop_on_error: the execute requests queued behind it are aborted. */
   abortingExecutes = false;
   readonly iopub: IOPub;
@@ -36,7 +38,7 @@ export class Kernel {
   private shellBusy = false;
   private execution?: Execution;
   private lastExecuteHeader?: KernelMessage.IHeader;
-  private readonly inputWaiters = new Map<string, (answer: InputAnswer) => void>();
+  private readonly inputs: InputRequests;
   private shuttingDown?: Promise<void>;
   private markExited!: () => void;
 
@@ -47,6 +49,7 @@ export class Kernel {
     readonly log: Logger,
   ) {
     this.iopub = new IOPub(sockets, signer, this.session);
+    this.inputs = new InputRequests(sockets, signer, this.session, log);
     this.exited = new Promise((resolve) => (this.markExited = resolve));
   }
 
@@ -58,7 +61,9 @@ export class Kernel {
     const kernel = new Kernel(sockets, signer, executor, log);
     kernel.iopub.publish<KernelMessage.IStatusMsg>('status', { execution_state: 'starting' }, undefined);
     executor.on('stream', (name, text) => kernel.iopub.stream(name, text, kernel.outputParent()));
-    executor.on('display', ({ data, metadata, displayId, update }) => {
+    executor.on('display', (message) => {
+      if ('clear' in message) return kernel.iopub.publish<KernelMessage.IClearOutputMsg>('clear_output', { wait: message.wait }, kernel.outputParent());
+      const { data, metadata, displayId, update } = message;
       const content = { data, metadata, transient: { display_id: displayId } };
       if (update) kernel.iopub.publish<KernelMessage.IUpdateDisplayDataMsg>('update_display_data', content, kernel.outputParent());
       else kernel.iopub.publish<KernelMessage.IDisplayDataMsg>('display_data', content, kernel.outputParent());
@@ -90,6 +95,7 @@ export class Kernel {
       return await run();
     } finally {
       this.execution = undefined;
+      this.inputs.cancel(request.message.header.msg_id);
     }
   }
 
@@ -117,7 +123,7 @@ export class Kernel {
       this.log.warn({ channel, reason: (error as Error).message, signature: error instanceof SignatureError }, 'message dropped');
       return;
     }
-    if (channel === 'stdin') return this.receiveInput(envelope);
+    if (channel === 'stdin') return this.inputs.receive(envelope);
     const request: Request = { ...envelope, channel };
     if (channel === 'control') {
       void this.dispatch(request);
@@ -161,24 +167,7 @@ export class Kernel {
     if (!execution?.allowStdin) {
       return answer({ error: 'input() is not available: this frontend does not accept input requests (allow_stdin is false)' });
     }
-    const message = newMessage<KernelMessage.IInputRequestMsg>({
-      msgType: 'input_request',
-      channel: 'stdin',
-      content: { prompt, password },
-      parent: execution.request.message.header,
-      session: this.session,
-    });
-    this.inputWaiters.set(message.header.msg_id, answer);
     this.iopub.flush();
-    this.sockets.send('stdin', encode(this.signer, message, execution.request.identities));
-  }
-
-  private receiveInput({ message }: Envelope): void {
-    if (message.header.msg_type !== 'input_reply') return;
-    const parentId = (message.parent_header as Partial<KernelMessage.IHeader>).msg_id ?? '';
-    const answer = this.inputWaiters.get(parentId);
-    this.inputWaiters.delete(parentId);
-    const content = message.content as KernelMessage.IInputReply | KernelMessage.IReplyErrorContent;
-    answer?.(content.status === 'ok' ? { value: content.value } : { error: `input failed: ${content.status}` });
+    this.inputs.ask(execution.request, prompt, password, answer);
   }
 }

@@ -1,5 +1,6 @@
 /** What the kernel thread and the cell worker thread say to each other over the worker's port. */
 import type { IMimeBundle, OutputMetadata } from '@jupyterlab/nbformat';
+import type { DisplayMessage } from './display.js';
 
 export type StreamName = 'stdout' | 'stderr';
 
@@ -32,7 +33,7 @@ export type ToWorker = ({ op: RequestOp; id: number } & Record<string, unknown>)
 export type FromWorker =
   | { type: 'ready'; warnings: string[] }
   | { type: 'stream'; name: StreamName; text: string }
-  | { type: 'display'; data: IMimeBundle; metadata: OutputMetadata; displayId: string; update: boolean }
+  | ({ type: 'display' } & DisplayMessage)
   | { type: 'input'; id: number; prompt: string; password: boolean }
   | { type: 'interrupted'; execId: number }
   | { type: 'reply'; id: number; value?: unknown; error?: string };

@@ -36,7 +36,7 @@ export class WorkerOutbox {
 
 /** The message with its chart's SVG added, when it carries a chart without one. */
 function withPicture(message: FromWorker): Promise<FromWorker> | undefined {
-  if (message.type === 'display' && vegaLiteSpec(message.data) !== undefined) {
+  if (message.type === 'display' && 'data' in message && vegaLiteSpec(message.data) !== undefined) {
     return withSvg(message.data).then((data) => ({ ...message, data }));
   }
   const outcome = message.type === 'reply' ? (message.value as ExecuteOutcome | undefined) : undefined;

@@ -1,13 +1,13 @@
 /** Installing the kernelspec where Jupyter finds it, and removing it again. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { installKernelSpec, kernelSpecDir, uninstallKernelSpec } from '../kernel/install.js';
+import { installKernelSpec, kernelSpecDir, LOGO_FILES, uninstallKernelSpec } from '../kernel/install.js';
 import { KERNEL_MAIN } from '../kernel/launch.js';
 import { YOUNG_GENERATION_FLAGS } from '../runtime/v8-flags.js';
 import { withMallocTunables } from '../runtime/malloc-tunables.js';
@@ -22,6 +22,7 @@ test('a prefix install is what `jupyter kernelspec list` finds, and uninstall re
     assert.equal(spec.display_name, 'TypeScript (tsgather)');
     assert.deepEqual(spec.env, { GLIBC_TUNABLES: withMallocTunables({}).GLIBC_TUNABLES });
     assert.equal(spec.language, 'typescript');
+    assert.deepEqual(readdirSync(dir).sort(), ['kernel.json', ...LOGO_FILES].sort());
 
     const env = { ...process.env, JUPYTER_PATH: join(prefix, 'share', 'jupyter'), JUPYTER_DATA_DIR: join(prefix, 'data'), PYDEVD_DISABLE_FILE_VALIDATION: '1' };
     const { stdout } = await promisify(execFile)('jupyter', ['kernelspec', 'list', '--json'], { env });

@@ -39,7 +39,7 @@ describe('kernel through a Jupyter server', { timeout: 180_000 }, () => {
         mimetype: 'text/typescript',
         file_extension: '.ts',
         pygments_lexer: 'typescript',
-        codemirror_mode: 'text/typescript',
+        codemirror_mode: 'application/typescript',
         nbconvert_exporter: 'script',
       },
     );

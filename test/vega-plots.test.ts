@@ -196,7 +196,7 @@ test("the cell worker's outbox keeps outputs in order behind a chart being drawn
   outbox.send({ type: 'stream', name: 'stdout', text: 'b' });
   outbox.send({ type: 'interrupted', execId: 1 });
   outbox.send({ type: 'reply', id: 1, value: { status: 'ok', data: { 'text/plain': '1' } } });
-  const shown = () => posted.map((m) => (m.type === 'stream' ? m.text : m.type === 'display' ? `display${m.data[SVG] ? ' with SVG' : ''}` : m.type));
+  const shown = () => posted.map((m) => (m.type === 'stream' ? m.text : m.type === 'display' && 'data' in m ? `display${m.data[SVG] ? ' with SVG' : ''}` : m.type));
   assert.deepEqual(shown(), ['a', 'interrupted']);
   await reply;
   assert.deepEqual(shown(), ['a', 'interrupted', 'display with SVG', 'b', 'reply']);
