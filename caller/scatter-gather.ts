@@ -19,6 +19,7 @@ import { holdChild, IdleAwareReceiver } from './idle-receiver.js';
 import { OutputEcho } from './output-echo.js';
 import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
+import { abortable } from './abortable.js';
 import { ProgressDisplay } from './progress-display.js';
 import { QueueRoom } from './queue-room.js';
 import { resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
@@ -143,6 +144,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
           for (let i = 0; i < segment.count; i++) ids.push(segment.first + i);
         },
         ids,
+        options.signal,
       );
     } finally {
       this.feeding--;
@@ -169,7 +171,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
    */
   async waitForResult(options: WaitOptions = {}): Promise<JobResult[]> {
     const done = () => (options.all ? this.drained() : this.ledger.arrived.length > 0 || this.drained());
-    await this.display.around(this.waiters.until(done, options.timeout), options.all === true);
+    await this.display.around(this.waiters.until(done, options.timeout, options.signal), options.all === true);
     return this.poll();
   }
 
@@ -189,8 +191,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     return this.display.around(this.claimResults(name, items, options), true);
   }
 
-  /** Results in completion order, until nothing added with addJob is outstanding. */
-  async *results(): AsyncGenerator<JobResult> {
+  /** Results in completion order, until nothing added with addJob is outstanding (or `signal` aborts a wait for them). */
+  async *results(options: { signal?: AbortSignal } = {}): AsyncGenerator<JobResult> {
     for (;;) {
       if (this.ledger.arrived.length > 0) {
         // Taken a batch at a time (shift() one by one is quadratic on a large backlog); what a
@@ -205,7 +207,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
         continue;
       }
       if (this.drained()) return;
-      await this.waiters.until(() => this.ledger.arrived.length > 0 || this.drained());
+      await this.waiters.until(() => this.ledger.arrived.length > 0 || this.drained(), undefined, options.signal);
     }
   }
 
@@ -296,8 +298,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   }
 
   /** Queues `encoded` a slice at a time as room comes (see QueueRoom.feed), handing each slice's segment to `queued` at once. */
-  private feed(name: string, encoded: EncodedItems, timeoutMs: number, queued: (segment: Segment, start: number) => void, ids?: number[]): Promise<void> {
-    return this.room.feed(encoded.count, (start, end) => queued(this.enqueue(name, encoded, start, end, timeoutMs), start), ids);
+  private feed(name: string, encoded: EncodedItems, timeoutMs: number, queued: (segment: Segment, start: number) => void, ids?: number[], signal?: AbortSignal): Promise<void> {
+    return this.room.feed(encoded.count, (start, end) => queued(this.enqueue(name, encoded, start, end, timeoutMs), start), ids, signal);
   }
 
   /** Nothing added with addJob or addJobAsync is outstanding, or still to be queued. */
@@ -323,13 +325,17 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
       const encoded = encodeItems(name, items);
       const timeoutMs = this.timeoutOf(options ?? {});
       if (items.length === 0) return Promise.resolve([]);
+      const signal = options?.signal;
       return new Promise((resolve, reject) => {
-        const claim = makeClaim(resolve, reject);
-        this.feed(name, encoded, timeoutMs, (segment, start) => {
+        // Aborted, it stops feeding and rejects; the results of jobs it queued are dropped with the claim.
+        const settle = abortable(signal, resolve, reject);
+        const claim = makeClaim(settle.resolve, settle.reject);
+        const claimed = (segment: Segment, start: number) => {
           segment.claim = claim;
           segment.claimAt = start;
           this.ledger.unclaimed -= segment.count;
-        }).catch(reject);
+        };
+        this.feed(name, encoded, timeoutMs, claimed, undefined, signal).catch(settle.reject);
       });
     } catch (error) {
       return Promise.reject(error);

@@ -62,6 +62,8 @@ export interface WaitOptions {
   all?: boolean;
   /** Give up after this many milliseconds and return what has arrived. */
   timeout?: number;
+  /** Stop waiting once aborted: the wait rejects with the signal's reason and takes nothing. */
+  signal?: AbortSignal;
 }
 
 export interface SpawnOptions extends LinkSecurityOptions {
@@ -111,6 +113,12 @@ export interface SpawnOptions extends LinkSecurityOptions {
 export interface JobOptions {
   /** This call's jobs' timeout (ms, from when each starts running); overrides the spawn option. 0 = none. */
   timeoutMs?: number;
+  /**
+   * Stop waiting once aborted (addJobAsync, submit, map, mapResults): the call rejects with the
+   * signal's reason and queues nothing more of its list. Jobs already queued run; addJobAsync's
+   * results come as usual, those of submit, map and mapResults are dropped. addJob ignores it.
+   */
+  signal?: AbortSignal;
 }
 
 /** A job's error, as thrown on the worker: name, message and the remote stack. */
