@@ -1,3 +1,4 @@
+import { userStack } from './remote-stack.js';
 import type { LinkSecurityOptions } from '../protocol/link-security.js';
 import type { Status } from '../protocol/status.js';
 /** The public shapes of the caller's API. */
@@ -121,7 +122,10 @@ export interface JobOptions {
   signal?: AbortSignal;
 }
 
-/** A job's error, as thrown on the worker: name, message and the remote stack. */
+/**
+ * A job's error, as thrown on the worker: name and message; `stack` has the user's frames (see
+ * remote-stack.ts), `remoteStack` the worker's whole stack.
+ */
 export class RemoteError extends Error {
   readonly remoteStack?: string;
   readonly job: number;
@@ -131,7 +135,7 @@ export class RemoteError extends Error {
     this.name = remote.name;
     this.job = job;
     this.remoteStack = remote.stack;
-    if (remote.stack) this.stack = remote.stack;
+    if (remote.stack) this.stack = userStack(remote.stack);
   }
 }
 
