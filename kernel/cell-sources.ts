@@ -4,6 +4,7 @@
  * worker) can be shown as a line of the cell the user wrote.
  */
 import * as acorn from 'acorn';
+import { decodeMappings, type LineSegments, originalPosition } from './source-map.js';
 import type { CompiledCell, Edit } from './transpile.js';
 
 export interface CellText extends Omit<CompiledCell, 'js' | 'lexical'> {
@@ -79,11 +80,25 @@ function openingBrackets(source: string): number {
 }
 
 function positionIn(cell: CellText, generated: number): CellPosition | undefined {
-  if (!cell.exact) return undefined;
-  const offset = Math.min(Math.max(0, sourceOffset(cell.edits, generated) - cell.shift), cell.code.length);
-  const before = cell.code.slice(0, offset).split('\n');
+  const offset = sourceOffset(cell.edits, generated);
+  if (!cell.exact) return mappedPosition(cell, offset);
+  const before = cell.code.slice(0, Math.min(Math.max(0, offset - cell.shift), cell.code.length)).split('\n');
   return { cell, line: before.length, column: before.at(-1)!.length + 1 };
 }
+
+/** Code was generated (an enum, a namespace): swc's source map says where a position came from. */
+function mappedPosition(cell: CellText, offset: number): CellPosition | undefined {
+  if (!cell.generated) return undefined;
+  const before = cell.generated.stripped.slice(0, Math.max(0, offset)).split('\n');
+  const segments = (decoded.get(cell) ?? decoded.set(cell, decodeMappings(cell.generated.mappings)).get(cell))!;
+  const position = originalPosition(segments, before.length, before.at(-1)!.length + 1);
+  if (!position) return undefined;
+  // a wrapped object literal's bracket shifts the first line
+  const column = position.line === 1 ? position.column - cell.shift : position.column;
+  return { cell, line: position.line, column: Math.max(1, column) };
+}
+
+const decoded = new WeakMap<CellText, LineSegments>();
 
 /** Maps an offset in the edited text back to the text before the edits (an offset inside inserted text maps to where it was inserted). */
 function sourceOffset(edits: readonly Edit[], generated: number): number {

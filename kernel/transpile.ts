@@ -47,6 +47,8 @@ export interface CompiledCell {
   shift: number;
   /** Whether offsets in the stripped source are the cell's (false when types needed code generated, e.g. enums). */
   exact: boolean;
+  /** When not exact: the stripped source, and swc's source map mappings from it to the cell. */
+  generated?: { stripped: string; mappings: string };
   /** Top-level bindings by kind, released from the temporal dead zone if an interrupt leaves them there. */
   lexical: { const: string[]; let: string[] };
 }
@@ -74,24 +76,27 @@ function looksLikeObjectLiteral(code: string): boolean {
 }
 
 function compileStatements(code: string, shift: number): CompiledCell {
-  const { js: stripped, exact } = strip(code);
+  const { js: stripped, exact, mappings } = strip(code);
   const program = parseScript(stripped);
   const edits = [...moduleSyntaxEdits(program, stripped), ...awaitGuardEdits(program)];
-  return { js: applyEdits(stripped, edits), edits: sortEdits(edits), shift, exact, lexical: topLevelBindings(program) };
+  const compiled: CompiledCell = { js: applyEdits(stripped, edits), edits: sortEdits(edits), shift, exact, lexical: topLevelBindings(program) };
+  if (mappings) compiled.generated = { stripped, mappings };
+  return compiled;
 }
 
 export function stripTypes(code: string): string {
   return strip(code).js;
 }
 
-function strip(code: string): { js: string; exact: boolean } {
+function strip(code: string): { js: string; exact: boolean; mappings?: string } {
   try {
     return { js: transformSync(code, { mode: 'strip-only' }).code, exact: true };
   } catch (stripError) {
     // enums, namespaces and parameter properties need code generated, not just blanked out
     if (!/not supported in strip-only mode/.test(String(stripError))) throw swcSyntaxError(stripError);
     try {
-      return { js: transformSync(code, { mode: 'transform' }).code, exact: false };
+      const { code: js, map } = transformSync(code, { mode: 'transform', sourceMap: true });
+      return { js, exact: false, mappings: map ? (JSON.parse(map) as { mappings: string }).mappings : undefined };
     } catch (error) {
       throw swcSyntaxError(error);
     }

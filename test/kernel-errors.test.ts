@@ -99,6 +99,13 @@ describe('error outputs', { timeout: 180_000 }, () => {
     assert.equal(result?.content.data['text/plain'], "[ 'at g (define:f:5:11)', false, true ]");
   });
 
+  test('in a cell whose enum needs code generated, the failing line is found through the source map', async () => {
+    const { text } = await failing(kernel, 'enum Color { Red }\nconst picked = await Promise.resolve(Color.Red);\n  (null as any).hue');
+    const marked = markedLine(text, 3);
+    assert.equal(marked.code, '  (null as any).hue');
+    assert.equal(marked.code.slice(marked.caretColumn - 1), 'hue');
+  });
+
   test('a syntax error the parser places shows the line with a caret', async () => {
     const { error, text } = await failing(kernel, 'const ok = 1;\nconst broken = (1 + ;');
     assert.equal(error.ename, 'SyntaxError');
