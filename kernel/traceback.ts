@@ -50,9 +50,10 @@ export function syntaxErrorTraceback(ename: string, evalue: string, code: string
   return [`${RED}${RULE}${RESET}`, block(cellHeader(sourceName, at.line), code, at.line, at.column), `${RED}${ename}${RESET}: ${evalue}`];
 }
 
-/** `Cell In[3], line 2`, as IPython heads a frame of cell 3. */
+/** `Cell In[3], line 2`, as IPython heads a frame of cell 3 (an unnumbered execution goes by its source name). */
 function cellHeader(sourceName: string, line: number): string {
-  return `Cell ${GREEN}In[${sourceName.replace(/^cell-(\d+)\.ts$/, '$1')}], line ${line}${RESET}`;
+  const count = /^cell-(\d+)\.ts$/.exec(sourceName)?.[1];
+  return `Cell ${GREEN}${count ? `In[${count}]` : sourceName}, line ${line}${RESET}`;
 }
 
 function userFrames(stack: string | undefined): Frame[] {
@@ -70,9 +71,8 @@ function parseFrame(line: string): Frame {
   if (!match) return { text };
   const [, at, name, location, row, col] = match as unknown as [string, string, string | undefined, string, string, string];
   const frame: Frame = { text, name: name?.replace(/^Object\./, '').replace(/ \[as \w+\]$/, '') };
-  if (/^cell-\d+\.ts$/.test(location)) {
-    frame.position = cellPosition(location, Number(row), Number(col));
-  } else if (location.startsWith('define:')) {
+  frame.position = cellPosition(location, Number(row), Number(col));
+  if (!frame.position && location.startsWith('define:')) {
     frame.definition = decoded(location.slice('define:'.length));
     frame.position = definitionPosition(frame.definition, Number(row), Number(col));
   }

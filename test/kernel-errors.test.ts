@@ -106,6 +106,16 @@ describe('error outputs', { timeout: 180_000 }, () => {
     assert.equal(marked.code.slice(marked.caretColumn - 1), 'hue');
   });
 
+  test("a silent execution does not take the name of the cell before it: that cell's functions still show their own lines", async () => {
+    const defining = await execute(kernel, 'function explode() {\n  return (null as any).fuse;\n}');
+    const defined = Number(defining.reply.content.execution_count);
+    const silent = await execute(kernel, 'const quiet = 1;\nquiet', { silent: true });
+    assert.equal(silent.reply.content.status, 'ok');
+    const { text } = await failing(kernel, 'explode()');
+    assert.match(text, new RegExp(`Cell In\\[${defined}\\], line 2, in explode`));
+    assert.equal(markedLine(text, 2).code, '  return (null as any).fuse;');
+  });
+
   test('a syntax error the parser places shows the line with a caret', async () => {
     const { error, text } = await failing(kernel, 'const ok = 1;\nconst broken = (1 + ;');
     assert.equal(error.ename, 'SyntaxError');
