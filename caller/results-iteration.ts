@@ -12,6 +12,8 @@ export interface ResultsSource {
   /** Nothing added with addJob is outstanding, or still to be queued. */
   drained(): boolean;
   progress(): IterationProgress;
+  /** Stops a wait for results once aborted (the iteration then throws its reason). */
+  signal?: AbortSignal;
 }
 
 export async function* iterateResults(source: ResultsSource): AsyncGenerator<JobResult> {
@@ -32,7 +34,7 @@ export async function* iterateResults(source: ResultsSource): AsyncGenerator<Job
         continue;
       }
       if (source.drained()) return;
-      await progress.wait(source.waiters.until(() => ledger.arrived.length > 0 || source.drained()));
+      await progress.wait(source.waiters.until(() => ledger.arrived.length > 0 || source.drained(), undefined, source.signal));
     }
   } finally {
     progress.end();

@@ -20,6 +20,7 @@ import { holdChild, IdleAwareReceiver } from './idle-receiver.js';
 import { OutputEcho } from './output-echo.js';
 import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
+import { abortable } from './abortable.js';
 import { ProgressDisplay, type ClaimingCall } from './progress-display.js';
 import { iterateResults } from './results-iteration.js';
 import { QueueRoom } from './queue-room.js';
@@ -157,6 +158,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
           for (let i = 0; i < segment.count; i++) ids.push(segment.first + i);
         },
         ids,
+        options.signal,
       );
     } finally {
       this.feeding--;
@@ -183,7 +185,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
    */
   async waitForResult(options: WaitOptions = {}): Promise<JobResult[]> {
     const done = () => (options.all ? this.drained() : this.ledger.arrived.length > 0 || this.drained());
-    if (!done()) await this.display.waitForResult(options.all === true, this.waiters.until(done, options.timeout));
+    if (!done()) await this.display.waitForResult(options.all === true, this.waiters.until(done, options.timeout, options.signal));
     return this.poll();
   }
 
@@ -203,10 +205,10 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     return this.claimResults(name, items, options);
   }
 
-  /** Results in completion order, until nothing added with addJob is outstanding. */
-  results(): AsyncGenerator<JobResult> {
+  /** Results in completion order, until nothing added with addJob is outstanding (or `signal` aborts a wait for them). */
+  results(options: { signal?: AbortSignal } = {}): AsyncGenerator<JobResult> {
     const { ledger, waiters } = this;
-    return iterateResults({ ledger, waiters, take: () => this.poll(), drained: () => this.drained(), progress: () => this.display.iteration() });
+    return iterateResults({ ledger, waiters, take: () => this.poll(), drained: () => this.drained(), progress: () => this.display.iteration(), signal: options.signal });
   }
 
   /** 'refresh': kill and refork every worker everywhere (nothing queued is lost); 'die': stop it all; 'status'. */
@@ -306,8 +308,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   }
 
   /** Queues `encoded` a slice at a time as room comes (see QueueRoom.feed), handing each slice's segment to `queued` at once. */
-  private feed(name: string, encoded: EncodedItems, spec: RunSpec, queued: (segment: Segment, start: number) => void, ids?: number[]): Promise<void> {
-    return this.room.feed(encoded.count, (start, end) => queued(this.enqueue(name, encoded, start, end, spec), start), ids);
+  private feed(name: string, encoded: EncodedItems, spec: RunSpec, queued: (segment: Segment, start: number) => void, ids?: number[], signal?: AbortSignal): Promise<void> {
+    return this.room.feed(encoded.count, (start, end) => queued(this.enqueue(name, encoded, start, end, spec), start), ids, signal);
   }
 
   /** Nothing added with addJob or addJobAsync is outstanding, or still to be queued. */
@@ -339,14 +341,18 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
       const encoded = encodeItems(name, items);
       const spec = runSpecOf(options ?? {}, this.options);
       if (items.length === 0) return Promise.resolve([]);
+      const signal = options?.signal;
       let claim!: Claim;
       const settled = new Promise<T[]>((resolve, reject) => {
-        claim = makeClaim(resolve, reject);
-        this.feed(name, encoded, spec, (segment, start) => {
+        // Aborted, it stops feeding and rejects; the results of jobs it queued are dropped with the claim.
+        const settle = abortable(signal, resolve, reject);
+        claim = makeClaim(settle.resolve, settle.reject);
+        const claimed = (segment: Segment, start: number) => {
           segment.claim = claim;
           segment.claimAt = start;
           this.ledger.unclaimed -= segment.count;
-        }).catch(reject);
+        };
+        this.feed(name, encoded, spec, claimed, undefined, signal).catch(settle.reject);
       });
       return this.display.claimed(method, name, claim, settled);
     } catch (error) {

@@ -1,3 +1,4 @@
+import { userStack } from './remote-stack.js';
 import type { LinkSecurityOptions } from '../protocol/link-security.js';
 import type { Status } from '../protocol/status.js';
 /** The public shapes of the caller's API. */
@@ -87,6 +88,8 @@ export interface WaitOptions {
   all?: boolean;
   /** Give up after this many milliseconds and return what has arrived. */
   timeout?: number;
+  /** Stop waiting once aborted: the wait rejects with the signal's reason and takes nothing. */
+  signal?: AbortSignal;
 }
 
 export interface SpawnOptions extends LinkSecurityOptions {
@@ -144,6 +147,12 @@ export interface JobOptions {
   labels?: string[];
   /** With labels: fail with an UnplaceableError after this long without a connected server carrying them (overrides the spawn option; default: wait). */
   placementTimeoutMs?: number;
+  /**
+   * Stop waiting once aborted (addJobAsync, submit, map, mapResults): the call rejects with the
+   * signal's reason and queues nothing more of its list. Jobs already queued run; addJobAsync's
+   * results come as usual, those of submit, map and mapResults are dropped. addJob ignores it.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of define. */
@@ -152,7 +161,10 @@ export interface DefineOptions {
   labels?: string[];
 }
 
-/** A job's error, as thrown on the worker: name, message and the remote stack. */
+/**
+ * A job's error, as thrown on the worker: name and message; `stack` has the user's frames (see
+ * remote-stack.ts), `remoteStack` the worker's whole stack.
+ */
 export class RemoteError extends Error {
   readonly remoteStack?: string;
   readonly job: number;
@@ -162,7 +174,7 @@ export class RemoteError extends Error {
     this.name = remote.name;
     this.job = job;
     this.remoteStack = remote.stack;
-    if (remote.stack) this.stack = remote.stack;
+    if (remote.stack) this.stack = userStack(remote.stack);
   }
 }
 

@@ -12,8 +12,12 @@ export class Waiters {
     return this.checks.size;
   }
 
-  /** Resolves once `condition` holds (checked now and at every wake), or after `timeoutMs` all the same. */
-  until(condition: () => boolean, timeoutMs?: number): Promise<void> {
+  /**
+   * Resolves once `condition` holds (checked now and at every wake), or after `timeoutMs` all the
+   * same. Rejects with `signal.reason` once the signal is aborted (a wait its caller gave up on).
+   */
+  until(condition: () => boolean, timeoutMs?: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     if (condition()) return Promise.resolve();
     const failed = this.failure();
     if (failed) return Promise.reject(failed);
@@ -21,16 +25,19 @@ export class Waiters {
       let timer: NodeJS.Timeout | undefined;
       const check = () => {
         const error = this.failure();
-        if (error) finish(error);
+        if (error) finish({ error });
         else if (condition()) finish();
       };
-      const finish = (error?: Error) => {
+      const abort = () => finish({ error: signal!.reason });
+      const finish = (failed?: { error: unknown }) => {
         this.checks.delete(check);
         clearTimeout(timer);
-        if (error) reject(error);
+        signal?.removeEventListener('abort', abort);
+        if (failed) reject(failed.error);
         else resolve();
       };
       if (timeoutMs !== undefined) timer = setTimeout(() => finish(), timeoutMs);
+      signal?.addEventListener('abort', abort, { once: true });
       this.checks.add(check);
     });
   }

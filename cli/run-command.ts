@@ -1,5 +1,6 @@
 /** `tsgather run NOTEBOOK`: executes a notebook headless through our kernel and prints a summary. */
 import { Command } from 'commander';
+import { stripVTControlCharacters } from 'node:util';
 import { NotebookRunError, runNotebook, type RunNotebookResult } from '../kernel/run-notebook.js';
 import { access, constants } from 'node:fs/promises';
 import { seconds } from './arguments.js';
@@ -32,7 +33,9 @@ export function runCommand(): Command {
         if (!(error instanceof NotebookRunError)) return fail(`${notebook}: ${(error as Error).message}`);
         process.stdout.write(summary(error.result));
         const first = error.result.errors[0]!;
-        process.stderr.write(`${first.traceback.join('\n')}\n`);
+        const traceback = first.traceback.join('\n');
+        // The kernel colours tracebacks as ipykernel does; a log file or a pipe gets them plain.
+        process.stderr.write(`${process.stderr.isTTY ? traceback : stripVTControlCharacters(traceback)}\n`);
         process.exitCode = 1;
       }
     });

@@ -8,6 +8,10 @@ import { pathToFileURL } from 'node:url';
 import { createDisplay, type Display, type DisplayMessage } from './display.js';
 import { forNotebook, type NotebookEngine } from './scatter-gather.js';
 import { IMPORT_HELPER } from './transpile.js';
+import type { ScatterGather } from '../caller/index.js';
+import { AWAIT_GUARD, ITERATE_GUARD } from './cell-guards.js';
+import { awaitGuard, iterateGuard, outsideCells } from './cell-run.js';
+import { forCells } from './cell-waits.js';
 import type { StreamName } from './worker-messages.js';
 
 export const PACKAGE_NAME = 'tsgather';
@@ -33,12 +37,16 @@ export async function installCellScope(io: ScopeIO): Promise<CellScope> {
   let engineError: string | undefined;
   try {
     engine = forNotebook({ ...(await import(resolver.resolve(PACKAGE_NAME))) }, { display, write: io.write });
+    const spawn = engine.namespace.spawnScatterGather as ((...args: unknown[]) => Promise<ScatterGather>) | undefined;
+    // Spawned outside the cell: its receive loop, job output and progress must outlive an interrupt of that cell.
+    if (spawn) engine.namespace.spawnScatterGather = async (...args: unknown[]) => forCells(await outsideCells(() => spawn(...args)));
   } catch (error) {
     engineError = `the ${PACKAGE_NAME} engine could not be loaded: ${(error as Error).message}`;
   }
 
-  const cellImport = async (specifier: string, options?: ImportCallOptions): Promise<unknown> =>
-    specifier === PACKAGE_NAME && engine ? engine.namespace : import(resolver.resolve(specifier), options);
+  // guarded like the cell's own awaits: an import in an interrupted cell never resumes it
+  const cellImport = (specifier: string, options?: ImportCallOptions) =>
+    awaitGuard(specifier === PACKAGE_NAME && engine ? Promise.resolve(engine.namespace) : import(resolver.resolve(specifier), options));
   const cellRequire = Object.assign((id: string): unknown => (id === PACKAGE_NAME && engine ? engine.namespace : resolver.require(id)), {
     resolve: (id: string) => resolver.requireResolve(id),
     cache: resolver.cache,
@@ -51,6 +59,8 @@ export async function installCellScope(io: ScopeIO): Promise<CellScope> {
     input,
     require: cellRequire,
     [IMPORT_HELPER]: cellImport,
+    [AWAIT_GUARD]: awaitGuard,
+    [ITERATE_GUARD]: iterateGuard,
   };
   for (const [name, value] of Object.entries(globals)) {
     Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });

@@ -19,7 +19,7 @@ export async function handleExecute(kernel: Kernel, request: Request<KernelMessa
   const help = parseHelpRequest(code);
   if (help) return answerHelp(kernel, request, help, execution_count);
 
-  const outcome = await kernel.runExecution(request, () => kernel.executor.execute(code, `cell-${execution_count}.ts`));
+  const outcome = await kernel.runExecution(request, () => kernel.executor.execute(code, sourceName(execution_count, !silent && store_history)));
 
   if (outcome.status === 'ok') {
     if (outcome.data && !silent) {
@@ -33,4 +33,15 @@ export async function handleExecute(kernel: Kernel, request: Request<KernelMessa
   kernel.iopub.publish<KernelMessage.IErrorMsg>('error', { ename, evalue, traceback }, parent);
   kernel.reply<KernelMessage.IExecuteReplyMsg>(request, { status: 'error', ename, evalue, traceback, execution_count });
   if (stop_on_error) kernel.abortingExecutes = true;
+}
+
+let unnumbered = 0;
+
+/**
+ * The name a cell's code runs under, in stack frames: `cell-<execution count>.ts`. A silent or
+ * unstored execution does not advance the count, so it gets a name of its own rather than
+ * taking the last cell's (whose functions' frames would then be shown against the wrong code).
+ */
+function sourceName(executionCount: number, numbered: boolean): string {
+  return numbered ? `cell-${executionCount}.ts` : `unnumbered-${++unnumbered}.ts`;
 }

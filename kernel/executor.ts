@@ -12,7 +12,8 @@ import type { Logger } from 'pino';
 import type { DisplayMessage } from './display.js';
 import { errorOutcome } from './format.js';
 import { InspectorSession } from './inspector-session.js';
-import { CellSyntaxError, transpileCell } from './transpile.js';
+import { CellSyntaxError, compileCell, type CompiledCell } from './transpile.js';
+import { syntaxErrorTraceback } from './traceback.js';
 import type { ExecuteOutcome, FromWorker, RequestOp, Requests, StreamName, ToWorker, WorkerData } from './worker-messages.js';
 
 /**
@@ -37,6 +38,12 @@ function startCellWorker(workerData: WorkerData, log: Logger): Worker {
       return new Worker(url, { workerData, execArgv: [needed] });
     }
   }
+}
+
+function syntaxErrorOutcome(error: CellSyntaxError, code: string, sourceName: string): ExecuteOutcome {
+  if (!error.loc) return errorOutcome('SyntaxError', error.message, error.detail);
+  const message = error.message.replace(/\s*\(\d+:\d+\)$/, '');
+  return { status: 'error', ename: 'SyntaxError', evalue: message, traceback: syntaxErrorTraceback('SyntaxError', message, code, error.loc, sourceName) };
 }
 
 /** How long a free worker may take to acknowledge an interrupt before it is taken to be busy. */
@@ -87,18 +94,18 @@ export class Executor extends EventEmitter<ExecutorEvents> {
   }
 
   async execute(code: string, sourceName: string): Promise<ExecuteOutcome> {
-    let js: string;
+    let compiled: CompiledCell;
     try {
-      js = transpileCell(code, sourceName);
+      compiled = compileCell(code, sourceName);
     } catch (error) {
-      if (error instanceof CellSyntaxError) return errorOutcome('SyntaxError', error.message, error.detail);
+      if (error instanceof CellSyntaxError) return syntaxErrorOutcome(error, code, sourceName);
       throw error;
     }
     await this.ready;
     const id = this.nextId++;
     this.running = id;
     try {
-      return await this.request('execute', { js }, id);
+      return await this.request('execute', { cell: { ...compiled, name: sourceName, code } }, id);
     } catch (error) {
       return errorOutcome('CellRuntimeExited', (error as Error).message);
     } finally {

@@ -1,6 +1,7 @@
 /** Turns cell values into Jupyter mime bundles and thrown values into error outputs. */
 import type { IMimeBundle, OutputMetadata } from '@jupyterlab/nbformat';
 import { inspect, types } from 'node:util';
+import { formatTraceback } from './traceback.js';
 import type { ExecuteOutcome } from './worker-messages.js';
 
 /**
@@ -30,33 +31,22 @@ export function plainText(value: unknown, depth = 4): string {
 
 export type ErrorOutcome = Extract<ExecuteOutcome, { status: 'error' }>;
 
+/** An error the kernel reports itself (no stack): its name in red, then any detail lines. */
 export function errorOutcome(ename: string, evalue: string, traceback: string[] = []): ErrorOutcome {
-  return { status: 'error', ename, evalue, traceback: [`${ename}: ${evalue}`, ...traceback] };
+  return { status: 'error', ename, evalue, traceback: [`\x1b[0;31m${ename}\x1b[0m: ${evalue}`, ...traceback] };
 }
 
 export const interruptedOutcome = (): ErrorOutcome => errorOutcome('Interrupted', 'the cell was interrupted');
-
-/** Stack frames from the kernel's own machinery (the inspector call that ran the cell, and below) are cut. */
-const KERNEL_FRAME = /\(node:inspector[:)]|[\\/]dist[\\/]kernel[\\/]|\(node:internal[\\/]/;
 
 export function thrownOutcome(thrown: unknown): ErrorOutcome {
   if (!types.isNativeError(thrown) && !(thrown instanceof Error)) {
     return errorOutcome('Uncaught', plainText(thrown, 2));
   }
-  const error = thrown as Error;
-  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
-  const userFrames = frames.slice(
-    0,
-    Math.max(
-      0,
-      frames.findIndex((line) => KERNEL_FRAME.test(line)),
-    ),
-  );
-  const kept = frames.some((line) => KERNEL_FRAME.test(line)) ? userFrames : frames;
-  const name = error.name || error.constructor?.name || 'Error';
-  return errorOutcome(
-    name,
-    error.message,
-    kept.map((line) => line.trimEnd()),
-  );
+  const error = thrown as Error & { remoteStack?: unknown; job?: unknown };
+  const ename = error.name || error.constructor?.name || 'Error';
+  const evalue = String(error.message);
+  // A RemoteError (duck-typed: the engine a notebook loads may be another copy of tsgather)
+  const remote = typeof error.remoteStack === 'string' && typeof error.job === 'number';
+  const note = remote ? `raised on a worker by job ${error.job}; the worker's full stack is in error.remoteStack` : undefined;
+  return { status: 'error', ename, evalue, traceback: formatTraceback(ename, evalue, error.stack, note) };
 }

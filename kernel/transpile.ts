@@ -11,6 +11,7 @@
 import * as acorn from 'acorn';
 import { simple as walk } from 'acorn-walk';
 import { transformSync } from 'amaro';
+import { awaitGuardEdits, topLevelBindings } from './cell-guards.js';
 
 export const IMPORT_HELPER = '__tsgather_import';
 
@@ -22,6 +23,8 @@ export class CellSyntaxError extends Error {
     /** The source ended before the statement did: more lines would complete it. */
     readonly atEnd: boolean,
     readonly detail: string[] = [],
+    /** Where (line from 1, column from 1), when the parser says. */
+    readonly loc?: { line: number; column: number },
   ) {
     super(message);
   }
@@ -35,14 +38,34 @@ const PARSE_OPTIONS: acorn.Options = {
   allowHashBang: true,
 };
 
-export function transpileCell(code: string, sourceName?: string): string {
-  const js = looksLikeObjectLiteral(code) ? (tryTranspile(`(${code})`) ?? transpileStatements(code)) : transpileStatements(code);
-  return sourceName ? `${js}\n//# sourceURL=${sourceName}` : js;
+/** A cell compiled for the REPL, with what is needed to map positions in it back to the cell. */
+export interface CompiledCell {
+  js: string;
+  /** The edits that turned the type-stripped source into `js`, in the stripped source's offsets. */
+  edits: Edit[];
+  /** How far the stripped source is shifted from the cell's own (1 when an object literal was wrapped in brackets). */
+  shift: number;
+  /** Whether offsets in the stripped source are the cell's (false when types needed code generated, e.g. enums). */
+  exact: boolean;
+  /** When not exact: the stripped source, and swc's source map mappings from it to the cell. */
+  generated?: { stripped: string; mappings: string };
+  /** Top-level bindings by kind, released from the temporal dead zone if an interrupt leaves them there. */
+  lexical: { const: string[]; let: string[] };
 }
 
-function tryTranspile(code: string): string | undefined {
+export function transpileCell(code: string, sourceName?: string): string {
+  return compileCell(code, sourceName).js;
+}
+
+export function compileCell(code: string, sourceName?: string): CompiledCell {
+  const compiled = (looksLikeObjectLiteral(code) && tryCompile(`(${code})`, 1)) || compileStatements(code, 0);
+  if (sourceName) compiled.js = `${compiled.js}\n//# sourceURL=${sourceName}`;
+  return compiled;
+}
+
+function tryCompile(code: string, shift: number): CompiledCell | undefined {
   try {
-    return transpileStatements(code);
+    return compileStatements(code, shift);
   } catch {
     return undefined;
   }
@@ -52,19 +75,28 @@ function looksLikeObjectLiteral(code: string): boolean {
   return /^\s*\{/.test(code) && /\}\s*;?\s*$/.test(code);
 }
 
-function transpileStatements(code: string): string {
-  const js = stripTypes(code);
-  return applyEdits(js, moduleSyntaxEdits(parseScript(js), js));
+function compileStatements(code: string, shift: number): CompiledCell {
+  const { js: stripped, exact, mappings } = strip(code);
+  const program = parseScript(stripped);
+  const edits = [...moduleSyntaxEdits(program, stripped), ...awaitGuardEdits(program)];
+  const compiled: CompiledCell = { js: applyEdits(stripped, edits), edits: sortEdits(edits), shift, exact, lexical: topLevelBindings(program) };
+  if (mappings) compiled.generated = { stripped, mappings };
+  return compiled;
 }
 
 export function stripTypes(code: string): string {
+  return strip(code).js;
+}
+
+function strip(code: string): { js: string; exact: boolean; mappings?: string } {
   try {
-    return transformSync(code, { mode: 'strip-only' }).code;
+    return { js: transformSync(code, { mode: 'strip-only' }).code, exact: true };
   } catch (stripError) {
     // enums, namespaces and parameter properties need code generated, not just blanked out
     if (!/not supported in strip-only mode/.test(String(stripError))) throw swcSyntaxError(stripError);
     try {
-      return transformSync(code, { mode: 'transform' }).code;
+      const { code: js, map } = transformSync(code, { mode: 'transform', sourceMap: true });
+      return { js, exact: false, mappings: map ? (JSON.parse(map) as { mappings: string }).mappings : undefined };
     } catch (error) {
       throw swcSyntaxError(error);
     }
@@ -75,9 +107,9 @@ export function parseScript(js: string): acorn.Program {
   try {
     return acorn.parse(js, PARSE_OPTIONS);
   } catch (error) {
-    const { message, pos } = error as SyntaxError & { pos?: number };
+    const { message, pos, loc } = error as SyntaxError & { pos?: number; loc?: { line: number; column: number } };
     const atEnd = pos !== undefined && pos >= js.trimEnd().length;
-    throw new CellSyntaxError(message, atEnd || /^Unterminated (template|comment)/.test(message));
+    throw new CellSyntaxError(message, atEnd || /^Unterminated (template|comment)/.test(message), [], loc && { line: loc.line, column: loc.column + 1 });
   }
 }
 
@@ -87,10 +119,19 @@ function swcSyntaxError(thrown: unknown): CellSyntaxError {
   const lines = text.split('\n');
   const message = (lines.find((line) => line.trim()) ?? text).trim().replace(/^x\s+/, '');
   const detail = lines.slice(1).filter((line) => /^\s*(\d+\s*\||:|,-|`-)/.test(line));
-  return new CellSyntaxError(message, /Unexpected eof|got '?<eof>'?/i.test(message) || /^Unterminated (template|block comment)/i.test(message), detail);
+  return new CellSyntaxError(message, /Unexpected eof|got '?<eof>'?/i.test(message) || /^Unterminated (template|block comment)/i.test(message), detail, caretLocation(detail));
 }
 
-interface Edit {
+/** Where swc's snippet puts its caret: ` 2 | code` then `   :   ^`. */
+function caretLocation(detail: string[]): { line: number; column: number } | undefined {
+  const caret = detail.findIndex((line) => /^\s*:\s*\^/.test(line));
+  const source = caret > 0 ? /^\s*(\d+) \| /.exec(detail[caret - 1]!) : null;
+  if (!source) return undefined;
+  const codeStart = source[0].length;
+  return { line: Number(source[1]), column: detail[caret]!.indexOf('^') - codeStart + 1 };
+}
+
+export interface Edit {
   start: number;
   end: number;
   text: string;
@@ -157,10 +198,21 @@ function newlinesIn(js: string, node: acorn.Node): string {
   return '\n'.repeat(js.slice(node.start, node.end).split('\n').length - 1);
 }
 
+/** In source order; at one offset, insertions before a replacement, and insertions in the order listed. */
+function sortEdits(edits: Edit[]): Edit[] {
+  const width = (edit: Edit) => edit.end - edit.start;
+  return edits
+    .map((edit, index) => ({ edit, index }))
+    .sort((a, b) => a.edit.start - b.edit.start || width(a.edit) - width(b.edit) || a.index - b.index)
+    .map(({ edit }) => edit);
+}
+
 function applyEdits(js: string, edits: Edit[]): string {
-  let out = js;
-  for (const edit of [...edits].sort((a, b) => b.start - a.start)) {
-    out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
+  let out = '';
+  let at = 0;
+  for (const edit of sortEdits(edits)) {
+    out += js.slice(at, edit.start) + edit.text;
+    at = edit.end;
   }
-  return out;
+  return out + js.slice(at);
 }

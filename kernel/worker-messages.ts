@@ -1,6 +1,11 @@
 /** What the kernel thread and the cell worker thread say to each other over the worker's port. */
 import type { IMimeBundle, OutputMetadata } from '@jupyterlab/nbformat';
 import type { DisplayMessage } from './display.js';
+import type { CellText } from './cell-sources.js';
+import type { CompiledCell } from './transpile.js';
+
+/** A cell to run, with what maps its positions back to what the user wrote. */
+export type RunnableCell = CellText & Pick<CompiledCell, 'lexical'>;
 
 export type StreamName = 'stdout' | 'stderr';
 
@@ -21,7 +26,7 @@ export interface Inspection {
 }
 
 export interface Requests {
-  execute: { request: { js: string }; reply: ExecuteOutcome };
+  execute: { request: { cell: RunnableCell }; reply: ExecuteOutcome };
   complete: { request: { code: string; cursor: number }; reply: Completion };
   inspect: { request: { code: string; cursor: number; detail: 0 | 1 }; reply: Inspection };
   shutdown: { request: Record<string, never>; reply: undefined };

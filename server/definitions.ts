@@ -21,8 +21,10 @@ export interface Definition {
 // biome-ignore lint/security/noGlobalEval: running shipped definitions is what a worker is for
 const globalEval = globalThis.eval;
 
-export function compileDefinition(source: string): JobFunction {
-  const attempts = [`(${source})`, `({${source}})`];
+/** With a name, the definition's stack frames read `define:<name>:<line>:<column>` (a sourceURL). */
+export function compileDefinition(source: string, name?: string): JobFunction {
+  const sourceURL = name === undefined ? '' : `\n//# sourceURL=define:${encodeURIComponent(name)}`;
+  const attempts = [`(${source})${sourceURL}`, `({${source}})${sourceURL}`];
   for (const code of attempts) {
     let value: unknown;
     try {
@@ -86,7 +88,7 @@ export class Definitions {
     for (const def of defs) {
       let fn: JobFunction;
       try {
-        fn = compileDefinition(def.source);
+        fn = compileDefinition(def.source, def.name);
       } catch (error) {
         fn = failedDefinition(def, error);
       }
