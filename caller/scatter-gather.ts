@@ -20,7 +20,7 @@ import { holdChild, IdleAwareReceiver } from './idle-receiver.js';
 import { OutputEcho } from './output-echo.js';
 import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
-import { abortable } from './abortable.js';
+import { claim, type ClaimingPool } from './claims.js';
 import { ProgressDisplay, type ClaimingCall } from './progress-display.js';
 import { iterateResults } from './results-iteration.js';
 import { QueueRoom } from './queue-room.js';
@@ -77,6 +77,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   private feeding = 0;
   private readonly room: QueueRoom;
   private readonly display: ProgressDisplay;
+  /** What map, mapResults and submit need of this pool (see claims.ts). */
+  private readonly claiming: ClaimingPool;
 
   /** @internal use spawnScatterGather() */
   constructor(
@@ -90,6 +92,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     this.maxQueued = options.maxQueued ?? defaultMaxQueued();
     this.room = new QueueRoom(this.maxQueued, this.ledger, this.waiters);
     this.display = new ProgressDisplay(this, this.ledger, options);
+    const { ledger, display } = this;
+    this.claiming = { options, defaultFunction, ledger, display, assertRunning: () => this.assertRunning(), feed: (...args) => this.feed(...args) };
     const outbox = new Outbox(socket);
     this.jobs = new JobOutbox(outbox);
     this.requests = new Requests(outbox);
@@ -319,45 +323,12 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   /** Queues the items; their whole results resolve together, in input order. */
   private claimResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
-    return this.claim('mapResults', name, items, options, (resolve) => resultsClaim(items.length, resolve));
+    return claim(this.claiming, 'mapResults', name, items, options, (resolve) => resultsClaim(items.length, resolve));
   }
 
   /** Queues the items; their values resolve together, in input order, or it rejects with the failure earliest in input order. */
   private claimValues(method: 'map' | 'submit', name: string, items: JobItem[], options?: JobOptions): Promise<unknown[]> {
-    return this.claim(method, name, items, options, (resolve, reject) => valuesClaim(items.length, resolve, reject));
-  }
-
-  /** Queues the items as one segment, or as several as room comes when they do not fit under maxQueued at once; shows the call's progress. */
-  private claim<T>(
-    method: ClaimingCall,
-    name: string,
-    items: JobItem[],
-    options: JobOptions | undefined,
-    makeClaim: (resolve: (value: T[]) => void, reject: (error: Error) => void) => Claim,
-  ): Promise<T[]> {
-    try {
-      this.assertRunning();
-      jobArguments(this.defaultFunction, name, items);
-      const encoded = encodeItems(name, items);
-      const spec = runSpecOf(options ?? {}, this.options);
-      if (items.length === 0) return Promise.resolve([]);
-      const signal = options?.signal;
-      let claim!: Claim;
-      const settled = new Promise<T[]>((resolve, reject) => {
-        // Aborted, it stops feeding and rejects; the results of jobs it queued are dropped with the claim.
-        const settle = abortable(signal, resolve, reject);
-        claim = makeClaim(settle.resolve, settle.reject);
-        const claimed = (segment: Segment, start: number) => {
-          segment.claim = claim;
-          segment.claimAt = start;
-          this.ledger.unclaimed -= segment.count;
-        };
-        this.feed(name, encoded, spec, claimed, undefined, signal).catch(settle.reject);
-      });
-      return this.display.claimed(method, name, claim, settled);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return claim(this.claiming, method, name, items, options, (resolve, reject) => valuesClaim(items.length, resolve, reject));
   }
 
   private request(head: Parameters<Requests['send']>[0], ...rest: Frames): Promise<unknown> {
