@@ -21,6 +21,7 @@ import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
 import { ProgressDisplay } from './progress-display.js';
 import { QueueRoom } from './queue-room.js';
+import { clusterOf, type AdaptRange, type ClusterLauncher, type ScaleRequest } from './cluster-launch.js';
 import { resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
 import { ControllerExitedError, QueueFullError, type JobItem, type JobOptions, type JobOutput, type JobResult, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
 
@@ -225,6 +226,15 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   async connect(url: string): Promise<void> {
     parseServerUrl(url);
     await this.request({ t: 'connect', id: 0, url });
+  }
+
+  /** spawnScatterGather's `cluster` launcher: scale() holds n jobs (or `{ workers }`' worth), adapt() follows the work (docs/slurm.md). */
+  cluster?: ClusterLauncher;
+  scale(request: ScaleRequest): Promise<void> {
+    return clusterOf(this).scale(request);
+  }
+  adapt(range: AdaptRange = {}): void {
+    clusterOf(this).adapt(range);
   }
 
   /** Stops the controller (and the embedded server) if it is still running. */

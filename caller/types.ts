@@ -1,4 +1,5 @@
 import type { LinkSecurityOptions } from '../protocol/link-security.js';
+import type { ClusterLauncher } from '../launch/launcher.js';
 import type { Status } from '../protocol/status.js';
 /** The public shapes of the caller's API. */
 
@@ -105,6 +106,12 @@ export interface SpawnOptions extends LinkSecurityOptions {
    * addJobAsync waits for room. Default: 2,000,000 or the heap limit / 2 KB, whichever is smaller.
    */
   maxQueued?: number;
+  /**
+   * Compute servers started by a cluster manager, which dial in: `cluster: slurm({ jobs: 4, cores: 8,
+   * walltime: '2:00:00' })` (see docs/slurm.md). The controller then listens where the launcher says,
+   * with keys made for it, and starts no embedded server unless `embedded: true`.
+   */
+  cluster?: ClusterLauncher;
 }
 
 /** Per-call options of addJob, addJobAsync, submit, map and mapResults. */
