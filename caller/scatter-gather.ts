@@ -21,7 +21,7 @@ import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
 import { ProgressDisplay } from './progress-display.js';
 import { QueueRoom } from './queue-room.js';
-import { clusterOf, type AdaptRange, type ClusterLauncher, type ScaleRequest } from './cluster-launch.js';
+import { clusterOf, type AdaptRange, type Cluster, type ScaleRequest } from './cluster-launch.js';
 import { resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
 import { ControllerExitedError, QueueFullError, type JobItem, type JobOptions, type JobOutput, type JobResult, type Progress, type SpawnOptions, type WaitOptions } from './types.js';
 
@@ -229,7 +229,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   }
 
   /** spawnScatterGather's `cluster` launcher: scale() holds n jobs (or `{ workers }`' worth), adapt() follows the work (docs/slurm.md). */
-  cluster?: ClusterLauncher;
+  cluster?: Cluster;
   scale(request: ScaleRequest): Promise<void> {
     return clusterOf(this).scale(request);
   }

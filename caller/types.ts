@@ -109,9 +109,10 @@ export interface SpawnOptions extends LinkSecurityOptions {
   /**
    * Compute servers started by a cluster manager, which dial in: `cluster: slurm({ jobs: 4, cores: 8,
    * walltime: '2:00:00' })` (see docs/slurm.md). The controller then listens where the launcher says,
-   * with keys made for it, and starts no embedded server unless `embedded: true`.
+   * with keys made for it, and starts no embedded server unless `embedded: true`. Several launchers
+   * (a list) start servers of several kinds; each is then scaled by itself.
    */
-  cluster?: ClusterLauncher;
+  cluster?: ClusterLauncher | ClusterLauncher[];
 }
 
 /** Per-call options of addJob, addJobAsync, submit, map and mapResults. */

@@ -169,6 +169,40 @@ describe('compute servers as Slurm jobs', { timeout: 240_000 }, () => {
     await assertNothingLeft(cluster, d);
   });
 
+  test('two launchers for two kinds of node: each one’s servers run where it asks, and it scales by itself', async () => {
+    const d = dir();
+    const small = slurm(testOptions(cluster, d, { jobs: 1, wait: 1, partition: 'short', walltime: '2:00', signalSeconds: 60 })) as SlurmLauncher;
+    const big = slurm(testOptions(cluster, d, { jobs: 1, wait: 1, constraint: 'big' })) as SlurmLauncher;
+    const sg = await spawnScatterGather([], { cluster: [small, big], echo: false, progress: false });
+    try {
+      await big.scale(2);
+      await big.waitForServers(2, 30_000);
+      assert.deepEqual(
+        (await small.status()).jobs.map((job) => job.node),
+        ['n3'],
+        'the short partition is n3',
+      );
+      assert.deepEqual(
+        (await big.status()).jobs.map((job) => job.node),
+        ['n2', 'n2'],
+        'the feature big is on n2',
+      );
+      assert.throws(() => sg.adapt({ max: 4 }), /several cluster launchers: call scale\(\) or adapt\(\) on each of them/);
+      await defineSpin(sg);
+      const ids = sg.addJob(
+        'spin',
+        Array.from({ length: 300 }, (_, i) => [[2, i]]),
+      );
+      const results = await sg.waitForResult({ all: true });
+      assertExactlyOnce(ids, results);
+      const servers = new Set(results.map((r) => r.worker.server));
+      for (const job of [...(await small.status()).jobs, ...(await big.status()).jobs]) assert.ok(servers.has(job.server!), `${job.server} ran jobs`);
+    } finally {
+      await sg.close();
+    }
+    await assertNothingLeft(cluster, d);
+  });
+
   test('a job that stays pending is reported with its job id and squeue’s reason, and cancelled', async () => {
     const d = dir();
     const options = testOptions(cluster, d, { jobs: 1, wait: 1, extraDirectives: ['--hold'], pendingTimeoutMs: 500 });
