@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnScatterGather, slurm, type SlurmLauncher } from '../caller/index.js';
-import { waitUntil } from './helpers.js';
+import { nextEvent, waitUntil } from './helpers.js';
 import { TestSlurm } from './slurm.js';
 import { assertExactlyOnce, assertNothingLeft, CLUSTER, defineSpin, jobState, secretOf, stateDir, testOptions } from './slurm-helpers.js';
 import { slurmCliTests } from './slurm-cli-cases.js';
 import { slurmScalingTests } from './slurm-scaling-cases.js';
 
-describe('compute servers as Slurm jobs', { timeout: 240_000 }, () => {
+describe('compute servers as Slurm jobs', { timeout: 600_000 }, () => {
   let cluster: TestSlurm;
   const dirs: string[] = [];
   const dir = () => {
@@ -99,11 +99,13 @@ describe('compute servers as Slurm jobs', { timeout: 240_000 }, () => {
 
   test('a job cancelled with scancel mid-run: its jobs are rerun on the other server, nothing lost', async () => {
     const d = dir();
-    const launcher = slurm(testOptions(cluster, d, { jobs: 2, wait: 2 })) as SlurmLauncher;
+    // A drain time longer than Slurm's KillWait (5 s here): the server must not sit it out once its workers are dead.
+    const launcher = slurm(testOptions(cluster, d, { jobs: 2, wait: 2, drainSeconds: 30 })) as SlurmLauncher;
     const sg = await spawnScatterGather([], { cluster: launcher, echo: false, progress: false, retries: 2 });
     try {
       await defineSpin(sg);
       const [victim] = (await launcher.status()).jobs;
+      const victimDown = nextEvent(sg, 'server-down', (detail) => detail.server === victim!.server);
       let cancelled = false;
       const ids = sg.addJob(
         'spin',
@@ -120,6 +122,8 @@ describe('compute servers as Slurm jobs', { timeout: 240_000 }, () => {
       assert.ok(cancelled, 'the victim ran jobs before it was cancelled');
       assertExactlyOnce(ids, results);
       assert.equal(jobState(cluster, victim!.id), 'CANCELLED');
+      // scancel's SIGTERM reached the workers too; with nothing left to finish, the server said goodbye at once.
+      assert.equal((await victimDown).reason, 'server shutting down', 'the server left with a goodbye, not by going silent');
       assert.ok(
         results.some((r) => r.worker.server !== victim!.server),
         'the other server ran the rest',
