@@ -75,6 +75,7 @@ export class SlurmLauncher extends EventEmitter<SlurmLauncherEvents> implements 
   }
 
   async prepare(): Promise<LaunchPlan> {
+    if (this.closed || this.prepared) throw new Error('a Slurm launcher serves one pool: make a new one with slurm({ ... }) for another');
     this.address = await dialAddress(this.options);
     const fresh = !existsSync(this.options.folder);
     try {

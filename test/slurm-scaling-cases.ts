@@ -59,6 +59,7 @@ export function slurmScalingTests(slurm_: () => TestSlurm, dir: () => string): v
     try {
       await sg.scale({ workers: 3 });
       await launcher.waitForServers(3, 30_000);
+      await eventually(async () => (await sg.status()).servers.filter((s) => s.id?.startsWith(launcher.name) && (s.workers?.length ?? 0) > 0).length === 3, 10_000, 'a worker up on each server');
       await defineSpin(sg);
       const long = sg.addJob(
         'spin',
