@@ -3,7 +3,7 @@
  * --slurm` make it: its folder (mode 0700) with the servers' key pair, the batch script and the
  * state file, checked against Slurm before anything is submitted.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { keyToHex, readKeyPairFile } from '../protocol/keys.js';
@@ -46,7 +46,11 @@ export async function prepareCluster(options: ResolvedSlurmOptions, connect = 't
   const keys = keyFile ? { keyFile: path.resolve(keyFile), publicFile: `${keyFile.replace(/\.key$/, '')}.pub`, pair: readKeyPairFile(keyFile) } : serverKeyPair(options.folder);
   const trial = path.join(options.folder, 'trial-job.sh');
   writeFileSync(trial, batchScript(options, { connect, controllerKey: PLACEHOLDER_KEY, keyFile: keys.keyFile }), { mode: 0o600 });
-  await checkAgainstSlurm(options, slurm, trial);
+  try {
+    await checkAgainstSlurm(options, slurm, trial);
+  } finally {
+    rmSync(trial, { force: true });
+  }
   return { slurm, keyFile: keys.keyFile, publicFile: keys.publicFile, serverPublicKey: keys.pair.publicKey };
 }
 
