@@ -3,3 +3,16 @@ export { spawnScatterGather } from './spawn.js';
 export * from './types.js';
 export type { Status, ServerStatus, WorkerStatus, ControllerEvent } from '../protocol/status.js';
 export { SerializationError } from '../protocol/codec.js';
+export {
+  slurm,
+  SlurmLauncher,
+  SlurmConfigError,
+  SlurmUnavailableError,
+  SlurmCommandError,
+  type SlurmOptions,
+  type SlurmClusterStatus,
+  type SlurmJobStatus,
+  type AdaptRange,
+  type ScaleRequest,
+  type ClusterLauncher,
+} from '../launch/index.js';

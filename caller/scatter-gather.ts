@@ -24,6 +24,7 @@ import { claim, type ClaimingPool } from './claims.js';
 import { ProgressDisplay, type ClaimingCall } from './progress-display.js';
 import { iterateResults } from './results-iteration.js';
 import { QueueRoom } from './queue-room.js';
+import { clusterOf, type AdaptRange, type Cluster, type ScaleRequest } from './cluster-launch.js';
 import { resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
 import {
   ControllerExitedError,
@@ -245,6 +246,15 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   async connect(url: string): Promise<void> {
     parseServerUrl(url);
     await this.request({ t: 'connect', id: 0, url });
+  }
+
+  /** spawnScatterGather's `cluster` launcher: scale() holds n jobs (or `{ workers }`' worth), adapt() follows the work (docs/slurm.md). */
+  cluster?: Cluster;
+  scale(request: ScaleRequest): Promise<void> {
+    return clusterOf(this).scale(request);
+  }
+  adapt(range: AdaptRange = {}): void {
+    clusterOf(this).adapt(range);
   }
 
   /** Stops the controller (and the embedded server) if it is still running. */

@@ -17,6 +17,7 @@ import { withMallocTunables } from '../runtime/malloc-tunables.js';
 import { inheritableExecArgv } from './exec-argv.js';
 import { ScatterGather } from './scatter-gather.js';
 import { checkSpawnOptions } from './spawn-options.js';
+import { closeWithController, startCluster, withClusterPlan } from './cluster-launch.js';
 import type { SpawnOptions } from './types.js';
 
 const controllerScript = fileURLToPath(new URL('../embedded/controller-main.js', import.meta.url));
@@ -26,8 +27,10 @@ const controllerScript = fileURLToPath(new URL('../embedded/controller-main.js',
  * this machine with one worker per core; with URLs (`tcp://host:port[/fn][?workers=N]`) it dials
  * those servers. `listen` lets further servers dial in (`tsgather server --connect ...`).
  */
-export async function spawnScatterGather(urls: string[] = [], options: SpawnOptions = {}): Promise<ScatterGather> {
-  checkSpawnOptions(options);
+export async function spawnScatterGather(urls: string[] = [], given: SpawnOptions = {}): Promise<ScatterGather> {
+  checkSpawnOptions(given);
+  const launcher = given.cluster;
+  const options = launcher ? await withClusterPlan(given, launcher) : given;
   const addresses = urls.map(parseServerUrl);
   const embeddedWorkers = urls.length === 0 && options.embedded !== false ? (options.workers ?? os.availableParallelism()) : undefined;
   // Key files are read and every link checked here, so a mistake fails this call with a clear error.
@@ -59,6 +62,7 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json',
   });
+  if (launcher) closeWithController(launcher, child);
   const sg = new ScatterGather(child, socket, options, addresses.find((a) => a.fn)?.fn);
   try {
     await untilReady(
@@ -67,6 +71,10 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
       embeddedWorkers,
       options.connectTimeoutMs ?? 15_000,
     );
+    if (launcher) {
+      sg.cluster = launcher;
+      await startCluster(launcher, sg, security.keyPair!.publicKey);
+    }
   } catch (error) {
     child.kill('SIGKILL');
     throw error;

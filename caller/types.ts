@@ -1,5 +1,6 @@
 import { userStack } from './remote-stack.js';
 import type { LinkSecurityOptions } from '../protocol/link-security.js';
+import type { ClusterLauncher } from '../launch/launcher.js';
 import type { Status } from '../protocol/status.js';
 /** The public shapes of the caller's API. */
 
@@ -137,6 +138,13 @@ export interface SpawnOptions extends LinkSecurityOptions {
   weight?: number;
   /** Jobs asking for labels fail with an UnplaceableError after this long without a connected server carrying them (default: they wait). */
   placementTimeoutMs?: number;
+  /**
+   * Compute servers started by a cluster manager, which dial in: `cluster: slurm({ jobs: 4, cores: 8,
+   * walltime: '2:00:00' })` (see docs/slurm.md). The controller then listens where the launcher says,
+   * with keys made for it, and starts no embedded server unless `embedded: true`. Several launchers
+   * (a list) start servers of several kinds; each is then scaled by itself.
+   */
+  cluster?: ClusterLauncher | ClusterLauncher[];
 }
 
 /** Per-call options of addJob, addJobAsync, submit, map and mapResults. */

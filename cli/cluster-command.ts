@@ -1,12 +1,15 @@
 /**
  * `tsgather cluster up|down HOST...`: starts (stops) a compute server daemon on each host over
- * SSH with the system's `ssh`, like ipcluster's SSH launcher and Dask's SSHCluster.
+ * SSH with the system's `ssh`, like ipcluster's SSH launcher and Dask's SSHCluster. With --slurm,
+ * the servers are Slurm batch jobs instead (slurm-command.ts).
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { collect, logLevelOption } from './arguments.js';
+import { collect, logLevelOption, wholeNumber } from './arguments.js';
 import { EXIT, fail } from './exit-codes.js';
 import { parseHost, parseHostfile, runOverSsh, shellQuote, type SshHost, type SshOptions } from './ssh.js';
+import { addSlurmUpOptions, slurmDown, slurmUp, statusCommand, type SlurmUpFlags } from './slurm-command.js';
+import { defaultStateDir } from '../launch/slurm-options.js';
 
 const DEFAULT_REMOTE_COMMAND = 'npx tsgather';
 const DEFAULT_REMOTE_PIDFILE = '/tmp/tsgather-server.pid';
@@ -100,7 +103,9 @@ export function reachableUrl(endpoint: string, host: string): string {
 }
 
 function upCommand(): Command {
-  return withCommonFlags(new Command('up').description('start a server daemon on each host over ssh; prints the URLs to give spawnScatterGather'))
+  const command = withCommonFlags(
+    new Command('up').description('start a server daemon on each host over ssh (or, with --slurm, submit servers as Slurm jobs); prints the URLs to give spawnScatterGather'),
+  )
     .option('--bind <url>', `where each server listens for controllers (default ${DEFAULT_BIND} unless --connect)`)
     .option('--connect <url>', "make each server dial in to a controller's listen address instead")
     .option('--workers <n>', 'worker processes per server (default: one per core)')
@@ -113,35 +118,52 @@ function upCommand(): Command {
     .option('--authorized-keys <file>', 'passed to each server: controller public keys it accepts')
     .option('--controller-key <key>', 'passed to each server: the public key of the controller it dials')
     .option('--insecure', 'passed to each server: run without CURVE')
-    .option('--server-arg <arg>', 'any further argument for `tsgather server` (repeatable)', collect, [])
-    .action(async (args: string[], flags: UpFlags, command: Command) => {
-      const hosts = hostsOf(args, flags, command);
-      const remote = `${flags.remoteCommand} ${serverArgs(flags).map(shellQuote).join(' ')}`;
-      const outcomes = await Promise.all(hosts.map((host) => runOverSsh(host, remote, sshOptions(flags))));
-      const urls: string[] = [];
-      let failed = 0;
-      outcomes.forEach((outcome, i) => {
-        const host = hosts[i]!;
-        if (outcome.code !== 0) {
-          failed++;
-          process.stderr.write(`${host.spec}: failed (ssh exit ${outcome.code}): ${(outcome.stderr + outcome.stdout).trim()}\n`);
-          return;
-        }
-        const key = /^public key ([0-9a-f]{64})$/m.exec(outcome.stdout)?.[1];
-        const endpoints = [...outcome.stdout.matchAll(/^listening on (\S+)$/gm)].map((m) => reachableUrl(m[1]!, host.host) + (key ? `?key=${key}` : ''));
-        const pid = /pid (\d+)/.exec(outcome.stdout)?.[1];
-        urls.push(...endpoints);
-        process.stderr.write(`${host.spec}: server pid ${pid ?? '?'} ${endpoints.length ? `listening on ${endpoints.join(', ')}` : `dialling ${flags.connect}`}\n`);
-      });
-      for (const url of urls) process.stdout.write(`${url}\n`);
-      if (urls.length > 0) process.stderr.write(`use: await spawnScatterGather(${JSON.stringify(urls)})\n`);
-      if (failed > 0) fail(`${failed} of ${hosts.length} host(s) did not start a server`);
+    .option('--server-arg <arg>', 'any further argument for `tsgather server` (repeatable)', collect, []);
+  return addSlurmUpOptions(command).action(async (args: string[], flags: UpFlags & SlurmUpFlags, command: Command) => {
+    if (flags.slurm) {
+      if (args.length > 0 || flags.hostfile) return command.error('error: --slurm submits jobs to Slurm: give no hosts', { exitCode: EXIT.usage });
+      const sshOnly = (['bind', 'authorizedKeys', 'insecure', 'logFile'] as const).filter((flag) => flags[flag] !== undefined);
+      if (sshOnly.length > 0) {
+        const names = sshOnly.map((flag) => `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
+        return command.error(`error: ${names} ${sshOnly.length > 1 ? 'are' : 'is'} not for --slurm: its servers dial --connect with keys, and log to --log-dir`, { exitCode: EXIT.usage });
+      }
+      return slurmUp(flags, command);
+    }
+    const hosts = hostsOf(args, flags, command);
+    const remote = `${flags.remoteCommand} ${serverArgs(flags).map(shellQuote).join(' ')}`;
+    const outcomes = await Promise.all(hosts.map((host) => runOverSsh(host, remote, sshOptions(flags))));
+    const urls: string[] = [];
+    let failed = 0;
+    outcomes.forEach((outcome, i) => {
+      const host = hosts[i]!;
+      if (outcome.code !== 0) {
+        failed++;
+        process.stderr.write(`${host.spec}: failed (ssh exit ${outcome.code}): ${(outcome.stderr + outcome.stdout).trim()}\n`);
+        return;
+      }
+      const key = /^public key ([0-9a-f]{64})$/m.exec(outcome.stdout)?.[1];
+      const endpoints = [...outcome.stdout.matchAll(/^listening on (\S+)$/gm)].map((m) => reachableUrl(m[1]!, host.host) + (key ? `?key=${key}` : ''));
+      const pid = /pid (\d+)/.exec(outcome.stdout)?.[1];
+      urls.push(...endpoints);
+      process.stderr.write(`${host.spec}: server pid ${pid ?? '?'} ${endpoints.length ? `listening on ${endpoints.join(', ')}` : `dialling ${flags.connect}`}\n`);
     });
+    for (const url of urls) process.stdout.write(`${url}\n`);
+    if (urls.length > 0) process.stderr.write(`use: await spawnScatterGather(${JSON.stringify(urls)})\n`);
+    if (failed > 0) fail(`${failed} of ${hosts.length} host(s) did not start a server`);
+  });
 }
 
 function downCommand(): Command {
-  return withCommonFlags(new Command('down').description('stop the server daemon on each host over ssh (tsgather server stop)')).action(
-    async (args: string[], flags: CommonFlags, command: Command) => {
+  return withCommonFlags(new Command('down').description('stop the server daemon on each host over ssh (tsgather server stop), or with --slurm drain and cancel the jobs'))
+    .option('--slurm', "drain a Slurm cluster's servers (scancel --batch --signal=USR1), then cancel what is left")
+    .option('--name <name>', 'with --slurm: the cluster', 'tsgather')
+    .option('--state-dir <dir>', `with --slurm: where cluster folders are (default ${defaultStateDir()})`)
+    .option('--drain-seconds <s>', "with --slurm: how long to wait for draining servers before cancelling them (default: the servers' 60 s)", wholeNumber)
+    .action(async (args: string[], flags: CommonFlags & { slurm?: boolean; name: string; stateDir?: string; drainSeconds?: number }, command: Command) => {
+      if (flags.slurm) {
+        if (args.length > 0 || flags.hostfile) return command.error('error: --slurm stops Slurm jobs: give no hosts', { exitCode: EXIT.usage });
+        return slurmDown(flags);
+      }
       const hosts = hostsOf(args, flags, command);
       const remote = `${flags.remoteCommand} server stop --pidfile ${shellQuote(flags.pidfile)}`;
       const outcomes = await Promise.all(hosts.map((host) => runOverSsh(host, remote, sshOptions(flags))));
@@ -160,10 +182,9 @@ function downCommand(): Command {
       });
       if (failed > 0) fail(`${failed} of ${hosts.length} host(s) could not be stopped`);
       else if (notRunning > 0) process.exitCode = EXIT.notRunning;
-    },
-  );
+    });
 }
 
 export function clusterCommand(): Command {
-  return new Command('cluster').description('start or stop compute servers on other machines over ssh').addCommand(upCommand()).addCommand(downCommand());
+  return new Command('cluster').description('start or stop compute servers on other machines, over ssh or as Slurm jobs').addCommand(upCommand()).addCommand(statusCommand()).addCommand(downCommand());
 }

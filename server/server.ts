@@ -141,6 +141,8 @@ export class ComputeServer {
           if (this.startupStderr.has(worker.w)) this.lastStartupStderr = this.startupStderr.get(worker.w)!;
           this.startupStderr.delete(worker.w);
           this.controllers.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal, ...detail });
+          // Draining, a dead worker has nothing left to finish (scancel signals every process of a Slurm job).
+          this.drained?.(worker.w);
         },
         output: (worker, stream, text) => {
           if (stream === 'stderr' && !worker.ready) this.startupStderr.set(worker.w, ((this.startupStderr.get(worker.w) ?? '') + text).slice(-STARTUP_STDERR_KEPT));

@@ -2,7 +2,8 @@
  * The rooms speak only through the contract: every import across rooms is checked against the
  * rooms each may use. The caller, the controller and the server share protocol/ (and runtime/'s
  * process helpers) and nothing of each other's; the kernel uses the public API; embedded/ is the
- * one place the controller and a server meet; the command line composes them all.
+ * one place the controller and a server meet; launch/ (servers started by a cluster manager) serves
+ * the caller and the command line; the command line composes them all.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,12 +16,13 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 const MAY_USE: Record<string, readonly string[]> = {
   runtime: [],
   protocol: ['runtime'],
-  caller: ['protocol', 'runtime'],
+  caller: ['protocol', 'runtime', 'launch'],
   controller: ['protocol', 'runtime'],
   server: ['protocol', 'runtime'],
+  launch: ['protocol', 'runtime'],
   embedded: ['protocol', 'runtime', 'controller', 'server'],
   kernel: ['protocol', 'runtime', 'caller/index'],
-  cli: ['protocol', 'runtime', 'caller/index', 'server', 'kernel'],
+  cli: ['protocol', 'runtime', 'caller/index', 'server', 'kernel', 'launch'],
 };
 
 /** Every relative import of a source file, static or dynamic, as `room/module`. */
