@@ -24,7 +24,7 @@ export function callLabel(method: WaitingCall['method'], fn?: string, all?: bool
 /** map, mapResults, submit: the claim's jobs. */
 export function claimCounter(claim: Claim): CallCounter {
   const startedAt = Date.now();
-  const total = (claim.values ?? claim.results)!.length;
+  const total = claim.total;
   return () => {
     const finished = total - claim.open;
     return { done: finished - claim.failed, failed: claim.failed, total, outstanding: claim.open, rate: rateSince(finished, startedAt) };

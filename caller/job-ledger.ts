@@ -84,6 +84,13 @@ export class JobLedger {
       if (succeeded) this.totals.done++;
       else this.totals.failed++;
       const claim = segment.claim;
+      if (claim?.fold) {
+        const index = segment.claimAt + id - segment.first;
+        if (succeeded) claim.fold(value, index);
+        else claimFailed(claim, index, new RemoteError(value as RemoteFailure, id));
+        claimAnswered(segment, claim, succeeded);
+        continue;
+      }
       if (claim?.values) {
         const index = segment.claimAt + id - segment.first;
         if (succeeded) claim.values[index] = value;

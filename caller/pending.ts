@@ -14,7 +14,10 @@ export interface Claim {
   values: unknown[] | undefined;
   /** map and submit: the failure earliest in input order. */
   failure: { index: number; error: Error } | undefined;
-  /** Jobs of the claim still without a result: a claim larger than maxQueued spans several segments. */
+  /** mapReduce: each value folded in as it arrives (nothing kept per job); a throw is the claim's failure. */
+  fold?: (value: unknown, index: number) => void;
+  /** Jobs of the claim, and those still without a result: a claim larger than maxQueued spans several segments. */
+  total: number;
   open: number;
   /** Jobs of the claim whose result is a failure (its progress view counts them). */
   failed: number;
@@ -24,7 +27,7 @@ export interface Claim {
 
 /** mapResults' claim: every whole result, in input order. */
 export function resultsClaim(count: number, resolve: (results: JobResult[]) => void): Claim {
-  return { results: new Array<JobResult>(count), values: undefined, failure: undefined, open: count, failed: 0, settle: (claim) => resolve(claim.results!) };
+  return { results: new Array<JobResult>(count), values: undefined, failure: undefined, total: count, open: count, failed: 0, settle: (claim) => resolve(claim.results!) };
 }
 
 /** map's and submit's claim: the values in input order, or the failure earliest in input order. */
@@ -33,10 +36,38 @@ export function valuesClaim(count: number, resolve: (values: unknown[]) => void,
     results: undefined,
     values: new Array<unknown>(count),
     failure: undefined,
+    total: count,
     open: count,
     failed: 0,
     settle: (claim) => (claim.failure ? reject(claim.failure.error) : resolve(claim.values!)),
   };
+}
+
+/**
+ * mapReduce's claim: each value folded into the accumulator as it arrives, in completion order,
+ * so memory stays bounded; it rejects with the failure earliest in input order (a job's, or the
+ * reducer's own throw), once every job is in.
+ */
+export function reduceClaim<A, V>(count: number, reducer: (accumulator: A, value: V, index: number) => A, initial: A, resolve: (result: A[]) => void, reject: (error: Error) => void): Claim {
+  let accumulator = initial;
+  const claim: Claim = {
+    results: undefined,
+    values: undefined,
+    failure: undefined,
+    total: count,
+    open: count,
+    failed: 0,
+    fold: (value, index) => {
+      if (claim.failure) return; // the result is a rejection now: folding more only costs time
+      try {
+        accumulator = reducer(accumulator, value as V, index);
+      } catch (error) {
+        claimFailed(claim, index, error instanceof Error ? error : new Error(String(error)));
+      }
+    },
+    settle: (settled) => (settled.failure ? reject(settled.failure.error) : resolve([accumulator])),
+  };
+  return claim;
 }
 
 /** Records a result of `claim` as in (`ok`: not a failure); settles the claim with its last. */

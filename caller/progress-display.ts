@@ -27,7 +27,7 @@ export interface IterationProgress {
 }
 
 /** The calls that claim their jobs' results. */
-export type ClaimingCall = 'map' | 'mapResults' | 'submit';
+export type ClaimingCall = 'map' | 'mapResults' | 'submit' | 'mapReduce';
 
 /** One-result calls: while another view is open, they show none (a Promise.all of many submits shows one bar, not thousands). */
 const oneResult = (call: WaitingCall) => call.method === 'submit' || (call.method === 'waitForResult' && !call.all);

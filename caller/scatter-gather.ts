@@ -25,7 +25,7 @@ import { ProgressDisplay, type ClaimingCall } from './progress-display.js';
 import { iterateResults } from './results-iteration.js';
 import { QueueRoom } from './queue-room.js';
 import { clusterOf, type AdaptRange, type Cluster, type ScaleRequest } from './cluster-launch.js';
-import { resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
+import { reduceClaim, resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
 import {
   ControllerExitedError,
   QueueFullError,
@@ -203,6 +203,16 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   /** Runs one job per item and resolves with their values in input order; once all are back, rejects with the failure earliest in input order. */
   async map<T = unknown>(name: string, items: JobItem[], options?: JobOptions): Promise<T[]> {
     return (await this.claimValues('map', name, items, options)) as T[];
+  }
+
+  /**
+   * Runs one job per item and folds each value into `initial` with `reducer` as it arrives (in
+   * completion order), keeping no result: memory stays bounded however many items. Rejects with the
+   * failure earliest in input order, a job's or the reducer's.
+   */
+  async mapReduce<A, V = unknown>(name: string, items: JobItem[], reducer: (accumulator: A, value: V, index: number) => A, initial: A, options?: JobOptions): Promise<A> {
+    const [result] = await claim<A>(this.claiming, 'mapReduce', name, items, options, (resolve, reject) => reduceClaim(items.length, reducer, initial, resolve, reject));
+    return items.length === 0 ? initial : (result as A);
   }
 
   /** Like map, but resolves with every JobResult (failures included) in input order. */

@@ -48,7 +48,7 @@ export interface Progress {
 
 /** The call a progress view is for. */
 export interface WaitingCall {
-  method: 'map' | 'mapResults' | 'submit' | 'waitForResult' | 'results';
+  method: 'map' | 'mapResults' | 'mapReduce' | 'submit' | 'waitForResult' | 'results';
   /** map, mapResults, submit: the function its jobs run. */
   fn?: string;
   /** waitForResult: true when it waits for all the jobs added with addJob, false for the first results. */

@@ -41,7 +41,7 @@ test('hasOpenClaims sees only claimed segments with jobs still open', () => {
   const claimed = pending.add(1, 2, 'f', 0);
   pending.add(3, 2, 'f', 0);
   assert.equal(pending.hasOpenClaims(), false);
-  claimed.claim = { results: [], values: undefined, failure: undefined, open: 2, failed: 0, settle: () => {} };
+  claimed.claim = { results: [], values: undefined, failure: undefined, total: 2, open: 2, failed: 0, settle: () => {} };
   assert.equal(pending.hasOpenClaims(), true);
   pending.take(1);
   pending.take(2);
