@@ -16,3 +16,4 @@ export {
   type ScaleRequest,
   type ClusterLauncher,
 } from '../launch/index.js';
+export { STREAM_WINDOW } from '../protocol/messages.js';

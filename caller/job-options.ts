@@ -12,6 +12,8 @@ export interface RunSpec {
   labels?: string[];
   /** Fail as unplaceable after this long without a connected server carrying the labels (absent: wait). */
   placementMs?: number;
+  /** Its parts come back as they are yielded (sg.stream). */
+  stream?: boolean;
 }
 
 export function runSpecOf(options: JobOptions, defaults: SpawnOptions): RunSpec {

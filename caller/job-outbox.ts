@@ -103,6 +103,7 @@ export class JobOutbox {
       if (timeoutMs > 0) head.timeoutMs = timeoutMs;
       if (labels) head.labels = labels;
       if (placementMs !== undefined) head.placementMs = placementMs;
+      if (chunk.spec.stream) head.stream = true;
       this.outbox.post([
         ...frames(head),
         values,

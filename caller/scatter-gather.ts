@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
 import { putMessage } from './shared-values.js';
-import { Outbox, readHead, textFrame, type Frames, type Command, type ControllerEvent, type ControllerToCaller, type DefinitionSpec, type Status } from '../protocol/index.js';
+import { frames, Outbox, readHead, textFrame, type Frames, type Command, type ControllerEvent, type ControllerToCaller, type DefinitionSpec, type Status } from '../protocol/index.js';
 import { parseServerUrl } from '../protocol/server-url.js';
 import { checkedLabels, runSpecOf, type RunSpec } from './job-options.js';
 import { checkDefinitionSyntax } from './definition-syntax.js';
@@ -21,6 +21,7 @@ import { OutputEcho } from './output-echo.js';
 import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
 import { claim, type ClaimingPool } from './claims.js';
+import { Streams } from './streams.js';
 import { ProgressDisplay, type ClaimingCall } from './progress-display.js';
 import { iterateResults } from './results-iteration.js';
 import { QueueRoom } from './queue-room.js';
@@ -80,6 +81,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   private readonly display: ProgressDisplay;
   /** What map, mapResults and submit need of this pool (see claims.ts). */
   private readonly claiming: ClaimingPool;
+  private readonly streams: Streams;
 
   /** @internal use spawnScatterGather() */
   constructor(
@@ -95,6 +97,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     this.display = new ProgressDisplay(this, this.ledger, options);
     const { ledger, display } = this;
     this.claiming = { options, defaultFunction, ledger, display, assertRunning: () => this.assertRunning(), feed: (...args) => this.feed(...args) };
+    this.streams = new Streams(this.claiming, (job, n) => outbox.post(frames({ t: 'credit', job, n })));
     const outbox = new Outbox(socket);
     this.jobs = new JobOutbox(outbox);
     this.requests = new Requests(outbox);
@@ -213,6 +216,15 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   async mapReduce<A, V = unknown>(name: string, items: JobItem[], reducer: (accumulator: A, value: V, index: number) => A, initial: A, options?: JobOptions): Promise<A> {
     const [result] = await claim<A>(this.claiming, 'mapReduce', name, items, options, (resolve, reject) => reduceClaim(items.length, reducer, initial, resolve, reject));
     return items.length === 0 ? initial : (result as A);
+  }
+
+  /**
+   * Runs one job whose function yields parts (an async generator) and gives them as they come;
+   * the worker runs at most a few dozen parts ahead of what you have taken. Stopping early lets the
+   * job run to its end, its parts dropped. Its failure is thrown after the parts before it.
+   */
+  stream<T = unknown>(name: string, args: unknown[] = [], kwargs?: Record<string, unknown>, options?: JobOptions): AsyncGenerator<T> {
+    return this.streams.open<T>(name, args, kwargs, options);
   }
 
   /** Like map, but resolves with every JobResult (failures included) in input order. */
@@ -385,6 +397,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
       }
       case 'reply':
         return this.requests.replied(head, message);
+      case 'part':
+        return this.streams.part(head, message);
       case 'ready':
         this.listenAddress = head.listen;
         return void this.emit('ready', head);

@@ -86,6 +86,8 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
         controller.define(spec);
         return reply(head.id, true, spec.version);
       }
+      case 'credit':
+        return controller.credit(head.job, head.n);
       case 'put':
         try {
           return reply(head.id, true, controller.shared.put(head.name, head.plain === true, message.slice(1)));

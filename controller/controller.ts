@@ -131,6 +131,12 @@ export class Controller {
         return this.options.toCaller(toCaller({ t: 'output', job: null, server: server.info.id, host: server.info.host, w: head.w, stream: head.stream }, textFrame(message[1], 'output')));
       case 'command-done':
         return this.commandDone(head.id, server);
+      case 'part': {
+        // Parts of a job already answered (a rerun's, say) are late: the caller has them or never will.
+        const chunk = this.ledger.chunks.find(head.job);
+        if (!chunk || chunk.done[head.job - chunk.first]) return;
+        return this.options.toCaller(toCaller({ t: 'part', job: head.job, n: head.n, plain: head.plain === true }, ...message.slice(1)));
+      }
       case 'results': {
         const slot = server.workers.get(head.w);
         this.ledger.results(server.info, slot, head.w, message);
@@ -260,11 +266,23 @@ export class Controller {
     const named = nbins ? nbins.reduce((a, b) => a + b, 0) : 0;
     if (named !== bins.length) throw new ProtocolError(`jobs name ${named} binary frames, but ${bins.length} came with them`);
     const placeBy = placementMs ? Date.now() + placementMs : 0;
-    const chunk = makeChunk(first, fn, timeoutMs, this.scheduler.statsFor(fn), packed, nbins, bins, { labels, placeBy });
+    const chunk = makeChunk(first, fn, timeoutMs, this.scheduler.statsFor(fn), packed, nbins, bins, { labels, placeBy, stream: head.stream === true });
     this.ledger.add(chunk);
     this.scheduler.enqueue(chunk);
     this.pumpAll();
     if (chunk.placeBy) this.placementCheckBy(chunk.placeBy);
+  }
+
+  /** The caller took parts of streaming job `job` up to `n`: its worker hears, wherever it runs now. */
+  credit(job: number, n: number): void {
+    const chunk = this.ledger.chunks.find(job);
+    if (!chunk) return;
+    const index = job - chunk.first;
+    for (const slot of this.cluster.readyWorkers()) {
+      if (slot.inflight.some((run) => run.chunk === chunk && run.start <= index && index < run.end)) {
+        return slot.server.link.send(toServer({ t: 'credit', w: slot.w, job, n }));
+      }
+    }
   }
 
   define(spec: DefinitionSpec): void {

@@ -23,6 +23,8 @@ export interface Chunk extends PackedValues {
   queueKey: string;
   /** With labels: when its jobs fail as unplaceable if no connected server carries them (epoch ms; 0: never). */
   placeBy: number;
+  /** Its jobs stream parts (sg.stream). */
+  stream: boolean;
   stats: FunctionStats;
   /** Binary frames per job, and where each job's frames start in `bins` (count + 1 entries); absent when no job has any. */
   nbins?: Uint32Array;
@@ -49,6 +51,8 @@ export interface Run {
 export interface Placement {
   labels?: string[];
   placeBy?: number;
+  /** Its jobs stream parts back (sg.stream). */
+  stream?: boolean;
 }
 
 export function makeChunk(first: number, fn: string, timeoutMs: number, stats: FunctionStats, packed: PackedValues, nbins: Uint32Array | undefined, bins: Buffer[], placement: Placement = {}): Chunk {
@@ -71,6 +75,7 @@ export function makeChunk(first: number, fn: string, timeoutMs: number, stats: F
     labels,
     queueKey: labels ? `${fn}\u0000${labels.join(',')}` : fn,
     placeBy: labels ? (placement.placeBy ?? 0) : 0,
+    stream: placement.stream === true,
     stats,
     nbins,
     binStarts,
@@ -142,7 +147,9 @@ export function runFrames(run: Run): { meta: JobRun; frames: Uint8Array[] } {
   const binEnd = chunk.binStarts ? chunk.binStarts[end]! : 0;
   const frames: Uint8Array[] = [valuesOfRun(chunk, start, end)];
   if (binEnd > binStart) frames.push(uint32Bytes(chunk.nbins!.subarray(start, end)), ...chunk.bins.slice(binStart, binEnd));
-  return { meta: [chunk.first + start, end - start, chunk.fn, chunk.timeoutMs, binEnd - binStart], frames };
+  const meta: JobRun = [chunk.first + start, end - start, chunk.fn, chunk.timeoutMs, binEnd - binStart];
+  if (chunk.stream) meta.push(1);
+  return { meta, frames };
 }
 
 /** The stretches of a run whose jobs have no result yet. */

@@ -67,7 +67,9 @@ export type ControllerToServer =
    * server, present and future; the server keeps it for this session until dropped or the session ends.
    */
   | { t: 'put'; name: string; version: number; plain: boolean }
-  | { t: 'drop'; name: string };
+  | { t: 'drop'; name: string }
+  /** The caller's credit for streaming job `job`, to the worker running it. */
+  | { t: 'credit'; w: number; job: number; n: number };
 
 export type ServerToController =
   | { t: 'join'; v: number; server: ServerInfo }
@@ -89,7 +91,8 @@ export type ServerToController =
   | { t: 'command-done'; id: number; workers: WorkerInfo[] }
   | { t: 'error'; reason: string }
   | { t: 'server-bye'; reason: string }
-  | { t: 'results'; w: number };
+  | { t: 'results'; w: number }
+  | Extract<WorkerToServer, { t: 'part' }>;
 
 export type ControllerToCaller =
   | { t: 'ready'; controller: string; listen?: string }
@@ -98,7 +101,9 @@ export type ControllerToCaller =
   | { t: 'output'; job: number | null; server: string; host: string; w: number; stream: 'stdout' | 'stderr' }
   | ({ t: 'event' } & ControllerEvent)
   /** [head, value]: the value as JSON, or an empty frame for none (a status of many servers is longer than a head may be). */
-  | { t: 'reply'; id: number; ok: boolean; error?: string };
+  | { t: 'reply'; id: number; ok: boolean; error?: string }
+  /** [head, text, ...binary frames]: a part of streaming job `job`, as its worker sent it. */
+  | { t: 'part'; job: number; n: number; plain: boolean };
 
 export type CallerToController =
   /**
@@ -106,7 +111,9 @@ export type CallerToController =
    * `values` and `offsets` as packValues makes them; `nbins` a uint32 per job (its binary frames), or empty when none has any.
    */
   /** `labels`: run only on servers carrying every one; `placementMs`: fail as unplaceable after this long with no such server. */
-  | { t: 'jobs'; first: number; count: number; fn: string; timeoutMs?: number; labels?: string[]; placementMs?: number }
+  | { t: 'jobs'; first: number; count: number; fn: string; timeoutMs?: number; labels?: string[]; placementMs?: number; stream?: boolean }
+  /** The caller has taken parts up to `n` of streaming job `job`: its worker may send STREAM_WINDOW more. */
+  | { t: 'credit'; job: number; n: number }
   /** [head, spec]: the DefinitionSpec as JSON in a frame of its own, since a source may be far longer than a head may be. */
   | { t: 'define'; id: number }
   | { t: 'connect'; id: number; url: string }
@@ -127,6 +134,8 @@ export type WorkerToServer =
   | { t: 'drained'; w: number }
   /** Told to refresh, and running no other controller's job now: kill and refork me. */
   | { t: 'retire'; w: number }
+  /** [head, text, ...binary frames]: part `n` (from 0) a streaming job yielded, relayed to its controller unread. */
+  | { t: 'part'; w: number; job: number; n: number; plain: boolean }
   /** Milliseconds of jobs run since the last report, per controller tag: the server's record of each session's share. */
   | { t: 'usage'; w: number; ms: Array<[controller: string, ms: number]> };
 
@@ -138,7 +147,7 @@ export type WorkerToServer =
  * from a controller on a shared server: the worker asks to be reforked once it runs no other
  * controller's job; and 'session' with a controller's weight, for the share of the worker its jobs get.
  */
-export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' | 'put' | 'drop' }> | { t: 'forget' } | { t: 'drain' } | { t: 'refresh' } | { t: 'session'; weight: number };
+export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' | 'put' | 'drop' | 'credit' }> | { t: 'forget' } | { t: 'drain' } | { t: 'refresh' } | { t: 'session'; weight: number };
 
 export type Head = ControllerToServer | ServerToController | ControllerToCaller | CallerToController | WorkerToServer | ServerToWorker;
 
@@ -147,7 +156,10 @@ export type Head = ControllerToServer | ServerToController | ControllerToCaller 
  * then, when the run has binary frames, a uint32 count per job and the frames]. `runs` is a JSON
  * list of JobRun; each run is jobs of consecutive ids, its values a slice of what the caller packed.
  */
-export type JobRun = [first: number, count: number, fn: string, timeoutMs: number, binaryFrames: number];
+export type JobRun = [first: number, count: number, fn: string, timeoutMs: number, binaryFrames: number, stream?: 1];
+
+/** Parts of a streaming job (sg.stream) a worker sends ahead of the caller's credit, at most. */
+export const STREAM_WINDOW = 64;
 
 /**
  * A results message, worker → server → controller → caller: [head, rows, values, output, ...binary frames].

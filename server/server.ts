@@ -218,6 +218,8 @@ export class ComputeServer {
         return this.relayToWorker(link, head.w, message);
       case 'define':
         return this.relayToWorker(link, head.w, message);
+      case 'credit':
+        return this.relayToWorker(link, head.w, message);
       case 'put':
         return this.shared.put(link.tag, head, message.slice(1));
       case 'drop':

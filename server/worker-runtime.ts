@@ -14,6 +14,7 @@ import { MAX_MESSAGE_BYTES, Outbox, receiveLoop } from '../protocol/transport.js
 import { Definitions } from './definitions.js';
 import { FairQueue } from './fair-queue.js';
 import { WorkerShared } from './worker-shared.js';
+import { collectParts, isStreamable, StreamCredits } from './worker-stream.js';
 import { OutputCapture } from './output-capture.js';
 import { ResultHold, type ResultBatch } from './result-batch.js';
 
@@ -38,12 +39,15 @@ interface QueuedJob {
   value: unknown;
   bins: Uint8Array[];
   timeoutMs: number;
+  /** Its parts go to the caller as they come (sg.stream). */
+  stream: boolean;
 }
 
 export class WorkerRuntime {
   readonly id: number;
   readonly definitions = new Definitions();
   private readonly shared = new WorkerShared();
+  private readonly credits = new StreamCredits();
   private readonly module: string | undefined;
   private readonly maxRssBytes: number;
   private readonly outbox: Outbox;
@@ -121,6 +125,8 @@ export class WorkerRuntime {
         return this.shared.put(controller, head.name, head.plain === true, message.slice(2));
       case 'drop':
         return this.shared.drop(controller, String(head.name));
+      case 'credit':
+        return this.credits.credit(Number(head.job), Number(head.n));
       case 'session':
         if (!(typeof head.weight === 'number' && head.weight > 0 && Number.isFinite(head.weight))) throw new ProtocolError('a session weight must be a number > 0');
         return this.queue.setWeight(controller, head.weight);
@@ -179,7 +185,7 @@ export class WorkerRuntime {
     let frame = 3;
     const jobs: QueuedJob[] = [];
     for (const run of runs) {
-      const [first, count, fn, timeoutMs, binaryFrames] = Array.isArray(run) ? run : [];
+      const [first, count, fn, timeoutMs, binaryFrames, stream] = Array.isArray(run) ? run : [];
       if (!Number.isSafeInteger(first) || !Number.isInteger(count) || count! < 1 || typeof fn !== 'string' || typeof timeoutMs !== 'number' || !Number.isInteger(binaryFrames)) {
         throw new ProtocolError('a job run must be [first id, count ≥ 1, function, timeout ms, binary frames]');
       }
@@ -187,7 +193,7 @@ export class WorkerRuntime {
       const nbins = binaryFrames! > 0 ? readUint32s(message[frame++], count!, 'binary frame counts') : undefined;
       for (let i = 0; i < count!; i++) {
         const n = nbins ? nbins[i]! : 0;
-        jobs.push({ controller, id: first! + i, fn, value: values[i], bins: n > 0 ? message.slice(frame, frame + n) : NO_FRAMES, timeoutMs });
+        jobs.push({ controller, id: first! + i, fn, value: values[i], bins: n > 0 ? message.slice(frame, frame + n) : NO_FRAMES, timeoutMs, stream: stream === 1 });
         frame += n;
       }
     }
@@ -221,7 +227,11 @@ export class WorkerRuntime {
       try {
         if (!definition) throw this.definitions.unknownFunction(job.controller, job.fn);
         let value = definition.fn(...argumentsOf(job));
-        if (value && typeof (value as PromiseLike<unknown>).then === 'function') {
+        if (job.stream || isStreamable(value)) {
+          hold.flush(); // earlier results go before this job's parts
+          value = await this.parts(job, value);
+          wallOffset = Date.now() - performance.now();
+        } else if (value && typeof (value as PromiseLike<unknown>).then === 'function') {
           hold.flush(); // don't hold finished results while this job waits
           value = await value;
           wallOffset = Date.now() - performance.now(); // the wall clock may have been set meanwhile
@@ -256,6 +266,14 @@ export class WorkerRuntime {
     }
     this.running = false;
     if (this.draining) this.drained();
+  }
+
+  /** A streaming job's parts go out as they come, its result is how many; parts of a job not asked to stream make its result a list. */
+  private async parts(job: QueuedJob, value: unknown): Promise<unknown> {
+    const awaited = value && typeof (value as PromiseLike<unknown>).then === 'function' ? await value : value;
+    if (!job.stream) return isStreamable(awaited) ? collectParts(awaited) : awaited;
+    const parts = isStreamable(awaited) ? awaited : [awaited];
+    return this.credits.stream(job.id, parts, (n, part) => this.outbox.post([job.controller, ...frames({ t: 'part', w: this.id, job: job.id, n, plain: part.plain }, part.text, ...part.bins)]));
   }
 
   private record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, t0: number, version: number): void {
