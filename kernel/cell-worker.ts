@@ -56,6 +56,7 @@ async function execute(id: number, js: string): Promise<ExecuteOutcome> {
 
 async function evaluate(js: string): Promise<ExecuteOutcome> {
   const evaluation = await evaluator.run(js);
+  await scope.afterCell(); // functions defined from earlier cells follow what this cell redefined
   if (evaluation.kind === 'terminated') return interruptedOutcome();
   if (evaluation.kind === 'thrown') return thrownOutcome(evaluation.value);
   try {
