@@ -10,12 +10,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CaptureError, imported, spawnScatterGather, type ScatterGather } from '../caller/index.js';
-import { cli } from './helpers.js';
+import { cli, waitUntil } from './helpers.js';
 
 // Names the defined functions below use, given to them with `with`: declared for the type checker only.
 declare function helper(x: number): number;
@@ -136,9 +136,9 @@ describe('define with captured names, on the embedded server', { timeout: 120_00
 });
 
 /** `tsgather server` in its own directory, in a mount namespace where the caller's directory is an empty tmpfs: as on another machine. */
-async function startRemoteStyleServer(name: string): Promise<{ proc: ChildProcess; endpoint: string; stop: () => Promise<void> }> {
+async function startRemoteStyleServer(name: string, ...extra: string[]): Promise<{ proc: ChildProcess; endpoint: string; stop: () => Promise<void> }> {
   const script = `mount -t tmpfs tsgather-hidden "$1" && shift && exec "$@"`;
-  const command = [process.execPath, cli, 'server', '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--name', name];
+  const command = [process.execPath, cli, 'server', '--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--name', name, ...extra];
   const proc = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', home, ...command], { cwd: serverDir, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stderr!.setEncoding('utf8').on('data', (text: string) => (log += text));
@@ -162,6 +162,7 @@ async function startRemoteStyleServer(name: string): Promise<{ proc: ChildProces
 
 describe('imports on a remote-style server', { timeout: 120_000 }, () => {
   let server: Awaited<ReturnType<typeof startRemoteStyleServer>>;
+  let late: Awaited<ReturnType<typeof startRemoteStyleServer>> | undefined;
   let sg: ScatterGather;
 
   before(async () => {
@@ -172,6 +173,7 @@ describe('imports on a remote-style server', { timeout: 120_000 }, () => {
   after(async () => {
     await sg?.close();
     await server?.stop();
+    await late?.stop();
   });
 
   const failure = async (fn: string) => {
@@ -211,5 +213,23 @@ describe('imports on a remote-style server', { timeout: 120_000 }, () => {
     const [result] = await sg.mapResults('localModule', [[[2]]]);
     assert.equal(result!.value, 106);
     assert.equal(result!.version, 3, 'defined, then shipped again by each sync');
+  });
+
+  test('after a refresh, and on a server that joins late, definitions come with their captures and modules', async () => {
+    const OFFSET = 1000;
+    await sg.define('withEverything', async (x: number) => (await import('./mylib.mjs' as string)).triple(x) + OFFSET, { with: { OFFSET } });
+    await sg.command('refresh');
+    assert.equal(await sg.submit('withEverything', [2]), 1106);
+    late = await startRemoteStyleServer('remote-late', '--label', 'late');
+    await sg.connect(late.endpoint);
+    const [result] = await sg.mapResults('withEverything', [[[3]]], { labels: ['late'] });
+    assert.deepEqual([result!.value, result!.worker.server], [1109, 'remote-late']);
+  });
+
+  test("a session's shipped modules go when it ends", async () => {
+    const cache = path.join(serverDir, 'node_modules', '.cache', 'tsgather', 'modules');
+    assert.equal(readdirSync(cache).length, 1, 'one session directory while the session runs');
+    await sg.close();
+    await waitUntil(() => !existsSync(cache) || readdirSync(cache).length === 0, 10_000, 'the session directory to go');
   });
 });
