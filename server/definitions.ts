@@ -94,19 +94,20 @@ export class Definitions {
     let table = this.byController.get(controller);
     if (!table) this.byController.set(controller, (table = new Map()));
     for (const def of defs) {
-      const definition: Definition = { fn: failedDefinition(def, 'not compiled'), version: def.version };
+      let definition: Definition;
       try {
         const compiled = this.compile(controller, def);
-        definition.fn = compiled.fn;
+        const made: Definition = { fn: compiled.fn, version: def.version };
         // Once its imports are in, its jobs call the function itself rather than a wrapper that waits.
         const direct = compiled.direct;
         if (direct)
           compiled.ready?.then(
-            () => void (definition.fn = direct),
+            () => void (made.fn = direct),
             () => {},
           );
+        definition = made;
       } catch (error) {
-        definition.fn = failedDefinition(def, error);
+        definition = { fn: failedDefinition(def, error), version: def.version };
       }
       table.set(def.name, definition);
     }

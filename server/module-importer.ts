@@ -15,7 +15,7 @@ import type { ShippedDir } from './shipped-modules.js';
 
 export interface Importer {
   import(specifier: string, options?: ImportCallOptions): Promise<unknown>;
-  require(id: string): unknown;
+  require: ((id: string) => unknown) & { resolve(id: string): string };
 }
 
 /** Which server this worker belongs to, for error messages: its name (--name, else host-pid as the server names itself). */
@@ -46,7 +46,7 @@ function importFrom(dir: string): ImportFn {
     importers.set(dir, importer);
   }
   if (!importer) {
-    const script = quietly(
+    const script = withoutLoaderWarning(
       () =>
         new vm.Script('(specifier, options) => import(specifier, options)', {
           filename: path.join(dir, '[tsgather definition].js'),
@@ -60,10 +60,10 @@ function importFrom(dir: string): ImportFn {
 }
 
 /** Node calls USE_MAIN_CONTEXT_DEFAULT_LOADER experimental and says so on stderr at its first use, which would reach a job's output: not that warning. */
-let quieted = false;
-function quietly<T>(make: () => T): T {
-  if (!quieted) {
-    quieted = true;
+let filtering = false;
+function withoutLoaderWarning<T>(make: () => T): T {
+  if (!filtering) {
+    filtering = true;
     const emit = process.emitWarning;
     process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
       if (String(warning).includes('USE_MAIN_CONTEXT_DEFAULT_LOADER')) return;
@@ -101,6 +101,25 @@ export function importerFor(base: string | undefined, shipped: ShippedDir | unde
     const detail = first instanceof Error ? `: ${first.message}` : '';
     return new ModuleNotFoundError(`cannot import '${specifier}' on server '${serverName()}' (host ${os.hostname()}): not found from ${looked}; ${hint}${detail}`);
   };
+  /** Runs `use` with a require from the first directory where `id` is found (a shipped copy first). */
+  const requireFrom = <T>(id: string, use: (require: NodeJS.Require, id: string) => T): T => {
+    const shippedUrl = baseDir ? shipped?.urlFor(id, baseDir) : undefined;
+    if (shippedUrl) {
+      const file = fileURLToPath(shippedUrl);
+      return use(createRequire(file), file);
+    }
+    const dirs = dirsFor(id);
+    let first: unknown;
+    for (const dir of dirs) {
+      try {
+        return use(createRequire(path.join(dir, '[tsgather definition].js')), id);
+      } catch (error) {
+        if (!notFound(error)) throw error;
+        first ??= error;
+      }
+    }
+    throw missing(id, dirs, first);
+  };
   return {
     async import(specifier, options) {
       if (typeof specifier !== 'string') return importFrom(baseDir ?? serverDir)(specifier, options);
@@ -118,20 +137,8 @@ export function importerFor(base: string | undefined, shipped: ShippedDir | unde
       }
       throw missing(specifier, dirs, first);
     },
-    require(id) {
-      const shippedUrl = baseDir ? shipped?.urlFor(id, baseDir) : undefined;
-      if (shippedUrl) return createRequire(fileURLToPath(shippedUrl))(fileURLToPath(shippedUrl));
-      const dirs = dirsFor(id);
-      let first: unknown;
-      for (const dir of dirs) {
-        try {
-          return createRequire(path.join(dir, '[tsgather definition].js'))(id);
-        } catch (error) {
-          if (!notFound(error)) throw error;
-          first ??= error;
-        }
-      }
-      throw missing(id, dirs, first);
-    },
+    require: Object.assign((id: string) => requireFrom(id, (req, found) => req(found)), {
+      resolve: (id: string) => requireFrom(id, (req, found) => req.resolve(found)),
+    }),
   };
 }

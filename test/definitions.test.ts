@@ -109,9 +109,9 @@ describe('define with captured names, on the embedded server', { timeout: 120_00
     await sg.define('local', async (x: number) => {
       const { triple } = await import('./mylib.mjs' as string);
       const { default: shout } = await import('homepkg' as string);
-      return `${shout(String(triple(x)))} ${require('./counter.cjs').bump(x)}`;
+      return `${shout(String(triple(x)))} ${require('./counter.cjs').bump(x)} ${require.resolve('./counter.cjs')}`;
     });
-    assert.equal(await sg.submit('local', [2]), '6! 3');
+    assert.equal(await sg.submit('local', [2]), `6! 3 ${path.join(home, 'counter.cjs')}`);
     await sg.define('bound', (s: string) => shout(s), { with: { shout: imported('homepkg', 'default') } });
     assert.equal(await sg.submit('bound', ['hey']), 'HEY!');
   });
