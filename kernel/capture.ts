@@ -29,7 +29,8 @@ interface Made {
 const JOB_CALLS = ['map', 'mapResults', 'submit', 'addJobAsync'] as const;
 
 export class CellCapture {
-  private baseline = new Set<string>();
+  /** The global object's names and values once the kernel's own globals are in. */
+  private baseline = new Map<string, unknown>();
   /** Modules cells imported or required: specifier, what it gave, and the path from import(specifier) to that. */
   private readonly modules: Array<{ specifier: string; root: object; path: string[] }> = [];
   private readonly tracked = new Map<ScatterGather, Map<string, Made>>();
@@ -37,9 +38,9 @@ export class CellCapture {
 
   constructor(private readonly imported?: Imported) {}
 
-  /** Takes the global object's names, once the kernel's own globals are in: those are not cell names. */
+  /** Takes the global object's names and values, once the kernel's own globals are in: while they keep those values, they are not cell names. */
   sealBaseline(): void {
-    this.baseline = new Set(Object.getOwnPropertyNames(globalThis));
+    this.baseline = new Map(Object.getOwnPropertyNames(globalThis).map((name) => [name, readGlobal(name)]));
   }
 
   recordImport(specifier: string, namespace: unknown): void {
@@ -51,14 +52,17 @@ export class CellCapture {
     if (exports && (typeof exports === 'object' || typeof exports === 'function')) this.remember(id, { default: exports }, []);
   }
 
-  /** The value a cell bound to `name`, if any. */
+  /** The value a cell bound to `name`, if any: a global counts only once a cell rebinds or shadows it (`const URL = …`). */
   lookup(name: string): { value: unknown } | undefined {
-    if (this.baseline.has(name) || !CAPTURE_NAME.test(name)) return undefined;
+    if (!CAPTURE_NAME.test(name)) return undefined;
+    let value: unknown;
     try {
-      return { value: globalEval(name) };
+      value = globalEval(name);
     } catch {
       return undefined; // not bound, or not yet initialised
     }
+    if (this.baseline.has(name) && Object.is(this.baseline.get(name), value)) return undefined;
+    return { value };
   }
 
   /** Gives `sg` a define that captures from the cell scope, and job calls that first redefine what went stale. */
@@ -146,6 +150,17 @@ export class CellCapture {
 
   private remember(specifier: string, root: object, path: string[]): void {
     if (!this.modules.some((m) => m.specifier === specifier && m.root === root)) this.modules.push({ specifier, root, path });
+  }
+}
+
+/** Never equal to a value read: a global whose getter throws. */
+const UNREADABLE = Symbol('unreadable');
+
+function readGlobal(name: string): unknown {
+  try {
+    return (globalThis as Record<string, unknown>)[name];
+  } catch {
+    return UNREADABLE;
   }
 }
 

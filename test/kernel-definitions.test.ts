@@ -59,6 +59,8 @@ describe('kernel: definitions take the notebook with them', { timeout: 180_000 }
     // addJob cannot wait for a definition: the cell that redefined the helper defined f again as it ended
     await run('function helper(x: number): number { return x * 7 }');
     assert.equal(await run("sg.addJob('f', [[[1]]]);\nconst [late] = await sg.waitForResult({ all: true });\nconsole.log(late.value, late.version)"), '8 4\n');
+    // a cell's binding that shadows a global is the cell's, and travels
+    assert.equal(await run("const URL = 'https://example.org';\nawait sg.define('u', () => URL.length);\nconsole.log(await sg.submit('u'))"), '19\n');
   });
 
   test('a socket is refused at define, naming it and the line that uses it', async () => {
