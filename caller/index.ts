@@ -1,6 +1,8 @@
 export { ScatterGather, type ScatterGatherEvents } from './scatter-gather.js';
 export { spawnScatterGather } from './spawn.js';
 export * from './types.js';
+export { CaptureError, imported, ModuleBinding, type ScopeLookup } from './definition-capture.js';
+export type { SyncedModule } from './definition-shipping.js';
 export type { Status, ServerStatus, WorkerStatus, ControllerEvent } from '../protocol/status.js';
 export { SerializationError } from '../protocol/codec.js';
 export {

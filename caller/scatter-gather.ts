@@ -9,11 +9,12 @@ import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
 import { putMessage } from './shared-values.js';
-import { frames, Outbox, readHead, textFrame, type Frames, type Command, type ControllerEvent, type ControllerToCaller, type DefinitionSpec, type Status } from '../protocol/index.js';
+import { frames, Outbox, readHead, textFrame, type Frames, type Command, type ControllerEvent, type ControllerToCaller, type Status } from '../protocol/index.js';
 import { parseServerUrl } from '../protocol/server-url.js';
-import { checkedLabels, runSpecOf, type RunSpec } from './job-options.js';
-import { checkDefinitionSyntax } from './definition-syntax.js';
-import { checkFunctionName, encodeItems, jobArguments, type EncodedItems } from './job-encoding.js';
+import { runSpecOf, type RunSpec } from './job-options.js';
+import { DefinitionShipper, type SyncedModule } from './definition-shipping.js';
+import { defaultBase } from './definition-modules.js';
+import { encodeItems, jobArguments, type EncodedItems } from './job-encoding.js';
 import { JobLedger } from './job-ledger.js';
 import { JobOutbox } from './job-outbox.js';
 import { holdChild, IdleAwareReceiver } from './idle-receiver.js';
@@ -67,7 +68,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   private readonly jobs: JobOutbox;
   private readonly requests: Requests;
   private readonly waiters = new Waiters(() => this.exited);
-  private readonly versions = new Map<string, number>();
+  private readonly definitions: DefinitionShipper;
   private readonly echo = new OutputEcho();
   private readonly receiver: IdleAwareReceiver;
   private readonly exitedPromise: Promise<void>;
@@ -101,6 +102,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     const outbox = new Outbox(socket);
     this.jobs = new JobOutbox(outbox);
     this.requests = new Requests(outbox);
+    const flushJobs = () => this.jobs.flush(true); // jobs added before a (re)definition keep their place ahead of it
+    this.definitions = new DefinitionShipper(options.base ?? defaultBase(), flushJobs, (spec) => this.request({ t: 'define', id: 0 }, JSON.stringify(spec)));
     this.exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.once('exit', (code, signal) => this.controllerExited(code, signal));
     this.receiver = new IdleAwareReceiver(socket, {
@@ -115,18 +118,14 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     });
   }
 
-  /** Ships a function to every worker, present and future (with `labels`: only on servers carrying them all). Redefining a name gives a new version. */
-  async define(name: string, fn: ((...args: never[]) => unknown) | string, options: DefineOptions = {}): Promise<number> {
-    checkFunctionName(name, 'define');
-    const source = typeof fn === 'function' ? fn.toString() : fn;
-    if (typeof source !== 'string' || source.trim() === '') throw new TypeError('define() needs a function or its source text');
-    await checkDefinitionSyntax(name, source);
-    const labels = options.labels === undefined ? [] : checkedLabels(options.labels, 'define labels');
-    const version = (this.versions.get(name) ?? 0) + 1;
-    this.versions.set(name, version);
-    this.jobs.flush(true); // jobs added before the redefinition keep their place ahead of it
-    await this.request({ t: 'define', id: 0 }, JSON.stringify({ name, version, source, ...(labels.length > 0 ? { labels } : {}) } satisfies DefinitionSpec));
-    return version;
+  /** Ships a function, with the names it uses, to every worker present and future (with `labels`: those carrying them). Redefining a name gives a new version. */
+  define(name: string, fn: ((...args: never[]) => unknown) | string, options: DefineOptions = {}): Promise<number> {
+    return this.definitions.define(name, fn, options);
+  }
+
+  /** Ships local module files (paths relative to the script's or notebook's directory) to every worker, with every definition. */
+  sync(paths: readonly string[]): Promise<SyncedModule[]> {
+    return this.definitions.sync(paths);
   }
 
   /**

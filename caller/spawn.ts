@@ -27,10 +27,10 @@ const controllerScript = fileURLToPath(new URL('../embedded/controller-main.js',
  * this machine with one worker per core; with URLs (`tcp://host:port[/fn][?workers=N]`) it dials
  * those servers. `listen` lets further servers dial in (`tsgather server --connect ...`).
  */
-export async function spawnScatterGather(urls: string[] = [], given: SpawnOptions = {}): Promise<ScatterGather> {
-  checkSpawnOptions(given);
-  const launcher = given.cluster;
-  const options = launcher ? await withClusterPlan(given, launcher) : given;
+export async function spawnScatterGather(urls: string[] = [], options: SpawnOptions = {}): Promise<ScatterGather> {
+  checkSpawnOptions(options);
+  const launcher = options.cluster;
+  if (launcher) options = await withClusterPlan(options, launcher);
   const addresses = urls.map(parseServerUrl);
   const embeddedWorkers = urls.length === 0 && options.embedded !== false ? (options.workers ?? os.availableParallelism()) : undefined;
   // Key files are read and every link checked here, so a mistake fails this call with a clear error.

@@ -2,6 +2,7 @@ import { userStack } from './remote-stack.js';
 import type { LinkSecurityOptions } from '../protocol/link-security.js';
 import type { ClusterLauncher } from '../launch/launcher.js';
 import type { Status } from '../protocol/status.js';
+import type { ScopeLookup } from './definition-capture.js';
 /** The public shapes of the caller's API. */
 
 /** One job: positional arguments, and optionally keyword arguments passed as a last object. */
@@ -94,6 +95,12 @@ export interface WaitOptions {
 }
 
 export interface SpawnOptions extends LinkSecurityOptions {
+  /**
+   * The directory that a definition's `import()` and `require()` resolve from (relative paths and
+   * packages), and `sync()` paths are relative to. Default: the main script's directory, or the
+   * working directory when there is none; the kernel gives the notebook's directory.
+   */
+  base?: string;
   /** Workers of the embedded local server (default: one per core). */
   workers?: number;
   /** V8 heap limit (MB) of each embedded worker: a job that allocates without bound then kills only its worker. */
@@ -167,6 +174,18 @@ export interface JobOptions {
 export interface DefineOptions {
   /** Ship the definition only to servers carrying every one of these labels; its jobs then run only there. */
   labels?: string[];
+  /**
+   * Values the function uses by name, shipped with it by value: data (as superjson carries it),
+   * functions (as source, with the names they use in turn), and `imported(specifier, ...path)`
+   * for what a module exports. A free name of the function that is neither a global of the
+   * workers nor given here (nor found by `scope`) is refused by define, naming it and its line.
+   */
+  with?: Record<string, unknown>;
+  /**
+   * Where a free name that `with` does not give is looked up: `{ value }` when it is bound there.
+   * The tsgather kernel passes the notebook's cell scope (see docs/definitions.md).
+   */
+  scope?: ScopeLookup;
 }
 
 /**

@@ -16,10 +16,13 @@ delete process.env.TSGATHER_CONTROLLER;
 process.once('exit', () => removeSocketDirIfOwnerGone(launch.callerEndpoint));
 const level = logLevel(launch.logLevel, 'warn');
 
+/** The embedded server's name, which its workers give in their errors too. */
+const embeddedName = `local-${os.hostname()}`;
+
 /** The embedded server's workers, started before the rest of this process loads, so that both start-ups overlap. */
 function startWorkers(embedded: EmbeddedCluster): { workerEndpoint: string; workers: ReturnType<typeof spawnWorker>[] } {
   const workerEndpoint = ipcEndpoint('workers');
-  return { workerEndpoint, workers: Array.from({ length: embedded.workers }, (_, i) => spawnWorker(i + 1, workerEndpoint, embedded)) };
+  return { workerEndpoint, workers: Array.from({ length: embedded.workers }, (_, i) => spawnWorker(i + 1, workerEndpoint, { ...embedded, name: embeddedName })) };
 }
 
 const prestarted = launch.embedded ? startWorkers(launch.embedded) : undefined;
@@ -28,7 +31,7 @@ const server = launch.embedded
   ? new ComputeServer({
       // The options its prestarted workers were started with: the launch's, as they are.
       ...launch.embedded,
-      name: `local-${os.hostname()}`,
+      name: embeddedName,
       exclusive: true, // started for this controller alone: its die stops the workers
       prestarted,
       logger: createLogger('server', level),

@@ -5,6 +5,7 @@
 import { createRequire, isBuiltin } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { CellCapture } from './capture.js';
 import { createDisplay, type Display, type DisplayMessage } from './display.js';
 import { forNotebook, type NotebookEngine } from './scatter-gather.js';
 import { IMPORT_HELPER } from './transpile.js';
@@ -28,6 +29,8 @@ export interface CellScope {
   engine?: NotebookEngine;
   /** Why the engine is missing, if it is. */
   engineError?: string;
+  /** Called when a cell has run: functions defined from the notebook whose captured names changed are defined again. */
+  afterCell(): Promise<void>;
 }
 
 export async function installCellScope(io: ScopeIO): Promise<CellScope> {
@@ -35,8 +38,11 @@ export async function installCellScope(io: ScopeIO): Promise<CellScope> {
   const resolver = new Resolver(io.cwd);
   let engine: NotebookEngine | undefined;
   let engineError: string | undefined;
+  let capture: CellCapture | undefined;
   try {
-    engine = forNotebook({ ...(await import(resolver.resolve(PACKAGE_NAME))) }, { display, write: io.write });
+    const exports = { ...(await import(resolver.resolve(PACKAGE_NAME))) } as Record<string, unknown>;
+    capture = new CellCapture(typeof exports.imported === 'function' ? (exports.imported as (specifier: string, ...path: string[]) => unknown) : undefined);
+    engine = forNotebook(exports, { display, write: io.write, base: io.cwd, capture });
     const spawn = engine.namespace.spawnScatterGather as ((...args: unknown[]) => Promise<ScatterGather>) | undefined;
     // Spawned outside the cell: its receive loop, job output and progress must outlive an interrupt of that cell.
     if (spawn) engine.namespace.spawnScatterGather = async (...args: unknown[]) => forCells(await outsideCells(() => spawn(...args)));
@@ -45,12 +51,27 @@ export async function installCellScope(io: ScopeIO): Promise<CellScope> {
   }
 
   // guarded like the cell's own awaits: an import in an interrupted cell never resumes it
-  const cellImport = (specifier: string, options?: ImportCallOptions) =>
-    awaitGuard(specifier === PACKAGE_NAME && engine ? Promise.resolve(engine.namespace) : import(resolver.resolve(specifier), options));
-  const cellRequire = Object.assign((id: string): unknown => (id === PACKAGE_NAME && engine ? engine.namespace : resolver.require(id)), {
-    resolve: (id: string) => resolver.requireResolve(id),
-    cache: resolver.cache,
-  });
+  const cellImport = (specifier: string, options?: ImportCallOptions): Promise<unknown> =>
+    awaitGuard(
+      (async () => {
+        if (specifier === PACKAGE_NAME && engine) return engine.namespace;
+        const namespace = await import(resolver.resolve(specifier), options);
+        capture?.recordImport(specifier, namespace); // what a function takes from it travels as this import
+        return namespace;
+      })(),
+    );
+  const cellRequire = Object.assign(
+    (id: string): unknown => {
+      if (id === PACKAGE_NAME && engine) return engine.namespace;
+      const exports = resolver.require(id);
+      capture?.recordRequire(id, exports);
+      return exports;
+    },
+    {
+      resolve: (id: string) => resolver.requireResolve(id),
+      cache: resolver.cache,
+    },
+  );
   const input = (prompt = '', options: { password?: boolean } = {}) => io.input(String(prompt), !!options.password);
 
   const globals: Record<string, unknown> = {
@@ -65,7 +86,8 @@ export async function installCellScope(io: ScopeIO): Promise<CellScope> {
   for (const [name, value] of Object.entries(globals)) {
     Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
   }
-  return { display, engine, engineError };
+  capture?.sealBaseline();
+  return { display, engine, engineError, afterCell: async () => capture?.afterCell() };
 }
 
 /**

@@ -85,6 +85,7 @@ const TERMINATED = interruptedOutcome();
 async function evaluate(js: string): Promise<ExecuteOutcome> {
   const evaluation = await evaluator.run(js);
   if (evaluation.kind === 'terminated') return TERMINATED;
+  await scope.afterCell(); // functions defined from earlier cells follow what this cell redefined
   if (evaluation.kind === 'thrown') return thrownOutcome(evaluation.value);
   try {
     const rendered = renderValue(evaluation.value);

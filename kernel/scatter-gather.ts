@@ -5,6 +5,7 @@
  * `sg.plotDurations(results)` draws a Vega-Lite chart, and every instance is closed when the
  * kernel shuts down.
  */
+import type { CellCapture } from './capture.js';
 import type { Display } from './display.js';
 import type { StreamName } from './worker-messages.js';
 import type { JobOutput, Reporter, ScatterGather, Status } from '../caller/index.js';
@@ -19,7 +20,16 @@ export interface NotebookEngine {
 
 type Spawn = (urls?: unknown, options?: unknown, ...rest: unknown[]) => Promise<ScatterGather>;
 
-export function forNotebook(engine: Record<string, unknown>, io: { display: Display; write: (name: StreamName, text: string) => void }): NotebookEngine {
+export interface NotebookIO {
+  display: Display;
+  write: (name: StreamName, text: string) => void;
+  /** The notebook's directory: definitions' imports resolve from it, sync() paths are relative to it. */
+  base?: string;
+  /** Gives each pool a define that captures from the cell scope (capture.ts). */
+  capture?: CellCapture;
+}
+
+export function forNotebook(engine: Record<string, unknown>, io: NotebookIO): NotebookEngine {
   const open = new Set<ScatterGather>();
   const spawn = engine.spawnScatterGather as Spawn | undefined;
   const reporter: Reporter = {
@@ -32,6 +42,7 @@ export function forNotebook(engine: Record<string, unknown>, io: { display: Disp
     sg.once('exit', () => open.delete(sg));
     forwardJobOutput(sg, io.write);
     Object.defineProperty(sg, 'plotDurations', { value: (results: readonly TimedResult[]) => durationsChart(results), configurable: true });
+    io.capture?.track(sg);
     return sg;
   };
 
@@ -39,7 +50,8 @@ export function forNotebook(engine: Record<string, unknown>, io: { display: Disp
   if (spawn) {
     namespace.spawnScatterGather = async (urls?: unknown, options?: unknown, ...rest: unknown[]) => {
       // The terminal progress bar is for scripts; cells get the live display instead.
-      const inCell = options === undefined || (typeof options === 'object' && options !== null) ? { progress: false, reporter, ...(options as object | undefined) } : options;
+      const inCell =
+        options === undefined || (typeof options === 'object' && options !== null) ? { progress: false, reporter, ...(io.base ? { base: io.base } : {}), ...(options as object | undefined) } : options;
       return adopt(await spawn(urls, inCell, ...rest));
     };
   }

@@ -12,8 +12,10 @@ import * as acorn from 'acorn';
 import { simple as walk } from 'acorn-walk';
 import { transformSync } from 'amaro';
 import { awaitGuardEdits, topLevelBindings } from './cell-guards.js';
+import { DEFINITION_IMPORT } from '../protocol/definition-captures.js';
 
-export const IMPORT_HELPER = '__tsgather_import';
+/** The same name a worker binds to its importer: a cell function's rewritten `import()` works in a definition as it is. */
+export const IMPORT_HELPER = DEFINITION_IMPORT;
 
 export class CellSyntaxError extends Error {
   override name = 'SyntaxError';

@@ -1,5 +1,6 @@
 export * from './codec.js';
 export * from './messages.js';
+export * from './definition-captures.js';
 export * from './job-values.js';
 export * from './transport.js';
 export * from './keys.js';

@@ -11,6 +11,7 @@
  */
 
 import type { ControllerEvent, SessionShare } from './status.js';
+import type { CapturedName, ShippedModule } from './definition-captures.js';
 
 /** Bumped on any change to a message's meaning; peers of another version are refused at the handshake. */
 export const PROTOCOL_VERSION = 5;
@@ -23,6 +24,12 @@ export interface DefinitionSpec {
   source: string;
   /** Sent only to servers carrying every one of these labels; its jobs run only there. */
   labels?: string[];
+  /** Names the source uses from the caller's side, shipped with it (see definition-captures.ts). */
+  captures?: CapturedName[];
+  /** The file URL of the directory its `import()` and `require()` resolve from first (the notebook's or script's). */
+  base?: string;
+  /** Local modules shipped with it (`sg.sync()`), found by their paths relative to `base`. */
+  modules?: ShippedModule[];
 }
 
 export interface ServerInfo {

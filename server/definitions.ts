@@ -1,14 +1,19 @@
 /**
  * The functions a worker can run: definitions shipped by each controller (kept per controller, so
  * two controllers sharing a server never see each other's), and those a server's --module exports
- * (preloaded, version 0, seen by every controller).
+ * (preloaded, version 0, seen by every controller). A definition that came with captured names, a
+ * base directory or modules is compiled in that scope (definition-scope.ts); a bare source, as
+ * older callers send, is evaluated alone.
  */
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { describeError } from '../protocol/codec.js';
 import { MAX_FUNCTION_NAME, MAX_PRELOADED_NAMES_BYTES, type DefinitionSpec } from '../protocol/messages.js';
+import { compileInScope, type Compiled, type JobFunction } from './definition-scope.js';
+import { importerFor } from './module-importer.js';
+import { ShippedModules } from './shipped-modules.js';
 
-export type JobFunction = (...args: unknown[]) => unknown;
+export type { JobFunction };
 
 export interface Definition {
   fn: JobFunction;
@@ -56,6 +61,11 @@ export class Definitions {
   /** Kept as Definitions, so a lookup of a preloaded function allocates nothing. */
   private readonly preloaded = new Map<string, Definition>();
   private readonly byController = new Map<string, Map<string, Definition>>();
+  private readonly shipped: ShippedModules;
+
+  constructor(options: { shippedModulesDir?: string } = {}) {
+    this.shipped = new ShippedModules(options.shippedModulesDir);
+  }
 
   /** Imports a --module and keeps every function it exports (its default export's too). */
   async preload(modulePath: string): Promise<void> {
@@ -86,19 +96,37 @@ export class Definitions {
     let table = this.byController.get(controller);
     if (!table) this.byController.set(controller, (table = new Map()));
     for (const def of defs) {
-      let fn: JobFunction;
+      let definition: Definition;
       try {
-        fn = compileDefinition(def.source, def.name);
+        const compiled = this.compile(controller, def);
+        const made: Definition = { fn: compiled.fn, version: def.version };
+        // Once its imports are in, its jobs call the function itself rather than a wrapper that waits.
+        const direct = compiled.direct;
+        if (direct)
+          compiled.ready?.then(
+            () => void (made.fn = direct),
+            () => {},
+          );
+        definition = made;
       } catch (error) {
-        fn = failedDefinition(def, error);
+        definition = { fn: failedDefinition(def, error), version: def.version };
       }
-      table.set(def.name, { fn, version: def.version });
+      table.set(def.name, definition);
     }
+  }
+
+  private compile(controller: string, def: DefinitionSpec): Compiled {
+    if (def.captures === undefined && def.base === undefined && def.modules === undefined) return { fn: compileDefinition(def.source, def.name) };
+    if (def.modules !== undefined && !Array.isArray(def.modules)) throw new TypeError('the modules of a definition must be a list');
+    if (def.captures !== undefined && !Array.isArray(def.captures)) throw new TypeError('the captured names of a definition must be a list');
+    const shipped = def.modules?.length ? this.shipped.place(controller, def.modules) : undefined;
+    return compileInScope(def, importerFor(def.base, shipped));
   }
 
   /** Drops a controller's definitions: its session ended. */
   forget(controller: string): void {
     this.byController.delete(controller);
+    this.shipped.forget(controller);
   }
 
   /** The controller's own definition first, then a preloaded function of that name. */

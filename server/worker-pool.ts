@@ -48,6 +48,8 @@ export interface PoolEvents {
  * name them, so that either can be passed as it is.
  */
 export interface WorkerSpawnOptions {
+  /** The server's name (`--name`): its workers name it in their errors (default: host-pid, as the server names itself). */
+  name?: string;
   /** A module whose exports every worker preloads as job functions. */
   module?: string;
   /** V8 heap ceiling per worker: a job that allocates without bound kills only its worker, soon. */
@@ -74,8 +76,10 @@ export function spawnWorker(w: number | undefined, endpoint: string, options: Wo
     ...withMallocTunables(process.env),
     TSGATHER_WORKER_ENDPOINT: endpoint,
     ...(options.module ? { TSGATHER_MODULE: options.module } : {}),
+    ...(options.name ? { TSGATHER_SERVER_NAME: options.name } : {}),
     ...(options.workerMaxRssMb ? { TSGATHER_WORKER_MAX_RSS_MB: String(options.workerMaxRssMb) } : {}),
   };
+  if (!options.name) delete env.TSGATHER_SERVER_NAME; // not one inherited from elsewhere
   if (w === undefined) {
     delete env.TSGATHER_WORKER_ID;
     env.TSGATHER_SPARE_FD = String(SPARE_FD); // where it says it has loaded

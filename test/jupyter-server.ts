@@ -40,6 +40,8 @@ export async function jupyterEnvironment(): Promise<JupyterEnvironment> {
 
 export interface JupyterServer {
   baseUrl: string;
+  /** The server's root directory (its notebooks' paths are relative to it), removed by stop(). */
+  root: string;
   settings: ServerConnection.ISettings;
   kernels: KernelManager;
   process: ChildProcess;
@@ -109,7 +111,7 @@ export async function startJupyterServer(): Promise<JupyterServer> {
     if (!status.ok) throw new Error(`jupyter server API answered ${status.status}`);
     kernels = new KernelManager({ serverSettings: settings });
     await kernels.ready;
-    return { baseUrl, settings, kernels, process: child, log: () => log, stop };
+    return { baseUrl, root: environment.root, settings, kernels, process: child, log: () => log, stop };
   } catch (error) {
     await stop();
     throw error;
