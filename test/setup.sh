@@ -2,13 +2,15 @@
 # Installs what the tests need on a fresh machine: the Debian packages that provide the real
 # Jupyter side (server, client, nbclient, nbconvert, classic Notebook and its `jupyter notebook`
 # command), openssh-server for the SSH launcher test, iproute2 for test hosts in network namespaces,
-# chromium for the browser tests (driven by puppeteer-core), and the npm packages. Safe to run
+# chromium for the browser tests (driven by puppeteer-core), podman with runc and mmdebstrap to
+# build and run the server image (test/containers.test.ts), and the npm packages. Safe to run
 # again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debian_packages=(openssh-server systemd jupyter-server jupyter-client jupyter-core python3-jupyter-server python3-jupyter-client
-  python3-nbclient jupyter-nbconvert python3-notebook jupyter-notebook python3-ipykernel iproute2 chromium)
+  python3-nbclient jupyter-nbconvert python3-notebook jupyter-notebook python3-ipykernel iproute2 chromium
+  podman runc mmdebstrap)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
