@@ -93,16 +93,16 @@ export class Podman {
   async build(context: string, containerfile: string, tag: string, buildArgs: Record<string, string>): Promise<void> {
     const npmrc: string[] = [];
     const mounts: string[] = [];
-    const registry = (await npmConfig('registry')) ?? 'https://registry.npmjs.org/';
+    const registry = (await npmConfig('registry', this.dir)) ?? 'https://registry.npmjs.org/';
     npmrc.push(`registry=${registry}`);
-    const ca = process.env.NODE_EXTRA_CA_CERTS ?? (await npmConfig('cafile'));
+    const ca = process.env.NODE_EXTRA_CA_CERTS ?? (await npmConfig('cafile', this.dir));
     if (ca && existsSync(ca)) {
       mounts.push('--volume', `${ca}:/run/tsgather-build/ca.crt:ro`);
       npmrc.push('cafile=/run/tsgather-build/ca.crt');
     }
     await writeFile(join(this.dir, 'npmrc'), `${npmrc.join('\n')}\n`);
     mounts.push('--volume', `${join(this.dir, 'npmrc')}:/root/.npmrc:ro`);
-    const cache = await npmConfig('cache');
+    const cache = await npmConfig('cache', this.dir);
     if (cache && existsSync(cache)) mounts.push('--volume', `${cache}:/root/.npm:O`);
     const args = Object.entries(buildArgs).flatMap(([name, value]) => ['--build-arg', `${name}=${value}`]);
     // No layer cache (a fresh storage has nothing to reuse), host networking (no network plugins needed).
@@ -156,8 +156,9 @@ function aptSources(): string[] {
 }
 
 /** `npm config get <key>`, or undefined when unset. */
-async function npmConfig(key: string): Promise<string | undefined> {
-  const got = await runProgram('npm', ['config', 'get', key]);
+async function npmConfig(key: string, logsDir: string): Promise<string | undefined> {
+  // npm's debug log goes to the temporary directory, not ~/.npm/_logs (where each run would also prune another's).
+  const got = await runProgram('npm', ['config', 'get', key, `--logs-dir=${logsDir}`]);
   const value = got.stdout.trim();
   return got.code === 0 && value !== '' && value !== 'null' && value !== 'undefined' ? value : undefined;
 }
