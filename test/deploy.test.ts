@@ -1,7 +1,8 @@
 /**
  * The deployment files, validated where they cannot be run here: the systemd unit by
- * `systemd-analyze verify`, the Kubernetes manifest and the Containerfile by parsing. Every
- * `tsgather server` flag they use must be one the real CLI accepts.
+ * `systemd-analyze verify`, the Kubernetes manifest and the Containerfile by parsing (the image is
+ * also built and run with podman: test/containers.test.ts). Every `tsgather server` flag they use
+ * must be one the real CLI accepts, and the manifest must agree with the image.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -103,9 +104,16 @@ describe('Kubernetes Deployment', () => {
     assert.equal(args[args.indexOf('--workers') + 1], String(server.resources.limits.cpu), 'one worker per CPU of the limit');
     for (const kind of ['requests', 'limits']) assert.ok(server.resources[kind].cpu && server.resources[kind].memory, `resources.${kind} set`);
     assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.securityContext.runAsUser, imageUid(), "the image's user");
+    assert.equal(pod.securityContext.runAsGroup, imageUid());
+    // Deleted or scaled down, a pod gets SIGTERM and drains: running jobs finish, queued ones go back to the controller.
+    const drain = Number(args[args.indexOf('--drain-seconds') + 1]);
+    assert.ok(drain > 0 && deployment.spec.template.spec.terminationGracePeriodSeconds >= drain + 5, 'the grace period covers the drain');
 
     // --key-file and --controller-key point into the keys volume, filled from the Secret.
     const keysMount = server.volumeMounts.find((m: { name: string }) => m.name === 'keys');
+    assert.equal(keysMount.mountPath, '/keys', "where the image's default command looks for them");
+    assert.equal(keysMount.readOnly, true);
     assert.ok(args[args.indexOf('--key-file') + 1]!.startsWith(`${keysMount.mountPath}/`));
     assert.ok(args[args.indexOf('--controller-key') + 1]!.startsWith(`${keysMount.mountPath}/`));
     const secret = pod.volumes.find((v: { name: string; secret?: unknown }) => v.secret);
@@ -118,37 +126,65 @@ describe('Kubernetes Deployment', () => {
   });
 });
 
-describe('Containerfile', () => {
-  /** Instructions with continuation lines joined and comments dropped. */
-  function instructions(text: string): Array<{ op: string; args: string }> {
-    return text
-      .replace(/\\\n/g, ' ')
-      .split('\n')
-      .map((line) => line.trim())
-      .filter((line) => line && !line.startsWith('#'))
-      .map((line) => {
-        const [, op, args] = /^([A-Z]+)\s+(.*)$/.exec(line) ?? assert.fail(`not an instruction: ${line}`);
-        return { op: op!, args: args! };
-      });
-  }
+/** Containerfile instructions with continuation lines joined and comments dropped. */
+function instructions(text: string): Array<{ op: string; args: string }> {
+  return text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'))
+    .map((line) => {
+      const [, op, args] = /^([A-Z]+)\s+(.*)$/.exec(line) ?? assert.fail(`not an instruction: ${line}`);
+      return { op: op!, args: args! };
+    });
+}
 
-  test('a node:20-slim image that builds with tsc, installs only runtime dependencies and starts tsgather server', () => {
-    const steps = instructions(readFileSync(deploy('Containerfile'), 'utf8'));
+const containerfile = () => instructions(readFileSync(deploy('Containerfile'), 'utf8'));
+
+/** The uid of the image's user, as the Containerfile makes it. */
+function imageUid(): number {
+  const useradd = containerfile().find((s) => s.op === 'RUN' && /useradd .*\bnode$/.test(s.args));
+  return Number(/--uid (\d+)/.exec(useradd?.args ?? '')?.[1]);
+}
+
+describe('Containerfile', () => {
+  test('Node from NODE_IMAGE on BASE_IMAGE (build arguments); it compiles every folder tsc builds, and the final image has runtime dependencies only and starts tsgather server as user node', () => {
+    const steps = containerfile();
     const known = new Set(['FROM', 'WORKDIR', 'COPY', 'RUN', 'ENV', 'USER', 'EXPOSE', 'ENTRYPOINT', 'CMD', 'ARG', 'LABEL']);
     for (const step of steps) assert.ok(known.has(step.op), `unknown instruction ${step.op}`);
-    const froms = steps.filter((s) => s.op === 'FROM');
-    assert.ok(froms.every((s) => s.args.startsWith('node:20-slim')));
-    const final = steps.slice(steps.lastIndexOf(froms.at(-1)!));
-    assert.ok(
-      steps.some((s) => s.op === 'RUN' && /npx tsc -p tsconfig\.json/.test(s.args)),
-      'a build step',
+
+    // Build arguments with defaults that work anywhere a registry is reachable; NODE_IMAGE's Node is what package.json needs.
+    const args = new Map(steps.filter((s) => s.op === 'ARG').map((s) => s.args.split('=') as [string, string]));
+    assert.equal(args.get('BASE_IMAGE'), 'docker.io/library/debian:bookworm-slim');
+    const nodeMajor = Number(/:(\d+)-/.exec(args.get('NODE_IMAGE') ?? '')?.[1]);
+    assert.ok(nodeMajor >= Number(/>=(\d+)/.exec(JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).engines.node)![1]), 'Node of package.json engines');
+    assert.deepEqual(
+      steps.filter((s) => s.op === 'FROM').map((s) => s.args),
+      ['${NODE_IMAGE} AS node', '${BASE_IMAGE} AS build', '${BASE_IMAGE}'],
     );
-    assert.ok(
-      final.some((s) => s.op === 'RUN' && /npm ci --omit=dev/.test(s.args)),
-      'runtime dependencies only in the final image',
+    const stage = (n: number) => {
+      const froms = steps.flatMap((s, i) => (s.op === 'FROM' ? [i] : []));
+      return steps.slice(froms[n]! + 1, froms[n + 1]);
+    };
+    const [build, final] = [stage(1), stage(2)];
+
+    // Every folder tsc compiles is copied in before the build step, and exists in the repository.
+    const { include } = JSON.parse(readFileSync(join(repo, 'tsconfig.json'), 'utf8')) as { include: string[] };
+    const copied = build.filter((s) => s.op === 'COPY' && !s.args.startsWith('--from')).flatMap((s) => s.args.split(/\s+/).slice(0, -1));
+    for (const folder of include) assert.ok(copied.includes(folder), `the build stage copies ${folder}/ (tsconfig.json compiles it)`);
+    for (const source of copied) assert.ok(existsSync(join(repo, source)), `COPY ${source}: not in the repository`);
+    const compile = build.findIndex((s) => s.op === 'RUN' && /npx tsc -p tsconfig\.json/.test(s.args));
+    assert.ok(compile > 0 && build.slice(compile).every((s) => s.op !== 'COPY'), 'compiles after copying the sources');
+    assert.match(build[compile]!.args, /npm prune --omit=dev/, 'runtime dependencies only for the final image');
+
+    for (const path of ['/usr/local/bin/node', '/usr/local/lib/node_modules/npm']) assert.ok(build.some((s) => s.op === 'COPY' && s.args === `--from=node ${path} ${path}`));
+    assert.deepEqual(
+      final.filter((s) => s.op === 'COPY').map((s) => s.args),
+      ['--from=node /usr/local/bin/node /usr/local/bin/node', 'package.json ./', '--from=build /app/node_modules ./node_modules', '--from=build /app/dist ./dist'],
+      'the final image gets node, the compiled code and its runtime dependencies, and no npm',
     );
-    assert.ok(final.some((s) => s.op === 'COPY' && /--from=build \/app\/dist/.test(s.args)));
-    assert.deepEqual(final.find((s) => s.op === 'USER')?.args, 'node', 'not root');
+    assert.equal(final.find((s) => s.op === 'USER')?.args, 'node', 'not root');
+    assert.equal(imageUid(), 1000, 'uid 1000, as in the official Node images');
     assert.deepEqual(JSON.parse(final.find((s) => s.op === 'ENTRYPOINT')!.args), ['node', ...YOUNG_GENERATION_FLAGS, 'dist/cli/main.js', 'server']);
     assert.ok(
       final.some((s) => s.op === 'ENV' && s.args === `GLIBC_TUNABLES=${withMallocTunables({}).GLIBC_TUNABLES}`),
@@ -156,10 +192,6 @@ describe('Containerfile', () => {
     );
     const cmd = JSON.parse(final.find((s) => s.op === 'CMD')!.args) as string[];
     assertServerFlags(cmd, 'CMD');
-    // Everything copied from the build context exists in the repository.
-    for (const copy of steps.filter((s) => s.op === 'COPY' && !s.args.startsWith('--from'))) {
-      const sources = copy.args.split(/\s+/).slice(0, -1);
-      for (const source of sources) assert.ok(existsSync(join(repo, source)), `COPY ${source}: not in the repository`);
-    }
+    assert.equal(cmd[cmd.indexOf('--key-file') + 1], '/keys/server.key', 'by default, keys mounted at /keys');
   });
 });
