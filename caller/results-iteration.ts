@@ -9,6 +9,8 @@ export interface ResultsSource {
   waiters: Waiters;
   /** Takes the results there (as poll() does). */
   take(): JobResult[];
+  /** A batch taken is consumed (what the consumer did not reach is back in the ledger). */
+  settled?(): void;
   /** Nothing added with addJob is outstanding, or still to be queued. */
   drained(): boolean;
   progress(): IterationProgress;
@@ -28,6 +30,7 @@ export async function* iterateResults(source: ResultsSource): AsyncGenerator<Job
           while (next < batch.length) yield batch[next++]!;
         } finally {
           if (next < batch.length) ledger.arrived = batch.slice(next).concat(ledger.arrived);
+          source.settled?.();
         }
         continue;
       }

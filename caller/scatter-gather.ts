@@ -5,7 +5,6 @@
  * Made by spawnScatterGather (spawn.ts).
  */
 import type * as zmq from 'zeromq';
-import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
 import { Outbox, readHead, textFrame, type Command, type ControllerEvent, type ControllerToCaller, type DefinitionSpec, type Status } from '../protocol/index.js';
@@ -15,7 +14,9 @@ import { checkDefinitionSyntax } from './definition-syntax.js';
 import { checkFunctionName, encodeItems, jobArguments, type EncodedItems } from './job-encoding.js';
 import { JobLedger } from './job-ledger.js';
 import { JobOutbox } from './job-outbox.js';
-import { holdChild, IdleAwareReceiver } from './idle-receiver.js';
+import { holdChild, IdleAwareReceiver, type ControllerHandle } from './idle-receiver.js';
+import { detachFrom, type SessionLink } from './session-link.js';
+import type { SessionDetached, SessionInfo } from './session-types.js';
 import { OutputEcho } from './output-echo.js';
 import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
@@ -78,10 +79,11 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   /** @internal use spawnScatterGather() */
   constructor(
-    private readonly child: ChildProcess,
+    private readonly child: ControllerHandle,
     private readonly socket: zmq.Pair,
     private readonly options: SpawnOptions,
     defaultFunction?: string,
+    private readonly link?: SessionLink,
   ) {
     super();
     this.defaultFunction = defaultFunction;
@@ -91,6 +93,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     const outbox = new Outbox(socket);
     this.jobs = new JobOutbox(outbox);
     this.requests = new Requests(outbox);
+    link?.bind(this.ledger, this.versions, outbox, () => this.jobs.queuedHere());
     this.exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.once('exit', (code, signal) => this.controllerExited(code, signal));
     this.receiver = new IdleAwareReceiver(socket, {
@@ -171,8 +174,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   /** Results that have arrived since the last poll (not those claimed by submit or map). Never waits. */
   poll(): JobResult[] {
-    const taken = this.ledger.take();
-    if (taken.length > 0 && this.waiters.size > 0) this.waiters.wake(); // room under maxQueued
+    const taken = this.takeArrived();
+    this.link?.settle();
     return taken;
   }
 
@@ -205,7 +208,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   /** Results in completion order, until nothing added with addJob is outstanding. */
   results(): AsyncGenerator<JobResult> {
     const { ledger, waiters } = this;
-    return iterateResults({ ledger, waiters, take: () => this.poll(), drained: () => this.drained(), progress: () => this.display.iteration() });
+    return iterateResults({ ledger, waiters, take: () => this.takeArrived(), settled: () => this.link?.settle(), drained: () => this.drained(), progress: () => this.display.iteration() });
   }
 
   /** 'refresh': kill and refork every worker everywhere (nothing queued is lost); 'die': stop it all; 'status'. */
@@ -230,6 +233,22 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   async close(): Promise<void> {
     if (!this.exited) await this.command('die');
     else this.socket.close();
+  }
+
+  /** A named session: hands over every job held here and lets go; the session runs on, holding results for the next caller (docs/sessions.md). */
+  async detach(): Promise<SessionDetached> {
+    this.assertRunning();
+    return detachFrom(
+      this.link,
+      () => this.jobs.flush(true),
+      () => this.request({ t: 'detach', id: 0 }),
+      (error) => this.end(error),
+    );
+  }
+
+  /** The named session this pool is attached to, if any. */
+  get session(): SessionInfo | undefined {
+    return this.link?.info;
   }
 
   /** `await using sg = await spawnScatterGather()` closes the pool at the end of the block. */
@@ -341,6 +360,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   private request(head: Parameters<Requests['send']>[0], ...rest: string[]): Promise<unknown> {
     if (this.exited) return Promise.reject(this.exited);
+    this.link?.flushAcks(); // a session: a reply then says the controller knows what was taken before
     const reply = this.requests.send(head, ...rest);
     this.receiver.wake();
     return reply;
@@ -361,6 +381,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     switch (head.t) {
       case 'results': {
         const answered = this.ledger.record(head, message, (output) => this.output(output));
+        this.link?.received(head.seq);
         this.emit('progress', this.progress);
         this.jobs.answered(answered);
         return this.waiters.wake();
@@ -389,14 +410,27 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   }
 
   private controllerExited(code: number | null, signal: string | null): void {
+    if (this.exited) return; // detached
     const expected = this.requests.size === 0 && this.ledger.unclaimed === 0 && !this.ledger.pending.hasOpenClaims();
-    this.exited = new ControllerExitedError(code, signal, this.ledger.pending.size);
+    this.end(new ControllerExitedError(code, signal, this.ledger.pending.size));
+    this.emit('exit', { code, signal, expected });
+  }
+
+  /** No more messages either way: the controller exited, or (a session) this pool detached. */
+  private end(error: Error): void {
+    this.exited = error;
+    this.link?.end();
     this.jobs.close();
     this.socket.close();
-    this.requests.failAll(this.exited);
-    this.ledger.failClaims(this.exited);
+    this.requests.failAll(error);
+    this.ledger.failClaims(error);
     this.waiters.wake();
-    this.emit('exit', { code, signal, expected });
+  }
+
+  private takeArrived(): JobResult[] {
+    const taken = this.ledger.take();
+    if (taken.length > 0 && this.waiters.size > 0) this.waiters.wake(); // room under maxQueued
+    return taken;
   }
 }
 

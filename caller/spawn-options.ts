@@ -35,6 +35,8 @@ const RULES: Record<NumericOption, Rule> = {
   weight: POSITIVE,
   workerHeapMb: POSITIVE_MB,
   workerMaxRssMb: POSITIVE_MB,
+  sessionIdleMs: POSITIVE_MS,
+  sessionHoldMb: POSITIVE_MB,
 };
 
 /** `value` if it is in range for option `name`, else a TypeError saying what the option takes. */
@@ -47,5 +49,9 @@ export function checkedOption(name: NumericOption, value: unknown): number {
 export function checkSpawnOptions(options: SpawnOptions): void {
   for (const name of Object.keys(RULES) as NumericOption[]) {
     if (options[name] !== undefined) checkedOption(name, options[name]);
+  }
+  if (options.session === undefined) {
+    const stray = (['attachOnly', 'sessionIdleMs', 'sessionHoldMb'] as const).filter((name) => options[name] !== undefined);
+    if (stray.length > 0) throw new TypeError(`${stray.join(', ')} ${stray.length > 1 ? 'are' : 'is'} for named sessions: give session: 'name' too`);
   }
 }
