@@ -2,7 +2,7 @@
  * spawnScatterGather({ session: name }): attaches to this user's live session of that name, or
  * starts it. One caller is attached at a time; a process already attached gets its ScatterGather
  * back. A session's directory is claimed by making it (mkdir is atomic), so two callers starting
- * one name at once start one controller: the other attaches once it is up.
+ * one name at once start one controller: the other waits for it, then finds it in use.
  */
 import * as zmq from 'zeromq';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
@@ -152,6 +152,7 @@ async function start(
     removeSessionDir(paths.dir);
     throw new Error(`${(error as Error).message.replace(/; see its output above$/, '')}${tail ? `; its log ended:\n${tail}` : ''}`);
   }
+  info.started = readSessionState(paths.dir)?.started ?? info.started; // as the controller wrote it
   return sg;
 }
 

@@ -99,13 +99,13 @@ export class CallerSession {
 
   /** Everything the controller sends its caller comes here: results are numbered and held, the rest goes only to an attached caller. */
   send(message: LinkMessage<ControllerToCaller>): void {
-    const head = message[0] as string;
-    if (!head.startsWith('{"t":"results"')) {
+    const head = JSON.parse(message[0] as string) as ControllerToCaller; // a small head, made by toCaller
+    if (head.t !== 'results') {
       if (this.attached) this.hooks.post(message);
       return;
     }
     const seq = this.nextSeq++;
-    const numbered: Frames = [`{"seq":${seq},${head.slice(1)}`, ...message.slice(1)];
+    const numbered: Frames = [JSON.stringify({ ...head, seq }), ...message.slice(1)];
     this.hold(seq, numbered);
     if (this.attached) this.hooks.post(numbered);
     else this.armIdle();
