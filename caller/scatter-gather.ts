@@ -208,7 +208,14 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   /** Results in completion order, until nothing added with addJob is outstanding. */
   results(): AsyncGenerator<JobResult> {
     const { ledger, waiters } = this;
-    return iterateResults({ ledger, waiters, take: () => this.takeArrived(), settled: () => this.link?.settle(), drained: () => this.drained(), progress: () => this.display.iteration() });
+    return iterateResults({
+      ledger,
+      waiters,
+      take: () => this.takeArrived(),
+      settled: this.link && ((pending) => this.link!.settle(pending)),
+      drained: () => this.drained(),
+      progress: () => this.display.iteration(),
+    });
   }
 
   /** 'refresh': kill and refork every worker everywhere (nothing queued is lost); 'die': stop it all; 'status'. */

@@ -4,10 +4,10 @@
  * messages it has taken in full ('taken'), so that the controller keeps, for a later caller, only
  * what this one has not taken.
  *
- * A result counts as taken once poll(), waitForResult() or a results() loop has handed it over (a
- * results() loop: once its batch is consumed), and once it reaches a map, mapResults or submit.
+ * A result counts as taken once poll() or waitForResult() has returned it, once a results() loop
+ * has come back for the next one (or stopped), and once it reaches a map, mapResults or submit.
  */
-import { fromCaller, type SessionAttached, type SessionDetached } from '../protocol/messages.js';
+import { fromCaller, type SessionAttached, type SessionDetached, type TakenAck } from '../protocol/messages.js';
 import type { Outbox } from '../protocol/transport.js';
 import type { JobLedger } from './job-ledger.js';
 import type { SessionProcess } from './session-process.js';
@@ -34,13 +34,16 @@ export class SessionLink {
   private binding?: SessionBinding;
   /** Results put up for poll() so far (the ledger counts them), as of the last message. */
   private putUp = 0;
-  /** Results messages that put results up for poll(), in arrival order: [seq, how many]. */
-  private arrivals: Array<[seq: number, count: number]> = [];
+  /** Results messages that put results up for poll(), in arrival order, with those results' ids. */
+  private arrivals: Array<[seq: number, ids: number[]]> = [];
   private first = 0;
-  /** Results put up for poll() over all arrivals, and those of arrivals acknowledged. */
+  /** Of the first arrival's results, those taken (and acknowledged one by one). */
+  private consumed = 0;
+  /** Results put up for poll() over all arrivals, and those acknowledged. */
   private added = 0;
   private acknowledged = 0;
-  private acks: number[] = [];
+  /** To tell the controller: messages taken in full, and results taken from messages not yet taken in full. */
+  private acks: TakenAck = { seqs: [], ids: [] };
   private ackScheduled = false;
   private ended = false;
   private readonly warnAtExit = () => {
@@ -77,20 +80,32 @@ export class SessionLink {
     this.putUp += added;
     if (seq === undefined) return;
     if (added === 0) return this.ack(seq);
-    this.arrivals.push([seq, added]);
+    const arrived = this.binding!.ledger.arrived; // this message's are its last `added`
+    this.arrivals.push([seq, arrived.slice(arrived.length - added).map((result) => result.id)]);
     this.added += added;
   }
 
   /**
-   * Acknowledges the messages whose results are all taken. Those that wait for poll() are always
-   * the latest to have arrived, so every message before them is taken in full.
+   * Acknowledges what has been taken. Results not taken (in the ledger, and `pending` more of a
+   * results() batch not yet consumed) are always the latest to have arrived: every one before
+   * them is taken.
    */
-  settle(): void {
-    const taken = this.added - this.binding!.ledger.arrived.length;
-    while (this.first < this.arrivals.length && this.acknowledged + this.arrivals[this.first]![1] <= taken) {
-      const [seq, count] = this.arrivals[this.first++]!;
-      this.acknowledged += count;
-      this.ack(seq);
+  settle(pending = 0): void {
+    let taken = this.added - this.binding!.ledger.arrived.length - pending - this.acknowledged;
+    while (taken > 0 && this.first < this.arrivals.length) {
+      const [seq, ids] = this.arrivals[this.first]!;
+      const step = Math.min(taken, ids.length - this.consumed);
+      this.consumed += step;
+      this.acknowledged += step;
+      taken -= step;
+      if (this.consumed < ids.length) {
+        for (let i = this.consumed - step; i < this.consumed; i++) this.acks.ids.push(ids[i]!);
+        this.schedule();
+      } else {
+        this.ack(seq); // taken in full: results acknowledged one by one before are covered too
+        this.first++;
+        this.consumed = 0;
+      }
     }
     if (this.first > 1024 && this.first * 2 > this.arrivals.length) {
       this.arrivals = this.arrivals.slice(this.first);
@@ -108,7 +123,11 @@ export class SessionLink {
   }
 
   private ack(seq: number): void {
-    this.acks.push(seq);
+    this.acks.seqs.push(seq);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.ackScheduled) return;
     this.ackScheduled = true;
     setImmediate(() => this.flushAcks());
@@ -116,8 +135,8 @@ export class SessionLink {
 
   flushAcks(): void {
     this.ackScheduled = false;
-    if (this.acks.length === 0 || this.ended || !this.binding) return;
+    if ((this.acks.seqs.length === 0 && this.acks.ids.length === 0) || this.ended || !this.binding) return;
     this.binding.outbox.post(fromCaller({ t: 'taken' }, JSON.stringify(this.acks)));
-    this.acks = [];
+    this.acks = { seqs: [], ids: [] };
   }
 }

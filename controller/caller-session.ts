@@ -3,8 +3,8 @@
  * outlives its callers, so it keeps what a caller that goes would lose.
  *
  * - Every results message is numbered (`seq`) and held until the caller says it has taken every
- *   result in it ('taken'). A caller killed outright loses what it had received and not taken;
- *   the next caller gets it again.
+ *   result in it ('taken': whole messages by seq, single results by job id). A caller killed
+ *   outright loses what it had received and not taken; the next caller gets it again.
  * - It keeps the jobs handed over whose results nobody has taken (OwedRun), so that a caller
  *   attaching later learns what to expect: the held results, sent right after its attach reply,
  *   and the jobs still to finish.
@@ -19,7 +19,7 @@ import { CallerRows } from '../protocol/rows.js';
 import { isRunning } from '../protocol/ipc-endpoint.js';
 import { writeSessionState, type SessionState } from '../protocol/session-dir.js';
 import type { SessionLaunch } from '../protocol/launch.js';
-import type { ControllerToCaller, Frames, LinkMessage, OwedRun, SessionAttached, SessionDetached } from '../protocol/messages.js';
+import { ProtocolError, type ControllerToCaller, type Frames, type LinkMessage, type OwedRun, type SessionAttached, type SessionDetached, type TakenAck } from '../protocol/messages.js';
 import { SpanList } from '../runtime/id-spans.js';
 
 /** How often the attached caller's process is looked for: one killed outright says nothing. */
@@ -39,7 +39,6 @@ interface OwedJobs {
 interface HeldResults {
   frames: Frames;
   bytes: number;
-  results: number;
 }
 
 export interface CallerSessionHooks {
@@ -57,7 +56,6 @@ export class CallerSession {
   private readonly owed = new SpanList<OwedJobs>();
   private readonly held = new Map<number, HeldResults>();
   private heldBytes = 0;
-  private heldResults = 0;
   private nextSeq = 1;
   /** Jobs handed over without a result yet (queued or running). */
   private running = 0;
@@ -122,21 +120,27 @@ export class CallerSession {
     this.versions.set(name, version);
   }
 
-  /** The caller has taken every result of these results messages. */
-  taken(seqs: unknown): void {
-    if (!Array.isArray(seqs)) return;
+  /** The caller has taken these results: whole messages (no longer held), and single results of messages it took in part. */
+  taken({ seqs, ids }: TakenAck): void {
+    if (!Array.isArray(seqs) || !Array.isArray(ids)) throw new ProtocolError('taken needs lists of seqs and ids');
+    for (const id of ids) {
+      const run = typeof id === 'number' ? this.owed.find(id) : undefined;
+      if (run) this.takeJob(run, id - run.first);
+    }
     for (const seq of seqs) {
       const held = typeof seq === 'number' ? this.held.get(seq) : undefined;
       if (!held) continue;
-      this.held.delete(seq as number);
+      this.held.delete(seq);
       this.heldBytes -= held.bytes;
-      this.heldResults -= held.results;
-      this.forEachJob(held.frames, (run, index) => {
-        if (run.state[index] === 2) return;
-        run.state[index] = 2;
-        if (--run.open === 0) this.owed.closedOne();
-      });
+      this.forEachJob(held.frames, (run, index) => this.takeJob(run, index));
     }
+  }
+
+  /** A job's result is taken: it is owed to no later caller (a held message of it may still be replayed; the ledger of a later caller drops it). */
+  private takeJob(run: OwedJobs, index: number): void {
+    if (run.state[index] === 2) return;
+    run.state[index] = 2;
+    if (--run.open === 0) this.owed.closedOne();
   }
 
   /** Process `pid` attaches: returns what it must know; send the reply, then replay(). */
@@ -144,7 +148,7 @@ export class CallerSession {
     this.attachedPid = pid;
     clearTimeout(this.idleTimer);
     this.saveState();
-    return { owed: this.owedRuns(), held: this.heldResults, versions: Object.fromEntries(this.versions), nextId: this.nextId };
+    return { owed: this.owedRuns(), held: this.heldCount(), versions: Object.fromEntries(this.versions), nextId: this.nextId };
   }
 
   /** The held results, in order, to a caller that just attached. */
@@ -157,7 +161,7 @@ export class CallerSession {
   }
 
   summary(): SessionDetached {
-    return { running: this.running, held: this.heldResults };
+    return { running: this.running, held: this.heldCount() };
   }
 
   /** The caller let go (or is gone): hold results for the next one. */
@@ -175,18 +179,17 @@ export class CallerSession {
   private hold(seq: number, frames: Frames): void {
     let bytes = 0;
     for (const frame of frames) bytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
-    const results = this.forEachJob(frames, (run, index) => {
+    this.forEachJob(frames, (run, index) => {
       if (run.state[index] !== 0) return;
       run.state[index] = 1;
       this.running--;
     });
-    this.held.set(seq, { frames, bytes, results });
+    this.held.set(seq, { frames, bytes });
     this.heldBytes += bytes;
-    this.heldResults += results;
   }
 
-  /** Calls `each` with the run and index of every job a results message answers; returns how many results it has. */
-  private forEachJob(frames: Frames, each: (run: OwedJobs, index: number) => void): number {
+  /** Calls `each` with the run and index of every job a results message answers. */
+  private forEachJob(frames: Frames, each: (run: OwedJobs, index: number) => void): void {
     const rowsFrame = frames[1] as Uint8Array;
     const rows = new CallerRows(Buffer.from(rowsFrame.buffer, rowsFrame.byteOffset, rowsFrame.byteLength));
     for (let row = 0; row < rows.count; row++) {
@@ -194,7 +197,16 @@ export class CallerSession {
       const run = this.owed.find(id);
       if (run) each(run, id - run.first);
     }
-    return rows.count;
+  }
+
+  /** Results finished and not taken. */
+  private heldCount(): number {
+    let count = 0;
+    for (const run of this.owed.all) {
+      if (run.open === 0) continue;
+      for (let i = 0; i < run.count; i++) if (run.state[i] === 1) count++;
+    }
+    return count;
   }
 
   /** Jobs not taken, as runs of consecutive ids. */

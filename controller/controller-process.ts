@@ -17,6 +17,7 @@ import {
   type DefinitionSpec,
   type ControllerToCaller,
   type SessionAttached,
+  type TakenAck,
   type Deliver,
   type Frames,
   type LinkMessage,
@@ -116,7 +117,7 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
         reply(head.id, true, session.summary()); // before detaching: a detached session drops replies
         return session.detach();
       case 'taken':
-        return session?.taken(readJson<unknown>(message[1], 'taken'));
+        return session?.taken(readJson<TakenAck>(message[1], 'taken'));
       case 'connect':
         try {
           controller.connect(head.url);

@@ -110,8 +110,14 @@ export type CallerToController =
   | { t: 'attach'; id: number; pid: number }
   /** Sessions: the caller lets go; the session runs on and holds results for the next one. The reply's value is a SessionDetached. */
   | { t: 'detach'; id: number }
-  /** Sessions: [head, seqs as a JSON list]: results messages whose every result the caller has taken; they are not kept for a later caller. */
+  /** Sessions: [head, TakenAck as JSON]: results the caller has taken, which are not kept for a later caller. */
   | { t: 'taken' };
+
+/** Results a session's caller has taken: whole results messages by `seq`, and single results by job id (of messages partly taken). */
+export interface TakenAck {
+  seqs: number[];
+  ids: number[];
+}
 
 /**
  * Sessions: jobs whose results no caller has taken yet, as runs of consecutive ids:

@@ -116,6 +116,43 @@ describe('a session outlives its caller', { timeout: 120_000 }, () => {
     await allGone(processes, 'the session after close()');
   });
 
+  test('a results() loop: what it came back past is taken; what it stopped short of, or was working on when killed, comes again', async () => {
+    const first = startScript(`
+      const sg = await m.spawnScatterGather({ session: 'loop', workers: 1, spareWorkers: 0 });
+      await sg.define('gated', ${GATED});
+      await sg.define('double', (x) => x * 2);
+      // Quick jobs, after a warm-up: their results come many to a message, so the loops below take messages in part.
+      await sg.map('double', Array.from({ length: 200 }, (_, i) => [[i]]));
+      const ids = sg.addJob('double', Array.from({ length: 40 }, (_, i) => [[i]]));
+      while (sg.progress.done < 240) await new Promise((resolve) => sg.once('progress', resolve));
+      const seen = [];
+      for await (const result of sg.results()) {
+        seen.push(result.id);
+        if (seen.length === 2) break; // both taken; the rest go back for poll()
+      }
+      for await (const result of sg.results()) {
+        seen.push(result.id);
+        if (seen.length === 4) {
+          await sg.status(); // a round trip: the controller has read what was taken
+          console.log('WORKING ' + JSON.stringify({ ids, seen }));
+          await new Promise(() => {}); // killed while it works on its fourth
+        }
+      }
+    `);
+    const { ids, seen } = (await first.line(/WORKING (\{.*\})/)) as { ids: number[]; seen: number[] };
+    first.child.kill('SIGKILL');
+    await first.done;
+    const second = collector('loop');
+    assert.deepEqual(await second.line(/ATTACHED (\{.*\})/), { owed: 37, held: 37, attached: true });
+    const results = (await second.line(/RESULTS (\[.*\])/)) as Array<[number, number, string]>;
+    assert.deepEqual(
+      results.map(([id]) => id).sort((a, b) => a - b),
+      ids.filter((id) => !seen.slice(0, 3).includes(id)),
+      'the first three are taken; the fourth, being worked on, comes again',
+    );
+    assert.equal((await second.done).code, 0);
+  });
+
   test('exiting with jobs not yet handed over: they are lost, and the caller says how many', async () => {
     const first = startScript(`
       const sg = await m.spawnScatterGather({ session: 'unsent', ${SMALL} });
