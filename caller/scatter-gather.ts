@@ -15,8 +15,8 @@ import { checkFunctionName, encodeItems, jobArguments, type EncodedItems } from 
 import { JobLedger } from './job-ledger.js';
 import { JobOutbox } from './job-outbox.js';
 import { holdChild, IdleAwareReceiver, type ControllerHandle } from './idle-receiver.js';
-import { detachFrom, type SessionLink } from './session-link.js';
-import type { SessionDetached, SessionInfo } from './session-types.js';
+import { sessionName, type SessionLink } from './session-link.js';
+import { SessionDetachedError, type SessionDetached, type SessionInfo } from './session-types.js';
 import { OutputEcho } from './output-echo.js';
 import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
@@ -207,15 +207,9 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   /** Results in completion order, until nothing added with addJob is outstanding. */
   results(): AsyncGenerator<JobResult> {
-    const { ledger, waiters } = this;
-    return iterateResults({
-      ledger,
-      waiters,
-      take: () => this.takeArrived(),
-      settled: this.link && ((pending) => this.link!.settle(pending)),
-      drained: () => this.drained(),
-      progress: () => this.display.iteration(),
-    });
+    const { ledger, waiters, link } = this;
+    const settled = link && ((pending: number) => link.settle(pending)); // a session: a result is taken as the loop comes back for the next
+    return iterateResults({ ledger, waiters, take: () => this.takeArrived(), settled, drained: () => this.drained(), progress: () => this.display.iteration() });
   }
 
   /** 'refresh': kill and refork every worker everywhere (nothing queued is lost); 'die': stop it all; 'status'. */
@@ -244,13 +238,12 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   /** A named session: hands over every job held here and lets go; the session runs on, holding results for the next caller (docs/sessions.md). */
   async detach(): Promise<SessionDetached> {
+    const name = sessionName(this.link);
     this.assertRunning();
-    return detachFrom(
-      this.link,
-      () => this.jobs.flush(true),
-      () => this.request({ t: 'detach', id: 0 }),
-      (error) => this.end(error),
-    );
+    this.jobs.flush(true);
+    const summary = await this.request({ t: 'detach', id: 0 });
+    this.end(new SessionDetachedError(name));
+    return summary as SessionDetached;
   }
 
   /** The named session this pool is attached to, if any. */

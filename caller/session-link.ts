@@ -7,11 +7,11 @@
  * A result counts as taken once poll() or waitForResult() has returned it, once a results() loop
  * has come back for the next one (or stopped), and once it reaches a map, mapResults or submit.
  */
-import { fromCaller, type SessionAttached, type SessionDetached, type TakenAck } from '../protocol/messages.js';
+import { fromCaller, type SessionAttached, type TakenAck } from '../protocol/messages.js';
 import type { Outbox } from '../protocol/transport.js';
 import type { JobLedger } from './job-ledger.js';
 import type { SessionProcess } from './session-process.js';
-import { SessionDetachedError, type SessionInfo } from './session-types.js';
+import type { SessionInfo } from './session-types.js';
 
 /** What of its ScatterGather the link works with. */
 interface SessionBinding {
@@ -21,13 +21,10 @@ interface SessionBinding {
   unsent(): number;
 }
 
-/** ScatterGather.detach(): hands over the jobs held (`flush`), asks the controller to let go (`request`), then ends the pool (`end`). */
-export async function detachFrom(link: SessionLink | undefined, flush: () => void, request: () => Promise<unknown>, end: (error: Error) => void): Promise<SessionDetached> {
+/** The name of `link`'s session; a TypeError without one (detach() of a pool that is not a named session's). */
+export function sessionName(link: SessionLink | undefined): string {
   if (!link) throw new TypeError("detach() is for named sessions: spawnScatterGather({ session: 'name' })");
-  flush();
-  const summary = (await request()) as SessionDetached;
-  end(new SessionDetachedError(link.info.name));
-  return summary;
+  return link.info.name;
 }
 
 export class SessionLink {

@@ -5,7 +5,7 @@
  * one name at once start one controller: the other waits for it, then finds it in use.
  */
 import * as zmq from 'zeromq';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { isRunning, pidNamespace } from '../protocol/ipc-endpoint.js';
 import type { ControllerLaunch } from '../protocol/launch.js';
 import { linkOptions } from '../protocol/transport.js';
@@ -93,9 +93,10 @@ export async function openSession(launch: Omit<ControllerLaunch, 'callerEndpoint
 /** Makes the session's directory, ours alone to start, after clearing one its process left behind; false when another caller got there first. */
 function claim(paths: SessionPaths, state: SessionState | undefined, settings: SessionSettings, options: SpawnOptions): boolean {
   if (state) removeSessionDir(paths.dir, state.pid);
-  else if (existsSync(paths.dir)) {
-    if (Date.now() - statSync(paths.dir).mtimeMs < ABANDONED_MS) return false; // its state file is on its way
-    removeSessionDir(paths.dir);
+  else {
+    const made = madeAt(paths.dir);
+    if (made !== undefined && Date.now() - made < ABANDONED_MS) return false; // its state file is on its way
+    if (made !== undefined) removeSessionDir(paths.dir);
   }
   try {
     mkdirSync(paths.dir, { mode: 0o700 });
@@ -195,6 +196,15 @@ function connect(paths: SessionPaths): zmq.Pair {
   const socket = new zmq.Pair(linkOptions({ reconnectInterval: 20 }));
   socket.connect(paths.endpoint);
   return socket;
+}
+
+/** When `dir` was last changed; nothing when it does not exist. */
+function madeAt(dir: string): number | undefined {
+  try {
+    return statSync(dir).mtimeMs;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Made and entered as this process's ScatterGather of session `name`, until it ends (detached, closed, or the controller gone). */

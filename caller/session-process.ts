@@ -27,7 +27,7 @@ export class SessionProcess extends EventEmitter {
   }
 
   get alive(): boolean {
-    return stateProcessAlive({ ...this.identity } as SessionState);
+    return stateProcessAlive(this.identity);
   }
 
   /** Stops watching: detached, the caller no longer cares. */

@@ -121,7 +121,7 @@ export function processStartTicks(pid: number): number | undefined {
 }
 
 /** Whether the process a state names still runs (the same process, not a later one given its pid). */
-export function stateProcessAlive(state: SessionState): boolean {
+export function stateProcessAlive(state: Pick<SessionState, 'pid' | 'startTicks' | 'pidNamespace'>): boolean {
   if (state.pidNamespace !== pidNamespace()) return true; // cannot tell from here: taken to run
   if (!isRunning(state.pid)) return false;
   return state.startTicks === undefined || processStartTicks(state.pid) === state.startTicks;

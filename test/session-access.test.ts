@@ -57,6 +57,7 @@ describe('starting and attaching', { timeout: 120_000 }, () => {
       detached = true;
       assert.throws(() => sg.addJob('gated', [[['/', 1]]]), SessionDetachedError);
       await assert.rejects(sg.status(), SessionDetachedError);
+      await sg.close(); // detached: nothing to close here, and the session runs on
 
       const next = startScript(`
         const sg = await m.spawnScatterGather({ session: 'here', workers: 3 });
@@ -100,6 +101,20 @@ describe('starting and attaching', { timeout: 120_000 }, () => {
     } finally {
       taken.close();
     }
+  });
+
+  test("a session's controller killed outright: the attached caller's waits reject with ControllerExitedError", async () => {
+    const sg = await spawnScatterGather({ session: 'crash', ...SMALL });
+    await sg.define('gated', GATED);
+    const waiting = sg.submit('gated', [join(dir, 'never'), 1]);
+    const exited = new Promise((resolve) => sg.once('exit', resolve));
+    const processes = sessionProcesses(sg.session!.pid);
+    process.kill(sg.session!.pid, 'SIGKILL');
+    await assert.rejects(waiting, { name: 'ControllerExitedError', lostJobs: 1 });
+    assert.deepEqual(await exited, { code: null, signal: null, expected: false });
+    await allGone(processes, 'its worker, once its controller is gone');
+    assert.equal((await runCli(['sessions'])).stdout.match(/^crash\s+\d+\s+gone/m) !== null, true, 'listed as gone');
+    await assert.rejects(spawnScatterGather({ session: 'crash', attachOnly: true }), SessionNotFoundError);
   });
 
   test('two callers starting one name at once start one session; the other finds it in use', async () => {
