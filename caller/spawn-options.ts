@@ -20,6 +20,8 @@ const POSITIVE_MS: Rule = { wanted: 'a number of milliseconds > 0', fits: (n) =>
 const NON_NEGATIVE_MS: Rule = { wanted: 'a number of milliseconds ≥ 0', fits: (n) => Number.isFinite(n) && n >= 0 };
 const POSITIVE: Rule = { wanted: 'a number > 0', fits: (n) => Number.isFinite(n) && n > 0 };
 const POSITIVE_MB: Rule = { wanted: 'a number of megabytes > 0', fits: (n) => Number.isFinite(n) && n > 0 };
+/** A timer's longest delay: Node fires a longer one at once. */
+const TIMER_MS: Rule = { wanted: 'a number of milliseconds > 0 and at most 2147483647 (24.8 days)', fits: (n) => Number.isFinite(n) && n > 0 && n <= 2 ** 31 - 1 };
 
 const RULES: Record<NumericOption, Rule> = {
   workers: WHOLE_FROM_ONE,
@@ -35,7 +37,7 @@ const RULES: Record<NumericOption, Rule> = {
   weight: POSITIVE,
   workerHeapMb: POSITIVE_MB,
   workerMaxRssMb: POSITIVE_MB,
-  sessionIdleMs: POSITIVE_MS,
+  sessionIdleMs: TIMER_MS,
   sessionHoldMb: POSITIVE_MB,
 };
 

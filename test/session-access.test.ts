@@ -31,6 +31,7 @@ describe('starting and attaching', { timeout: 120_000 }, () => {
     await assert.rejects(spawnScatterGather({ session: 'a b' }), { name: 'TypeError', message: /session must be a name/ });
     await assert.rejects(spawnScatterGather({ attachOnly: true }), { name: 'TypeError', message: /attachOnly is for named sessions/ });
     await assert.rejects(spawnScatterGather({ session: 'x', sessionIdleMs: 0 }), { name: 'TypeError', message: /sessionIdleMs must be/ });
+    await assert.rejects(spawnScatterGather({ session: 'x', sessionIdleMs: 30 * 86_400_000 }), { name: 'TypeError', message: /sessionIdleMs must be .* at most 2147483647/ });
     await assert.rejects(spawnScatterGather('tcp://x:1' as unknown as string[]), { name: 'TypeError', message: /list of server URLs/ });
   });
 
