@@ -14,8 +14,12 @@ const launch = JSON.parse(process.env.TSGATHER_CONTROLLER ?? '{}') as Controller
 // It holds secret keys: nothing this process starts may inherit it.
 delete process.env.TSGATHER_CONTROLLER;
 // A caller killed outright cannot remove its socket directory; we outlive it, so we do. A session's
-// directory (its socket, state and log) goes with its controller, unless a successor owns it already.
-process.once('exit', () => (launch.session ? removeSessionDir(launch.session.dir, process.pid) : removeSocketDirIfOwnerGone(launch.callerEndpoint)));
+// directory (its socket, state and log) goes with its controller, unless a successor owns it
+// already, or the controller could not start: the caller then reads the log's end from it first.
+process.once('exit', (code) => {
+  if (!launch.session) removeSocketDirIfOwnerGone(launch.callerEndpoint);
+  else if (code === 0) removeSessionDir(launch.session.dir, process.pid);
+});
 const level = logLevel(launch.logLevel, 'warn');
 
 /** The embedded server's workers, started before the rest of this process loads, so that both start-ups overlap. */
