@@ -19,7 +19,8 @@ export interface SyncedModule {
 }
 
 export class DefinitionShipper {
-  private readonly versions = new Map<string, number>();
+  /** The latest version of each name (a reattached session seeds it with the session's, so versions number on). */
+  readonly versions = new Map<string, number>();
   private readonly shipped = new Map<string, DefinitionSpec>();
   private modules: ShippedModule[] = [];
   private readonly baseUrl: string;

@@ -109,8 +109,16 @@ export class IdleAwareReceiver {
   }
 }
 
+/**
+ * The controller process as the caller holds it: the child it forked, or a session's controller
+ * it attached to (session-process.ts), which is no child of its and has no IPC channel.
+ */
+export type ControllerHandle = Pick<ChildProcess, 'pid' | 'connected' | 'disconnect' | 'ref' | 'unref' | 'channel'> & {
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+};
+
 /** Holds (true) or lets go of (false) the process for the controller child and its IPC channel. */
-export function holdChild(child: ChildProcess, on: boolean): void {
+export function holdChild(child: ControllerHandle, on: boolean): void {
   const channel = child.channel as { ref?(): void; unref?(): void } | null | undefined;
   if (on) {
     child.ref();

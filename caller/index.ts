@@ -3,6 +3,7 @@ export { spawnScatterGather } from './spawn.js';
 export * from './types.js';
 export { CaptureError, imported, ModuleBinding, type ScopeLookup } from './definition-capture.js';
 export type { SyncedModule } from './definition-shipping.js';
+export * from './session-types.js';
 export type { Status, ServerStatus, WorkerStatus, ControllerEvent } from '../protocol/status.js';
 export { SerializationError } from '../protocol/codec.js';
 export {

@@ -38,6 +38,20 @@ export class JobLedger {
     return segment;
   }
 
+  /** Sessions: jobs an earlier caller added, whose results are owed to this one: recorded as if added here. */
+  adopt(first: number, count: number, fn: string, queuedAt: number): void {
+    this.pending.add(first, count, fn, queuedAt);
+    this.nextId = Math.max(this.nextId, first + count);
+    this.unclaimed += count;
+    this.totals.added += count;
+    if (!this.totals.firstAt) this.totals.firstAt = Date.now();
+  }
+
+  /** Sessions: ids below `next` were used by earlier callers. */
+  skipTo(next: number): void {
+    this.nextId = Math.max(this.nextId, next);
+  }
+
   /** Takes the results that arrived (not those claimed). */
   take(): JobResult[] {
     const taken = this.arrived;

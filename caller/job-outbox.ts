@@ -126,7 +126,7 @@ export class JobOutbox {
   }
 
   /** Jobs added but still held here, not yet handed to the controller. */
-  private queuedHere(): number {
+  queuedHere(): number {
     let n = 0;
     for (const chunk of this.outgoing) n += chunk.count - chunk.next;
     return n;

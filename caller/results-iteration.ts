@@ -9,6 +9,8 @@ export interface ResultsSource {
   waiters: Waiters;
   /** Takes the results there (as poll() does). */
   take(): JobResult[];
+  /** The consumer came back for another result (or stopped): what it was given is taken; `pending` more of the batch wait (what it did not reach is back in the ledger once it stopped). */
+  settled?(pending: number): void;
   /** Nothing added with addJob is outstanding, or still to be queued. */
   drained(): boolean;
   progress(): IterationProgress;
@@ -27,9 +29,13 @@ export async function* iterateResults(source: ResultsSource): AsyncGenerator<Job
         const batch = source.take();
         let next = 0;
         try {
-          while (next < batch.length) yield batch[next++]!;
+          while (next < batch.length) {
+            yield batch[next++]!;
+            source.settled?.(batch.length - next);
+          }
         } finally {
           if (next < batch.length) ledger.arrived = batch.slice(next).concat(ledger.arrived);
+          source.settled?.(0);
         }
         continue;
       }

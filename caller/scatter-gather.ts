@@ -5,7 +5,6 @@
  * Made by spawnScatterGather (spawn.ts).
  */
 import type * as zmq from 'zeromq';
-import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
 import { putMessage } from './shared-values.js';
@@ -17,7 +16,9 @@ import { defaultBase } from './definition-modules.js';
 import { encodeItems, jobArguments, type EncodedItems } from './job-encoding.js';
 import { JobLedger } from './job-ledger.js';
 import { JobOutbox } from './job-outbox.js';
-import { holdChild, IdleAwareReceiver } from './idle-receiver.js';
+import { holdChild, IdleAwareReceiver, type ControllerHandle } from './idle-receiver.js';
+import { sessionName, type SessionLink } from './session-link.js';
+import { SessionDetachedError, type SessionDetached, type SessionInfo } from './session-types.js';
 import { OutputEcho } from './output-echo.js';
 import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
@@ -86,10 +87,11 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   /** @internal use spawnScatterGather() */
   constructor(
-    private readonly child: ChildProcess,
+    private readonly child: ControllerHandle,
     private readonly socket: zmq.Pair,
     private readonly options: SpawnOptions,
     defaultFunction?: string,
+    private readonly link?: SessionLink,
   ) {
     super();
     this.defaultFunction = defaultFunction;
@@ -104,6 +106,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     this.requests = new Requests(outbox);
     const flushJobs = () => this.jobs.flush(true); // jobs added before a (re)definition keep their place ahead of it
     this.definitions = new DefinitionShipper(options.base ?? defaultBase(), flushJobs, (spec) => this.request({ t: 'define', id: 0 }, JSON.stringify(spec)));
+    link?.bind(this.ledger, this.definitions.versions, outbox, () => this.jobs.queuedHere());
     this.exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.once('exit', (code, signal) => this.controllerExited(code, signal));
     this.receiver = new IdleAwareReceiver(socket, {
@@ -181,8 +184,8 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   /** Results that have arrived since the last poll (not those claimed by submit or map). Never waits. */
   poll(): JobResult[] {
-    const taken = this.ledger.take();
-    if (taken.length > 0 && this.waiters.size > 0) this.waiters.wake(); // room under maxQueued
+    const taken = this.takeArrived();
+    this.link?.settle();
     return taken;
   }
 
@@ -233,8 +236,9 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   /** Results in completion order, until nothing added with addJob is outstanding (or `signal` aborts a wait for them). */
   results(options: { signal?: AbortSignal } = {}): AsyncGenerator<JobResult> {
-    const { ledger, waiters } = this;
-    return iterateResults({ ledger, waiters, take: () => this.poll(), drained: () => this.drained(), progress: () => this.display.iteration(), signal: options.signal });
+    const { ledger, waiters, link } = this;
+    const settled = link && ((pending: number) => link.settle(pending)); // a session: a result is taken as the loop comes back for the next
+    return iterateResults({ ledger, waiters, take: () => this.takeArrived(), settled, drained: () => this.drained(), progress: () => this.display.iteration(), signal: options.signal });
   }
 
   /** 'refresh': kill and refork every worker everywhere (nothing queued is lost); 'die': stop it all; 'status'. */
@@ -282,6 +286,21 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   async close(): Promise<void> {
     if (!this.exited) await this.command('die');
     else this.socket.close();
+  }
+
+  /** A named session: hands over every job held here and lets go; the session runs on, holding results for the next caller (docs/sessions.md). */
+  async detach(): Promise<SessionDetached> {
+    const name = sessionName(this.link);
+    this.assertRunning();
+    this.jobs.flush(true);
+    const summary = await this.request({ t: 'detach', id: 0 });
+    this.end(new SessionDetachedError(name));
+    return summary as SessionDetached;
+  }
+
+  /** The named session this pool is attached to, if any. */
+  get session(): SessionInfo | undefined {
+    return this.link?.info;
   }
 
   /** `await using sg = await spawnScatterGather()` closes the pool at the end of the block. */
@@ -364,6 +383,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
 
   private request(head: Parameters<Requests['send']>[0], ...rest: Frames): Promise<unknown> {
     if (this.exited) return Promise.reject(this.exited);
+    this.link?.flushAcks(); // a session: a reply then says the controller knows what was taken before
     const reply = this.requests.send(head, ...rest);
     this.receiver.wake();
     return reply;
@@ -384,6 +404,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     switch (head.t) {
       case 'results': {
         const answered = this.ledger.record(head, message, (output) => this.output(output));
+        this.link?.received(head.seq);
         this.emit('progress', this.progress);
         this.jobs.answered(answered);
         return this.waiters.wake();
@@ -414,14 +435,27 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   }
 
   private controllerExited(code: number | null, signal: string | null): void {
+    if (this.exited) return; // detached
     const expected = this.requests.size === 0 && this.ledger.unclaimed === 0 && !this.ledger.pending.hasOpenClaims();
-    this.exited = new ControllerExitedError(code, signal, this.ledger.pending.size);
+    this.end(new ControllerExitedError(code, signal, this.ledger.pending.size));
+    this.emit('exit', { code, signal, expected });
+  }
+
+  /** No more messages either way: the controller exited, or (a session) this pool detached. */
+  private end(error: Error): void {
+    this.exited = error;
+    this.link?.end();
     this.jobs.close();
     this.socket.close();
-    this.requests.failAll(this.exited);
-    this.ledger.failClaims(this.exited);
+    this.requests.failAll(error);
+    this.ledger.failClaims(error);
     this.waiters.wake();
-    this.emit('exit', { code, signal, expected });
+  }
+
+  private takeArrived(): JobResult[] {
+    const taken = this.ledger.take();
+    if (taken.length > 0 && this.waiters.size > 0) this.waiters.wake(); // room under maxQueued
+    return taken;
   }
 }
 

@@ -20,6 +20,8 @@ const POSITIVE_MS: Rule = { wanted: 'a number of milliseconds > 0', fits: (n) =>
 const NON_NEGATIVE_MS: Rule = { wanted: 'a number of milliseconds ≥ 0', fits: (n) => Number.isFinite(n) && n >= 0 };
 const POSITIVE: Rule = { wanted: 'a number > 0', fits: (n) => Number.isFinite(n) && n > 0 };
 const POSITIVE_MB: Rule = { wanted: 'a number of megabytes > 0', fits: (n) => Number.isFinite(n) && n > 0 };
+/** A timer's longest delay: Node fires a longer one at once. */
+const TIMER_MS: Rule = { wanted: 'a number of milliseconds > 0 and at most 2147483647 (24.8 days)', fits: (n) => Number.isFinite(n) && n > 0 && n <= 2 ** 31 - 1 };
 
 const RULES: Record<NumericOption, Rule> = {
   workers: WHOLE_FROM_ONE,
@@ -35,6 +37,8 @@ const RULES: Record<NumericOption, Rule> = {
   weight: POSITIVE,
   workerHeapMb: POSITIVE_MB,
   workerMaxRssMb: POSITIVE_MB,
+  sessionIdleMs: TIMER_MS,
+  sessionHoldMb: POSITIVE_MB,
 };
 
 /** `value` if it is in range for option `name`, else a TypeError saying what the option takes. */
@@ -47,5 +51,9 @@ export function checkedOption(name: NumericOption, value: unknown): number {
 export function checkSpawnOptions(options: SpawnOptions): void {
   for (const name of Object.keys(RULES) as NumericOption[]) {
     if (options[name] !== undefined) checkedOption(name, options[name]);
+  }
+  if (options.session === undefined) {
+    const stray = (['attachOnly', 'sessionIdleMs', 'sessionHoldMb'] as const).filter((name) => options[name] !== undefined);
+    if (stray.length > 0) throw new TypeError(`${stray.join(', ')} ${stray.length > 1 ? 'are' : 'is'} for named sessions: give session: 'name' too`);
   }
 }

@@ -1,33 +1,37 @@
 /**
  * spawnScatterGather: forks the controller child, links it to this process over a PAIR socket,
  * and waits until it and its servers are up. Options are checked, and key files read, before
- * anything starts, so a mistake fails this call with a clear error.
+ * anything starts, so a mistake fails this call with a clear error. With `session`, the controller
+ * is a named session's instead, which outlives this process (session-open.ts).
  */
 import * as zmq from 'zeromq';
 import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { ipcEndpoint, linkOptions } from '../protocol/index.js';
 import type { ControllerLaunch } from '../protocol/launch.js';
 import { checkListen, resolveLinkSecurity, serverKeyFor } from '../protocol/link-security.js';
 import { parseServerUrl } from '../protocol/server-url.js';
-import { YOUNG_GENERATION_FLAGS } from '../runtime/v8-flags.js';
-import { withMallocTunables } from '../runtime/malloc-tunables.js';
-import { inheritableExecArgv } from './exec-argv.js';
+import { controllerEnv, controllerExecArgv, controllerScript } from './controller-command.js';
 import { ScatterGather } from './scatter-gather.js';
+import { openSession } from './session-open.js';
 import { checkSpawnOptions } from './spawn-options.js';
 import { closeWithController, startCluster, withClusterPlan } from './cluster-launch.js';
 import type { SpawnOptions } from './types.js';
-
-const controllerScript = fileURLToPath(new URL('../embedded/controller-main.js', import.meta.url));
+import { untilReady, type Readiness } from './until-ready.js';
 
 /**
  * Starts a controller child process. With no URLs it also starts an embedded compute server on
  * this machine with one worker per core; with URLs (`tcp://host:port[/fn][?workers=N]`) it dials
- * those servers. `listen` lets further servers dial in (`tsgather server --connect ...`).
+ * those servers. `listen` lets further servers dial in (`tsgather server --connect ...`). The URLs
+ * may be left out: `spawnScatterGather(options)`.
  */
-export async function spawnScatterGather(urls: string[] = [], options: SpawnOptions = {}): Promise<ScatterGather> {
+export async function spawnScatterGather(urls?: string[], options?: SpawnOptions): Promise<ScatterGather>;
+export async function spawnScatterGather(options: SpawnOptions): Promise<ScatterGather>;
+export async function spawnScatterGather(urlsOrOptions: string[] | SpawnOptions = [], maybeOptions: SpawnOptions = {}): Promise<ScatterGather> {
+  if (typeof urlsOrOptions !== 'object' || urlsOrOptions === null) throw new TypeError(`spawnScatterGather takes a list of server URLs, then options, or options alone (got ${String(urlsOrOptions)})`);
+  // Options alone: those given second (a front end's defaults, say) yield to them.
+  let [urls, options] = Array.isArray(urlsOrOptions) ? [urlsOrOptions, maybeOptions] : [[], { ...maybeOptions, ...urlsOrOptions }];
   checkSpawnOptions(options);
   const launcher = options.cluster;
   if (launcher) options = await withClusterPlan(options, launcher);
@@ -38,11 +42,7 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
   for (const address of addresses) serverKeyFor(address, security);
   const listen = options.listen ? [options.listen].flat() : [];
   checkListen(listen, security);
-  const callerEndpoint = ipcEndpoint('caller');
-  const socket = new zmq.Pair(linkOptions({}));
-  await socket.bind(callerEndpoint);
-  const launch: ControllerLaunch = {
-    callerEndpoint,
+  const launch: Omit<ControllerLaunch, 'callerEndpoint'> = {
     controllerId: `controller-${randomUUID()}`,
     urls,
     listen,
@@ -55,22 +55,27 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     security,
     logLevel: options.logLevel,
   };
+  const readiness: Readiness = {
+    servers: addresses.map((a) => ({ url: a.endpoint, workers: a.workers })),
+    embeddedWorkers,
+    timeoutMs: options.connectTimeoutMs ?? 15_000,
+  };
+  const defaultFunction = addresses.find((a) => a.fn)?.fn;
+  if (options.session !== undefined) return openSession(launch, options, readiness, defaultFunction);
+
+  const callerEndpoint = ipcEndpoint('caller');
+  const socket = new zmq.Pair(linkOptions({}));
+  await socket.bind(callerEndpoint);
   const child = fork(controllerScript, [], {
-    // The caller's own flags come last, so they win; those naming the caller's own program stay behind.
-    execArgv: [...YOUNG_GENERATION_FLAGS, ...inheritableExecArgv(process.execArgv)],
-    env: { ...withMallocTunables(process.env), TSGATHER_CONTROLLER: JSON.stringify(launch) },
+    execArgv: controllerExecArgv(),
+    env: controllerEnv({ ...launch, callerEndpoint }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'json',
   });
   if (launcher) closeWithController(launcher, child);
-  const sg = new ScatterGather(child, socket, options, addresses.find((a) => a.fn)?.fn);
+  const sg = new ScatterGather(child, socket, options, defaultFunction);
   try {
-    await untilReady(
-      sg,
-      addresses.map((a) => ({ url: a.endpoint, workers: a.workers })),
-      embeddedWorkers,
-      options.connectTimeoutMs ?? 15_000,
-    );
+    await untilReady(sg, readiness);
     if (launcher) {
       sg.cluster = launcher;
       await startCluster(launcher, sg, security.keyPair!.publicKey);
@@ -80,66 +85,4 @@ export async function spawnScatterGather(urls: string[] = [], options: SpawnOpti
     throw error;
   }
   return sg;
-}
-
-/** Waits for the controller, then for every server to be up with its workers (all of them for the embedded one). */
-function untilReady(sg: ScatterGather, servers: Array<{ url: string; workers?: number }>, embeddedWorkers: number | undefined, timeoutMs: number): Promise<void> {
-  // Start-up keeps the process alive and reads each event as it comes; released the moment it is over.
-  const release = sg.hold();
-  return new Promise((resolve, reject) => {
-    const workersByServer = new Map<string, number>();
-    const urlServer = new Map<string, string>();
-    /** How many workers each server said it has; a server may grant fewer than a URL asked for. */
-    const grantedByServer = new Map<string, number>();
-    let controllerReady = false;
-    let embeddedServer: string | undefined;
-    /** Why a server's security handshake keeps failing, by endpoint: said if it never comes up. */
-    const handshakeErrors = new Map<string, string>();
-    const check = () => {
-      if (!controllerReady) return;
-      const urlsUp = servers.every(({ url, workers }) => {
-        const id = urlServer.get(url);
-        return id !== undefined && (workersByServer.get(id) ?? 0) >= Math.min(workers ?? 1, grantedByServer.get(id) ?? Infinity);
-      });
-      const embeddedUp = embeddedWorkers === undefined || (embeddedServer !== undefined && (workersByServer.get(embeddedServer) ?? 0) >= embeddedWorkers);
-      if (urlsUp && embeddedUp) finish();
-    };
-    const onEvent = ({ kind, detail }: { kind: string; detail: Record<string, unknown> }) => {
-      if (kind === 'server-up') {
-        const url = detail.url as string | undefined;
-        if (typeof detail.workers === 'number') grantedByServer.set(detail.server as string, detail.workers);
-        if (url) urlServer.set(parseServerUrl(url).endpoint, detail.server as string);
-        else embeddedServer ??= detail.server as string;
-      } else if (kind === 'worker-up') {
-        workersByServer.set(detail.server as string, (workersByServer.get(detail.server as string) ?? 0) + 1);
-      } else if (kind === 'server-handshake-failed' && detail.url) {
-        handshakeErrors.set(parseServerUrl(detail.url as string).endpoint, String(detail.reason));
-      } else if (kind === 'server-refused') {
-        return finish(new Error(`server ${String(detail.url ?? detail.server)} refused the connection: ${String(detail.reason)}`));
-      } else if (kind === 'controller-failed') {
-        return finish(new Error(`the controller could not start: ${String(detail.reason)}`));
-      } else if (kind === 'embedded-server-failed') {
-        return finish(new Error(`the embedded compute server could not start: ${String(detail.reason)}`));
-      }
-      check();
-    };
-    const onReady = () => {
-      controllerReady = true;
-      check();
-    };
-    const onExit = () => finish(new Error('the controller process exited during start-up; see its output above'));
-    const timer = setTimeout(() => {
-      const missing = servers.filter(({ url }) => !urlServer.has(url)).map(({ url }) => url);
-      const why = missing.map((url) => (handshakeErrors.has(url) ? `${url} (${handshakeErrors.get(url)})` : url));
-      finish(new Error(`scatter/gather did not come up within ${timeoutMs} ms${why.length ? `: no answer from ${why.join(', ')}` : ''}`));
-    }, timeoutMs);
-    const finish = (error?: Error) => {
-      release();
-      clearTimeout(timer);
-      sg.off('event', onEvent).off('ready', onReady).off('exit', onExit);
-      if (error) reject(error);
-      else resolve();
-    };
-    sg.on('event', onEvent).on('ready', onReady).on('exit', onExit);
-  });
 }

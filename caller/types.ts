@@ -152,6 +152,18 @@ export interface SpawnOptions extends LinkSecurityOptions {
    * (a list) start servers of several kinds; each is then scaled by itself.
    */
   cluster?: ClusterLauncher | ClusterLauncher[];
+  /**
+   * A named session: its controller outlives this process (a kernel restart, a script's end), and
+   * a later spawnScatterGather({ session }) of the same name attaches to it and gets what it holds.
+   * See docs/sessions.md.
+   */
+  session?: string;
+  /** With session: fail with a SessionNotFoundError when no live session has that name, rather than start one. */
+  attachOnly?: boolean;
+  /** With session: a detached session with no job queued or running ends after this long (ms; default 3,600,000: an hour). */
+  sessionIdleMs?: number;
+  /** With session: most MB of results a detached session holds for the next caller; past it, no more jobs are dispatched until a caller attaches (default 1024). */
+  sessionHoldMb?: number;
 }
 
 /** Per-call options of addJob, addJobAsync, submit, map and mapResults. */

@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<Command>> = {
   keys: async () => (await import('./keys-command.js')).keysCommand(),
   bench: async () => (await import('./bench-command.js')).benchCommand(),
   cluster: async () => (await import('./cluster-command.js')).clusterCommand(),
+  sessions: async () => (await import('./sessions-command.js')).sessionsCommand(),
 };
 const asked = process.argv[2];
 const wanted = asked !== undefined && Object.hasOwn(commands, asked) ? [commands[asked]!] : Object.values(commands);

@@ -16,6 +16,8 @@ import {
   type CallerToController,
   type DefinitionSpec,
   type ControllerToCaller,
+  type SessionAttached,
+  type TakenAck,
   type Deliver,
   type Frames,
   type LinkMessage,
@@ -24,6 +26,8 @@ import { createLogger } from '../runtime/logger.js';
 import type { LogLevel } from '../runtime/log-level.js';
 import { Controller } from './controller.js';
 import type { ControllerLaunch } from '../protocol/launch.js';
+import { selfIdentity, SESSION_FORMAT } from '../protocol/session-dir.js';
+import { CallerSession, type CallerSessionHooks } from './caller-session.js';
 
 /** A compute server run in the controller process (the embedded cluster), linked to the controller in-process. */
 export interface InProcessServer {
@@ -36,7 +40,19 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
   const logger = createLogger('controller', level);
   const pair = new zmq.Pair(linkOptions({}));
   const callerOutbox = new Outbox(pair, (error) => logger.error({ err: error.message }, 'message to caller lost'));
-  const send = (message: LinkMessage<ControllerToCaller>) => callerOutbox.post(message);
+  // In a session, what goes to the caller passes the session, which numbers and holds results.
+  const session = launch.session
+    ? openSession(launch, {
+        post: (message) => callerOutbox.post(message),
+        resume: () => controller.pumpAll(),
+        idle: () => {
+          logger.info({ session: launch.session?.name }, 'session idle for sessionIdleMs: ending it');
+          void stop();
+        },
+        log: (severity, message, detail) => logger[severity](detail ?? {}, message),
+      })
+    : undefined;
+  const send = (message: LinkMessage<ControllerToCaller>) => (session ? session.send(message) : callerOutbox.post(message));
   // Its socket is bound first: workers started early are already trying to connect.
   embedded?.start().catch((error: unknown) => send(toCaller({ t: 'event', kind: 'embedded-server-failed', detail: { reason: describeError(error).message } })));
 
@@ -51,6 +67,7 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
     heartbeatTimeoutMs: launch.heartbeatTimeoutMs,
     weight: launch.weight,
     toCaller: send,
+    mayDispatch: session && (() => session.mayDispatch()),
     log: (severity, message, detail) => logger[severity](detail ?? {}, message),
   });
 
@@ -59,9 +76,11 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
   async function stop(code = 0): Promise<never> {
     if (!stopping) {
       stopping = true;
+      session?.close();
       await controller.close();
       await embedded?.close();
-      await callerOutbox.flushed();
+      // A session may have no caller to take what is left (idle, or ended from the command line).
+      await (session ? Promise.race([callerOutbox.flushed(), new Promise((resolve) => setTimeout(resolve, 500))]) : callerOutbox.flushed());
       pair.linger = 500;
       pair.close();
     }
@@ -72,7 +91,8 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
     const head = readHead<CallerToController>(message[0]);
     switch (head.t) {
       case 'jobs':
-        return controller.addJobs(head, message);
+        controller.addJobs(head, message);
+        return session?.jobsAdded(head.first, head.count, head.fn);
       case 'define': {
         let spec: DefinitionSpec | undefined;
         try {
@@ -84,6 +104,7 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
           return reply(head.id, false, undefined, 'a definition needs a name, a whole version and a source');
         }
         controller.define(spec);
+        session?.defined(spec.name, spec.version);
         return reply(head.id, true, spec.version);
       }
       case 'credit':
@@ -96,6 +117,17 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
         }
       case 'drop':
         return reply(head.id, true, controller.shared.drop(head.name));
+      case 'attach':
+        if (!session) return reply(head.id, false, undefined, 'this controller is not a named session');
+        if (!Number.isInteger(head.pid)) return reply(head.id, false, undefined, 'attach needs the caller pid');
+        reply(head.id, true, { ...session.attach(head.pid), controller: launch.controllerId, listen: controller.listening[0] } satisfies SessionAttached);
+        return session.replay();
+      case 'detach':
+        if (!session) return reply(head.id, false, undefined, 'this controller is not a named session');
+        reply(head.id, true, session.summary()); // before detaching: a detached session drops replies
+        return session.detach();
+      case 'taken':
+        return session?.taken(readJson<TakenAck>(message[1], 'taken'));
       case 'connect':
         try {
           controller.connect(head.url);
@@ -113,8 +145,11 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
           case 'die':
             // The caller closes our IPC channel once it has read this reply, and we stop then. Exiting
             // at once raced the reply: a caller could see the exit first and take die for a crash.
+            // A session has no IPC channel: it stops once the reply is on its way.
             await controller.command('die');
-            return reply(head.id, true);
+            reply(head.id, true);
+            if (session) void stop();
+            return;
           default:
             return reply(head.id, false, undefined, `unknown command '${String(head.cmd)}'; use 'refresh', 'die' or 'status'`);
         }
@@ -125,11 +160,13 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
     send(toCaller({ t: 'reply', id, ok, error }, value === undefined ? '' : JSON.stringify(value)));
   }
 
-  // The caller holds our IPC channel; when it goes, so do we.
+  // The caller holds our IPC channel; when it goes, so do we. A session's controller has none: it
+  // ends on close(), on SIGTERM (`tsgather sessions end`) or when idle.
   process.on('disconnect', () => void stop());
   process.on('SIGTERM', () => void stop());
 
-  pair.connect(launch.callerEndpoint);
+  if (session) await pair.bind(launch.callerEndpoint);
+  else pair.connect(launch.callerEndpoint);
   try {
     await controller.start();
   } catch (error) {
@@ -149,4 +186,20 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
     },
     (error) => send(toCaller({ t: 'event', kind: 'caller-message-error', detail: { reason: describeError(error).message } })),
   );
+}
+
+/** The session's side of the caller link; its state file says, from now on, that this process is the session's controller. */
+function openSession(launch: ControllerLaunch, hooks: CallerSessionHooks): CallerSession {
+  const session = launch.session!;
+  const state = {
+    format: SESSION_FORMAT,
+    name: session.name,
+    ...selfIdentity(),
+    started: new Date().toISOString(),
+    idleMs: session.idleMs,
+    endpoint: launch.callerEndpoint,
+    log: `${session.dir}/controller.log`,
+    settings: session.settings,
+  };
+  return new CallerSession(session, state, hooks);
 }

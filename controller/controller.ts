@@ -52,6 +52,8 @@ export interface ControllerOptions {
   weight?: number;
   /** Sends to the caller. */
   toCaller(message: LinkMessage<ControllerToCaller>): void;
+  /** False while no more jobs may go out (a session holding as many results as it may): pumpAll() once it turns true. */
+  mayDispatch?(): boolean;
   log(level: 'info' | 'warn' | 'error', message: string, detail?: Record<string, unknown>): void;
 }
 
@@ -192,6 +194,7 @@ export class Controller {
 
   /** Fills one worker's window with one batch. */
   private pump(slot: WorkerSlot): void {
+    if (this.options.mayDispatch?.() === false) return;
     const batch = this.scheduler.nextBatch(slot);
     if (batch) this.dispatch(slot, batch);
   }

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { ipcEndpoint, removeSocketDirIfOwnerGone } from '../protocol/ipc-endpoint.js';
+import { removeSessionDir } from '../protocol/session-dir.js';
 import { logLevel } from '../runtime/log-level.js';
 import { spawnWorker } from '../server/worker-pool.js';
 import type { ControllerLaunch, EmbeddedCluster } from '../protocol/launch.js';
@@ -12,8 +13,13 @@ import type { ControllerLaunch, EmbeddedCluster } from '../protocol/launch.js';
 const launch = JSON.parse(process.env.TSGATHER_CONTROLLER ?? '{}') as ControllerLaunch;
 // It holds secret keys: nothing this process starts may inherit it.
 delete process.env.TSGATHER_CONTROLLER;
-// A caller killed outright cannot remove its socket directory; we outlive it, so we do.
-process.once('exit', () => removeSocketDirIfOwnerGone(launch.callerEndpoint));
+// A caller killed outright cannot remove its socket directory; we outlive it, so we do. A session's
+// directory (its socket, state and log) goes with its controller, unless a successor owns it
+// already, or the controller could not start: the caller then reads the log's end from it first.
+process.once('exit', (code) => {
+  if (!launch.session) removeSocketDirIfOwnerGone(launch.callerEndpoint);
+  else if (code === 0) removeSessionDir(launch.session.dir, process.pid);
+});
 const level = logLevel(launch.logLevel, 'warn');
 
 /** The embedded server's name, which its workers give in their errors too. */

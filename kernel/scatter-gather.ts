@@ -3,7 +3,7 @@
  * reporter, so that each waiting call shows a live display of its jobs (progress-bar.ts) and `sg.status()`
  * renders as a table; job output shows up in the running cell (tagged by worker),
  * `sg.plotDurations(results)` draws a Vega-Lite chart, and every instance is closed when the
- * kernel shuts down.
+ * kernel shuts down (a named session's is detached instead: it outlives the kernel).
  */
 import type { CellCapture } from './capture.js';
 import type { Display } from './display.js';
@@ -38,6 +38,7 @@ export function forNotebook(engine: Record<string, unknown>, io: NotebookIO): No
   };
 
   const adopt = (sg: ScatterGather): ScatterGather => {
+    if (open.has(sg)) return sg; // a named session this kernel is attached to already
     open.add(sg);
     sg.once('exit', () => open.delete(sg));
     forwardJobOutput(sg, io.write);
@@ -58,7 +59,8 @@ export function forNotebook(engine: Record<string, unknown>, io: NotebookIO): No
   return {
     namespace,
     async closeAll() {
-      await Promise.allSettled([...open].map(async (sg) => sg.close()));
+      // A named session outlives the kernel (a restart, a shutdown): detach from it rather than end it.
+      await Promise.allSettled([...open].map(async (sg) => (sg.session ? sg.detach() : sg.close())));
     },
   };
 }

@@ -68,7 +68,7 @@ function isDeadOwnersDir(name: string, namespace: string): boolean {
  * The pid namespace's inode: a pid means the same process only within one namespace (containers
  * may share a temp directory with the host), so directories of other namespaces are left alone.
  */
-function pidNamespace(): string {
+export function pidNamespace(): string {
   try {
     return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
   } catch {
@@ -80,7 +80,7 @@ function pidNamespace(): string {
 const HAS_PROC = existsSync('/proc/self/stat');
 
 /** Whether `pid` is a live process: a zombie (killed, not yet reaped) counts as gone. */
-function isRunning(pid: number): boolean {
+export function isRunning(pid: number): boolean {
   if (HAS_PROC) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -103,7 +103,8 @@ export type ServerToController =
 
 export type ControllerToCaller =
   | { t: 'ready'; controller: string; listen?: string }
-  | { t: 'results'; server: string; host: string; w: number; pid: number }
+  /** `seq`: in a session, this message's number, which the caller acknowledges ('taken') once it has taken every result in it. */
+  | { t: 'results'; server: string; host: string; w: number; pid: number; seq?: number }
   /** [head, text], as worker-output. */
   | { t: 'output'; job: number | null; server: string; host: string; w: number; stream: 'stdout' | 'stderr' }
   | ({ t: 'event' } & ControllerEvent)
@@ -127,7 +128,47 @@ export type CallerToController =
   /** [head, text, ...binary frames]: a value for every worker, present and future, read by jobs as `shared[name]`. */
   | { t: 'put'; id: number; name: string; plain: boolean }
   | { t: 'drop'; id: number; name: string }
-  | { t: 'command'; id: number; cmd: Command };
+  | { t: 'command'; id: number; cmd: Command }
+  /** Sessions: process `pid` attaches to a running session. The reply's value is a SessionAttached; the held results follow it. */
+  | { t: 'attach'; id: number; pid: number }
+  /** Sessions: the caller lets go; the session runs on and holds results for the next one. The reply's value is a SessionDetached. */
+  | { t: 'detach'; id: number }
+  /** Sessions: [head, TakenAck as JSON]: results the caller has taken, which are not kept for a later caller. */
+  | { t: 'taken' };
+
+/** Results a session's caller has taken: whole results messages by `seq`, and single results by job id (of messages partly taken). */
+export interface TakenAck {
+  seqs: number[];
+  ids: number[];
+}
+
+/**
+ * Sessions: jobs whose results no caller has taken yet, as runs of consecutive ids:
+ * [first id, count, function, queued at (epoch ms, when the controller got them)].
+ */
+export type OwedRun = [first: number, count: number, fn: string, queuedAt: number];
+
+/** The reply to 'attach': what a caller taking over a running session needs to know. */
+export interface SessionAttached {
+  controller: string;
+  listen?: string;
+  /** Every job handed over by earlier callers whose result has not been taken: held ones (sent right after this reply) and those still to finish. */
+  owed: OwedRun[];
+  /** Results held for a caller (finished, not taken), sent right after this reply. */
+  held: number;
+  /** The latest version of each definition, so that a redefinition numbers on. */
+  versions: Record<string, number>;
+  /** The first job id no caller has used. */
+  nextId: number;
+}
+
+/** The reply to 'detach': what the session holds as the caller lets go. */
+export interface SessionDetached {
+  /** Jobs queued or running. */
+  running: number;
+  /** Results finished and not taken (held for the next caller, with those still to come). */
+  held: number;
+}
 
 export type WorkerToServer =
   | { t: 'ready'; w: number; pid: number; functions: string[] }
