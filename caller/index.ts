@@ -1,4 +1,5 @@
-export { ScatterGather, type ScatterGatherEvents } from './scatter-gather.js';
+export { ScatterGather } from './scatter-gather.js';
+export type { ScatterGatherEvents } from './pool-events.js';
 export { spawnScatterGather } from './spawn.js';
 export * from './types.js';
 export { CaptureError, imported, ModuleBinding, type ScopeLookup } from './definition-capture.js';

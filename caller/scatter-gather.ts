@@ -8,7 +8,9 @@ import type * as zmq from 'zeromq';
 import { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
 import { putMessage } from './shared-values.js';
-import { frames, Outbox, readHead, textFrame, type Frames, type Command, type ControllerEvent, type ControllerToCaller, type Status } from '../protocol/index.js';
+import { frames, Outbox, type Frames, type Command, type Status } from '../protocol/index.js';
+import { dispatchFromController } from './controller-messages.js';
+import { KEEP_ALIVE_EVENTS, type ScatterGatherEvents } from './pool-events.js';
 import { parseServerUrl } from '../protocol/server-url.js';
 import { runSpecOf, type RunSpec } from './job-options.js';
 import { DefinitionShipper, type SyncedModule } from './definition-shipping.js';
@@ -41,18 +43,6 @@ import {
   type SpawnOptions,
   type WaitOptions,
 } from './types.js';
-
-/** What the pool emits, by event name. */
-export interface ScatterGatherEvents {
-  event: [ControllerEvent];
-  output: [JobOutput];
-  progress: [Progress];
-  exit: [{ code: number | null; signal: string | null; expected: boolean }];
-  ready: [Extract<ControllerToCaller, { t: 'ready' }>];
-}
-
-/** Listeners on these wait for something the pool will say: they keep the process alive (see busy()). */
-const KEEP_ALIVE_EVENTS = new Set<string>(['event', 'output', 'exit']);
 
 function defaultMaxQueued(): number {
   return Math.min(2_000_000, Math.floor(v8.getHeapStatistics().heap_size_limit / 2048));
@@ -112,7 +102,7 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     this.receiver = new IdleAwareReceiver(socket, {
       busy: () => this.busy(),
       keepAlive: (on) => holdChild(this.child, on),
-      handle: (message) => this.fromController(message),
+      handle: this.fromController,
       onHandlerError: (error) => this.emit('event', { kind: 'bad-message', detail: { error: String(error) } }),
     });
     void this.receiver.run();
@@ -399,31 +389,25 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     return undefined;
   }
 
-  private fromController(message: Buffer[]): void {
-    const head = readHead<ControllerToCaller>(message[0]);
-    switch (head.t) {
-      case 'results': {
-        const answered = this.ledger.record(head, message, (output) => this.output(output));
+  /** What the controller sends, each to the part that takes it. */
+  private readonly fromController = (message: Buffer[]): void =>
+    dispatchFromController(message, {
+      results: (head, frames) => {
+        const answered = this.ledger.record(head, frames, (output) => this.output(output));
         this.link?.received(head.seq);
         this.emit('progress', this.progress);
         this.jobs.answered(answered);
-        return this.waiters.wake();
-      }
-      case 'output':
-        return this.output({ job: head.job, worker: head.w, server: head.server, host: head.host, stream: head.stream, text: textFrame(message[1], 'output') });
-      case 'event': {
-        const { t: _, ...event } = head;
-        return void this.emit('event', event as ControllerEvent);
-      }
-      case 'reply':
-        return this.requests.replied(head, message);
-      case 'part':
-        return this.streams.part(head, message);
-      case 'ready':
+        this.waiters.wake();
+      },
+      output: (output) => this.output(output),
+      event: (event) => void this.emit('event', event),
+      reply: (head, frames) => this.requests.replied(head, frames),
+      part: (head, frames) => this.streams.part(head, frames),
+      ready: (head) => {
         this.listenAddress = head.listen;
-        return void this.emit('ready', head);
-    }
-  }
+        this.emit('ready', head);
+      },
+    });
 
   private output(output: JobOutput): void {
     if (this.listenerCount('output') > 0) this.emit('output', output);
