@@ -26,11 +26,11 @@ import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
 import { claim, type ClaimingPool } from './claims.js';
 import { Streams } from './streams.js';
-import { ProgressDisplay, type ClaimingCall } from './progress-display.js';
+import { ProgressDisplay } from './progress-display.js';
 import { iterateResults } from './results-iteration.js';
 import { QueueRoom } from './queue-room.js';
 import { clusterOf, type AdaptRange, type Cluster, type ScaleRequest } from './cluster-launch.js';
-import { reduceClaim, resultsClaim, valuesClaim, type Claim, type Segment } from './pending.js';
+import { reduceClaim, resultsClaim, valuesClaim, type Segment } from './pending.js';
 import {
   ControllerExitedError,
   QueueFullError,

@@ -1,6 +1,8 @@
 /** Test helpers for talking to a kernel through @jupyterlab/services. */
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
 
+import { startJupyterServer, type JupyterServer } from './jupyter-server.js';
+
 export { waitUntil } from './helpers.js';
 
 export interface ExecuteOptions {
@@ -35,4 +37,19 @@ export function streamText(iopub: KernelMessage.IIOPubMessage[], name: 'stdout' 
     .filter((message) => message.content.name === name)
     .map((message) => message.content.text)
     .join('');
+}
+
+/** A Jupyter server with one tsgather kernel started and ready (a test file's shared kernel). */
+export async function startKernel(): Promise<{ server: JupyterServer; kernel: Kernel.IKernelConnection }> {
+  const server = await startJupyterServer();
+  const kernel = await server.kernels.startNew({ name: 'tsgather' });
+  await kernel.info;
+  return { server, kernel };
+}
+
+/** Shuts the kernel down and stops its server (either may be missing when start-up failed). */
+export async function stopKernel(server: JupyterServer | undefined, kernel: Kernel.IKernelConnection | undefined): Promise<void> {
+  await kernel?.shutdown().catch(() => undefined);
+  kernel?.dispose();
+  await server?.stop();
 }

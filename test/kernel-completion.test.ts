@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { execute, outputsOf, streamText } from './jupyter-kernel-helpers.js';
-import { startJupyterServer, type JupyterServer } from './jupyter-server.js';
+import { execute, outputsOf, streamText, startKernel, stopKernel } from './jupyter-kernel-helpers.js';
+import type { JupyterServer } from './jupyter-server.js';
 
 /** Internals of ScatterGather (TypeScript `private`): present at run time, never offered. */
 const INTERNALS = ['ledger', 'jobs', 'requests', 'waiters', 'assertRunning', 'claim', 'claimValues', 'enqueue', 'feed', 'fromController', 'die'];
@@ -37,16 +37,12 @@ describe('completion and inspection through a Jupyter server', { timeout: 180_00
   };
 
   before(async () => {
-    server = await startJupyterServer();
-    kernel = await server.kernels.startNew({ name: 'tsgather' });
-    await kernel.info;
+    ({ server, kernel } = await startKernel());
   });
 
   after(async () => {
     await execute(kernel, 'await sg?.close()').catch(() => undefined);
-    await kernel?.shutdown().catch(() => undefined);
-    kernel?.dispose();
-    await server?.stop();
+    await stopKernel(server, kernel);
   });
 
   test('members of literals and of call results', async () => {

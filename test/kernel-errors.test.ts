@@ -7,8 +7,8 @@ import type { Kernel, KernelMessage } from '@jupyterlab/services';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
-import { startJupyterServer, type JupyterServer } from './jupyter-server.js';
-import { execute, outputsOf } from './jupyter-kernel-helpers.js';
+import type { JupyterServer } from './jupyter-server.js';
+import { execute, outputsOf, startKernel, stopKernel } from './jupyter-kernel-helpers.js';
 
 const coloured = (entry: string) => entry !== stripVTControlCharacters(entry);
 
@@ -33,15 +33,11 @@ describe('error outputs', { timeout: 180_000 }, () => {
   let kernel: Kernel.IKernelConnection;
 
   before(async () => {
-    server = await startJupyterServer();
-    kernel = await server.kernels.startNew({ name: 'tsgather' });
-    await kernel.info;
+    ({ server, kernel } = await startKernel());
   });
 
   after(async () => {
-    await kernel?.shutdown().catch(() => undefined);
-    kernel?.dispose();
-    await server?.stop();
+    await stopKernel(server, kernel);
   });
 
   test('a cell error is coloured and shows each cell frame with its line marked, the most recent call last', async () => {

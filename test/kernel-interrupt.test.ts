@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startJupyterServer, type JupyterServer } from './jupyter-server.js';
-import { execute, outputsOf, streamText, type Executed } from './jupyter-kernel-helpers.js';
+import type { JupyterServer } from './jupyter-server.js';
+import { execute, outputsOf, streamText, type Executed, startKernel, stopKernel } from './jupyter-kernel-helpers.js';
 
 type ReplyContent = KernelMessage.IExecuteReplyMsg['content'];
 
@@ -47,15 +47,11 @@ describe('interrupting a cell that awaits', { timeout: 180_000 }, () => {
   const scratch = mkdtempSync(join(tmpdir(), 'tsgather-interrupt-'));
 
   before(async () => {
-    server = await startJupyterServer();
-    kernel = await server.kernels.startNew({ name: 'tsgather' });
-    await kernel.info;
+    ({ server, kernel } = await startKernel());
   });
 
   after(async () => {
-    await kernel?.shutdown().catch(() => undefined);
-    kernel?.dispose();
-    await server?.stop();
+    await stopKernel(server, kernel);
     rmSync(scratch, { recursive: true, force: true });
   });
 

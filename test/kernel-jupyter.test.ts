@@ -7,23 +7,19 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { isAlive } from '../kernel/process-tree.js';
 import { withMallocTunables } from '../runtime/malloc-tunables.js';
-import { startJupyterServer, type JupyterServer } from './jupyter-server.js';
-import { execute, outputsOf, streamText, waitUntil } from './jupyter-kernel-helpers.js';
+import type { JupyterServer } from './jupyter-server.js';
+import { execute, outputsOf, startKernel, stopKernel, streamText, waitUntil } from './jupyter-kernel-helpers.js';
 
 describe('kernel through a Jupyter server', { timeout: 180_000 }, () => {
   let server: JupyterServer;
   let kernel: Kernel.IKernelConnection;
 
   before(async () => {
-    server = await startJupyterServer();
-    kernel = await server.kernels.startNew({ name: 'tsgather' });
-    await kernel.info; // connected
+    ({ server, kernel } = await startKernel());
   });
 
   after(async () => {
-    await kernel?.shutdown().catch(() => undefined);
-    kernel?.dispose();
-    await server?.stop();
+    await stopKernel(server, kernel);
   });
 
   test('kernel_info describes a TypeScript kernel speaking protocol 5.3', async () => {

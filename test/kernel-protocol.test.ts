@@ -10,8 +10,8 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LOGO_FILES } from '../kernel/install.js';
-import { execute, outputsOf, streamText } from './jupyter-kernel-helpers.js';
-import { jupyterEnvironment, startJupyterServer, type JupyterServer } from './jupyter-server.js';
+import { execute, outputsOf, streamText, startKernel, stopKernel } from './jupyter-kernel-helpers.js';
+import { jupyterEnvironment, type JupyterServer } from './jupyter-server.js';
 
 const PYTHON_TESTS = resolve(import.meta.dirname, '..', '..', 'test', 'python');
 const SUITE_TIMEOUT_MS = 150_000;
@@ -61,15 +61,11 @@ describe('protocol details through a Jupyter server', { timeout: 120_000 }, () =
   let kernel: Kernel.IKernelConnection;
 
   before(async () => {
-    server = await startJupyterServer();
-    kernel = await server.kernels.startNew({ name: 'tsgather' });
-    await kernel.info;
+    ({ server, kernel } = await startKernel());
   });
 
   after(async () => {
-    await kernel?.shutdown().catch(() => undefined);
-    kernel?.dispose();
-    await server?.stop();
+    await stopKernel(server, kernel);
   });
 
   const resultOf = (executed: { iopub: KernelMessage.IIOPubMessage[] }) => (outputsOf(executed.iopub, 'execute_result')[0] as KernelMessage.IExecuteResultMsg | undefined)?.content.data['text/plain'];

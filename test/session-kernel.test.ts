@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isAlive } from '../kernel/process-tree.js';
 import { readSessionState } from '../protocol/session-dir.js';
-import { execute, outputsOf, streamText } from './jupyter-kernel-helpers.js';
-import { startJupyterServer, type JupyterServer } from './jupyter-server.js';
+import { execute, outputsOf, streamText, startKernel, stopKernel } from './jupyter-kernel-helpers.js';
+import type { JupyterServer } from './jupyter-server.js';
 import { allGone, endSessionsIn, gatedDone, GATED, openGate, sessionProcesses, useSessionsDir } from './session-helpers.js';
 import { waitUntil } from './helpers.js';
 
@@ -31,15 +31,11 @@ describe('a session across a kernel restart', { timeout: 180_000 }, () => {
 
   before(async () => {
     dir = useSessionsDir(); // before the server starts: its kernels inherit it
-    server = await startJupyterServer();
-    kernel = await server.kernels.startNew({ name: 'tsgather' });
-    await kernel.info;
+    ({ server, kernel } = await startKernel());
   });
 
   after(async () => {
-    await kernel?.shutdown().catch(() => undefined);
-    kernel?.dispose();
-    await server?.stop();
+    await stopKernel(server, kernel);
     endSessionsIn(dir);
   });
 
