@@ -26,6 +26,7 @@ import { Requests } from './requests.js';
 import { Waiters } from './waiters.js';
 import { claim, type ClaimingPool } from './claims.js';
 import { Streams } from './streams.js';
+import { isItemStream, overBatches, type ItemSource } from './item-stream.js';
 import { ProgressDisplay } from './progress-display.js';
 import { iterateResults } from './results-iteration.js';
 import { QueueRoom } from './queue-room.js';
@@ -196,7 +197,13 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   }
 
   /** Runs one job per item and resolves with their values in input order; once all are back, rejects with the failure earliest in input order. */
-  async map<T = unknown>(name: string, items: JobItem[], options?: JobOptions): Promise<T[]> {
+  async map<T = unknown>(name: string, items: JobItem[] | ItemSource, options?: JobOptions): Promise<T[]> {
+    if (isItemStream(items))
+      return overBatches(
+        items,
+        (n) => this.waitForRoom(Math.min(n, this.maxQueued)),
+        (batch) => this.map<T>(name, batch, options),
+      );
     return (await this.claimValues('map', name, items, options)) as T[];
   }
 
@@ -220,7 +227,13 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   }
 
   /** Like map, but resolves with every JobResult (failures included) in input order. */
-  mapResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
+  mapResults(name: string, items: JobItem[] | ItemSource, options?: JobOptions): Promise<JobResult[]> {
+    if (isItemStream(items))
+      return overBatches(
+        items,
+        (n) => this.waitForRoom(Math.min(n, this.maxQueued)),
+        (batch) => this.claimResults(name, batch, options),
+      );
     return this.claimResults(name, items, options);
   }
 

@@ -69,3 +69,34 @@ test("rejects with the failure earliest in input order, once all are in; a reduc
   );
   assert.equal(sg.outstanding, 0);
 });
+
+test('map and mapResults take items from an async iterable, read only as room comes, results in input order', async () => {
+  const small = await spawnScatterGather([], { workers: 2, echo: false, progress: false, maxQueued: 1500 });
+  try {
+    await small.define('square', (x: number) => x * x);
+    let pulled = 0;
+    let furthestAhead = 0;
+    async function* source(n: number) {
+      for (let i = 0; i < n; i++) {
+        pulled++;
+        const { done, failed } = small.progress;
+        furthestAhead = Math.max(furthestAhead, pulled - done - failed);
+        yield [[i]] as [number[]];
+      }
+    }
+    const values = await small.map<number>('square', source(6000));
+    assert.deepEqual(
+      values,
+      Array.from({ length: 6000 }, (_, i) => i * i),
+    );
+    assert.ok(furthestAhead <= 1500 + 1024, `the source was read at most maxQueued + one batch ahead of the results (${furthestAhead})`);
+    const pairs: Array<[number[]]> = [[[3]], [[4]]];
+    const results = await small.mapResults('square', pairs[Symbol.iterator]());
+    assert.deepEqual(
+      results.map((r) => r.value),
+      [9, 16],
+    );
+  } finally {
+    await small.close();
+  }
+});

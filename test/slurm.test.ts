@@ -173,10 +173,10 @@ describe('compute servers as Slurm jobs', { timeout: 600_000 }, () => {
     await assertNothingLeft(cluster, d);
   });
 
-  test('two launchers for two kinds of node: each one’s servers run where it asks, and it scales by itself', async () => {
+  test('two launchers for two kinds of node: each one’s servers run where it asks, scales by itself, and carries its labels', async () => {
     const d = dir();
     const small = slurm(testOptions(cluster, d, { jobs: 1, wait: 1, partition: 'short', walltime: '2:00', signalSeconds: 60 })) as SlurmLauncher;
-    const big = slurm(testOptions(cluster, d, { jobs: 1, wait: 1, constraint: 'big' })) as SlurmLauncher;
+    const big = slurm(testOptions(cluster, d, { jobs: 1, wait: 1, constraint: 'big', labels: ['big'] })) as SlurmLauncher;
     const sg = await spawnScatterGather([], { cluster: [small, big], echo: false, progress: false });
     try {
       await big.scale(2);
@@ -201,6 +201,17 @@ describe('compute servers as Slurm jobs', { timeout: 600_000 }, () => {
       assertExactlyOnce(ids, results);
       const servers = new Set(results.map((r) => r.worker.server));
       for (const job of [...(await small.status()).jobs, ...(await big.status()).jobs]) assert.ok(servers.has(job.server!), `${job.server} ran jobs`);
+      // Jobs asking for the label the big launcher's servers carry run only there.
+      const bigServers = new Set((await big.status()).jobs.map((job) => job.server));
+      const labelled = await sg.mapResults(
+        'spin',
+        Array.from({ length: 60 }, (_, i) => [[2, i]]),
+        { labels: ['big'] },
+      );
+      assert.ok(
+        labelled.every((r) => r.ok && bigServers.has(r.worker.server)),
+        `jobs asking for 'big' ran only on ${[...bigServers].join(', ')}`,
+      );
     } finally {
       await sg.close();
     }

@@ -1,0 +1,39 @@
+/**
+ * map and mapResults over items that arrive as an (async) iterable: read a batch at a time, only
+ * as room comes under maxQueued, each batch queued as its own call; the results come back in input
+ * order, and a failure rejects once all are back, the earliest in input order, as with a list.
+ */
+import type { JobItem } from './types.js';
+
+/** Items read before they are queued as one call. */
+const BATCH = 1024;
+
+export type ItemSource = AsyncIterable<JobItem> | Iterable<JobItem>;
+
+export function isItemStream(items: unknown): items is ItemSource {
+  return !Array.isArray(items) && items !== null && typeof items === 'object' && (Symbol.asyncIterator in items || Symbol.iterator in items);
+}
+
+/** Runs `run` on each batch of `source` as room comes (`room(n)` resolves once n more fit), and joins their results in order. */
+export async function overBatches<R>(source: ItemSource, room: (n: number) => Promise<void>, run: (batch: JobItem[]) => Promise<R[]>): Promise<R[]> {
+  const calls: Array<Promise<R[]>> = [];
+  let batch: JobItem[] = [];
+  const send = () => {
+    const call = run(batch);
+    call.catch(() => {}); // reported below, in input order, once all are back
+    calls.push(call);
+    batch = [];
+  };
+  for await (const item of source as AsyncIterable<JobItem>) {
+    batch.push(item);
+    if (batch.length === BATCH) {
+      send();
+      await room(BATCH);
+    }
+  }
+  if (batch.length > 0) send();
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find((outcome) => outcome.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.flatMap((outcome) => (outcome as PromiseFulfilledResult<R[]>).value);
+}
