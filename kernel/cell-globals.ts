@@ -32,6 +32,8 @@ export function installCellGlobals(host: LanguageHost): void {
     '  const display: Display;',
     '  /** Asks the notebook user for a line of text (with `{ password: true }`, hidden). */',
     '  function input(prompt?: string, options?: { password?: boolean }): Promise<string>;',
+    '  /** In a job, on its worker: the values `sg.push` put there, by name (`shared.table`). */',
+    '  const shared: Record<string, any>;',
     '}',
     'export {};',
   );
