@@ -44,7 +44,10 @@ export class ScatteredData {
       const largest = Math.max(...split[i]!.frames.map((frame) => frame.length));
       if (largest > slot.server.maxFrame) throw new RangeError(`part ${i} of '${name}' has a ${megabytes(largest)} frame; ${frameLimitOf(slot.server)}`);
     });
-    const version = (this.names.get(name)?.version ?? 0) + 1;
+    const previous = this.names.get(name);
+    // The old parts go everywhere first, also from a server with no worker up now (which gets no new part).
+    if (previous) for (const server of this.cluster.servers()) server.link.send(toServer({ t: 'drop', name }));
+    const version = (previous?.version ?? 0) + 1;
     this.names.set(name, { version, count: parts.length, bytes: frames.reduce((n, frame) => n + frame.length, 0) });
     workers.forEach((slot, i) => {
       const { plain, frames: own } = split[i]!;
@@ -65,7 +68,7 @@ export class ScatteredData {
     const id = this.nextGather++;
     const gathering: Gathering = { name, count: scattered.count, waiting: new Set(this.cluster.servers()), got: new Map(), answer };
     this.gatherings.set(id, gathering);
-    for (const server of gathering.waiting) server.link.send(toServer({ t: 'collect', id, name }));
+    for (const server of gathering.waiting) server.link.send(toServer({ t: 'collect', id, name, version: scattered.version }));
     this.finishIfDone(id, gathering);
   }
 

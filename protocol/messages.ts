@@ -81,8 +81,8 @@ export type ControllerToServer =
    * replaces `w` when `w` goes. (A 'drop' of the name drops the parts too.)
    */
   | { t: 'scatter'; name: string; version: number; plain: boolean; w: number; part: number; parts: number }
-  /** sg.gather: each worker holding a part of `name` sends it back; the server answers with one 'collected'. */
-  | { t: 'collect'; id: number; name: string }
+  /** sg.gather: each worker holding a part of version `version` of `name` sends it back; the server answers with one 'collected'. */
+  | { t: 'collect'; id: number; name: string; version: number }
   /** The caller's credit for streaming job `job`, to the worker running it. */
   | { t: 'credit'; w: number; job: number; n: number };
 

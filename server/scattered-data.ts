@@ -82,11 +82,12 @@ export class ScatteredData {
   }
 
   /** sg.gather: asks each worker holding a part of `name` for it; answers the controller once all have. */
-  collect(tag: string, id: number, name: string): void {
+  collect(tag: string, id: number, name: string, version: number): void {
     const cid = this.nextCollect++;
     const collect: Collect = { tag, id, waiting: new Map(), got: [] };
     for (const part of this.bySession.get(tag)?.get(name) ?? []) {
-      if (part.w === undefined) continue;
+      // Parts of an older version (kept while this server had no worker up to take a new one) are not asked for.
+      if (part.w === undefined || part.head.version !== version) continue;
       collect.waiting.set(part.w, part.head.part!);
       this.links.toWorker(part.w, tag, { t: 'collect', id: cid, name }, []);
     }

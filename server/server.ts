@@ -235,7 +235,7 @@ export class ComputeServer {
       case 'scatter':
         return this.scattered.scatter(link.tag, head, message.slice(1));
       case 'collect':
-        return this.scattered.collect(link.tag, head.id, String(head.name));
+        return this.scattered.collect(link.tag, head.id, String(head.name), Number(head.version));
       case 'ping':
         return link.send(toController({ t: 'pong', n: head.n, sessions: this.sessions.shares(this.controllers.sessions(), link) }));
       case 'command':
