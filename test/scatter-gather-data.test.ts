@@ -5,6 +5,9 @@
  * named missing.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
 import { startServer, type RunningServer } from './helpers.js';
@@ -22,6 +25,16 @@ const DOUBLE = `(run) => {
     for (let i = 0; i < part.length; i++) part[i] *= 2;
   }
   return info;
+}`;
+
+/** Crashes the worker holding part 0 of `z`, once (the marker file says it did). */
+const CRASH_HOLDER_OF_0 = `async (marker) => {
+  const fs = await import('node:fs');
+  if (shared['z#part']?.index === 0 && !fs.existsSync(marker)) {
+    fs.writeFileSync(marker, '');
+    process.exit(1);
+  }
+  return shared['z#part']?.index;
 }`;
 
 /** Runs DOUBLE until every one of `count` parts has been doubled once. */
@@ -80,6 +93,30 @@ describe('sg.scatter and sg.gather on the embedded cluster', () => {
       await sg.gather('x'),
       floats.map((n) => n * 2),
     );
+  });
+
+  test('the part of a worker that crashed goes to the worker that replaces it', async () => {
+    const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'scatter-')), 'crashed');
+    await sg.define('crashHolderOf0', CRASH_HOLDER_OF_0);
+    const numbers = Array.from({ length: 100 }, (_, i) => i);
+    await sg.scatter('z', numbers);
+    const pids = (await sg.status()).servers[0]!.workers!.map(({ pid }) => pid);
+    for (let round = 0; !fs.existsSync(marker) && round < 50; round++)
+      await sg.mapResults(
+        'crashHolderOf0',
+        Array.from({ length: 10 }, () => [[marker]] as [string[]]),
+      );
+    assert.ok(fs.existsSync(marker), 'the worker holding part 0 crashed');
+    const up = Date.now();
+    let now = pids;
+    while (Date.now() - up < 20_000) {
+      now = ((await sg.status()).servers[0]!.workers ?? []).map(({ pid }) => pid);
+      if (now.length === 2 && now.some((pid) => !pids.includes(pid))) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(now.filter((pid) => !pids.includes(pid)).length, 1, 'one worker was replaced');
+    assert.deepEqual(await sg.gather('z'), numbers);
+    await sg.drop('z');
   });
 
   test('bad input and unknown names are clear errors; drop forgets the parts', async () => {
