@@ -14,7 +14,7 @@ export function scatterMessage(name: string, array: unknown, workers: number): {
   if (!Array.isArray(array) && !(ArrayBuffer.isView(array) && !(array instanceof DataView))) throw new TypeError(`scatter('${name}') needs an Array or a TypedArray`);
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`scatter('${name}'): no worker is up`);
   const parts: ScatterPart[] = [];
-  const rest: Buffer[] | string[] = [];
+  const rest: Frames = [];
   const length = (array as ArrayLike<unknown>).length;
   for (let i = 0; i < workers; i++) {
     // Contiguous parts whose lengths differ by one at most.
@@ -23,9 +23,9 @@ export function scatterMessage(name: string, array: unknown, workers: number): {
     const part = (array as unknown[] | TypedArray).slice(start, end);
     const encoded = encodeValue(part, `part ${i} of '${name}'`);
     parts.push([i, encoded.plain, 1 + encoded.bins.length]);
-    (rest as unknown[]).push(encoded.text, ...encoded.bins);
+    rest.push(encoded.text, ...encoded.bins);
   }
-  return { head: { t: 'scatter', id: 0, name, parts }, rest: rest as unknown as Frames };
+  return { head: { t: 'scatter', id: 0, name, parts }, rest };
 }
 
 /** The gather reply's frames, [ScatterPart[] as JSON, ...their frames], decoded and joined. */
