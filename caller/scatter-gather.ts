@@ -8,6 +8,7 @@ import type * as zmq from 'zeromq';
 import { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
 import { putMessage } from './shared-values.js';
+import { joinParts, scatterMessage } from './scatter-values.js';
 import { frames, Outbox, type Frames, type Command, type Status } from '../protocol/index.js';
 import { dispatchFromController } from './controller-messages.js';
 import { KEEP_ALIVE_EVENTS, type ScatterGatherEvents } from './pool-events.js';
@@ -270,6 +271,17 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     return (await this.request({ t: 'drop', id: 0, name })) as boolean;
   }
 
+  /** Splits `array` (an Array or a TypedArray) in one contiguous part per worker up; each worker's jobs read theirs as `shared[name]`. Resolves with its version. */
+  async scatter(name: string, array: unknown[] | NodeJS.TypedArray): Promise<number> {
+    const { head, rest } = scatterMessage(name, array, ((await this.command('status')) as Status).workers);
+    return (await this.request(head, ...rest)) as number;
+  }
+
+  /** The parts scattered as `name`, as the workers hold them now, joined in order into one array of the kind scattered. */
+  async gather(name: string): Promise<unknown[] | NodeJS.TypedArray> {
+    return joinParts(name, (await this.request({ t: 'gather', id: 0, name }, true)) as Buffer[]);
+  }
+
   /** Adds a compute server while running. */
   async connect(url: string): Promise<void> {
     parseServerUrl(url);
@@ -384,10 +396,11 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
     return claim(this.claiming, method, name, items, options, (resolve, reject) => valuesClaim(items.length, resolve, reject));
   }
 
-  private request(head: Parameters<Requests['send']>[0], ...rest: Frames): Promise<unknown> {
+  /** `true` after the head: resolve with the reply's frames (a reply with binary frames). */
+  private request(head: Parameters<Requests['send']>[0], ...rest: Frames | [true]): Promise<unknown> {
     if (this.exited) return Promise.reject(this.exited);
     this.link?.flushAcks(); // a session: a reply then says the controller knows what was taken before
-    const reply = this.requests.send(head, ...rest);
+    const reply = rest[0] === true ? this.requests.sendForFrames(head) : this.requests.send(head, ...(rest as Frames));
     this.receiver.wake();
     return reply;
   }

@@ -110,13 +110,28 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
       case 'credit':
         return controller.credit(head.job, head.n);
       case 'put':
+        if (controller.scattered.has(head.name)) return reply(head.id, false, undefined, `'${head.name}' is scattered (sg.scatter): drop it before pushing under that name`);
         try {
           return reply(head.id, true, controller.shared.put(head.name, head.plain === true, message.slice(1)));
         } catch (error) {
           return reply(head.id, false, undefined, describeError(error).message);
         }
-      case 'drop':
-        return reply(head.id, true, controller.shared.drop(head.name));
+      case 'drop': {
+        const scattered = controller.scattered.drop(head.name);
+        if (scattered) controller.shared.dropEverywhere(head.name);
+        return reply(head.id, true, controller.shared.drop(head.name) || scattered);
+      }
+      case 'scatter':
+        if (controller.shared.has(head.name)) return reply(head.id, false, undefined, `'${head.name}' is pushed (sg.push): drop it before scattering under that name`);
+        try {
+          return reply(head.id, true, controller.scattered.scatter(head.name, head.parts, message.slice(1)));
+        } catch (error) {
+          return reply(head.id, false, undefined, describeError(error).message);
+        }
+      case 'gather':
+        return controller.scattered.gather(head.name, (error, parts, frames = []) =>
+          error === undefined ? send(toCaller({ t: 'reply', id: head.id, ok: true }, JSON.stringify(parts), ...frames)) : reply(head.id, false, undefined, error),
+        );
       case 'attach':
         if (!session) return reply(head.id, false, undefined, 'this controller is not a named session');
         if (!Number.isInteger(head.pid)) return reply(head.id, false, undefined, 'attach needs the caller pid');

@@ -32,6 +32,7 @@ import { Recovery, downText } from './recovery.js';
 import { Scheduler } from './scheduling.js';
 import { ServerLinks, type SessionEvents } from './server-links.js';
 import { buildStatus } from './status-report.js';
+import { ScatteredData } from './scattered-data.js';
 import { SharedData } from './shared-data.js';
 
 export interface ControllerOptions {
@@ -65,6 +66,7 @@ export class Controller {
   private readonly links: ServerLinks;
   /** Values pushed to every worker (sg.push). */
   readonly shared: SharedData;
+  readonly scattered: ScatteredData;
   private readonly commandWaiters = new Map<number, { servers: Set<ServerSlot>; resolve: () => void }>();
   private nextCommand = 1;
   private placementCheck?: { at: number; timer: NodeJS.Timeout };
@@ -83,6 +85,7 @@ export class Controller {
     this.recovery = new Recovery({ retries: options.retries, timeoutRetries: options.timeoutRetries ?? 0 }, this.ledger.chunks, this.scheduler, this.ledger, this.ledger.counters);
     this.links = new ServerLinks(options, this.cluster, this.session);
     this.shared = new SharedData(this.cluster);
+    this.scattered = new ScatteredData(this.cluster);
   }
 
   get listening(): string[] {
@@ -139,6 +142,8 @@ export class Controller {
         if (!chunk || chunk.done[head.job - chunk.first]) return;
         return this.options.toCaller(toCaller({ t: 'part', job: head.job, n: head.n, plain: head.plain === true }, ...message.slice(1)));
       }
+      case 'collected':
+        return this.scattered.collected(server, head.id, head.parts, message.slice(1));
       case 'results': {
         const slot = server.workers.get(head.w);
         this.ledger.results(server.info, slot, head.w, message);
@@ -154,6 +159,7 @@ export class Controller {
     if (server.link.server === server) server.link.server = undefined;
     this.options.log('warn', 'server lost', { server: server.info.id, reason });
     for (const slot of [...server.workers.values()]) this.workerDown(server, slot.w, cause, `server ${server.info.id} was lost (${reason})`);
+    this.scattered.lost(server);
     for (const [id, waiter] of this.commandWaiters) {
       waiter.servers.delete(server);
       if (waiter.servers.size === 0) {
@@ -339,7 +345,7 @@ export class Controller {
       waiting: this.scheduler.waiting,
       unplaceable: this.scheduler.unplaceable,
       ledger: this.ledger,
-      shared: this.shared.list(),
+      shared: [...this.shared.list(), ...this.scattered.list()],
     });
   }
 

@@ -41,8 +41,17 @@ export class SharedData {
   /** Forgets `name` here and on every server in session; false when nothing was pushed under it. */
   drop(name: string): boolean {
     if (!this.values.delete(name)) return false;
-    for (const server of this.cluster.servers()) server.link.send(toServer({ t: 'drop', name }));
+    this.dropEverywhere(name);
     return true;
+  }
+
+  has(name: string): boolean {
+    return this.values.has(name);
+  }
+
+  /** Tells every server in session to drop `name`: what was pushed under it, and parts scattered under it (sg.scatter). */
+  dropEverywhere(name: string): void {
+    for (const server of this.cluster.servers()) server.link.send(toServer({ t: 'drop', name }));
   }
 
   /** A server joined: it gets every value, before any job. */

@@ -75,6 +75,14 @@ export type ControllerToServer =
    */
   | { t: 'put'; name: string; version: number; plain: boolean }
   | { t: 'drop'; name: string }
+  /**
+   * [head, text, ...binary frames]: part `part` of `parts` of an array scattered under `name`
+   * (sg.scatter), for worker `w` alone; the server keeps it and gives it to the worker that
+   * replaces `w` when `w` goes. (A 'drop' of the name drops the parts too.)
+   */
+  | { t: 'scatter'; name: string; version: number; plain: boolean; w: number; part: number; parts: number }
+  /** sg.gather: each worker holding a part of version `version` of `name` sends it back; the server answers with one 'collected'. */
+  | { t: 'collect'; id: number; name: string; version: number }
   /** The caller's credit for streaming job `job`, to the worker running it. */
   | { t: 'credit'; w: number; job: number; n: number };
 
@@ -99,7 +107,12 @@ export type ServerToController =
   | { t: 'error'; reason: string }
   | { t: 'server-bye'; reason: string }
   | { t: 'results'; w: number }
-  | Extract<WorkerToServer, { t: 'part' }>;
+  | Extract<WorkerToServer, { t: 'part' }>
+  /** [head, ...per part: text, ...binary frames]: the parts of `name` this server's workers hold now, as ScatterPart. */
+  | { t: 'collected'; id: number; parts: ScatterPart[] };
+
+/** One part of a scattered array in a message: its index, whether plain, its frames (the text, then binary frames). */
+export type ScatterPart = [index: number, plain: boolean, frames: number];
 
 export type ControllerToCaller =
   | { t: 'ready'; controller: string; listen?: string }
@@ -128,6 +141,12 @@ export type CallerToController =
   /** [head, text, ...binary frames]: a value for every worker, present and future, read by jobs as `shared[name]`. */
   | { t: 'put'; id: number; name: string; plain: boolean }
   | { t: 'drop'; id: number; name: string }
+  /**
+   * [head, ...per part: text, ...binary frames]: an array split in `parts.length` (the workers up),
+   * part i for the i-th worker (by server, then w). A 'gather' replies [head, ScatterPart[] as JSON, ...their frames].
+   */
+  | { t: 'scatter'; id: number; name: string; parts: ScatterPart[] }
+  | { t: 'gather'; id: number; name: string }
   | { t: 'command'; id: number; cmd: Command }
   /** Sessions: process `pid` attaches to a running session. The reply's value is a SessionAttached; the held results follow it. */
   | { t: 'attach'; id: number; pid: number }
@@ -185,7 +204,9 @@ export type WorkerToServer =
   /** [head, text, ...binary frames]: part `n` (from 0) a streaming job yielded, relayed to its controller unread. */
   | { t: 'part'; w: number; job: number; n: number; plain: boolean }
   /** Milliseconds of jobs run since the last report, per controller tag: the server's record of each session's share. */
-  | { t: 'usage'; w: number; ms: Array<[controller: string, ms: number]> };
+  | { t: 'usage'; w: number; ms: Array<[controller: string, ms: number]> }
+  /** [head, text, ...binary frames]: the worker's value of the name collect `id` asked for; `missing` when it has none. */
+  | { t: 'collected'; w: number; id: number; plain: boolean; missing?: boolean };
 
 /**
  * What a worker gets, as [controller, head, ...]: a controller's 'define' and 'jobs' passed on by
@@ -195,7 +216,16 @@ export type WorkerToServer =
  * from a controller on a shared server: the worker asks to be reforked once it runs no other
  * controller's job; and 'session' with a controller's weight, for the share of the worker its jobs get.
  */
-export type ServerToWorker = Extract<ControllerToServer, { t: 'define' | 'jobs' | 'put' | 'drop' | 'credit' }> | { t: 'forget' } | { t: 'drain' } | { t: 'refresh' } | { t: 'session'; weight: number };
+export type ServerToWorker =
+  | Extract<ControllerToServer, { t: 'define' | 'jobs' | 'drop' | 'credit' }>
+  /** `part` of `parts` when the value is one worker's part of a scattered array (sg.scatter). */
+  | (Extract<ControllerToServer, { t: 'put' }> & { part?: number; parts?: number })
+  /** sg.gather: send back the value of `name` (as 'collected' with this `id`). */
+  | { t: 'collect'; id: number; name: string }
+  | { t: 'forget' }
+  | { t: 'drain' }
+  | { t: 'refresh' }
+  | { t: 'session'; weight: number };
 
 export type Head = ControllerToServer | ServerToController | ControllerToCaller | CallerToController | WorkerToServer | ServerToWorker;
 

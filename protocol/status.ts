@@ -79,7 +79,8 @@ export type Status = {
   ratePerSec: number;
   definitions: Array<{ name: string; version: number }>;
   /** Values pushed to every worker (sg.push), with the bytes each holds on every worker. */
-  shared: Array<{ name: string; version: number; bytes: number }>;
+  /** Values pushed (sg.push) and arrays scattered (sg.scatter, with their `parts`), with the bytes the controller keeps of each. */
+  shared: Array<{ name: string; version: number; bytes: number; parts?: number }>;
 };
 
 type Place = {

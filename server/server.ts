@@ -35,6 +35,7 @@ import { WorkerPool, type WorkerProcess } from './worker-pool.js';
 import { ControllerLinks, type ControllerLink, type SessionHead } from './controller-links.js';
 import { Sessions } from './sessions.js';
 import { StatusFile } from './status-file.js';
+import { ScatteredData } from './scattered-data.js';
 import { SharedData } from './shared-data.js';
 import { checkServerSecurity } from './security-check.js';
 
@@ -95,6 +96,11 @@ export class ComputeServer {
     if (w !== undefined) this.workerOutbox.post(toWorker(w, tag, head, ...rest));
     else this.toEveryWorker(tag, head, ...rest);
   });
+  private readonly scattered = new ScatteredData({
+    toWorker: (w, tag, head, rest) => this.workerOutbox.post(toWorker(w, tag, head, ...rest)),
+    toController: (tag, head, rest) => this.controllers.get(tag)?.send(toController(head, ...rest)),
+    workers: () => this.pool.list().map(({ w }) => w),
+  });
   private readonly sessions = new Sessions({
     toEveryWorker: (tag, head) => this.toEveryWorker(tag, head),
     toWorker: (w, tag, head) => this.workerOutbox.post(toWorker(w, tag, head)),
@@ -143,6 +149,7 @@ export class ComputeServer {
           this.controllers.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal, ...detail });
           // Draining, a dead worker has nothing left to finish (scancel signals every process of a Slurm job).
           this.drained?.(worker.w);
+          this.scattered.workerDown(worker.w);
         },
         output: (worker, stream, text) => {
           if (stream === 'stderr' && !worker.ready) this.startupStderr.set(worker.w, ((this.startupStderr.get(worker.w) ?? '') + text).slice(-STARTUP_STDERR_KEPT));
@@ -223,7 +230,12 @@ export class ComputeServer {
       case 'put':
         return this.shared.put(link.tag, head, message.slice(1));
       case 'drop':
+        if (this.scattered.drop(link.tag, head.name)) this.toEveryWorker(link.tag, { t: 'drop', name: head.name });
         return this.shared.drop(link.tag, head.name);
+      case 'scatter':
+        return this.scattered.scatter(link.tag, head, message.slice(1));
+      case 'collect':
+        return this.scattered.collect(link.tag, head.id, String(head.name), Number(head.version));
       case 'ping':
         return link.send(toController({ t: 'pong', n: head.n, sessions: this.sessions.shares(this.controllers.sessions(), link) }));
       case 'command':
@@ -232,6 +244,7 @@ export class ComputeServer {
         link.greeted = false;
         this.sessions.forget(link.tag);
         this.shared.forget(link.tag);
+        this.scattered.forget(link.tag);
         this.log.info({ controller: link.controller }, 'controller said goodbye');
         return;
       default: {
@@ -295,6 +308,7 @@ export class ComputeServer {
       } else {
         this.sessions.end(link);
         this.shared.forget(link.tag);
+        this.scattered.forget(link.tag);
       }
       link.send(toController({ t: 'command-done', id, workers: [] }));
     } else {
@@ -328,6 +342,8 @@ export class ComputeServer {
           return this.drained?.(head.w);
         case 'retire':
           return this.pool.refreshWorker(head.w);
+        case 'collected':
+          return this.scattered.collected(head.w, head.id, head.plain === true, head.missing === true, message.slice(1));
         case 'usage':
           if (!Array.isArray(head.ms)) throw new ProtocolError('usage needs a list of [controller, ms]');
           return this.sessions.record(head.ms.filter((entry) => Array.isArray(entry) && this.controllers.get(entry[0]) !== undefined));
@@ -346,6 +362,7 @@ export class ComputeServer {
   private workerUp(worker: WorkerProcess): void {
     this.sessions.workerUp(worker.w, this.controllers.sessions());
     this.shared.workerUp(worker.w);
+    this.scattered.workerUp();
     for (const name of worker.functions) if (!this.info.functions.includes(name)) this.info.functions.push(name);
     this.controllers.broadcast({ t: 'worker-up', w: worker.w, pid: worker.pid, functions: worker.functions });
   }

@@ -122,7 +122,9 @@ export class WorkerRuntime {
         return this.refresh(controller);
       case 'put':
         if (typeof head.name !== 'string') throw new ProtocolError('put needs a name');
-        return this.shared.put(controller, head.name, head.plain === true, message.slice(2));
+        return this.shared.put(controller, head.name, head.plain === true, message.slice(2), Number.isInteger(head.part) ? { index: head.part!, count: Number(head.parts) } : undefined);
+      case 'collect':
+        return this.collect(controller, head.id, String(head.name));
       case 'drop':
         return this.shared.drop(controller, String(head.name));
       case 'credit':
@@ -328,6 +330,19 @@ export class WorkerRuntime {
   }
 
   /** To the server itself (an empty first frame), not relayed to a controller. */
+  /** sg.gather: this worker's part of `name`, encoded now (jobs may have changed it in place). */
+  private collect(controller: string, id: number, name: string): void {
+    const part = this.shared.part(controller, name);
+    if (!part) return this.toServer({ t: 'collected', w: this.id, id, plain: true, missing: true });
+    try {
+      const { text, bins, plain } = encodeValue(part.value, `part of '${name}'`);
+      this.outbox.post(['', ...frames({ t: 'collected', w: this.id, id, plain } satisfies WorkerToServer, text, ...bins)]);
+    } catch (error) {
+      process.stderr.write(`worker ${this.id}: part of '${name}' cannot travel back: ${describeError(error).message}\n`);
+      this.toServer({ t: 'collected', w: this.id, id, plain: true, missing: true });
+    }
+  }
+
   private toServer(head: WorkerToServer): void {
     this.outbox.post(['', ...frames(head)]);
   }

@@ -18,14 +18,28 @@ export class WorkerShared {
     globalThis.shared = Object.create(null) as Record<string, unknown>;
   }
 
-  /** [text, ...binary frames] of a value pushed as `name`. */
-  put(controller: string, name: string, plain: boolean, frames: Buffer[]): void {
+  /**
+   * [text, ...binary frames] of a value pushed as `name`; with `part`, this worker's part of an
+   * array scattered as `name` (sg.scatter), and `shared[name + '#part']` says which: `{ index, count }`.
+   */
+  put(controller: string, name: string, plain: boolean, frames: Buffer[], part?: { index: number; count: number }): void {
     const [text, ...bins] = frames;
-    this.valuesOf(controller)[name] = decodeParsed(JSON.parse(text?.toString('utf8') ?? 'null'), plain, bins);
+    const values = this.valuesOf(controller);
+    values[name] = decodeParsed(JSON.parse(text?.toString('utf8') ?? 'null'), plain, bins);
+    if (part) values[`${name}#part`] = part;
+    else delete values[`${name}#part`];
   }
 
   drop(controller: string, name: string): void {
-    delete this.byController.get(controller)?.[name];
+    const values = this.byController.get(controller);
+    delete values?.[name];
+    delete values?.[`${name}#part`];
+  }
+
+  /** sg.gather: this worker's part of `name` as jobs left it (modified in place, say), or undefined when it holds none. */
+  part(controller: string, name: string): { value: unknown } | undefined {
+    const values = this.byController.get(controller);
+    return values && `${name}#part` in values ? { value: values[name] } : undefined;
   }
 
   forget(controller: string): void {
