@@ -18,6 +18,13 @@ export const MIN_WINDOW = 2;
  */
 export const SHARED_WINDOW_FACTOR = 4;
 export const MAX_WINDOW = MAX_JOBS_AHEAD;
+/**
+ * A batch carries at least this much work (at its function's average run time) even past the
+ * worker's share of what waits: a message costs every process it passes tens of microseconds, so
+ * tiny jobs spread thin over thousands of workers cost more in messages than they gain in balance.
+ * Jobs of this length or longer are unaffected.
+ */
+export const MIN_BATCH_MS = TARGET_WINDOW_MS / 4;
 /** Jobs failed together (their function cannot reach any server) go to the caller this many to a message. */
 export const FAILED_PER_MESSAGE = 8192;
 
@@ -95,6 +102,12 @@ export class Scheduler {
     return Math.max(MIN_WINDOW, Math.min(MAX_WINDOW, Math.ceil(ms / Math.max(avg, 0.001))));
   }
 
+  /** The fewest of fn's jobs worth a message: MIN_BATCH_MS of work (none for jobs that long or longer). */
+  private minBatch(fn: string): number {
+    const avg = this.stats.get(fn)?.avgRunMs;
+    return avg === undefined ? 0 : Math.floor(MIN_BATCH_MS / Math.max(avg, 0.001));
+  }
+
   /**
    * What goes to this worker now, in one message, or undefined for nothing: a suspect alone (the
    * slot is then isolating), or runs cut to its window, its share of what waits and its server's
@@ -129,7 +142,8 @@ export class Scheduler {
       if (slot.inflightCount > 0 && window - held < Math.ceil(window / 2)) continue;
       // Beyond its first job, a worker takes no more than its share of what is left: the last jobs then go
       // to whichever worker frees up first rather than wait behind a busy one while another sits idle.
-      let credit = Math.min(window - held, Math.max(held === 0 ? 1 : 0, Math.floor(queue.jobs / Math.max(1, this.cluster.workerCount))));
+      const least = Math.max(held === 0 ? 1 : 0, this.minBatch(fn));
+      let credit = Math.min(window - held, Math.max(least, Math.floor(queue.jobs / Math.max(1, this.cluster.workerCount))));
       while (credit > 0 && queue.runs.length > 0) {
         const run = queue.runs.peek()!;
         const skipped = skipDone(run);
