@@ -55,6 +55,8 @@ export class Scheduler {
   /** Jobs that were in flight on a worker that died, run one at a time to find the one that kills. */
   private readonly suspects = new Deque<Run>();
   private readonly stats = new Map<string, FunctionStats>();
+  /** Workers left to run dry so that a suspect can run alone there (see nextBatch), at most one per suspect. */
+  private readonly reserved = new Set<WorkerSlot>();
 
   constructor(
     private readonly cluster: Cluster,
@@ -116,7 +118,15 @@ export class Scheduler {
   nextBatch(slot: WorkerSlot): Run[] | undefined {
     if (slot.isolating) return undefined;
     const maxFrame = slot.server.maxFrame;
+    if (this.suspects.length === 0) this.reserved.clear();
+    else if (slot.inflightCount > 0 && (this.reserved.has(slot) || (this.reserved.size < this.suspects.length && this.anySuspectFor(slot)))) {
+      // Suspects run alone, on a worker with nothing aboard, and in a busy cluster no worker ever runs dry:
+      // this one takes nothing more until it has, and then takes a suspect.
+      this.reserved.add(slot);
+      return undefined;
+    }
     if (slot.inflightCount === 0 && this.suspects.length > 0) {
+      this.reserved.delete(slot);
       const suspect = this.takeSuspect(slot);
       if (suspect && slot.server.unsendable.has(suspect.chunk.fn)) {
         this.rejections.cannotRun(slot, [[suspect.chunk, suspect.start]]);
@@ -234,6 +244,17 @@ export class Scheduler {
     }
     if (jobs.length > 0) this.rejections.cannotRun(slot, jobs);
     queue.jobs = 0;
+  }
+
+  /** A worker went: it is no longer kept for a suspect. */
+  release(slot: WorkerSlot): void {
+    this.reserved.delete(slot);
+  }
+
+  /** Whether a suspect waits that this worker may run. */
+  private anySuspectFor(slot: WorkerSlot): boolean {
+    for (const run of this.suspects) if (!run.chunk.done[run.start] && this.cluster.canRun(slot, run.chunk.fn) && (!run.chunk.labels || carries(slot.server, run.chunk.labels))) return true;
+    return false;
   }
 
   /** The first suspect this worker may run, the others kept in order; done ones are dropped. */

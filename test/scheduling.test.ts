@@ -260,6 +260,34 @@ test('a worker that crashed with several jobs aboard: nobody is charged, each re
   assert.equal(attemptsOf(chunk, 0), 0);
 });
 
+test('in a busy cluster a suspect still gets a worker: busy workers, one per suspect, take nothing more until they run dry, then each runs one alone', () => {
+  const { cluster, scheduler, queue, recovery } = recoveryWorld(1);
+  const server = addServer(cluster, 's1');
+  const [crashed, b, c, d] = [1, 2, 3, 4].map((w) => addWorker(cluster, server, w));
+  const chunk = queue('f', texts(100), 4); // window 2: a worker is topped up each time one job of two is done
+  for (const worker of [crashed!, b!, c!, d!]) dispatch(worker, scheduler.nextBatch(worker));
+  cluster.removeWorker(server, 1);
+  recovery.workerLost(crashed!, 'crash', 'worker 1 exited with code 1'); // jobs 1 and 2 become suspects
+  const answer = (worker: WorkerSlot) => {
+    const run = worker.inflight[0]!;
+    chunk.done[run.start] = 1;
+    takeFromInflight(worker, chunk, run.start);
+  };
+  answer(b!);
+  answer(c!);
+  answer(d!);
+  assert.equal(scheduler.nextBatch(b!), undefined, 'b is kept to run dry for a suspect, rather than topped up');
+  assert.equal(scheduler.nextBatch(c!), undefined, 'and c, for the other');
+  assert.deepEqual(dispatch(d!, scheduler.nextBatch(d!)), [[9, 9]], 'two suspects, two workers kept: d is topped up as usual');
+  answer(b!);
+  assert.deepEqual(dispatch(b!, scheduler.nextBatch(b!)), [[1, 1]], 'run dry, b takes a suspect alone');
+  assert.equal(b!.isolating, true);
+  answer(c!);
+  assert.deepEqual(dispatch(c!, scheduler.nextBatch(c!)), [[2, 2]]);
+  answer(d!);
+  assert.deepEqual(dispatch(d!, scheduler.nextBatch(d!)), [[10, 10]], 'no suspect left: nobody is kept');
+});
+
 test('a worker that crashed with one job aboard: that job is charged, retried alone, and fails with WorkerDiedError once its retries are spent', () => {
   const { cluster, scheduler, queue, recovery, failed, counters } = recoveryWorld(1);
   const server = addServer(cluster, 's1');
