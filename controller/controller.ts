@@ -179,7 +179,10 @@ export class Controller {
   // ---- to workers ---------------------------------------------------------------------------
 
   pumpAll(): void {
-    for (const slot of this.cluster.readyWorkers()) this.pump(slot);
+    for (const slot of this.cluster.readyWorkers()) {
+      if (!this.scheduler.hasWork) return; // the rest would get nothing: with thousands of workers, not walking them matters
+      this.pump(slot);
+    }
   }
 
   /**

@@ -89,6 +89,13 @@ export class Scheduler {
     this.suspects.push(run);
   }
 
+  /** Whether any job waits for a worker. */
+  get hasWork(): boolean {
+    if (this.suspects.length > 0) return true;
+    for (const queue of this.queues.values()) if (queue.jobs > 0) return true;
+    return false;
+  }
+
   /** Jobs waiting for a worker, suspects included. */
   get waiting(): number {
     let queued = this.suspects.length;

@@ -123,6 +123,19 @@ test('tiny jobs go at least MIN_BATCH_MS of work to a message, past their share:
   assert.deepEqual(spans(other.scheduler.nextBatch(many[0]!)), [[1, 10]], 'jobs of a quarter of MIN_BATCH_MS: their share of 10, which is more than 4 such jobs');
 });
 
+test('hasWork says whether any job waits, suspects included: pumping everyone stops there rather than walk thousands of workers for nothing', () => {
+  const { cluster, scheduler, queue } = recoveryWorld(1);
+  const server = addServer(cluster, 's1');
+  const worker = addWorker(cluster, server, 1);
+  assert.equal(scheduler.hasWork, false);
+  queue('f', texts(2), 4);
+  assert.equal(scheduler.hasWork, true);
+  dispatch(worker, scheduler.nextBatch(worker));
+  assert.equal(scheduler.hasWork, false, 'all aboard');
+  scheduler.suspect(worker.inflight[0]!);
+  assert.equal(scheduler.hasWork, true, 'a suspect waits');
+});
+
 test("runs are cut so that no values frame passes the server's frame limit", () => {
   const { cluster, scheduler, queue, tooLarge } = world();
   const worker = addWorker(cluster, addServer(cluster, 's1', 350), 1);
