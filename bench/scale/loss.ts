@@ -5,8 +5,8 @@
  * SIGSTOP, as a frozen or cut-off machine would be. The jobs are `sleep` jobs.
  *
  * With a backlog, every worker stays busy throughout and the simulated server says which jobs it
- * lost. Without one (real servers, which cannot say), every job is sent out at once, two to a
- * worker, and the lost ones are those sent again after the server went quiet.
+ * lost. Without one (real servers, which cannot say), one job goes to each worker at once, the
+ * server goes quiet while they run, and the lost jobs are those sent again after it did.
  */
 import type { JobResult } from '../../caller/index.js';
 import { openController, realServers, simServers, freePort, type Controller } from './cluster.js';
@@ -87,9 +87,9 @@ export async function measureLoss(spec: LossSpec, log: (line: string) => void): 
       if (kind === 'server-down' && !downAt) downAt = Date.now();
       void detail;
     });
-    // With a backlog, enough work to keep every worker busy until well after the loss is dealt with; without, two jobs a worker.
+    // With a backlog, enough work to keep every worker busy until well after the loss is dealt with; without, a job a worker.
     const seconds = (QUIET_AFTER_MS + spec.heartbeatTimeoutMs + spec.heartbeatMs + 2000) / 1000;
-    const count = spec.backlog ? Math.ceil((total * seconds * 1000) / spec.jobMs) : 2 * total;
+    const count = spec.backlog ? Math.ceil((total * seconds * 1000) / spec.jobMs) : total;
     const results: JobResult[] = [];
     sg.addJob(
       'sleep',
@@ -98,7 +98,8 @@ export async function measureLoss(spec: LossSpec, log: (line: string) => void): 
     const collecting = (async () => {
       while (results.length < count) results.push(...(await sg.waitForResult({ timeout: 100 })));
     })();
-    await new Promise((resolve) => setTimeout(resolve, spec.backlog ? QUIET_AFTER_MS : spec.jobMs / 2));
+    if (spec.backlog) await new Promise((resolve) => setTimeout(resolve, QUIET_AFTER_MS));
+    else while ((await sg.status()).queued > 0); // every job aboard a worker: the quiet server's are running
     const went = await quiet();
     await collecting;
     // Without a backlog nothing is sent after the first burst but what the quiet server lost.
