@@ -36,8 +36,14 @@ export interface LossFigures {
   heartbeatTimeoutMs: number;
   /** Jobs lost with the server (held when it went quiet, or sent to it after). */
   lostJobs: number;
-  /** From going quiet until the controller declared it lost, every job of it back in the queue (its server-down event). */
+  /**
+   * How long the server had been silent when the controller gave it up and put every job of it
+   * back in the queue, by the controller's own clock (its server-down reason says): from the
+   * server's last message, which came at or before it went quiet.
+   */
   requeuedMs: number;
+  /** From going quiet until the caller heard of it (the server-down event): the controller's figure plus the caller's lag. */
+  eventMs: number;
   /** ...until the last lost job was sent to another worker, and until it was running there. */
   dispatchedMs: number;
   runningMs: number;
@@ -83,9 +89,11 @@ export async function measureLoss(spec: LossSpec, log: (line: string) => void): 
     await controller.watch.until(total, 60_000);
     const { sg } = controller;
     let downAt = 0;
+    let silentMs = Number.NaN;
     sg.on('event', ({ kind, detail }) => {
-      if (kind === 'server-down' && !downAt) downAt = Date.now();
-      void detail;
+      if (kind !== 'server-down' || downAt) return;
+      downAt = Date.now();
+      silentMs = Number(/no answer for (\d+) ms/.exec(String(detail.reason))?.[1]);
     });
     // With a backlog, enough work to keep every worker busy until well after the loss is dealt with; without, a job a worker.
     const seconds = (QUIET_AFTER_MS + spec.heartbeatTimeoutMs + spec.heartbeatMs + 2000) / 1000;
@@ -114,12 +122,13 @@ export async function measureLoss(spec: LossSpec, log: (line: string) => void): 
       heartbeatMs: spec.heartbeatMs,
       heartbeatTimeoutMs: spec.heartbeatTimeoutMs,
       lostJobs: lostIds.size,
-      requeuedMs: downAt - went.at,
+      requeuedMs: silentMs,
+      eventMs: downAt - went.at,
       dispatchedMs: Math.max(...elsewhere.map((r) => r.timings.dispatchedAt)) - went.at,
       runningMs: Math.max(...elsewhere.map((r) => r.timings.startedAt)) - went.at,
     };
     log(
-      `${spec.label}: ${figures.lostJobs} jobs lost; all requeued after ${figures.requeuedMs} ms, sent elsewhere after ${figures.dispatchedMs} ms, running there after ${figures.runningMs} ms (timeout ${spec.heartbeatTimeoutMs} ms)`,
+      `${spec.label}: ${figures.lostJobs} jobs lost; all requeued after ${figures.requeuedMs} ms of silence (the caller heard after ${figures.eventMs} ms), sent elsewhere after ${figures.dispatchedMs} ms, running there after ${figures.runningMs} ms (timeout ${spec.heartbeatTimeoutMs} ms)`,
     );
     return figures;
   } finally {

@@ -67,7 +67,7 @@ export function measuresTable(results: ScaleResults): string {
   for (const loss of [...results.loss, ...results.real.loss]) {
     rows.push([
       `lost server, ${loss.label} (${thousands(loss.workers)} workers, ${loss.jobMs} ms jobs, timeout ${loss.heartbeatTimeoutMs} ms)`,
-      `${loss.lostJobs} jobs: all requeued after ${ms(loss.requeuedMs)}, all sent elsewhere after ${ms(loss.dispatchedMs)}, all running there after ${ms(loss.runningMs)}`,
+      `${loss.lostJobs} jobs: all requeued after ${ms(loss.requeuedMs)} of silence (the caller heard after ${ms(loss.eventMs)}); all sent elsewhere after ${ms(loss.dispatchedMs)}, all running there after ${ms(loss.runningMs)}`,
     ]);
   }
   for (const { label, figures } of [...results.refresh, ...results.real.refresh]) {
@@ -117,7 +117,7 @@ export function checkScaleTargets(results: ScaleResults): ScaleTarget[] {
   const loss = results.loss[0];
   add(
     "a lost 100-worker server's jobs all requeued within the heartbeat timeout + 50 ms",
-    loss && `${ms(loss.requeuedMs)} (timeout ${ms(loss.heartbeatTimeoutMs)}); running elsewhere after ${ms(loss.runningMs)}`,
+    loss && `${ms(loss.requeuedMs)} of silence (timeout ${ms(loss.heartbeatTimeoutMs)}); running elsewhere ${ms(loss.runningMs)} after it went quiet`,
     loss && loss.requeuedMs <= loss.heartbeatTimeoutMs + 50,
   );
   const fair = results.fairness[0];
