@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { JobResult } from '../caller/index.js';
+import { spawnScatterGather, type JobResult, type ScatterGather } from '../caller/index.js';
 import type { ServerStatus } from '../protocol/status.js';
 import { freePort, openController, realServers, simServers, type Controller, type RealServers } from '../bench/scale/cluster.js';
 import type { SimFleet } from '../bench/scale/sim/fleet.js';
@@ -113,5 +113,31 @@ describe('a simulated server beside a real one, on one real controller', () => {
       results.filter((r) => lost.includes(r.id)).every((r) => r.ok && r.worker.server === 'real-1'),
       'each ran on the real server',
     );
+  });
+});
+
+describe('a controller that dials hundreds of servers', () => {
+  test('dials 400 (a socket and its monitor each: past ZeroMQ’s default of 1,023 sockets a process) and gets work to all of them', async () => {
+    const count = 400;
+    const servers = Array.from({ length: count }, (_, i) => ({ id: `sim-${i + 1}`, workers: 1, bind: true }));
+    const sim = await simServers({ servers, controllers: [], processes: 1 });
+    let sg: ScatterGather | undefined;
+    try {
+      sg = await spawnScatterGather(
+        servers.map(({ id }) => sim.fleet.endpoints[id]!),
+        { echo: false, progress: false, connectTimeoutMs: 60_000, logLevel: 'error' },
+      );
+      const status = await sg.status();
+      assert.equal(status.servers.filter((s) => s.connected).length, count);
+      assert.equal(status.workers, count);
+      const results = await sg.mapResults(
+        'sleep',
+        Array.from({ length: count }, () => [[5]]),
+      );
+      assert.equal(new Set(results.map((r) => r.worker.server)).size, count, 'a job of 5 ms went to every server');
+    } finally {
+      await sg?.close();
+      await sim.stop();
+    }
   });
 });

@@ -63,6 +63,8 @@ export class SimFleet {
     /** When the first server started dialling (epoch ms). */
     readonly dialAt: number,
     readonly workers: number,
+    /** Where the servers that listen are bound, by id. */
+    readonly endpoints: Record<string, string>,
   ) {}
 
   static async start(spec: FleetSpec): Promise<SimFleet> {
@@ -82,6 +84,7 @@ export class SimFleet {
       home,
       Math.min(...started.map((s) => s.dialAt)),
       started.reduce((n, s) => n + s.workers, 0),
+      Object.assign({}, ...started.map((s) => s.endpoints)),
     );
   }
 

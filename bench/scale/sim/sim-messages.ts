@@ -5,6 +5,8 @@ export interface SimServerSpec {
   id: string;
   workers: number;
   labels?: string[];
+  /** Listen for controllers to dial it (`--bind`) rather than dial them. */
+  bind?: boolean;
 }
 
 export type SimRequest =
@@ -19,8 +21,8 @@ export type SimRequest =
   | { t: 'stop'; seq: number };
 
 export type SimReply =
-  /** dialAt: when its servers started dialling (epoch ms). */
-  | { t: 'started'; seq: number; dialAt: number; workers: number }
+  /** dialAt: when its servers started dialling (epoch ms); endpoints: where those that listen are bound, by id. */
+  | { t: 'started'; seq: number; dialAt: number; workers: number; endpoints: Record<string, string> }
   | { t: 'silenced'; seq: number; at: number; held: number }
   | { t: 'lost'; seq: number; ids: number[] }
   | { t: 'lag'; seq: number; lagMs: number }

@@ -30,9 +30,11 @@ async function handle(request: SimRequest): Promise<void> {
       for (const server of created) servers.set(server.info.id, server);
       // Workers first (they load the functions module), then every server dials at once: a connect storm.
       await Promise.all(created.map((server) => server.prepare()));
+      const endpoints: Record<string, string> = {};
+      for (const [i, server] of created.entries()) if (request.servers[i]!.bind) endpoints[server.info.id] = await server.listen();
       const dialAt = Date.now();
-      for (const server of created) server.connect(request.controllers);
-      return reply({ t: 'started', seq: request.seq, dialAt, workers: created.reduce((n, s) => n + s.workerCount, 0) });
+      for (const [i, server] of created.entries()) if (!request.servers[i]!.bind) server.connect(request.controllers);
+      return reply({ t: 'started', seq: request.seq, dialAt, workers: created.reduce((n, s) => n + s.workerCount, 0), endpoints });
     }
     case 'silence': {
       const server = servers.get(request.id);

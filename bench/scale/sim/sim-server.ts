@@ -117,6 +117,20 @@ export class SimServer {
     for (const endpoint of controllers) this.dial(endpoint);
   }
 
+  /** Listens for controllers that dial it (as `--bind tcp://127.0.0.1:0`); resolves with the endpoint bound. */
+  async listen(): Promise<string> {
+    const [endpoint] = await this.sockets.bindRouter<ControllerLink>({
+      addresses: ['tcp://127.0.0.1:0'],
+      peers: this.links,
+      prefix: 'r',
+      newPeer: (tag, _routingId, send) => ({ tag, greeted: false, send: (message) => (this.silent ? undefined : send(message)) }),
+      isIdle: (peer) => !peer.greeted && peer.tag.startsWith('r'),
+      receive: (link, message) => this.receive(link, message),
+      malformed: () => {},
+    });
+    return endpoint!;
+  }
+
   get workerCount(): number {
     return this.workers.size;
   }
