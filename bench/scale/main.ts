@@ -99,7 +99,7 @@ export async function runScale(argv: string[]): Promise<void> {
   await section('fairness', async () => {
     const servers = Math.min(128, largest);
     results.fairness.push(
-      await measureFairness({ label: `${servers} × ${each} sim`, kind: 'sim', servers, workersEach: each, processes: config.simProcesses, jobMs: 100, seconds: config.fairnessSeconds }, log),
+      await measureFairness({ label: `${servers} × ${each} sim`, kind: 'sim', servers, workersEach: each, processes: config.simProcesses, jobMs: 50, seconds: config.fairnessSeconds }, log),
     );
   });
   await section('real', async () => {
