@@ -62,7 +62,9 @@ export function parseArguments(argv: string[]): BenchConfig {
       if (unknown.length) throw new Error(`--only: unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`);
       config.sections = new Set(wanted as Section[]);
     } else if (flag === '--help' || flag === '-h') {
-      process.stdout.write(`usage: npm run bench -- [--quick] [--workers N] [--runs N] [--only ${SECTIONS.join(',')}] [--no-python]\n`);
+      process.stdout.write(
+        `usage: npm run bench -- [--quick] [--workers N] [--runs N] [--only ${SECTIONS.join(',')}] [--no-python]\n       npm run bench -- --scale --help   (the scale run: hundreds of simulated servers)\n`,
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${flag}; try --help`);
   }

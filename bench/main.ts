@@ -23,6 +23,13 @@ import { withTimeout } from './stats.js';
 const resultsPath = fileURLToPath(new URL('../../bench/results.json', import.meta.url));
 const SECTION_TIMEOUT_MS: Record<Section, number> = { raw: 120_000, engine: 300_000, start: 120_000, memory: 600_000, kernel: 300_000, ipyparallel: 660_000, dask: 660_000 };
 
+// `--scale` is a run of its own (bench/scale/): the controller at hundreds of servers, never part of the suite below.
+if (process.argv.includes('--scale')) {
+  const { runScale } = await import('./scale/main.js');
+  await runScale(process.argv.slice(2).filter((arg) => arg !== '--scale'));
+  process.exit(0);
+}
+
 const config = parseArguments(process.argv.slice(2));
 const machine = describeMachine();
 const figures: Record<System, SystemFigures> = { tsgather: {}, raw: {}, relay: {}, ipyparallel: {}, dask: {} };

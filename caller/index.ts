@@ -21,3 +21,4 @@ export {
   type ClusterLauncher,
 } from '../launch/index.js';
 export { STREAM_WINDOW } from '../protocol/messages.js';
+export type { ItemSource } from './item-stream.js';

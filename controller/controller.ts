@@ -69,6 +69,7 @@ export class Controller {
   readonly scattered: ScatteredData;
   private readonly commandWaiters = new Map<number, { servers: Set<ServerSlot>; resolve: () => void }>();
   private nextCommand = 1;
+  private pumpPending = false;
   private placementCheck?: { at: number; timer: NodeJS.Timeout };
   /** What the links pass on from servers. */
   private readonly session: SessionEvents = {
@@ -158,7 +159,8 @@ export class Controller {
   private lose(server: ServerSlot, cause: DownCause, reason: string): void {
     if (server.link.server === server) server.link.server = undefined;
     this.options.log('warn', 'server lost', { server: server.info.id, reason });
-    for (const slot of [...server.workers.values()]) this.workerDown(server, slot.w, cause, `server ${server.info.id} was lost (${reason})`);
+    // Each worker's jobs are requeued first, and everyone pumped once after: not once per worker (O(workers²) for a large server).
+    for (const slot of [...server.workers.values()]) this.workerDown(server, slot.w, cause, `server ${server.info.id} was lost (${reason})`, undefined, false);
     this.scattered.lost(server);
     for (const [id, waiter] of this.commandWaiters) {
       waiter.servers.delete(server);
@@ -183,19 +185,36 @@ export class Controller {
     this.pump(slot);
   }
 
-  private workerDown(server: ServerSlot, w: number, cause: DownCause, description: string, timedOut?: { job?: number; limitMs?: number }): void {
+  /** `pump`: false when the caller pumps everyone itself once it is done. */
+  private workerDown(server: ServerSlot, w: number, cause: DownCause, description: string, timedOut?: { job?: number; limitMs?: number }, pump = true): void {
     const slot = this.cluster.removeWorker(server, w);
     if (!slot) return;
     this.event('worker-down', { server: server.info.id, host: server.info.host, w, pid: slot.pid, cause, ...(timedOut ?? {}) });
     if (timedOut) this.recovery.timedOut(slot, timedOut.job, timedOut.limitMs, description);
     this.recovery.workerLost(slot, cause, description);
-    this.pumpAll();
+    if (pump) this.pumpSoon();
   }
 
   // ---- to workers ---------------------------------------------------------------------------
 
   pumpAll(): void {
-    for (const slot of this.cluster.readyWorkers()) this.pump(slot);
+    for (const slot of this.cluster.readyWorkers()) {
+      if (!this.scheduler.hasWork) return; // the rest would get nothing: with thousands of workers, not walking them matters
+      this.pump(slot);
+    }
+  }
+
+  /**
+   * Pumps everyone once the messages at hand are handled: a refresh of a thousand workers brings a
+   * thousand worker-downs at once, and a pumpAll after each walked every worker each time.
+   */
+  private pumpSoon(): void {
+    if (this.pumpPending) return;
+    this.pumpPending = true;
+    setImmediate(() => {
+      this.pumpPending = false;
+      this.pumpAll();
+    });
   }
 
   /** Fills one worker's window with one batch. */

@@ -64,6 +64,7 @@ export class Recovery {
    * with several aboard, nobody is charged yet: they are rerun one by one until the killer is alone.
    */
   workerLost(slot: WorkerSlot, cause: DownCause, description: string): void {
+    this.scheduler.release(slot);
     const aboard = slot.inflight.flatMap((run) => [...openParts(run)]);
     slot.inflight = [];
     slot.inflightCount = 0;

@@ -18,6 +18,13 @@ export const MIN_WINDOW = 2;
  */
 export const SHARED_WINDOW_FACTOR = 4;
 export const MAX_WINDOW = MAX_JOBS_AHEAD;
+/**
+ * A batch carries at least this much work (at its function's average run time) even past the
+ * worker's share of what waits: a message costs every process it passes tens of microseconds, so
+ * tiny jobs spread thin over thousands of workers cost more in messages than they gain in balance.
+ * Jobs of this length or longer are unaffected.
+ */
+export const MIN_BATCH_MS = TARGET_WINDOW_MS / 4;
 /** Jobs failed together (their function cannot reach any server) go to the caller this many to a message. */
 export const FAILED_PER_MESSAGE = 8192;
 
@@ -48,6 +55,8 @@ export class Scheduler {
   /** Jobs that were in flight on a worker that died, run one at a time to find the one that kills. */
   private readonly suspects = new Deque<Run>();
   private readonly stats = new Map<string, FunctionStats>();
+  /** Workers left to run dry so that a suspect can run alone there (see nextBatch), at most one per suspect. */
+  private readonly reserved = new Set<WorkerSlot>();
 
   constructor(
     private readonly cluster: Cluster,
@@ -80,6 +89,13 @@ export class Scheduler {
     this.suspects.push(run);
   }
 
+  /** Whether any job waits for a worker. */
+  get hasWork(): boolean {
+    if (this.suspects.length > 0) return true;
+    for (const queue of this.queues.values()) if (queue.jobs > 0) return true;
+    return false;
+  }
+
   /** Jobs waiting for a worker, suspects included. */
   get waiting(): number {
     let queued = this.suspects.length;
@@ -95,6 +111,12 @@ export class Scheduler {
     return Math.max(MIN_WINDOW, Math.min(MAX_WINDOW, Math.ceil(ms / Math.max(avg, 0.001))));
   }
 
+  /** The fewest of fn's jobs worth a message: MIN_BATCH_MS of work (none for jobs that long or longer). */
+  private minBatch(fn: string): number {
+    const avg = this.stats.get(fn)?.avgRunMs;
+    return avg === undefined ? 0 : Math.floor(MIN_BATCH_MS / Math.max(avg, 0.001));
+  }
+
   /**
    * What goes to this worker now, in one message, or undefined for nothing: a suspect alone (the
    * slot is then isolating), or runs cut to its window, its share of what waits and its server's
@@ -103,7 +125,15 @@ export class Scheduler {
   nextBatch(slot: WorkerSlot): Run[] | undefined {
     if (slot.isolating) return undefined;
     const maxFrame = slot.server.maxFrame;
+    if (this.suspects.length === 0) this.reserved.clear();
+    else if (slot.inflightCount > 0 && (this.reserved.has(slot) || (this.reserved.size < this.suspects.length && this.anySuspectFor(slot)))) {
+      // Suspects run alone, on a worker with nothing aboard, and in a busy cluster no worker ever runs dry:
+      // this one takes nothing more until it has, and then takes a suspect.
+      this.reserved.add(slot);
+      return undefined;
+    }
     if (slot.inflightCount === 0 && this.suspects.length > 0) {
+      this.reserved.delete(slot);
       const suspect = this.takeSuspect(slot);
       if (suspect && slot.server.unsendable.has(suspect.chunk.fn)) {
         this.rejections.cannotRun(slot, [[suspect.chunk, suspect.start]]);
@@ -129,7 +159,8 @@ export class Scheduler {
       if (slot.inflightCount > 0 && window - held < Math.ceil(window / 2)) continue;
       // Beyond its first job, a worker takes no more than its share of what is left: the last jobs then go
       // to whichever worker frees up first rather than wait behind a busy one while another sits idle.
-      let credit = Math.min(window - held, Math.max(held === 0 ? 1 : 0, Math.floor(queue.jobs / Math.max(1, this.cluster.workerCount))));
+      const least = Math.max(held === 0 ? 1 : 0, this.minBatch(fn));
+      let credit = Math.min(window - held, Math.max(least, Math.floor(queue.jobs / Math.max(1, this.cluster.workerCount))));
       while (credit > 0 && queue.runs.length > 0) {
         const run = queue.runs.peek()!;
         const skipped = skipDone(run);
@@ -220,6 +251,17 @@ export class Scheduler {
     }
     if (jobs.length > 0) this.rejections.cannotRun(slot, jobs);
     queue.jobs = 0;
+  }
+
+  /** A worker went: it is no longer kept for a suspect. */
+  release(slot: WorkerSlot): void {
+    this.reserved.delete(slot);
+  }
+
+  /** Whether a suspect waits that this worker may run. */
+  private anySuspectFor(slot: WorkerSlot): boolean {
+    for (const run of this.suspects) if (!run.chunk.done[run.start] && this.cluster.canRun(slot, run.chunk.fn) && (!run.chunk.labels || carries(slot.server, run.chunk.labels))) return true;
+    return false;
   }
 
   /** The first suspect this worker may run, the others kept in order; done ones are dropped. */

@@ -56,6 +56,8 @@ export class ServerLinks {
   readonly listening: string[] = [];
   private readonly sockets: LinkSockets;
   private heartbeat?: NodeJS.Timeout;
+  /** A look for silent servers between heartbeats (see watchSilence). */
+  private silenceCheck?: NodeJS.Timeout;
 
   constructor(
     private readonly options: ServerLinksOptions,
@@ -136,6 +138,7 @@ export class ServerLinks {
   /** Says goodbye to every server in session and closes the sockets once it is on its way. */
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
+    clearTimeout(this.silenceCheck);
     for (const server of this.cluster.servers()) server.link.send(toServer({ t: 'bye' }));
     // A server that vanished cannot take what is queued for it (see LinkSockets.flushed): wait only a moment.
     await this.sockets.flushed(CLOSE_FLUSH_MS);
@@ -241,15 +244,44 @@ export class ServerLinks {
   /** Pings each server in session and gives up on one silent too long; greets again the dialled ones not yet in session. */
   private tick(): void {
     const now = Date.now();
+    const ping = toServer({ t: 'ping', n: now }); // one message for all: its frames are only read
     for (const link of this.cluster.links.values()) {
       if (link.inProcess) continue;
       const server = link.server;
       if (server) {
-        if (now - server.lastSeen > this.options.heartbeatTimeoutMs) this.session.lost(server, 'crash', `no answer for ${now - server.lastSeen} ms`);
-        else link.send(toServer({ t: 'ping', n: now }));
+        if (!this.loseIfSilent(server, now)) link.send(ping);
       } else if (link.url && !link.refused) {
         this.hello(link);
       }
     }
+    this.watchSilence(now);
+  }
+
+  /** Gives up on a server silent for longer than heartbeatTimeoutMs; true when it did. */
+  private loseIfSilent(server: ServerSlot, now: number): boolean {
+    if (now - server.lastSeen <= this.options.heartbeatTimeoutMs) return false;
+    this.session.lost(server, 'crash', `no answer for ${now - server.lastSeen} ms`);
+    return true;
+  }
+
+  /**
+   * Looks again when the first server would pass its timeout before the next heartbeat: a silent
+   * server is then given up on at its timeout, not up to a heartbeat later.
+   */
+  private watchSilence(now: number): void {
+    clearTimeout(this.silenceCheck);
+    this.silenceCheck = undefined;
+    let first = Number.POSITIVE_INFINITY;
+    for (const server of this.cluster.servers()) if (!server.link.inProcess && server.lastSeen < first) first = server.lastSeen;
+    const due = first + this.options.heartbeatTimeoutMs + 1;
+    if (due >= now + this.options.heartbeatMs) return;
+    this.silenceCheck = setTimeout(
+      () => {
+        const at = Date.now();
+        for (const server of [...this.cluster.servers()]) if (!server.link.inProcess) this.loseIfSilent(server, at);
+        this.watchSilence(at);
+      },
+      Math.max(0, due - now),
+    );
   }
 }

@@ -58,6 +58,14 @@ export interface DialSpec {
   notSent?(error: Error): void;
 }
 
+/**
+ * Sockets one process may have. Each dialled link is a socket and the monitor behind its events
+ * (two more), and libzmq allows 1,023 by default: a controller given 400 server URLs could not
+ * start. It must be set before the process's first socket: this module is loaded before any.
+ */
+const MAX_SOCKETS = 16_384;
+if (zmq.context.maxSockets < MAX_SOCKETS) zmq.context.maxSockets = MAX_SOCKETS;
+
 /** How long a side's close() waits for its goodbyes to be handed to ZeroMQ (see flushed()). */
 export const CLOSE_FLUSH_MS = 1000;
 

@@ -103,7 +103,7 @@ describe('completion and inspection through a Jupyter server', { timeout: 180_00
     assert.match(max.markdown, /```typescript\nmax\(/);
 
     const map = await inspect('sg.map(');
-    assert.match(map.text, /map\(name: string, items: JobItem\[\], options\?: JobOptions\): Promise<unknown\[\]>/);
+    assert.match(map.text, /map\(name: string, items: JobItem\[\] \| ItemSource, options\?: JobOptions\): Promise<unknown\[\]>/);
     assert.match(map.text, /one job per item/);
 
     const spawn = await inspect('spawnScatterGather(');

@@ -15,7 +15,9 @@ import { startServer, type RunningServer } from './helpers.js';
 const items = (n: number, tag: string) => Array.from({ length: n }, () => [[tag]] as [string[]]);
 
 /** Doubles this worker's part of `x` once per `run` (a flag on the worker), and says which part it holds. */
-const DOUBLE = `(run) => {
+// A few milliseconds each, so that a map of 20 spreads over both workers (tiny jobs go many to a batch).
+const DOUBLE = `async (run) => {
+  await new Promise((resolve) => setTimeout(resolve, 5));
   const info = shared['x#part'];
   if (!info) return null;
   globalThis.doubled ??= new Set();

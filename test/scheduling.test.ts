@@ -10,7 +10,7 @@ import { Cluster, takeFromInflight, type ServerLink, type ServerSlot, type Worke
 import { attemptsOf, ChunkIndex, makeChunk, type Chunk, type Run } from '../controller/job-chunks.js';
 import { JobLedger } from '../controller/job-ledger.js';
 import { Recovery } from '../controller/recovery.js';
-import { FAILED_PER_MESSAGE, MAX_WINDOW, MIN_WINDOW, Scheduler, type Rejections } from '../controller/scheduling.js';
+import { FAILED_PER_MESSAGE, MAX_WINDOW, MIN_BATCH_MS, MIN_WINDOW, Scheduler, type Rejections } from '../controller/scheduling.js';
 import { buildStatus } from '../controller/status-report.js';
 import { RateMeter } from '../controller/rate-meter.js';
 
@@ -100,7 +100,7 @@ test('beyond its first job a worker takes only its share of what waits, so the l
   const { cluster, scheduler, queue } = world();
   const server = addServer(cluster, 's1');
   const workers = [1, 2, 3, 4].map((w) => addWorker(cluster, server, w));
-  queue('f', texts(10), 0.004);
+  queue('f', texts(10), 4); // jobs of MIN_BATCH_MS or longer: no batch floor
   assert.deepEqual(dispatch(workers[0]!, scheduler.nextBatch(workers[0]!)), [[1, 2]], '10 jobs over 4 workers: 2');
   assert.deepEqual(dispatch(workers[1]!, scheduler.nextBatch(workers[1]!)), [[3, 4]], '8 left over 4: 2');
   assert.deepEqual(dispatch(workers[2]!, scheduler.nextBatch(workers[2]!)), [[5, 5]], '6 left over 4: 1');
@@ -108,6 +108,32 @@ test('beyond its first job a worker takes only its share of what waits, so the l
   assert.equal(scheduler.waiting, 4);
   const last = addWorker(cluster, server, 5);
   assert.deepEqual(spans(scheduler.nextBatch(last)), [[7, 7]], 'an idle worker always gets one job, even when its share rounds to none');
+});
+
+test('tiny jobs go at least MIN_BATCH_MS of work to a message, past their share: spread one by one over thousands of workers, messages would cost more than the jobs', () => {
+  const { cluster, scheduler, queue } = world();
+  const workers = Array.from({ length: 10 }, (_, s) => addServer(cluster, `s${s}`)).flatMap((server) => Array.from({ length: 100 }, (_, w) => addWorker(cluster, server, w + 1)));
+  queue('tiny', texts(10_000), 0.001); // window 8,000; a share of 10,000 jobs over 1,000 workers is 10
+  const least = MIN_BATCH_MS / 0.001;
+  assert.deepEqual(dispatch(workers[0]!, scheduler.nextBatch(workers[0]!)), [[1, least]], 'MIN_BATCH_MS of work, not its share of 10');
+  assert.deepEqual(dispatch(workers[1]!, scheduler.nextBatch(workers[1]!)), [[least + 1, 2 * least]]);
+  const other = world();
+  const many = Array.from({ length: 10 }, (_, s) => addServer(other.cluster, `s${s}`)).flatMap((server) => Array.from({ length: 100 }, (_, w) => addWorker(other.cluster, server, w + 1)));
+  other.queue('short', texts(10_000), MIN_BATCH_MS / 4);
+  assert.deepEqual(spans(other.scheduler.nextBatch(many[0]!)), [[1, 10]], 'jobs of a quarter of MIN_BATCH_MS: their share of 10, which is more than 4 such jobs');
+});
+
+test('hasWork says whether any job waits, suspects included: pumping everyone stops there rather than walk thousands of workers for nothing', () => {
+  const { cluster, scheduler, queue } = recoveryWorld(1);
+  const server = addServer(cluster, 's1');
+  const worker = addWorker(cluster, server, 1);
+  assert.equal(scheduler.hasWork, false);
+  queue('f', texts(2), 4);
+  assert.equal(scheduler.hasWork, true);
+  dispatch(worker, scheduler.nextBatch(worker));
+  assert.equal(scheduler.hasWork, false, 'all aboard');
+  scheduler.suspect(worker.inflight[0]!);
+  assert.equal(scheduler.hasWork, true, 'a suspect waits');
 });
 
 test("runs are cut so that no values frame passes the server's frame limit", () => {
@@ -143,12 +169,12 @@ test('jobs of a function only some workers preload go only to those; one nobody 
   const { cluster, scheduler, queue } = world();
   const plain = addWorker(cluster, addServer(cluster, 's1'), 1);
   const preloading = addWorker(cluster, addServer(cluster, 's2'), 1, ['pre']);
-  queue('pre', texts(4), 0.001);
+  queue('pre', texts(4), 4);
   assert.equal(scheduler.nextBatch(plain), undefined, 'a worker without it takes none');
   assert.deepEqual(spans(scheduler.nextBatch(preloading)), [[1, 2]], 'its share: 4 jobs over 2 workers');
   cluster.definitions.set('pre', { name: 'pre', version: 1, source: '() => 1' });
   assert.deepEqual(spans(scheduler.nextBatch(plain)), [[3, 3]], 'once defined, any worker may run it');
-  queue('ghost', texts(2), 0.001);
+  queue('ghost', texts(2), 4);
   assert.deepEqual(
     spans(scheduler.nextBatch(plain)),
     [
@@ -176,7 +202,7 @@ test('jobs of a function whose definition no server in session took fail togethe
 
   cannotRun.length = 0;
   const other = addWorker(cluster, addServer(cluster, 's2'), 1);
-  queue('big', texts(4), 0.001);
+  queue('big', texts(4), 4);
   assert.equal(scheduler.nextBatch(worker), undefined, 'left to the server that took the definition');
   assert.deepEqual(cannotRun, []);
   assert.deepEqual(spans(scheduler.nextBatch(other)), [[FAILED_PER_MESSAGE + 6, FAILED_PER_MESSAGE + 7]]);
@@ -245,6 +271,34 @@ test('a worker that crashed with several jobs aboard: nobody is charged, each re
   queue('f', texts(5), 0.004);
   assert.equal(scheduler.nextBatch(next), undefined, 'an isolating worker gets nothing else');
   assert.equal(attemptsOf(chunk, 0), 0);
+});
+
+test('in a busy cluster a suspect still gets a worker: busy workers, one per suspect, take nothing more until they run dry, then each runs one alone', () => {
+  const { cluster, scheduler, queue, recovery } = recoveryWorld(1);
+  const server = addServer(cluster, 's1');
+  const [crashed, b, c, d] = [1, 2, 3, 4].map((w) => addWorker(cluster, server, w));
+  const chunk = queue('f', texts(100), 4); // window 2: a worker is topped up each time one job of two is done
+  for (const worker of [crashed!, b!, c!, d!]) dispatch(worker, scheduler.nextBatch(worker));
+  cluster.removeWorker(server, 1);
+  recovery.workerLost(crashed!, 'crash', 'worker 1 exited with code 1'); // jobs 1 and 2 become suspects
+  const answer = (worker: WorkerSlot) => {
+    const run = worker.inflight[0]!;
+    chunk.done[run.start] = 1;
+    takeFromInflight(worker, chunk, run.start);
+  };
+  answer(b!);
+  answer(c!);
+  answer(d!);
+  assert.equal(scheduler.nextBatch(b!), undefined, 'b is kept to run dry for a suspect, rather than topped up');
+  assert.equal(scheduler.nextBatch(c!), undefined, 'and c, for the other');
+  assert.deepEqual(dispatch(d!, scheduler.nextBatch(d!)), [[9, 9]], 'two suspects, two workers kept: d is topped up as usual');
+  answer(b!);
+  assert.deepEqual(dispatch(b!, scheduler.nextBatch(b!)), [[1, 1]], 'run dry, b takes a suspect alone');
+  assert.equal(b!.isolating, true);
+  answer(c!);
+  assert.deepEqual(dispatch(c!, scheduler.nextBatch(c!)), [[2, 2]]);
+  answer(d!);
+  assert.deepEqual(dispatch(d!, scheduler.nextBatch(d!)), [[10, 10]], 'no suspect left: nobody is kept');
 });
 
 test('a worker that crashed with one job aboard: that job is charged, retried alone, and fails with WorkerDiedError once its retries are spent', () => {
