@@ -26,6 +26,9 @@ function ratio(a: Outcome | undefined, b: Outcome | undefined): number | undefin
 const jobsPerSecond = (v: number) => `${Math.round(v).toLocaleString('en')} jobs/s`;
 const times = (v: number) => `${v.toFixed(v < 10 ? 2 : 0)}×`;
 
+/** Push once + jobs vs the array in every job's arguments: the floor chosen from measured runs (docs/benchmarks.md). */
+export const SHARED_RATIO_TARGET = 10;
+
 export function checkTargets(figures: Figures, workers: number): TargetCheck[] {
   const { tsgather: t, raw, ipyparallel: ipp, dask } = figures;
   const speedupTarget = 0.975 * workers; // 1.95× on 2 workers
@@ -95,6 +98,12 @@ export function checkTargets(figures: Figures, workers: number): TargetCheck[] {
       memoryBeyondPayload(t.memory_caller),
       (v) => v <= 300,
       (v) => `${Math.round(v)} B`,
+    ),
+    check(
+      `shared data, push once ≥ ${SHARED_RATIO_TARGET}× faster than per job`,
+      value(t.shared_ratio),
+      (v) => v >= SHARED_RATIO_TARGET,
+      (v) => `${times(v)} (median of paired runs)`,
     ),
   ];
 }
