@@ -20,12 +20,13 @@ export interface BenchConfig {
   pythonTinyJobs: number;
   pythonLatencyJobs: number;
   pythonRuns: number;
-  /** Shared data: jobs per run, the array's size, and push-once/per-job pairs (each system). */
+  /** Shared data: jobs per run, the array's size, and push-once/per-job pairs on tsgather (Python: pythonRuns). */
   sharedJobs: number;
   sharedBytes: number;
   sharedRuns: number;
-  /** Streaming: parts yielded by the one generator job, and tiny jobs through map, per run. */
+  /** Streaming: parts yielded by the one generator job, and tiny jobs through map, per run; stream/map pairs. */
   streamParts: number;
+  streamRuns: number;
   /** The shared-data section runs IPython Parallel and Dask too, unless --no-python. */
   pythonForShared: boolean;
   sections: Set<Section>;
@@ -46,8 +47,10 @@ const FULL: Omit<BenchConfig, 'workers' | 'sections' | 'pythonForShared'> = {
   pythonRuns: 3,
   sharedJobs: 100,
   sharedBytes: 100_000_000,
-  sharedRuns: 3,
+  // Each per-job run moves 10 GB (about 15 s here): two pairs keep the section near a minute.
+  sharedRuns: 2,
   streamParts: 100_000,
+  streamRuns: 3,
 };
 
 /** A fast pass for checking the bench itself; its figures are not for the record. */
@@ -65,6 +68,7 @@ const QUICK: Partial<BenchConfig> = {
   sharedBytes: 10_000_000,
   sharedRuns: 1,
   streamParts: 20_000,
+  streamRuns: 1,
 };
 
 export function parseArguments(argv: string[]): BenchConfig {

@@ -78,7 +78,7 @@ async function python(system: 'ipyparallel' | 'dask', unavailable: string | unde
     workloads,
     shared_jobs: config.sharedJobs,
     shared_bytes: config.sharedBytes,
-    shared_runs: config.sharedRuns,
+    shared_runs: config.pythonRuns,
   });
   Object.assign(figures[system], run.figures);
   Object.assign(versions, run.versions);

@@ -21,7 +21,10 @@ export async function measureSharedData(config: BenchConfig, figures: SystemFigu
     const jobs = config.sharedJobs;
     const window = 2 * config.workers;
     log(`shared data: ${jobs} jobs reading a ${config.sharedBytes / 1e6} MB Float64Array, pushed once vs in each job's arguments (${window} in flight)`);
-    const pairs = await repeat(config.sharedRuns, 1, async (run) => {
+    // Warm-up: a push-once run and one per-job job per lane (a full per-job run would add ~15 s).
+    await pushOnceMs(sg, table, jobs);
+    await perJobMs(sg, table, window, window);
+    const pairs = await repeat(config.sharedRuns, 0, async (run) => {
       if (run % 2 === 0) {
         const push = await pushOnceMs(sg, table, jobs);
         return { push, perJob: await perJobMs(sg, table, jobs, window) };
@@ -57,7 +60,7 @@ export async function measureStreaming(config: BenchConfig, figures: SystemFigur
     for (const [name, fn] of Object.entries(streamingFunctions)) await sg.define(name, fn);
     const parts = config.streamParts;
     log(`streaming: one job yielding ${parts.toLocaleString('en')} parts (for await over sg.stream) vs ${parts.toLocaleString('en')} tiny jobs through map`);
-    const pairs = await repeat(config.runs, 1, async (run) => {
+    const pairs = await repeat(config.streamRuns, 1, async (run) => {
       if (run % 2 === 0) {
         const stream = await streamRate(sg, parts);
         return { stream, map: await mapRate(sg, parts) };

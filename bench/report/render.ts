@@ -52,5 +52,7 @@ export function methodLine(config: BenchConfig): string {
     `Every figure is the median of ${config.runs} runs after one warm-up run (payload: ${config.payloadRuns} runs; memory: ${config.memoryRuns} fresh process(es); IPython Parallel and Dask: ${config.pythonRuns} runs, ${config.runs} for CPU scaling),`,
     `all on ${config.workers} workers. tsgather and raw ZeroMQ: ${config.tinyJobs.toLocaleString('en')} tiny jobs and ${config.latencyJobs.toLocaleString('en')} round trips per run;`,
     `IPython Parallel and Dask: the job counts shown as n=.`,
+    `Shared data: ${config.sharedRuns} push-once/per-job pair(s) after a warm-up (IPython Parallel and Dask: ${config.pythonRuns} run(s)), ${config.sharedJobs} jobs and a ${config.sharedBytes / 1e6} MB array per run;`,
+    `streaming: ${config.streamRuns} stream/map pair(s), ${config.streamParts.toLocaleString('en')} parts or jobs per run.`,
   ].join(' ');
 }
