@@ -1,7 +1,7 @@
 /** What the bench runs and how often, from the command line: `npm run bench -- [--quick] [--workers N] [--only a,b] [--no-python]`. */
 import os from 'node:os';
 
-export const SECTIONS = ['raw', 'engine', 'start', 'memory', 'kernel', 'ipyparallel', 'dask'] as const;
+export const SECTIONS = ['raw', 'engine', 'start', 'memory', 'kernel', 'ipyparallel', 'dask', 'shared', 'stream'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchConfig {
@@ -20,10 +20,19 @@ export interface BenchConfig {
   pythonTinyJobs: number;
   pythonLatencyJobs: number;
   pythonRuns: number;
+  /** Shared data: jobs per run, the array's size, and push-once/per-job pairs on tsgather (Python: pythonRuns). */
+  sharedJobs: number;
+  sharedBytes: number;
+  sharedRuns: number;
+  /** Streaming: parts yielded by the one generator job, and tiny jobs through map, per run; stream/map pairs. */
+  streamParts: number;
+  streamRuns: number;
+  /** The shared-data section runs IPython Parallel and Dask too, unless --no-python. */
+  pythonForShared: boolean;
   sections: Set<Section>;
 }
 
-const FULL: Omit<BenchConfig, 'workers' | 'sections'> = {
+const FULL: Omit<BenchConfig, 'workers' | 'sections' | 'pythonForShared'> = {
   runs: 5,
   tinyJobs: 100_000,
   latencyJobs: 2_000,
@@ -36,13 +45,34 @@ const FULL: Omit<BenchConfig, 'workers' | 'sections'> = {
   pythonTinyJobs: 2_000,
   pythonLatencyJobs: 500,
   pythonRuns: 3,
+  sharedJobs: 100,
+  sharedBytes: 100_000_000,
+  // Each per-job run moves 10 GB (about 15 s here): two pairs keep the section near a minute.
+  sharedRuns: 2,
+  streamParts: 100_000,
+  streamRuns: 3,
 };
 
 /** A fast pass for checking the bench itself; its figures are not for the record. */
-const QUICK: Partial<BenchConfig> = { runs: 2, tinyJobs: 20_000, latencyJobs: 500, payloadRuns: 3, memoryJobs: 200_000, memoryRuns: 1, pythonTinyJobs: 300, pythonLatencyJobs: 100, pythonRuns: 1 };
+const QUICK: Partial<BenchConfig> = {
+  runs: 2,
+  tinyJobs: 20_000,
+  latencyJobs: 500,
+  payloadRuns: 3,
+  memoryJobs: 200_000,
+  memoryRuns: 1,
+  pythonTinyJobs: 300,
+  pythonLatencyJobs: 100,
+  pythonRuns: 1,
+  sharedJobs: 20,
+  sharedBytes: 10_000_000,
+  sharedRuns: 1,
+  streamParts: 20_000,
+  streamRuns: 1,
+};
 
 export function parseArguments(argv: string[]): BenchConfig {
-  const config: BenchConfig = { ...FULL, workers: os.availableParallelism(), sections: new Set(SECTIONS) };
+  const config: BenchConfig = { ...FULL, workers: os.availableParallelism(), pythonForShared: true, sections: new Set(SECTIONS) };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = () => {
@@ -56,6 +86,7 @@ export function parseArguments(argv: string[]): BenchConfig {
     else if (flag === '--no-python') {
       config.sections.delete('ipyparallel');
       config.sections.delete('dask');
+      config.pythonForShared = false;
     } else if (flag === '--only') {
       const wanted = value().split(',');
       const unknown = wanted.filter((s) => !(SECTIONS as readonly string[]).includes(s));

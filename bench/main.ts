@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArguments, type Section } from './config.js';
 import { measureEngine, measureStart } from './engine/suite.js';
+import { measureSharedData, measureStreaming } from './engine/data-suite.js';
 import { measureMemory } from './engine/memory.js';
 import { measureKernelCell } from './kernel-cell.js';
 import { describeMachine } from './machine.js';
@@ -21,7 +22,17 @@ import { checkTargets } from './report/targets.js';
 import { withTimeout } from './stats.js';
 
 const resultsPath = fileURLToPath(new URL('../../bench/results.json', import.meta.url));
-const SECTION_TIMEOUT_MS: Record<Section, number> = { raw: 120_000, engine: 300_000, start: 120_000, memory: 600_000, kernel: 300_000, ipyparallel: 660_000, dask: 660_000 };
+const SECTION_TIMEOUT_MS: Record<Section, number> = {
+  raw: 120_000,
+  engine: 300_000,
+  start: 120_000,
+  memory: 600_000,
+  kernel: 300_000,
+  ipyparallel: 660_000,
+  dask: 660_000,
+  shared: 900_000,
+  stream: 300_000,
+};
 
 // `--scale` is a run of its own (bench/scale/): the controller at hundreds of servers, never part of the suite below.
 if (process.argv.includes('--scale')) {
@@ -57,12 +68,10 @@ async function section(name: Section, work: () => Promise<void>): Promise<void> 
   if (foreign > FOREIGN_CPU_WARNING) notes.push(`${name}: other processes used ${(foreign * 100).toFixed(0)}% of the machine's CPU while it ran; its figures are skewed`);
 }
 
-async function python(system: 'ipyparallel' | 'dask', unavailable: string | undefined): Promise<void> {
-  if (unavailable) {
-    figures[system] = {};
-    return;
-  }
-  log(`${system}: ${config.pythonTinyJobs.toLocaleString('en')} tiny jobs per run (start-up and restarts take a while)`);
+async function python(system: 'ipyparallel' | 'dask', unavailable: string | undefined, workloads: 'usual' | 'shared' = 'usual'): Promise<void> {
+  if (unavailable) return;
+  if (workloads === 'usual') log(`${system}: ${config.pythonTinyJobs.toLocaleString('en')} tiny jobs per run (start-up and restarts take a while)`);
+  else log(`${system}: shared data, ${config.sharedJobs} jobs reading one ${config.sharedBytes / 1e6} MB array`);
   const run = await runPythonBench(system === 'ipyparallel' ? 'ipyparallel_bench.py' : 'dask_bench.py', {
     workers: config.workers,
     runs: config.pythonRuns,
@@ -73,8 +82,12 @@ async function python(system: 'ipyparallel' | 'dask', unavailable: string | unde
     cpu_runs: config.runs,
     payload_bytes: config.payloadBytes,
     payload_runs: config.payloadRuns,
+    workloads,
+    shared_jobs: config.sharedJobs,
+    shared_bytes: config.sharedBytes,
+    shared_runs: config.pythonRuns,
   });
-  figures[system] = run.figures;
+  Object.assign(figures[system], run.figures);
   Object.assign(versions, run.versions);
   if (run.leftovers > 0) notes.push(`${system}: ${run.leftovers} process(es) were still running after the script ended and were killed (log: ${run.logPath})`);
 }
@@ -95,6 +108,20 @@ if (config.sections.has('ipyparallel') || config.sections.has('dask')) {
   await section('ipyparallel', () => python('ipyparallel', unavailable));
   await section('dask', () => python('dask', unavailable));
 }
+await section('shared', async () => {
+  await measureSharedData(config, figures.tsgather, log);
+  if (!config.pythonForShared) return;
+  const unavailable = ensurePythonPackages(log);
+  if (unavailable) notes.push(`shared data on IPython Parallel and Dask not measured: ${unavailable}`);
+  for (const system of ['ipyparallel', 'dask'] as const) {
+    try {
+      await python(system, unavailable, 'shared');
+    } catch (error) {
+      notes.push(`shared data on ${system}: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+});
+await section('stream', () => measureStreaming(config, figures.tsgather, log));
 
 for (const [system, outcomes] of Object.entries(figures)) {
   for (const [metric, outcome] of Object.entries(outcomes)) if (outcome && 'missing' in outcome) notes.push(`${system} ${metric}: ${outcome.missing}`);

@@ -33,6 +33,11 @@ export interface PythonConfig {
   cpu_runs: number;
   payload_bytes: number;
   payload_runs: number;
+  /** Which workloads to run: the usual ones, or only shared data (its own section). */
+  workloads: 'usual' | 'shared';
+  shared_jobs: number;
+  shared_bytes: number;
+  shared_runs: number;
 }
 
 function installed(pkg: string): boolean {

@@ -119,6 +119,29 @@ def check_payload(sent, back):
         raise RuntimeError("payload came back altered")
 
 
+def table_of(nbytes):
+    """The shared-data workload's array: first element 1, last 2 (as tableOf in shared-data.ts)."""
+    import numpy
+
+    table = numpy.zeros(nbytes // 8, dtype=numpy.float64)
+    table[0] = 1
+    table[-1] = 2
+    return table
+
+
+def read_table(table, i):
+    """A shared-data job given the table (a Dask future resolves to it): reads two elements."""
+    return float(table[0] + table[-1] + i)
+
+
+def check_shared(results, jobs):
+    for i, result in enumerate(results):
+        if result != 3 + i:
+            raise RuntimeError(f"job {i} read {result!r}, not {3 + i}")
+    if len(results) != jobs:
+        raise RuntimeError(f"{len(results)} of {jobs} results came")
+
+
 def timed_ms(work):
     started = time.perf_counter()
     work()

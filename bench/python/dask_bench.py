@@ -5,7 +5,7 @@ Client.map with pure=False (so equal calls are not merged into one task).
 """
 import logging
 
-from bench_common import load_config, noop
+from bench_common import load_config, noop, read_table
 from workloads import run_workloads
 
 
@@ -14,6 +14,7 @@ class Dask:
     submit_note = "Client.submit + gather"
     map_note = "Client.map + gather"
     refresh_note = "Client.restart, then every worker answers"
+    shared_note = "Client.scatter(broadcast=True), then Client.submit with the future"
 
     def __init__(self, config):
         self.workers = config["workers"]
@@ -40,6 +41,13 @@ class Dask:
 
     def map_all(self, fn, values):
         return self.client.gather(self.client.map(fn, values, pure=False))
+
+    def shared_run(self, table, jobs):
+        future = self.client.scatter(table, broadcast=True)
+        try:
+            return self.client.gather([self.client.submit(read_table, future, i, pure=False) for i in range(jobs)])
+        finally:
+            future.release()
 
     def restart(self):
         self.client.restart()

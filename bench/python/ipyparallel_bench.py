@@ -14,11 +14,18 @@ from workloads import run_workloads
 ENGINE_WAIT_S = 120
 
 
+@ipp.interactive
+def read_pushed_table(i):
+    """Runs in the engine's namespace, where DirectView.push put `table`."""
+    return float(table[0] + table[-1] + i)  # noqa: F821 - pushed to the engine
+
+
 class IPythonParallel:
     name = "ipyparallel"
     submit_note = "LoadBalancedView.apply_async"
     map_note = "LoadBalancedView.map_async"
     refresh_note = "restart_engines, then every new engine answers"
+    shared_note = "DirectView.push, then LoadBalancedView.apply_async"
 
     def __init__(self, config):
         self.workers = config["workers"]
@@ -44,6 +51,14 @@ class IPythonParallel:
 
     def map_all(self, fn, values):
         return self.view.map_async(fn, values).get()
+
+    def shared_run(self, table, jobs):
+        dview = self.client[:]
+        dview.push({"table": table}, block=True)
+        try:
+            return [r.get() for r in [self.view.apply_async(read_pushed_table, i) for i in range(jobs)]]
+        finally:
+            dview.execute("del table", block=True)
 
     def restart(self):
         before = set(self.client.ids)

@@ -7,13 +7,15 @@ A system is an object with:
   submit_all(fn, args_list)  one job per args tuple, submitted one by one, all waited for
   map_all(fn, values)        the system's map over values, all waited for
   restart()                  kill and restart every worker; returns once each new one has answered a job
-  submit_note, map_note, refresh_note, versions()   words for the report
+  shared_run(table, jobs)    one shared-data run: the table put on every worker once, then one
+                             job per index reading it, all waited for; returns the results
+  submit_note, map_note, refresh_note, shared_note, versions()   words for the report
 """
 import statistics
 import time
 
-from bench_common import (calibrate_spin_in_fresh_process, check_payload, echo, emit, figure, measured, noop, payload_of,
-                          percentile, progress, serial_ms_in_fresh_process, spin, timed_ms)
+from bench_common import (calibrate_spin_in_fresh_process, check_payload, check_shared, echo, emit, figure, measured, noop,
+                          payload_of, percentile, progress, serial_ms_in_fresh_process, spin, table_of, timed_ms)
 
 WARMUP_JOBS = 200
 
@@ -86,8 +88,35 @@ def refresh(system, config):
     return {"refresh": figure(runs, "s", note=system.refresh_note)}
 
 
+def shared_data(system, config):
+    """Jobs reading one large array put on every worker once (bench/engine/shared-data.ts)."""
+    table = table_of(config["shared_bytes"])
+    jobs = config["shared_jobs"]
+
+    def once():
+        check_shared(system.shared_run(table, jobs), jobs)
+
+    once()  # warm-up
+    runs = [timed_ms(once) / 1000 for _ in range(config["shared_runs"])]
+    return {"shared_push": figure(runs, "s", jobs, note=system.shared_note)}
+
+
+def run_shared(system, config):
+    """The shared-data section alone, on a fresh cluster; prints the JSON line the Node bench reads."""
+    results = {}
+    system.start()
+    try:
+        progress(f"{system.name}: shared data")
+        measured(results, ["shared_push"], lambda: shared_data(system, config))
+    finally:
+        system.stop()
+    emit(results, system.versions())
+
+
 def run_workloads(system, config):
     """Every workload on one system; prints the JSON line the Node bench reads."""
+    if config.get("workloads") == "shared":
+        return run_shared(system, config)
     results = {}
     progress(f"{system.name}: start to first result")
     measured(results, ["start"], lambda: start_to_first_result(system, config))

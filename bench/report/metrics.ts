@@ -32,6 +32,10 @@ export const METRICS: Metric[] = [
   { key: 'memory_controller', label: '7. memory per queued tiny job: controller child RSS', format: (v) => `${thousands(v)} B` },
   { key: 'memory_caller', label: '7. memory per queued tiny job: caller RSS', format: (v) => `${thousands(v)} B` },
   { key: 'kernel_tiny', label: '8. tiny jobs through a kernel cell', format: (v) => `${thousands(v)} jobs/s` },
+  { key: 'shared_push', label: '9. shared data: push a 100 MB array once + 100 jobs read it (ipp push, Dask scatter broadcast)', format: (v) => `${v.toFixed(2)} s` },
+  { key: 'shared_per_job', label: "9. shared data: the 100 MB array in each of 100 jobs' arguments", format: (v) => `${v.toFixed(2)} s` },
+  { key: 'stream_parts', label: '10. streaming: parts of one generator job (for await over sg.stream)', format: (v) => `${thousands(v)} parts/s` },
+  { key: 'stream_map', label: '10. streaming: the same number of tiny jobs through map', format: (v) => `${thousands(v)} jobs/s` },
 ];
 
 export function formatFigure(metric: Metric, figure: Figure, referenceJobs?: number): string {

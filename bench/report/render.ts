@@ -6,12 +6,15 @@ import { markdownTable } from './markdown-table.js';
 import { formatFigure, METRICS, SYSTEM_LABELS, SYSTEMS, type System } from './metrics.js';
 import type { TargetCheck } from './targets.js';
 
+/** The shared-data and streaming rows, measured on tsgather (and push/scatter on the Python systems) only. */
+const DATA_METRICS = ['shared_push', 'shared_per_job', 'stream_parts', 'stream_map'];
+
 /** Metrics a system has no counterpart for. */
 const NOT_APPLICABLE: Partial<Record<System, string[]>> = {
-  raw: ['tiny_map', 'memory_controller', 'memory_caller', 'kernel_tiny'],
-  relay: ['tiny_map', 'refresh', 'start', 'memory_controller', 'memory_caller', 'kernel_tiny'],
-  ipyparallel: ['memory_controller', 'memory_caller', 'kernel_tiny'],
-  dask: ['memory_controller', 'memory_caller', 'kernel_tiny'],
+  raw: ['tiny_map', 'memory_controller', 'memory_caller', 'kernel_tiny', ...DATA_METRICS],
+  relay: ['tiny_map', 'refresh', 'start', 'memory_controller', 'memory_caller', 'kernel_tiny', ...DATA_METRICS],
+  ipyparallel: ['memory_controller', 'memory_caller', 'kernel_tiny', 'shared_per_job', 'stream_parts', 'stream_map'],
+  dask: ['memory_controller', 'memory_caller', 'kernel_tiny', 'shared_per_job', 'stream_parts', 'stream_map'],
 };
 
 export function comparisonTable(figures: Record<System, SystemFigures>): string {
@@ -49,5 +52,7 @@ export function methodLine(config: BenchConfig): string {
     `Every figure is the median of ${config.runs} runs after one warm-up run (payload: ${config.payloadRuns} runs; memory: ${config.memoryRuns} fresh process(es); IPython Parallel and Dask: ${config.pythonRuns} runs, ${config.runs} for CPU scaling),`,
     `all on ${config.workers} workers. tsgather and raw ZeroMQ: ${config.tinyJobs.toLocaleString('en')} tiny jobs and ${config.latencyJobs.toLocaleString('en')} round trips per run;`,
     `IPython Parallel and Dask: the job counts shown as n=.`,
+    `Shared data: ${config.sharedRuns} push-once/per-job pair(s) after a warm-up (IPython Parallel and Dask: ${config.pythonRuns} run(s)), ${config.sharedJobs} jobs and a ${config.sharedBytes / 1e6} MB array per run;`,
+    `streaming: ${config.streamRuns} stream/map pair(s), ${config.streamParts.toLocaleString('en')} parts or jobs per run.`,
   ].join(' ');
 }

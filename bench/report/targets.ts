@@ -26,6 +26,12 @@ function ratio(a: Outcome | undefined, b: Outcome | undefined): number | undefin
 const jobsPerSecond = (v: number) => `${Math.round(v).toLocaleString('en')} jobs/s`;
 const times = (v: number) => `${v.toFixed(v < 10 ? 2 : 0)}×`;
 
+/**
+ * Push once + 100 jobs vs the array in every job's arguments. Seven pairs on a loaded machine gave
+ * 30–71×; the array travelling per job again would give about 1× (docs/benchmarks.md).
+ */
+export const SHARED_RATIO_TARGET = 20;
+
 export function checkTargets(figures: Figures, workers: number): TargetCheck[] {
   const { tsgather: t, raw, ipyparallel: ipp, dask } = figures;
   const speedupTarget = 0.975 * workers; // 1.95× on 2 workers
@@ -96,5 +102,22 @@ export function checkTargets(figures: Figures, workers: number): TargetCheck[] {
       (v) => v <= 300,
       (v) => `${Math.round(v)} B`,
     ),
+    sharedCheck(t),
   ];
 }
+
+/** The ratio grows with the job count: with fewer than 100 jobs (--quick) it is shown, not judged. */
+function sharedCheck(t: SystemFigures): TargetCheck {
+  const target = `shared data, push once ≥ ${SHARED_RATIO_TARGET}× faster than per job (100 jobs)`;
+  const jobs = isFigure(t.shared_push) ? t.shared_push.jobs : undefined;
+  const ratio = value(t.shared_ratio);
+  if (ratio !== undefined && jobs !== undefined && jobs < SHARED_TARGET_JOBS) return { target, measured: `${times(ratio)} with ${jobs} jobs, not judged` };
+  return check(
+    target,
+    ratio,
+    (v) => v >= SHARED_RATIO_TARGET,
+    (v) => `${times(v)} (median of paired runs)`,
+  );
+}
+
+const SHARED_TARGET_JOBS = 100;
