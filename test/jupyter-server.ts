@@ -50,28 +50,28 @@ export interface JupyterServer {
   stop(): Promise<void>;
 }
 
-export async function startJupyterServer(): Promise<JupyterServer> {
+/** A Jupyter application (the Jupyter server, the classic Notebook) on 127.0.0.1 in throwaway directories, listening. */
+export interface JupyterApp {
+  root: string;
+  port: number;
+  token: string;
+  baseUrl: string;
+  child: ChildProcess;
+  log(): string;
+  /** Stops it, and the kernels it started (they outlive an app that dies first); removes its directories. */
+  stop(): Promise<void>;
+}
+
+/** Starts `program args(port, token, root)` in a fresh Jupyter environment; resolves once it says it listens. */
+export async function startJupyterApp(what: string, program: string, args: (port: number, token: string, root: string) => string[]): Promise<JupyterApp> {
   const environment = await jupyterEnvironment();
   const [port] = await freePorts(1);
   const token = randomUUID();
-  const child = spawn(
-    'jupyter',
-    [
-      'server',
-      '--ServerApp.ip=127.0.0.1',
-      `--ServerApp.port=${port}`,
-      '--ServerApp.port_retries=0',
-      `--ServerApp.token=${token}`,
-      '--ServerApp.open_browser=False',
-      '--ServerApp.allow_root=True',
-      `--ServerApp.root_dir=${environment.root}`,
-    ],
-    { cwd: environment.root, env: environment.env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(program, args(port!, token, environment.root), { cwd: environment.root, env: environment.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  const baseUrl = `http://127.0.0.1:${port}/`;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
   const listening = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`jupyter server did not start within ${STARTUP_TIMEOUT_MS} ms:\n${log}`)), STARTUP_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${STARTUP_TIMEOUT_MS} ms:\n${log}`)), STARTUP_TIMEOUT_MS);
     const onOutput = (chunk: Buffer) => {
       log += chunk.toString();
       if (log.includes(`127.0.0.1:${port}/`)) {
@@ -83,14 +83,11 @@ export async function startJupyterServer(): Promise<JupyterServer> {
     child.stderr!.on('data', onOutput);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`jupyter server exited (${code}):\n${log}`));
+      reject(new Error(`${what} exited (${code}):\n${log}`));
     });
   });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  let kernels: KernelManager | undefined;
   const stop = async () => {
-    kernels?.dispose(); // its polling timers and websockets would keep the test process alive
-    const started = descendants(child.pid); // kernels, which outlive a server that dies first
+    const started = descendants(child.pid); // kernels, which outlive an app that dies first
     child.kill('SIGTERM');
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
     child.kill('SIGKILL');
@@ -100,6 +97,31 @@ export async function startJupyterServer(): Promise<JupyterServer> {
   };
   try {
     await listening;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { root: environment.root, port: port!, token, baseUrl: `http://127.0.0.1:${port}/`, child, log: () => log, stop };
+}
+
+export async function startJupyterServer(): Promise<JupyterServer> {
+  const app = await startJupyterApp('jupyter server', 'jupyter', (port, token, root) => [
+    'server',
+    '--ServerApp.ip=127.0.0.1',
+    `--ServerApp.port=${port}`,
+    '--ServerApp.port_retries=0',
+    `--ServerApp.token=${token}`,
+    '--ServerApp.open_browser=False',
+    '--ServerApp.allow_root=True',
+    `--ServerApp.root_dir=${root}`,
+  ]);
+  const { baseUrl, token } = app;
+  let kernels: KernelManager | undefined;
+  const stop = async () => {
+    kernels?.dispose(); // its polling timers and websockets would keep the test process alive
+    await app.stop();
+  };
+  try {
     const settings = ServerConnection.makeSettings({
       baseUrl,
       wsUrl: baseUrl.replace(/^http/, 'ws'),
@@ -111,7 +133,7 @@ export async function startJupyterServer(): Promise<JupyterServer> {
     if (!status.ok) throw new Error(`jupyter server API answered ${status.status}`);
     kernels = new KernelManager({ serverSettings: settings });
     await kernels.ready;
-    return { baseUrl, root: environment.root, settings, kernels, process: child, log: () => log, stop };
+    return { baseUrl, root: app.root, settings, kernels, process: app.child, log: app.log, stop };
   } catch (error) {
     await stop();
     throw error;
