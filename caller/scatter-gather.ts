@@ -2,117 +2,27 @@
  * The caller's side: what a notebook cell or script holds. It never waits on the controller child:
  * jobs are encoded here (so bad arguments throw at once) and handed over in coalesced batches
  * (job-outbox.ts), results accumulate here as they arrive (job-ledger.ts), so poll() is instant.
- * Made by spawnScatterGather (spawn.ts).
+ * Made by spawnScatterGather (spawn.ts). This file is the public API; the machinery under it, and
+ * its wiring, is PoolCore's (pool-core.ts).
  */
-import type * as zmq from 'zeromq';
-import { EventEmitter } from 'node:events';
-import v8 from 'node:v8';
 import { putMessage } from './shared-values.js';
 import { joinParts, scatterMessage } from './scatter-values.js';
-import { frames, Outbox, type Frames, type Command, type Status } from '../protocol/index.js';
-import { dispatchFromController } from './controller-messages.js';
-import { KEEP_ALIVE_EVENTS, type ScatterGatherEvents } from './pool-events.js';
+import type { Command, Status } from '../protocol/index.js';
 import { parseServerUrl } from '../protocol/server-url.js';
-import { runSpecOf, type RunSpec } from './job-options.js';
-import { DefinitionShipper, type SyncedModule } from './definition-shipping.js';
-import { defaultBase } from './definition-modules.js';
-import { encodeItems, jobArguments, type EncodedItems } from './job-encoding.js';
-import { JobLedger } from './job-ledger.js';
-import { JobOutbox } from './job-outbox.js';
-import { holdChild, IdleAwareReceiver, type ControllerHandle } from './idle-receiver.js';
-import { sessionName, type SessionLink } from './session-link.js';
+import { runSpecOf } from './job-options.js';
+import type { SyncedModule } from './definition-shipping.js';
+import { encodeItems, jobArguments } from './job-encoding.js';
+import { sessionName } from './session-link.js';
 import { SessionDetachedError, type SessionDetached, type SessionInfo } from './session-types.js';
-import { OutputEcho } from './output-echo.js';
-import { Requests } from './requests.js';
-import { Waiters } from './waiters.js';
-import { claim, type ClaimingPool } from './claims.js';
-import { Streams } from './streams.js';
+import { claim } from './claims.js';
 import { isItemStream, overBatches, type ItemSource } from './item-stream.js';
-import { ProgressDisplay } from './progress-display.js';
 import { iterateResults } from './results-iteration.js';
-import { QueueRoom } from './queue-room.js';
 import { clusterOf, type AdaptRange, type Cluster, type ScaleRequest } from './cluster-launch.js';
-import { reduceClaim, resultsClaim, valuesClaim, type Segment } from './pending.js';
-import {
-  ControllerExitedError,
-  QueueFullError,
-  type DefineOptions,
-  type JobItem,
-  type JobOptions,
-  type JobOutput,
-  type JobResult,
-  type Progress,
-  type SpawnOptions,
-  type WaitOptions,
-} from './types.js';
+import { reduceClaim, type Segment } from './pending.js';
+import { PoolCore } from './pool-core.js';
+import { QueueFullError, type DefineOptions, type JobItem, type JobOptions, type JobResult, type Progress, type WaitOptions } from './types.js';
 
-function defaultMaxQueued(): number {
-  return Math.min(2_000_000, Math.floor(v8.getHeapStatistics().heap_size_limit / 2048));
-}
-
-export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
-  /** The function addJob uses when given no name: the first server URL's path, if any. */
-  readonly defaultFunction?: string;
-  /** Where servers can dial in (`tsgather server --connect <this>`), when `listen` was given. */
-  listenAddress?: string;
-  /** Most jobs outstanding at once (see SpawnOptions.maxQueued). */
-  readonly maxQueued: number;
-  private readonly ledger = new JobLedger();
-  private readonly jobs: JobOutbox;
-  private readonly requests: Requests;
-  private readonly waiters = new Waiters(() => this.exited);
-  private readonly definitions: DefinitionShipper;
-  private readonly echo = new OutputEcho();
-  private readonly receiver: IdleAwareReceiver;
-  private readonly exitedPromise: Promise<void>;
-  private exited?: Error;
-  private dying?: Promise<undefined>;
-  /** Reasons, other than work outstanding, to keep the event loop alive (start-up). */
-  private holds = 0;
-  /** addJobAsync calls still queueing their jobs. */
-  private feeding = 0;
-  private readonly room: QueueRoom;
-  private readonly display: ProgressDisplay;
-  /** What map, mapResults and submit need of this pool (see claims.ts). */
-  private readonly claiming: ClaimingPool;
-  private readonly streams: Streams;
-
-  /** @internal use spawnScatterGather() */
-  constructor(
-    private readonly child: ControllerHandle,
-    private readonly socket: zmq.Pair,
-    private readonly options: SpawnOptions,
-    defaultFunction?: string,
-    private readonly link?: SessionLink,
-  ) {
-    super();
-    this.defaultFunction = defaultFunction;
-    this.maxQueued = options.maxQueued ?? defaultMaxQueued();
-    this.room = new QueueRoom(this.maxQueued, this.ledger, this.waiters);
-    this.display = new ProgressDisplay(this, this.ledger, options);
-    const { ledger, display } = this;
-    this.claiming = { options, defaultFunction, ledger, display, assertRunning: () => this.assertRunning(), feed: (...args) => this.feed(...args) };
-    this.streams = new Streams(this.claiming, (job, n) => outbox.post(frames({ t: 'credit', job, n })));
-    const outbox = new Outbox(socket);
-    this.jobs = new JobOutbox(outbox);
-    this.requests = new Requests(outbox);
-    const flushJobs = () => this.jobs.flush(true); // jobs added before a (re)definition keep their place ahead of it
-    this.definitions = new DefinitionShipper(options.base ?? defaultBase(), flushJobs, (spec) => this.request({ t: 'define', id: 0 }, JSON.stringify(spec)));
-    link?.bind(this.ledger, this.definitions.versions, outbox, () => this.jobs.queuedHere());
-    this.exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.once('exit', (code, signal) => this.controllerExited(code, signal));
-    this.receiver = new IdleAwareReceiver(socket, {
-      busy: () => this.busy(),
-      keepAlive: (on) => holdChild(this.child, on),
-      handle: this.fromController,
-      onHandlerError: (error) => this.emit('event', { kind: 'bad-message', detail: { error: String(error) } }),
-    });
-    void this.receiver.run();
-    (this as EventEmitter).on('newListener', (event: string | symbol) => {
-      if (typeof event === 'string' && KEEP_ALIVE_EVENTS.has(event)) this.receiver.wake();
-    });
-  }
-
+export class ScatterGather extends PoolCore {
   /** Ships a function, with the names it uses, to every worker present and future (with `labels`: those carrying them). Redefining a name gives a new version. */
   define(name: string, fn: ((...args: never[]) => unknown) | string, options: DefineOptions = {}): Promise<number> {
     return this.definitions.define(name, fn, options);
@@ -335,137 +245,6 @@ export class ScatterGather extends EventEmitter<ScatterGatherEvents> {
   /** The controller child's process id (to watch its memory, say). */
   get controllerPid(): number | undefined {
     return this.child.pid;
-  }
-
-  /** @internal Keeps the pool busy (see busy()) until the returned function is called. */
-  hold(): () => void {
-    this.holds++;
-    this.receiver.wake();
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.holds--;
-    };
-  }
-
-  // ---- internals ----------------------------------------------------------------------------
-
-  /**
-   * Whether anything is awaited from the controller: jobs without a result, replies, jobs not yet
-   * handed over, start-up or a close; or a listener waiting for an event, output or the exit. Only
-   * then does the pool keep Node's event loop alive, so a script that forgets close() still exits
-   * (and its controller child and workers go with it).
-   */
-  private busy(): boolean {
-    return (
-      this.holds > 0 ||
-      this.ledger.pending.size > 0 ||
-      this.requests.size > 0 ||
-      this.jobs.holding ||
-      (this.dying !== undefined && !this.exited) ||
-      this.listenerCount('event') + this.listenerCount('output') + this.listenerCount('exit') > 0
-    );
-  }
-
-  /** Queues items `start` to `end` of `encoded` as one segment of consecutive ids. */
-  private enqueue(name: string, encoded: EncodedItems, start: number, end: number, spec: RunSpec): Segment {
-    const segment = this.ledger.add(end - start, name);
-    this.jobs.add(segment.first, name, encoded, start, end, spec);
-    this.receiver.wake();
-    return segment;
-  }
-
-  /** Queues `encoded` a slice at a time as room comes (see QueueRoom.feed), handing each slice's segment to `queued` at once. */
-  private feed(name: string, encoded: EncodedItems, spec: RunSpec, queued: (segment: Segment, start: number) => void, ids?: number[], signal?: AbortSignal): Promise<void> {
-    return this.room.feed(encoded.count, (start, end) => queued(this.enqueue(name, encoded, start, end, spec), start), ids, signal);
-  }
-
-  /** Nothing added with addJob or addJobAsync is outstanding, or still to be queued. */
-  private drained(): boolean {
-    return this.ledger.unclaimed === 0 && this.feeding === 0;
-  }
-
-  /** Queues the items; their whole results resolve together, in input order. */
-  private claimResults(name: string, items: JobItem[], options?: JobOptions): Promise<JobResult[]> {
-    return claim(this.claiming, 'mapResults', name, items, options, (resolve) => resultsClaim(items.length, resolve));
-  }
-
-  /** Queues the items; their values resolve together, in input order, or it rejects with the failure earliest in input order. */
-  private claimValues(method: 'map' | 'submit', name: string, items: JobItem[], options?: JobOptions): Promise<unknown[]> {
-    return claim(this.claiming, method, name, items, options, (resolve, reject) => valuesClaim(items.length, resolve, reject));
-  }
-
-  /** `true` after the head: resolve with the reply's frames (a reply with binary frames). */
-  private request(head: Parameters<Requests['send']>[0], ...rest: Frames | [true]): Promise<unknown> {
-    if (this.exited) return Promise.reject(this.exited);
-    this.link?.flushAcks(); // a session: a reply then says the controller knows what was taken before
-    const reply = rest[0] === true ? this.requests.sendForFrames(head) : this.requests.send(head, ...(rest as Frames));
-    this.receiver.wake();
-    return reply;
-  }
-
-  /** Once only: a second die (two close() calls, say) waits for the first rather than racing the controller's exit. */
-  private async die(): Promise<undefined> {
-    if (this.exited) return undefined;
-    this.jobs.flush(true);
-    await this.request({ t: 'command', id: 0, cmd: 'die' });
-    if (this.child.connected) this.child.disconnect(); // the controller stops when its channel closes
-    await this.exitedPromise;
-    return undefined;
-  }
-
-  /** What the controller sends, each to the part that takes it. */
-  private readonly fromController = (message: Buffer[]): void =>
-    dispatchFromController(message, {
-      results: (head, frames) => {
-        const answered = this.ledger.record(head, frames, (output) => this.output(output));
-        this.link?.received(head.seq);
-        this.emit('progress', this.progress);
-        this.jobs.answered(answered);
-        this.waiters.wake();
-      },
-      output: (output) => this.output(output),
-      event: (event) => void this.emit('event', event),
-      reply: (head, frames) => this.requests.replied(head, frames),
-      part: (head, frames) => this.streams.part(head, frames),
-      ready: (head) => {
-        this.listenAddress = head.listen;
-        this.emit('ready', head);
-      },
-    });
-
-  private output(output: JobOutput): void {
-    if (this.listenerCount('output') > 0) this.emit('output', output);
-    else if (this.options.echo !== false) this.echo.write(output);
-  }
-
-  private assertRunning(): void {
-    if (this.exited) throw this.exited;
-  }
-
-  private controllerExited(code: number | null, signal: string | null): void {
-    if (this.exited) return; // detached
-    const expected = this.requests.size === 0 && this.ledger.unclaimed === 0 && !this.ledger.pending.hasOpenClaims();
-    this.end(new ControllerExitedError(code, signal, this.ledger.pending.size));
-    this.emit('exit', { code, signal, expected });
-  }
-
-  /** No more messages either way: the controller exited, or (a session) this pool detached. */
-  private end(error: Error): void {
-    this.exited = error;
-    this.link?.end();
-    this.jobs.close();
-    this.socket.close();
-    this.requests.failAll(error);
-    this.ledger.failClaims(error);
-    this.waiters.wake();
-  }
-
-  private takeArrived(): JobResult[] {
-    const taken = this.ledger.take();
-    if (taken.length > 0 && this.waiters.size > 0) this.waiters.wake(); // room under maxQueued
-    return taken;
   }
 }
 
