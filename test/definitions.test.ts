@@ -15,7 +15,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CaptureError, imported, spawnScatterGather, type ScatterGather } from '../caller/index.js';
-import { cli, waitUntil } from './helpers.js';
+import { cli, listeningEndpoint, waitUntil } from './helpers.js';
 
 // Names the defined functions below use, given to them with `with`: declared for the type checker only.
 declare function helper(x: number): number;
@@ -142,15 +142,7 @@ async function startRemoteStyleServer(name: string, ...extra: string[]): Promise
   const proc = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', home, ...command], { cwd: serverDir, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stderr!.setEncoding('utf8').on('data', (text: string) => (log += text));
-  const endpoint = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.setEncoding('utf8').on('data', (text: string) => {
-      out += text;
-      const match = /listening on (\S+)/.exec(out);
-      if (match) resolve(match[1]!);
-    });
-    proc.once('exit', (code) => reject(new Error(`the remote-style server exited with ${code} (it needs root for its mount namespace): ${log}`)));
-  });
+  const endpoint = await listeningEndpoint(proc, (code) => `the remote-style server exited with ${code} (it needs root for its mount namespace): ${log}`);
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     const gone = once(proc, 'exit');

@@ -31,16 +31,21 @@ export async function startServer(args: string[], { waitForEndpoint = true } = {
     await gone;
   };
   if (!waitForEndpoint) return { proc, endpoint: '', log, stop };
-  const endpoint = await new Promise<string>((resolve, reject) => {
+  const endpoint = await listeningEndpoint(proc, (code) => `server exited with ${code} before listening: ${log.join('')}`);
+  return { proc, endpoint, log, stop };
+}
+
+/** The endpoint a starting `tsgather server` prints (`listening on …`), or a rejection saying `why` it exited first. */
+export function listeningEndpoint(proc: ChildProcess, why: (code: number | null) => string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     let out = '';
     proc.stdout!.setEncoding('utf8').on('data', (text: string) => {
       out += text;
       const match = /listening on (\S+)/.exec(out);
       if (match) resolve(match[1]!);
     });
-    proc.once('exit', (code) => reject(new Error(`server exited with ${code} before listening: ${log.join('')}`)));
+    proc.once('exit', (code) => reject(new Error(why(code))));
   });
-  return { proc, endpoint, log, stop };
 }
 
 /** Resolves with the first event of this kind that passes the filter. */

@@ -9,7 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { spawnScatterGather, type JobResult, type ScatterGather } from '../caller/index.js';
-import { cli, startServer, type RunningServer } from './helpers.js';
+import { cli, listeningEndpoint, startServer, type RunningServer } from './helpers.js';
 
 const tag = `tsgk${process.pid % 10000}`;
 /** Two server hosts, each joined to this (the root) namespace by a veth pair. */
@@ -71,12 +71,7 @@ function removeHosts(): void {
 async function serverOn(host: (typeof hosts)[number]): Promise<ChildProcess> {
   const args = ['netns', 'exec', host.ns, process.execPath, cli, 'server', '--bind', `tcp://${host.addr}:5555`, '--insecure', '--workers', '2', '--spare-workers', '1', '--log-level', 'error'];
   const proc = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.setEncoding('utf8').on('data', (text: string) => (out += text));
-  while (!/listening on/.test(out)) {
-    if (proc.exitCode !== null) throw new Error(`server on ${host.ns} exited: ${out}`);
-    await Promise.race([once(proc.stdout!, 'data'), once(proc, 'exit')]);
-  }
+  await listeningEndpoint(proc, (code) => `server on ${host.ns} exited with ${code} before listening`);
   return proc;
 }
 
