@@ -5,6 +5,7 @@
  * neither find nor reach them).
  */
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -173,7 +174,33 @@ describe('a session is private to its user', { timeout: 60_000 }, () => {
     const nobody = 65534;
     const tmp = mkdtempSync('/tmp/tsgu-');
     chownSync(tmp, nobody, nobody);
-    const asNobody = (code: string, env: NodeJS.ProcessEnv) => startScript(code, { ...env, TMPDIR: tmp, HOME: tmp }, ['setpriv', `--reuid=${nobody}`, `--regid=${nobody}`, '--clear-groups']);
+    // The checkout may sit below a folder only root may enter (a `mktemp -d` clone, as CI makes): nobody
+    // reads it through a bind mount of its own, in a mount namespace of its own.
+    const pkg = join(tmp, 'pkg');
+    mkdirSync(pkg);
+    const checkout = fileURLToPath(new URL('../..', import.meta.url));
+    const asNobody = (code: string, env: NodeJS.ProcessEnv) =>
+      startScript(
+        code,
+        { ...env, TMPDIR: tmp, HOME: tmp },
+        [
+          'unshare',
+          '--mount',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+          'sh',
+          checkout,
+          pkg,
+          'setpriv',
+          `--reuid=${nobody}`,
+          `--regid=${nobody}`,
+          '--clear-groups',
+        ],
+        join(pkg, 'dist', 'caller', 'index.js'),
+      );
     const attempt = (extra: string) => `
       try { await m.spawnScatterGather({ session: 'private', attachOnly: true }); console.log('ATTACHED'); }
       catch (error) { console.log('REFUSED ' + JSON.stringify([error.name, error.message])); }

@@ -45,9 +45,9 @@ export interface Script {
 }
 
 /** Runs `code` as an ES module in a node process of its own (a caller), with `env` added. */
-export function startScript(code: string, env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Script {
+export function startScript(code: string, env: NodeJS.ProcessEnv = {}, prefix: string[] = [], index = INDEX): Script {
   const { NODE_TEST_CONTEXT: _, ...plain } = { ...process.env, ...env };
-  const child = spawn(...command(prefix, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(INDEX)});\n${code}`]), { stdio: ['ignore', 'pipe', 'pipe'], env: plain });
+  const child = spawn(...command(prefix, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(index)});\n${code}`]), { stdio: ['ignore', 'pipe', 'pipe'], env: plain });
   let stdout = '';
   let stderr = '';
   const waiting = new Set<() => void>();
