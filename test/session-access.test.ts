@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -174,31 +174,20 @@ describe('a session is private to its user', { timeout: 60_000 }, () => {
     const nobody = 65534;
     const tmp = mkdtempSync('/tmp/tsgu-');
     chownSync(tmp, nobody, nobody);
-    // The checkout may sit below a folder only root may enter (a `mktemp -d` clone, as CI makes): nobody
-    // reads it through a bind mount of its own, in a mount namespace of its own.
+    // The checkout may be a folder only root may enter (a `mktemp -d` clone, as CI makes): nobody reads
+    // what it needs of it through bind mounts in its own folder, in a mount namespace of its own.
     const pkg = join(tmp, 'pkg');
-    mkdirSync(pkg);
     const checkout = fileURLToPath(new URL('../..', import.meta.url));
+    const shown = ['dist', 'node_modules', 'package.json'];
+    mkdirSync(join(pkg, 'dist'), { recursive: true });
+    mkdirSync(join(pkg, 'node_modules'));
+    writeFileSync(join(pkg, 'package.json'), '');
+    const bind = 'src=$1 dst=$2; shift 2; for p in ' + shown.join(' ') + '; do mount --bind "$src/$p" "$dst/$p" || exit 1; done; exec "$@"';
     const asNobody = (code: string, env: NodeJS.ProcessEnv) =>
       startScript(
         code,
         { ...env, TMPDIR: tmp, HOME: tmp },
-        [
-          'unshare',
-          '--mount',
-          '--propagation',
-          'private',
-          'sh',
-          '-c',
-          'mount --bind "$1" "$2" && shift 2 && exec "$@"',
-          'sh',
-          checkout,
-          pkg,
-          'setpriv',
-          `--reuid=${nobody}`,
-          `--regid=${nobody}`,
-          '--clear-groups',
-        ],
+        ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', bind, 'sh', checkout, pkg, 'setpriv', `--reuid=${nobody}`, `--regid=${nobody}`, '--clear-groups'],
         join(pkg, 'dist', 'caller', 'index.js'),
       );
     const attempt = (extra: string) => `
