@@ -18,7 +18,27 @@ export interface ResultsSource {
   signal?: AbortSignal;
 }
 
-export async function* iterateResults(source: ResultsSource): AsyncGenerator<JobResult> {
+/** What results() returns: the results as they come, and a fold over them. */
+export interface ResultStream extends AsyncGenerator<JobResult> {
+  /**
+   * Folds each result (failures included, in completion order) into `initial` as it arrives,
+   * keeping none, until nothing added with addJob is outstanding.
+   */
+  reduce<A>(reducer: (accumulator: A, result: JobResult, index: number) => A, initial: A): Promise<A>;
+}
+
+export function resultStream(source: ResultsSource): ResultStream {
+  const stream = iterateResults(source) as ResultStream;
+  stream.reduce = async (reducer, initial) => {
+    let accumulator = initial;
+    let index = 0;
+    for await (const result of stream) accumulator = reducer(accumulator, result, index++);
+    return accumulator;
+  };
+  return stream;
+}
+
+async function* iterateResults(source: ResultsSource): AsyncGenerator<JobResult> {
   const { ledger } = source;
   const progress = source.progress();
   try {

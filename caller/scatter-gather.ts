@@ -16,7 +16,7 @@ import { sessionName } from './session-link.js';
 import { SessionDetachedError, type SessionDetached, type SessionInfo } from './session-types.js';
 import { claim } from './claims.js';
 import { isItemStream, overBatches, type ItemSource } from './item-stream.js';
-import { iterateResults } from './results-iteration.js';
+import { resultStream, type ResultStream } from './results-iteration.js';
 import { clusterOf, type AdaptRange, type Cluster, type ScaleRequest } from './cluster-launch.js';
 import { reduceClaim, type Segment } from './pending.js';
 import { PoolCore } from './pool-core.js';
@@ -148,11 +148,14 @@ export class ScatterGather extends PoolCore {
     return this.claimResults(name, items, options);
   }
 
-  /** Results in completion order, until nothing added with addJob is outstanding (or `signal` aborts a wait for them). */
-  results(options: { signal?: AbortSignal } = {}): AsyncGenerator<JobResult> {
+  /**
+   * Results in completion order, until nothing added with addJob is outstanding (or `signal` aborts
+   * a wait for them); `.reduce(reducer, initial)` folds them as they come instead.
+   */
+  results(options: { signal?: AbortSignal } = {}): ResultStream {
     const { ledger, waiters, link } = this;
     const settled = link && ((pending: number) => link.settle(pending)); // a session: a result is taken as the loop comes back for the next
-    return iterateResults({ ledger, waiters, take: () => this.takeArrived(), settled, drained: () => this.drained(), progress: () => this.display.iteration(), signal: options.signal });
+    return resultStream({ ledger, waiters, take: () => this.takeArrived(), settled, drained: () => this.drained(), progress: () => this.display.iteration(), signal: options.signal });
   }
 
   /** 'refresh': kill and refork every worker everywhere (nothing queued is lost); 'die': stop it all; 'status'. */
@@ -185,6 +188,14 @@ export class ScatterGather extends PoolCore {
   async scatter(name: string, array: unknown[] | NodeJS.TypedArray): Promise<number> {
     const { head, rest } = scatterMessage(name, array, ((await this.command('status')) as Status).workers);
     return (await this.request(head, ...rest)) as number;
+  }
+
+  /**
+   * Re-splits what is scattered as `name` over the workers up now (servers that joined since hold
+   * no part): gathers it and scatters it again. Run it between jobs that use it. Resolves with its new version.
+   */
+  async rebalance(name: string): Promise<number> {
+    return this.scatter(name, await this.gather(name));
   }
 
   /** The parts scattered as `name`, as the workers hold them now, joined in order into one array of the kind scattered. */

@@ -100,3 +100,21 @@ test('map and mapResults take items from an async iterable, read only as room co
     await small.close();
   }
 });
+
+test('results().reduce folds every addJob result, failures included, once each', async () => {
+  sg.addJob('fragile', items(1_000));
+  const folded = await sg.results().reduce(
+    (seen, result, index) => {
+      assert.equal(index, seen.count, 'indexes count up in arrival order');
+      if (result.ok) seen.sum += result.value as number;
+      else seen.failed.push((result.error as Error).message);
+      seen.count++;
+      return seen;
+    },
+    { sum: 0, count: 0, failed: [] as string[] },
+  );
+  assert.equal(folded.count, 1_000);
+  assert.equal(folded.sum, (999 * 1000) / 2 - 7 - 900);
+  assert.deepEqual(folded.failed.sort(), ['no 7', 'no 900']);
+  assert.deepEqual(await sg.poll(), [], 'nothing left behind for poll()');
+});

@@ -1,8 +1,8 @@
 /**
  * sg.scatter / sg.gather: an array split over the workers up, one contiguous part each as
  * `shared[name]`; jobs change their part in place; gather joins the parts back in order. A refresh
- * keeps the parts (as scattered); a server that joins later holds none; a lost server's parts are
- * named missing.
+ * keeps the parts (as scattered); a server that joins later holds none until rebalance(); a lost
+ * server's parts are named missing.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -143,7 +143,7 @@ describe('sg.scatter with servers joining and leaving', () => {
   });
   after(() => Promise.all([first.stop(), late.stop()]));
 
-  test('a server that joins after scatter holds no part; a lost server makes gather name its parts missing', async () => {
+  test('a server that joins after scatter holds no part until rebalance; a lost server makes gather name its parts missing', async () => {
     const sg = await spawnScatterGather([first.endpoint], { echo: false, progress: false });
     try {
       await sg.define('double', DOUBLE);
@@ -160,10 +160,18 @@ describe('sg.scatter with servers joining and leaving', () => {
       );
       assert.deepEqual(await sg.gather('x'), [2, 4, 6]);
 
+      // rebalance re-splits it over both servers: each holds one part, and nothing is lost.
+      await sg.rebalance('x');
+      const spread = (await sg.mapResults('double', items(40, 'f'))).filter((r) => r.value !== null);
+      assert.deepEqual(new Set(spread.map((r) => (r.value as { count: number }).count)), new Set([2]));
+      assert.equal(new Set(spread.map((r) => r.worker.server)).size, 2, 'both servers hold a part');
+      assert.deepEqual(await sg.gather('x'), [4, 8, 12]);
+
       await first.stop();
       const down = Date.now();
       while ((await sg.status()).workers > 1 && Date.now() - down < 20_000) await new Promise((resolve) => setTimeout(resolve, 20));
-      await assert.rejects(sg.gather('x'), /gather\('x'\): part 0 of 1 missing/);
+      await assert.rejects(sg.gather('x'), /gather\('x'\): part 0 of 2 missing/);
+      await assert.rejects(sg.rebalance('x'), /part 0 of 2 missing/, 'rebalance loses nothing: it refuses');
     } finally {
       await sg.close();
     }
