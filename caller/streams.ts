@@ -73,7 +73,7 @@ class JobStream {
   }
 }
 
-/** The parts of a parts message, decoded: [head, values, kinds, ...binary frames]. */
+/** The parts of a parts message, decoded: [head, values], or [head, values, kinds, ...binary frames]. */
 function decodeParts(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): unknown[] {
   const { count } = head;
   const values = readJson<unknown[]>(message[1], 'parts');
@@ -99,7 +99,7 @@ export class Streams {
     private readonly sendCredit: (job: number, n: number) => void,
   ) {}
 
-  /** A batch of parts from the controller: [head, values, kinds, ...binary frames]. */
+  /** A batch of parts from the controller (see PartsHead). */
   parts(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): void {
     const stream = this.byJob.get(head.job);
     if (!stream) return; // its reader stopped early

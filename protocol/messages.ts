@@ -240,8 +240,8 @@ export type JobRun = [first: number, count: number, fn: string, timeoutMs: numbe
  * Parts of a streaming job (sg.stream), worker → server → controller → caller, in batches:
  * [head, values, kinds, ...binary frames]. The batch holds parts `n` to `n + count - 1` (numbered
  * from 0 in the order yielded). `values` is the parts' encoded texts as one JSON array; `kinds` is
- * empty when every part is plain JSON without binary frames, else a uint32 per part: its number of
- * binary frames times 2, plus 1 when it is plain. The binary frames follow, part by part.
+ * left out when every part is plain JSON without binary frames, else a uint32 per part: its number
+ * of binary frames times 2, plus 1 when it is plain. The binary frames follow, part by part.
  */
 export interface PartsHead {
   t: 'parts';

@@ -278,7 +278,7 @@ export class WorkerRuntime {
     return this.credits.stream(
       job.id,
       parts,
-      (batch) => this.outbox.post([job.controller, ...frames({ t: 'parts', w: this.id, job: job.id, n: batch.n, count: batch.count }, batch.values, batch.kinds, ...batch.bins)]),
+      (batch) => this.outbox.post([job.controller, ...frames({ t: 'parts', w: this.id, job: job.id, n: batch.n, count: batch.count }, batch.values, ...batch.rest)]),
       () => this.outbox.flushed(),
     );
   }

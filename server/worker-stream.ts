@@ -5,7 +5,8 @@
  *
  * Parts yielded back to back share a batch; a batch goes as soon as the generator really waits
  * (setImmediate: once every pending microtask ran), when it is full, or before the worker waits
- * for credit. A lone part after an await therefore leaves at once, as it did unbatched.
+ * for credit. A part that comes a while after the one before (after an await, say) goes at once,
+ * on its own, as it did unbatched: a lone part is never held back for company.
  */
 import { encodeValue, type EncodedValue } from '../protocol/codec.js';
 import { partsBytes, STREAM_WINDOW, STREAM_WINDOW_BYTES } from '../protocol/messages.js';
@@ -16,6 +17,12 @@ type Parts = AsyncIterable<unknown> | Iterable<unknown>;
 export const BATCH_PARTS = 1024;
 /** Most bytes in one batch (texts counted by length), unless one part alone is larger: it goes alone. */
 export const BATCH_BYTES = 1024 * 1024;
+/**
+ * A part that comes this long after the worker was done with the one before goes at once, on its
+ * own: the generator waited (or worked) in between, so more parts are not due soon. Parts yielded
+ * back to back come microseconds apart.
+ */
+const LONE_PART_GAP_MS = 0.05;
 
 /** One batch of parts, as its message carries it (see PartsHead). */
 export interface PartBatch {
@@ -24,9 +31,8 @@ export interface PartBatch {
   count: number;
   /** The parts' texts as one JSON array, in UTF-8. */
   values: Buffer;
-  /** Empty, or a uint32 per part: binary frames × 2 + 1 when plain. */
-  kinds: Uint8Array;
-  bins: Uint8Array[];
+  /** The frames after `values`: none when every part is plain without binary frames, else the kinds (a uint32 per part: binary frames × 2, + 1 when plain), then the binary frames. */
+  rest: Uint8Array[];
 }
 
 export function isStreamable(value: unknown): value is Parts {
@@ -59,8 +65,7 @@ class BatchBuilder {
       n: this.first,
       count: this.texts.length,
       values: Buffer.from(`[${this.texts.join(',')}]`, 'utf8'),
-      kinds: this.simple ? new Uint8Array(0) : new Uint8Array(Uint32Array.from(this.kinds).buffer),
-      bins: this.bins,
+      rest: this.simple ? [] : [new Uint8Array(Uint32Array.from(this.kinds).buffer), ...this.bins],
     };
     this.first += this.texts.length;
     this.texts = [];
@@ -127,12 +132,14 @@ export class StreamCredits {
     this.windows.set(job, window);
     const batch = new BatchBuilder();
     let immediate: NodeJS.Immediate | undefined;
+    /** When the worker was done with the part before. */
+    let doneAt = Number.NEGATIVE_INFINITY;
     const flush = () => {
       if (immediate) clearImmediate(immediate);
       immediate = undefined;
       if (batch.count === 0) return;
       const out = batch.take();
-      window.sent(out.n + out.count, partsBytes(out.values, out.bins));
+      window.sent(out.n + out.count, partsBytes(out.values, out.rest.slice(1)));
       send(out);
     };
     let n = 0;
@@ -142,16 +149,18 @@ export class StreamCredits {
           flush();
           await new Promise<void>((resolve) => (this.waiting = { job, resolve }));
         }
+        const alone = batch.count === 0 && performance.now() - doneAt > LONE_PART_GAP_MS;
         const encoded = encodeValue(part, `part ${n} of job ${job}`);
         let size = encoded.text.length;
         for (const bin of encoded.bins) size += bin.byteLength;
         if (batch.count > 0 && batch.bytes + size > BATCH_BYTES) flush();
         batch.add(encoded, size);
         window.yielded = ++n;
-        if (batch.count >= BATCH_PARTS || batch.bytes >= BATCH_BYTES) {
+        if (alone || batch.count >= BATCH_PARTS || batch.bytes >= BATCH_BYTES) {
           flush();
-          await sent(); // let it leave while the generator goes on
+          if (!alone) await sent(); // let it leave while the generator goes on
         } else immediate ??= setImmediate(flush);
+        doneAt = performance.now();
       }
       return n;
     } finally {
