@@ -34,7 +34,7 @@ export const SHARED_RATIO_TARGET = 20;
 
 /**
  * Parts/s of one generator job over tiny jobs/s through map on all workers, in pairs. Parts sent
- * one message each gave 0.03–0.05×; in batches, 0.6–0.95× on 2 workers (docs/benchmarks.md).
+ * one message each gave 0.02–0.05×; in batches, 0.7–1.4× on 2 loaded cores (docs/benchmarks.md).
  */
 export const STREAM_RATIO_TARGET = 0.3;
 
