@@ -7,7 +7,7 @@ export interface ControllerMessageHandlers {
   output(output: JobOutput): void;
   event(event: ControllerEvent): void;
   reply(head: Extract<ControllerToCaller, { t: 'reply' }>, message: Buffer[]): void;
-  part(head: Extract<ControllerToCaller, { t: 'part' }>, message: Buffer[]): void;
+  parts(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): void;
   ready(head: Extract<ControllerToCaller, { t: 'ready' }>): void;
 }
 
@@ -24,8 +24,8 @@ export function dispatchFromController(message: Buffer[], to: ControllerMessageH
     }
     case 'reply':
       return to.reply(head, message);
-    case 'part':
-      return to.part(head, message);
+    case 'parts':
+      return to.parts(head, message);
     case 'ready':
       return to.ready(head);
   }

@@ -20,5 +20,5 @@ export {
   type ScaleRequest,
   type ClusterLauncher,
 } from '../launch/index.js';
-export { STREAM_WINDOW } from '../protocol/messages.js';
+export { STREAM_WINDOW, STREAM_WINDOW_BYTES } from '../protocol/messages.js';
 export type { ItemSource } from './item-stream.js';

@@ -184,7 +184,7 @@ export abstract class PoolCore extends EventEmitter<ScatterGatherEvents> {
       output: (output) => this.output(output),
       event: (event) => void this.emit('event', event),
       reply: (head, frames) => this.requests.replied(head, frames),
-      part: (head, frames) => this.streams.part(head, frames),
+      parts: (head, frames) => this.streams.parts(head, frames),
       ready: (head) => {
         this.listenAddress = head.listen;
         this.emit('ready', head);

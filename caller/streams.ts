@@ -1,34 +1,69 @@
 /**
  * sg.stream: one job whose function yields parts (an async generator), read here as they come.
- * The worker sends at most STREAM_WINDOW parts ahead of what this reader has taken; taking them
+ * Parts arrive in batches (see PartsHead); the worker runs at most the stream window (STREAM_WINDOW
+ * parts, STREAM_WINDOW_BYTES bytes) ahead of what this reader has taken, and taking half of either
  * sends the controller credit for more. The job's result (how many parts) ends the stream.
  */
-import { decodeParsed, readJson, STREAM_WINDOW, type ControllerToCaller } from '../protocol/index.js';
+import { decodeParsed, partsBytes, ProtocolError, readJson, readUint32s, STREAM_WINDOW, STREAM_WINDOW_BYTES, type ControllerToCaller } from '../protocol/index.js';
 import { encodeItems, jobArguments } from './job-encoding.js';
 import type { ClaimingPool } from './claims.js';
 import { runSpecOf } from './job-options.js';
 import type { Claim } from './pending.js';
 import type { JobItem, JobOptions } from './types.js';
 
-/** A taken part as credit: after this many, the worker hears it may send more. */
-const CREDIT_EVERY = STREAM_WINDOW / 2;
+/** A batch's parts not yet taken; its bytes count towards credit once its last part is taken. */
+interface Arrived {
+  values: unknown[];
+  at: number;
+  bytes: number;
+}
 
 class JobStream {
-  readonly parts: unknown[] = [];
+  private readonly batches: Arrived[] = [];
   /** Parts arrived (the next one's number); a rerun's parts below it are repeats. */
   received = 0;
-  taken = 0;
+  /** Parts taken (the next one's number), and at the last credit; bytes of batches wholly taken since. */
+  private taken = 0;
+  private credited = 0;
+  private uncreditedBytes = 0;
   ended = false;
   error: Error | undefined;
   wake: (() => void) | undefined;
 
   constructor(readonly credit: (n: number) => void) {}
 
-  arrived(n: number, value: unknown): void {
-    if (n < this.received) return this.credit(n + 1); // a rerun repeats what came: let it get past it
-    this.parts.push(value);
-    this.received = n + 1;
+  /** Parts `n` to `n + values.length - 1` came, as one batch of `bytes`. */
+  arrived(n: number, values: unknown[], bytes: number): void {
+    const repeats = Math.min(values.length, this.received - n);
+    if (repeats > 0) {
+      this.credit(n + repeats); // a rerun repeats what came: let it get past it
+      if (repeats === values.length) return;
+      values = values.slice(repeats);
+    }
+    this.batches.push({ values, at: 0, bytes });
+    this.received = n + repeats + values.length;
     this.wake?.();
+  }
+
+  get waiting(): boolean {
+    return this.batches.length > 0;
+  }
+
+  /** The next part (there is one: see waiting), crediting the worker when half the window is taken. */
+  take(): unknown {
+    const batch = this.batches[0]!;
+    const part = batch.values[batch.at++];
+    this.taken++;
+    if (batch.at === batch.values.length) {
+      this.batches.shift();
+      this.uncreditedBytes += batch.bytes;
+    }
+    if (this.taken - this.credited >= STREAM_WINDOW / 2 || this.uncreditedBytes >= STREAM_WINDOW_BYTES / 2) {
+      this.credited = this.taken;
+      this.uncreditedBytes = 0;
+      this.credit(this.taken);
+    }
+    return part;
   }
 
   end(error?: Error): void {
@@ -36,6 +71,24 @@ class JobStream {
     this.error = error;
     this.wake?.();
   }
+}
+
+/** The parts of a parts message, decoded: [head, values], or [head, values, kinds, ...binary frames]. */
+function decodeParts(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): unknown[] {
+  const { count } = head;
+  const values = readJson<unknown[]>(message[1], 'parts');
+  if (!Array.isArray(values) || values.length !== count) throw new ProtocolError(`parts frame of job ${head.job} does not hold its ${count} parts`);
+  const kindsFrame = message[2];
+  if (!kindsFrame || kindsFrame.length === 0) return values; // every part plain JSON, no binary frames
+  const kinds = readUint32s(kindsFrame, count, 'part kinds');
+  let frame = 3;
+  for (let i = 0; i < count; i++) {
+    const bins = kinds[i]! >>> 1;
+    if (frame + bins > message.length) throw new ProtocolError(`parts of job ${head.job} lack binary frames`);
+    values[i] = decodeParsed(values[i], (kinds[i]! & 1) === 1, message.slice(frame, frame + bins));
+    frame += bins;
+  }
+  return values;
 }
 
 export class Streams {
@@ -46,11 +99,11 @@ export class Streams {
     private readonly sendCredit: (job: number, n: number) => void,
   ) {}
 
-  /** A part from the controller: [head, text, ...binary frames]. */
-  part(head: Extract<ControllerToCaller, { t: 'part' }>, message: Buffer[]): void {
+  /** A batch of parts from the controller (see PartsHead). */
+  parts(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): void {
     const stream = this.byJob.get(head.job);
     if (!stream) return; // its reader stopped early
-    stream.arrived(head.n, decodeParsed(readJson(message[1], 'part'), head.plain, message.slice(2)));
+    stream.arrived(head.n, decodeParts(head, message), partsBytes(message[1]!, message.slice(3)));
   }
 
   /** Queues the job and reads its parts as they come. */
@@ -69,10 +122,8 @@ export class Streams {
     });
     try {
       for (;;) {
-        if (stream.parts.length > 0) {
-          const part = stream.parts.shift() as T;
-          if (++stream.taken % CREDIT_EVERY === 0) this.sendCredit(job, stream.taken);
-          yield part;
+        if (stream.waiting) {
+          yield stream.take() as T;
           continue;
         }
         if (stream.ended) {

@@ -137,11 +137,11 @@ export class Controller {
         return this.options.toCaller(toCaller({ t: 'output', job: null, server: server.info.id, host: server.info.host, w: head.w, stream: head.stream }, textFrame(message[1], 'output')));
       case 'command-done':
         return this.commandDone(head.id, server);
-      case 'part': {
+      case 'parts': {
         // Parts of a job already answered (a rerun's, say) are late: the caller has them or never will.
         const chunk = this.ledger.chunks.find(head.job);
         if (!chunk || chunk.done[head.job - chunk.first]) return;
-        return this.options.toCaller(toCaller({ t: 'part', job: head.job, n: head.n, plain: head.plain === true }, ...message.slice(1)));
+        return this.options.toCaller(toCaller({ t: 'parts', job: head.job, n: head.n, count: head.count }, ...message.slice(1)));
       }
       case 'collected':
         return this.scattered.collected(server, head.id, head.parts, message.slice(1));

@@ -14,7 +14,7 @@ import type { ControllerEvent, SessionShare } from './status.js';
 import type { CapturedName, ShippedModule } from './definition-captures.js';
 
 /** Bumped on any change to a message's meaning; peers of another version are refused at the handshake. */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 export type Command = 'refresh' | 'die' | 'status';
 
@@ -107,7 +107,7 @@ export type ServerToController =
   | { t: 'error'; reason: string }
   | { t: 'server-bye'; reason: string }
   | { t: 'results'; w: number }
-  | Extract<WorkerToServer, { t: 'part' }>
+  | Extract<WorkerToServer, { t: 'parts' }>
   /** [head, ...per part: text, ...binary frames]: the parts of `name` this server's workers hold now, as ScatterPart. */
   | { t: 'collected'; id: number; parts: ScatterPart[] };
 
@@ -123,8 +123,8 @@ export type ControllerToCaller =
   | ({ t: 'event' } & ControllerEvent)
   /** [head, value]: the value as JSON, or an empty frame for none (a status of many servers is longer than a head may be). */
   | { t: 'reply'; id: number; ok: boolean; error?: string }
-  /** [head, text, ...binary frames]: a part of streaming job `job`, as its worker sent it. */
-  | { t: 'part'; job: number; n: number; plain: boolean };
+  /** A batch of parts of streaming job `job`, as its worker sent it (see PartsMessage). */
+  | PartsHead;
 
 export type CallerToController =
   /**
@@ -133,7 +133,7 @@ export type CallerToController =
    */
   /** `labels`: run only on servers carrying every one; `placementMs`: fail as unplaceable after this long with no such server. */
   | { t: 'jobs'; first: number; count: number; fn: string; timeoutMs?: number; labels?: string[]; placementMs?: number; stream?: boolean }
-  /** The caller has taken parts up to `n` of streaming job `job`: its worker may send STREAM_WINDOW more. */
+  /** The caller has taken parts up to `n` of streaming job `job`: its worker may run up to the stream window past it (see STREAM_WINDOW). */
   | { t: 'credit'; job: number; n: number }
   /** [head, spec]: the DefinitionSpec as JSON in a frame of its own, since a source may be far longer than a head may be. */
   | { t: 'define'; id: number }
@@ -201,8 +201,8 @@ export type WorkerToServer =
   | { t: 'drained'; w: number }
   /** Told to refresh, and running no other controller's job now: kill and refork me. */
   | { t: 'retire'; w: number }
-  /** [head, text, ...binary frames]: part `n` (from 0) a streaming job yielded, relayed to its controller unread. */
-  | { t: 'part'; w: number; job: number; n: number; plain: boolean }
+  /** A batch of parts a streaming job yielded (see PartsMessage), relayed to its controller unread. */
+  | (PartsHead & { w: number })
   /** Milliseconds of jobs run since the last report, per controller tag: the server's record of each session's share. */
   | { t: 'usage'; w: number; ms: Array<[controller: string, ms: number]> }
   /** [head, text, ...binary frames]: the worker's value of the name collect `id` asked for; `missing` when it has none. */
@@ -236,8 +236,34 @@ export type Head = ControllerToServer | ServerToController | ControllerToCaller 
  */
 export type JobRun = [first: number, count: number, fn: string, timeoutMs: number, binaryFrames: number, stream?: 1];
 
-/** Parts of a streaming job (sg.stream) a worker sends ahead of the caller's credit, at most. */
-export const STREAM_WINDOW = 64;
+/**
+ * Parts of a streaming job (sg.stream), worker → server → controller → caller, in batches:
+ * [head, values, kinds, ...binary frames]. The batch holds parts `n` to `n + count - 1` (numbered
+ * from 0 in the order yielded). `values` is the parts' encoded texts as one JSON array; `kinds` is
+ * left out when every part is plain JSON without binary frames, else a uint32 per part: its number
+ * of binary frames times 2, plus 1 when it is plain. The binary frames follow, part by part.
+ */
+export interface PartsHead {
+  t: 'parts';
+  job: number;
+  n: number;
+  count: number;
+}
+
+/** A parts batch's bytes as worker and caller both count them for credit: its values frame and binary frames. */
+export function partsBytes(values: Uint8Array, bins: readonly Uint8Array[]): number {
+  let bytes = values.byteLength;
+  for (const bin of bins) bytes += bin.byteLength;
+  return bytes;
+}
+
+/**
+ * The stream window: a worker runs at most STREAM_WINDOW parts, and STREAM_WINDOW_BYTES bytes of
+ * batches (their values and binary frames; a batch past it goes alone), past the caller's credit.
+ * The caller credits what it has taken once half of either is taken since its last credit.
+ */
+export const STREAM_WINDOW = 4096;
+export const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
 
 /**
  * A results message, worker → server → controller → caller: [head, rows, values, output, ...binary frames].

@@ -275,7 +275,12 @@ export class WorkerRuntime {
     const awaited = value && typeof (value as PromiseLike<unknown>).then === 'function' ? await value : value;
     if (!job.stream) return isStreamable(awaited) ? collectParts(awaited) : awaited;
     const parts = isStreamable(awaited) ? awaited : [awaited];
-    return this.credits.stream(job.id, parts, (n, part) => this.outbox.post([job.controller, ...frames({ t: 'part', w: this.id, job: job.id, n, plain: part.plain }, part.text, ...part.bins)]));
+    return this.credits.stream(
+      job.id,
+      parts,
+      (batch) => this.outbox.post([job.controller, ...frames({ t: 'parts', w: this.id, job: job.id, n: batch.n, count: batch.count }, batch.values, ...batch.rest)]),
+      () => this.outbox.flushed(),
+    );
   }
 
   private record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, t0: number, version: number): void {

@@ -1,26 +1,120 @@
 /**
- * A streaming job on a worker (sg.stream): each part its generator yields goes to the caller at
- * once, at most STREAM_WINDOW parts ahead of what the caller has taken (its credit), so a fast
- * generator waits for a slow notebook instead of flooding it.
+ * A streaming job on a worker (sg.stream): the parts its generator yields go to the caller in
+ * batches (one 'parts' message), no further ahead of what the caller has taken (its credit) than
+ * the stream window, so a fast generator waits for a slow notebook instead of flooding it.
+ *
+ * Parts yielded back to back share a batch; a batch goes as soon as the generator really waits
+ * (setImmediate: once every pending microtask ran), when it is full, or before the worker waits
+ * for credit. A part that comes a while after the one before (after an await, say) goes at once,
+ * on its own, as it did unbatched: a lone part is never held back for company.
  */
-import { encodeValue } from '../protocol/codec.js';
-import { STREAM_WINDOW } from '../protocol/messages.js';
+import { encodeValue, type EncodedValue } from '../protocol/codec.js';
+import { partsBytes, STREAM_WINDOW, STREAM_WINDOW_BYTES } from '../protocol/messages.js';
 
 type Parts = AsyncIterable<unknown> | Iterable<unknown>;
+
+/** Most parts in one batch. */
+export const BATCH_PARTS = 1024;
+/** Most bytes in one batch (texts counted by length), unless one part alone is larger: it goes alone. */
+export const BATCH_BYTES = 1024 * 1024;
+/**
+ * A part that comes this long after the worker was done with the one before goes at once, on its
+ * own: the generator waited (or worked) in between, so more parts are not due soon. Parts yielded
+ * back to back come microseconds apart.
+ */
+const LONE_PART_GAP_MS = 0.05;
+
+/** One batch of parts, as its message carries it (see PartsHead). */
+export interface PartBatch {
+  /** Number of its first part. */
+  n: number;
+  count: number;
+  /** The parts' texts as one JSON array, in UTF-8. */
+  values: Buffer;
+  /** The frames after `values`: none when every part is plain without binary frames, else the kinds (a uint32 per part: binary frames × 2, + 1 when plain), then the binary frames. */
+  rest: Uint8Array[];
+}
 
 export function isStreamable(value: unknown): value is Parts {
   return value !== null && typeof value === 'object' && (Symbol.asyncIterator in value || (Symbol.iterator in value && typeof (value as { next?: unknown }).next === 'function'));
 }
 
+/** Parts being gathered into the next batch. */
+class BatchBuilder {
+  private texts: string[] = [];
+  private kinds: number[] = [];
+  private bins: Uint8Array[] = [];
+  private simple = true;
+  first = 0;
+  bytes = 0;
+
+  get count(): number {
+    return this.texts.length;
+  }
+
+  add(part: EncodedValue, size: number): void {
+    this.texts.push(part.text);
+    this.kinds.push(part.bins.length * 2 + (part.plain ? 1 : 0));
+    for (const bin of part.bins) this.bins.push(bin);
+    if (!part.plain || part.bins.length > 0) this.simple = false;
+    this.bytes += size;
+  }
+
+  take(): PartBatch {
+    const batch: PartBatch = {
+      n: this.first,
+      count: this.texts.length,
+      values: Buffer.from(`[${this.texts.join(',')}]`, 'utf8'),
+      rest: this.simple ? [] : [new Uint8Array(Uint32Array.from(this.kinds).buffer), ...this.bins],
+    };
+    this.first += this.texts.length;
+    this.texts = [];
+    this.kinds = [];
+    this.bins = [];
+    this.simple = true;
+    this.bytes = 0;
+    return batch;
+  }
+}
+
+/** What a streaming job has sent that its caller has not yet credited, in parts and in bytes of whole batches. */
+class JobWindow {
+  /** Parts the caller has taken (its last credit). */
+  credited = 0;
+  /** Parts sent or gathered into the batch to come. */
+  yielded = 0;
+  bytes = 0;
+  /** Batches sent and not yet credited: where each ends (the number past its last part) and its bytes. */
+  private readonly batches: Array<{ end: number; bytes: number }> = [];
+
+  room(pendingBytes: number): boolean {
+    return this.yielded - this.credited < STREAM_WINDOW && this.bytes + pendingBytes < STREAM_WINDOW_BYTES;
+  }
+
+  sent(end: number, bytes: number): void {
+    if (end <= this.credited) return; // a reader that stopped early credited everything to come
+    this.batches.push({ end, bytes });
+    this.bytes += bytes;
+  }
+
+  /** The caller has taken `n` parts: the batches wholly below `n` are off the bytes in flight (as the caller counts them). */
+  credit(n: number): boolean {
+    if (n <= this.credited) return false;
+    this.credited = n;
+    let done = 0;
+    while (done < this.batches.length && this.batches[done]!.end <= n) this.bytes -= this.batches[done++]!.bytes;
+    this.batches.splice(0, done);
+    return true;
+  }
+}
+
 export class StreamCredits {
-  /** Parts each streaming job may have sent, in all, by job id. */
-  private readonly allowed = new Map<number, number>();
+  private readonly windows = new Map<number, JobWindow>();
   private waiting: { job: number; resolve: () => void } | undefined;
 
   /** The caller has taken `n` parts of `job`. */
   credit(job: number, n: number): void {
-    if (!(n > (this.allowed.get(job) ?? STREAM_WINDOW) - STREAM_WINDOW)) return;
-    this.allowed.set(job, n + STREAM_WINDOW);
+    if (!this.windows.get(job)?.credit(n)) return;
     if (this.waiting?.job === job) {
       const { resolve } = this.waiting;
       this.waiting = undefined;
@@ -29,21 +123,49 @@ export class StreamCredits {
   }
 
   /**
-   * Sends each part of `parts` through `send` (its number, then its encoding), waiting for credit
-   * whenever STREAM_WINDOW parts are ahead of the caller; returns how many it sent.
+   * Sends the parts of `parts` in batches through `send`, waiting for credit whenever the window
+   * is used up, and for `sent` (the batches handed on) after each full batch; returns how many
+   * parts it sent. Parts yielded before a failure are sent before the failure is thrown.
    */
-  async stream(job: number, parts: Parts, send: (n: number, part: ReturnType<typeof encodeValue>) => void): Promise<number> {
-    this.allowed.set(job, STREAM_WINDOW);
+  async stream(job: number, parts: Parts, send: (batch: PartBatch) => void, sent: () => Promise<void>): Promise<number> {
+    const window = new JobWindow();
+    this.windows.set(job, window);
+    const batch = new BatchBuilder();
+    let immediate: NodeJS.Immediate | undefined;
+    /** When the worker was done with the part before. */
+    let doneAt = Number.NEGATIVE_INFINITY;
+    const flush = () => {
+      if (immediate) clearImmediate(immediate);
+      immediate = undefined;
+      if (batch.count === 0) return;
+      const out = batch.take();
+      window.sent(out.n + out.count, partsBytes(out.values, out.rest.slice(1)));
+      send(out);
+    };
     let n = 0;
     try {
       for await (const part of parts as AsyncIterable<unknown>) {
-        while (n >= this.allowed.get(job)!) await new Promise<void>((resolve) => (this.waiting = { job, resolve }));
-        send(n, encodeValue(part, `part ${n} of job ${job}`));
-        n++;
+        while (!window.room(batch.bytes)) {
+          flush();
+          await new Promise<void>((resolve) => (this.waiting = { job, resolve }));
+        }
+        const alone = batch.count === 0 && performance.now() - doneAt > LONE_PART_GAP_MS;
+        const encoded = encodeValue(part, `part ${n} of job ${job}`);
+        let size = encoded.text.length;
+        for (const bin of encoded.bins) size += bin.byteLength;
+        if (batch.count > 0 && batch.bytes + size > BATCH_BYTES) flush();
+        batch.add(encoded, size);
+        window.yielded = ++n;
+        if (alone || batch.count >= BATCH_PARTS || batch.bytes >= BATCH_BYTES) {
+          flush();
+          if (!alone) await sent(); // let it leave while the generator goes on
+        } else immediate ??= setImmediate(flush);
+        doneAt = performance.now();
       }
       return n;
     } finally {
-      this.allowed.delete(job);
+      flush();
+      this.windows.delete(job);
       this.waiting = undefined;
     }
   }

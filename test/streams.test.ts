@@ -1,21 +1,57 @@
 /**
  * sg.stream: a job whose function is an async generator gives its parts to the caller as they are
- * yielded, no further ahead of the reader than the stream window, on the embedded cluster and
- * through a server; its failure comes after the parts before it; a reader that stops early frees
- * the worker; called through map, such a function's parts are its result, as a list.
+ * yielded, in batches, on the embedded cluster and through a server: every part in order, binary
+ * parts as binary, a part past the batch's byte cap; its failure comes after the parts before it;
+ * a reader that stops early frees the worker; called through map, such a function's parts are its
+ * result, as a list. The windows, a lone part's latency and a crash: stream-flow.test.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnScatterGather, STREAM_WINDOW, type ScatterGather } from '../caller/index.js';
+import { BATCH_BYTES, BATCH_PARTS } from '../server/worker-stream.js';
 import { startServer, type RunningServer } from './helpers.js';
 
 const COUNT = `async function* (n) { for (let i = 0; i < n; i++) yield { i, at: Date.now() }; }`;
-const FAILING = `async function* () { yield 1; yield 2; yield 3; throw new RangeError('ran dry'); }`;
+const FAILING = `async function* (n = 3) { for (let i = 1; i <= n; i++) yield i; throw new RangeError('ran dry'); }`;
+/** Part i: a Float64Array of `length` numbers i, i+1, ...; every third part a plain object, every fifth a Map too. */
+const BINARY = `async function* (n, length) {
+  for (let i = 0; i < n; i++) {
+    const data = Float64Array.from({ length }, (_, k) => i + k);
+    yield i % 3 === 0 ? { i, data } : i % 5 === 0 ? new Map([['i', i], ['data', data]]) : data;
+  }
+}`;
+/** Small parts around parts far past the batch's byte cap: a binary one and a plain text one. */
+const LARGE = `async function* (bytes) {
+  yield 'before';
+  yield new Float64Array(bytes / 8).fill(2.5);
+  yield 'between';
+  yield 'x'.repeat(bytes);
+  yield 'after';
+}`;
 
 async function defineAll(sg: ScatterGather): Promise<void> {
   await sg.define('count', COUNT);
   await sg.define('failing', FAILING);
+  await sg.define('binary', BINARY);
+  await sg.define('large', LARGE);
+}
+
+async function collect<T>(parts: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const part of parts) all.push(part);
+  return all;
+}
+
+function checkBinaryParts(parts: unknown[], n: number, length: number): void {
+  assert.equal(parts.length, n);
+  parts.forEach((part, i) => {
+    const data = i % 3 === 0 ? (part as { i: number; data: unknown }).data : i % 5 === 0 ? (part as Map<string, unknown>).get('data') : part;
+    assert.ok(data instanceof Float64Array, `part ${i} is a Float64Array`);
+    assert.equal(data.length, length);
+    assert.equal(data[0], i);
+    assert.equal(data[length - 1], i + length - 1);
+  });
 }
 
 describe('sg.stream on the embedded cluster', () => {
@@ -26,40 +62,47 @@ describe('sg.stream on the embedded cluster', () => {
   });
   after(() => sg.close());
 
-  test('gives every part, in order, as it is yielded', async () => {
-    const parts: number[] = [];
-    for await (const part of sg.stream<{ i: number }>('count', [1000])) parts.push(part.i);
+  test('gives every part, in order, across many batches and credits', async () => {
+    const n = 2 * STREAM_WINDOW + BATCH_PARTS / 2 + 7;
+    const parts = await collect(sg.stream<{ i: number }>('count', [n]));
     assert.deepEqual(
-      parts,
-      Array.from({ length: 1000 }, (_, i) => i),
+      parts.map((p) => p.i),
+      Array.from({ length: n }, (_, i) => i),
     );
     assert.equal(sg.outstanding, 0);
   });
 
-  test('a fast generator waits for a slow reader: it never runs more than the window ahead', async () => {
-    const takenAt: number[] = [];
-    const yieldedAt: number[] = [];
-    for await (const part of sg.stream<{ i: number; at: number }>('count', [300])) {
-      takenAt.push(Date.now());
-      yieldedAt.push(part.at);
-      await sleep(2); // a reader slower than the generator
-    }
-    // Part i can only be yielded once the reader has taken part i - window - one credit step.
-    const lag = STREAM_WINDOW + STREAM_WINDOW / 2;
-    const early = yieldedAt.map((at, i) => (i > lag && at < takenAt[i - lag - 1]! ? i : -1)).filter((i) => i >= 0);
-    assert.deepEqual(early, [], `parts yielded before the reader made room for them`);
-    assert.ok(yieldedAt[299]! > takenAt[150]!, 'the last parts were yielded late, as the reader took the earlier ones');
+  test('binary parts travel as binary, mixed with plain and other parts in a batch', async () => {
+    const n = BATCH_PARTS + 100;
+    checkBinaryParts(await collect(sg.stream('binary', [n, 4])), n, 4);
+  });
+
+  test('a part larger than the byte cap of a batch goes, between small ones, in order', async () => {
+    const bytes = 3 * BATCH_BYTES;
+    const parts = await collect(sg.stream<unknown>('large', [bytes]));
+    assert.equal(parts.length, 5);
+    assert.deepEqual([parts[0], parts[2], parts[4]], ['before', 'between', 'after']);
+    const data = parts[1] as Float64Array;
+    assert.ok(data instanceof Float64Array);
+    assert.equal(data.length, bytes / 8);
+    assert.ok(data.every((x) => x === 2.5));
+    assert.equal(parts[3], 'x'.repeat(bytes));
   });
 
   test("a failure comes after the parts before it, as the job's error", async () => {
-    const parts: number[] = [];
-    await assert.rejects(
-      (async () => {
-        for await (const part of sg.stream<number>('failing')) parts.push(part);
-      })(),
-      (error: Error) => error.name === 'RangeError' && error.message === 'ran dry',
-    );
-    assert.deepEqual(parts, [1, 2, 3]);
+    for (const n of [3, BATCH_PARTS * 2 + 5]) {
+      const parts: number[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const part of sg.stream<number>('failing', [n])) parts.push(part);
+        })(),
+        (error: Error) => error.name === 'RangeError' && error.message === 'ran dry',
+      );
+      assert.deepEqual(
+        parts,
+        Array.from({ length: n }, (_, i) => i + 1),
+      );
+    }
   });
 
   test('a reader that stops early frees the worker: the job runs to its end and the next one runs', async () => {
@@ -102,7 +145,11 @@ describe('sg.stream through a server', () => {
 
   test('parts and credit pass the server', async () => {
     let n = 0;
-    for await (const part of sg.stream<{ i: number }>('count', [5 * STREAM_WINDOW])) assert.equal(part.i, n++);
-    assert.equal(n, 5 * STREAM_WINDOW);
+    for await (const part of sg.stream<{ i: number }>('count', [3 * STREAM_WINDOW])) assert.equal(part.i, n++);
+    assert.equal(n, 3 * STREAM_WINDOW);
+  });
+
+  test('binary parts pass the server as binary', async () => {
+    checkBinaryParts(await collect(sg.stream('binary', [300, 1000])), 300, 1000);
   });
 });

@@ -1,0 +1,156 @@
+/**
+ * sg.stream's flow: a fast generator runs no further ahead of a paused reader than the stream
+ * window, in parts and in bytes; a part yielded before the generator waits reaches the reader
+ * without waiting for more parts to fill its batch; a worker that dies mid-stream is replaced and
+ * the rerun's parts already given are skipped, so the reader sees each part once, in order.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { spawnScatterGather, STREAM_WINDOW, STREAM_WINDOW_BYTES, type ScatterGather } from '../caller/index.js';
+
+const COUNT = `async function* (n) { for (let i = 0; i < n; i++) yield { i, at: Date.now() }; }`;
+/** Parts of `bytes` bytes (a Float64Array each), stamped with when they were yielded. */
+const HEAVY = `async function* (n, bytes) { for (let i = 0; i < n; i++) yield { i, at: Date.now(), data: new Float64Array(bytes / 8) }; }`;
+/**
+ * Rounds of a burst of parts, a real wait, then one lone part; the next round starts once the
+ * reader has the lone part (it leaves a file named after the round).
+ */
+const PACED = `async function* (dir, rounds, burst) {
+  const fs = require('node:fs');
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < burst; i++) yield { r, i };
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    yield { r, lone: true };
+    while (!fs.existsSync(dir + '/' + r)) await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}`;
+/** Yields 0 … n-1; the first run kills its worker at part `crashAt`, once the reader has the part before it. */
+const CRASHING = `async function* (dir, n, crashAt) {
+  const fs = require('node:fs');
+  const first = !fs.existsSync(dir + '/runs');
+  fs.appendFileSync(dir + '/runs', 'x');
+  for (let i = 0; i < n; i++) {
+    if (first && i === crashAt) {
+      while (!fs.existsSync(dir + '/seen')) await new Promise((resolve) => setTimeout(resolve, 2));
+      process.kill(process.pid, 'SIGKILL');
+    }
+    yield i;
+  }
+}`;
+
+/** Resolves as `promise` does, or fails with `message` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  const timer = new AbortController();
+  const late = sleep(ms, undefined, { signal: timer.signal }).then(() => assert.fail(message));
+  late.catch(() => {});
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    timer.abort();
+  }
+}
+
+/**
+ * Reads the stream, pausing 300 ms after the first part; returns when each part was yielded and
+ * when the reader went on. The pause is the slow reader under test, not a wait for an event.
+ */
+async function readWithPause(parts: AsyncIterable<{ at: number }>): Promise<{ yieldedAt: number[]; resumedAt: number }> {
+  const yieldedAt: number[] = [];
+  let resumedAt = 0;
+  for await (const part of parts) {
+    yieldedAt.push(part.at);
+    if (yieldedAt.length === 1) {
+      await sleep(300);
+      resumedAt = Date.now();
+    }
+  }
+  return { yieldedAt, resumedAt };
+}
+
+describe('sg.stream flow', () => {
+  let sg: ScatterGather;
+  let dir: string;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsgather-stream-flow-'));
+    sg = await spawnScatterGather([], { workers: 1, echo: false, progress: false });
+    await sg.define('count', COUNT);
+    await sg.define('heavy', HEAVY);
+    await sg.define('paced', PACED);
+    await sg.define('crashing', CRASHING);
+  });
+  after(async () => {
+    await sg.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a fast generator runs at most STREAM_WINDOW parts ahead of a paused reader', async () => {
+    const n = 2 * STREAM_WINDOW + 10;
+    const { yieldedAt, resumedAt } = await readWithPause(sg.stream<{ i: number; at: number }>('count', [n]));
+    assert.equal(yieldedAt.length, n);
+    // Parts 0 … STREAM_WINDOW - 1 may go before the reader goes on; the generator may have yielded
+    // one more, held until credit comes. No later part may be yielded before the reader went on.
+    const early = yieldedAt.map((at, i) => (i > STREAM_WINDOW && at < resumedAt ? i : -1)).filter((i) => i >= 0);
+    assert.deepEqual(early.slice(0, 5), [], `${early.length} parts yielded before the reader made room for them`);
+  });
+
+  test('a generator of large parts runs at most STREAM_WINDOW_BYTES ahead of a paused reader', async () => {
+    const bytes = 128 * 1024;
+    const ahead = Math.ceil(STREAM_WINDOW_BYTES / bytes); // parts that fill the byte window
+    const n = 2 * ahead + 10;
+    const { yieldedAt, resumedAt } = await readWithPause(sg.stream<{ i: number; at: number }>('heavy', [n, bytes]));
+    assert.equal(yieldedAt.length, n);
+    const early = yieldedAt.map((at, i) => (i > ahead && at < resumedAt ? i : -1)).filter((i) => i >= 0);
+    assert.deepEqual(early.slice(0, 5), [], `${early.length} parts yielded before the reader made room for them`);
+  });
+
+  test('a part yielded before the generator waits arrives without waiting for more parts', async () => {
+    const rounds = 5;
+    const burst = 100;
+    const lone = path.join(dir, 'lone');
+    fs.mkdirSync(lone);
+    const parts: Array<{ r: number; i?: number; lone?: boolean }> = [];
+    // Were the lone part held back for a fuller batch, the generator would wait for ever for its file.
+    await within(
+      (async () => {
+        for await (const part of sg.stream<{ r: number; i?: number; lone?: boolean }>('paced', [lone, rounds, burst])) {
+          parts.push(part);
+          if (part.lone) fs.writeFileSync(path.join(lone, String(part.r)), '');
+        }
+      })(),
+      30_000,
+      'a lone part never came: it waited in its batch',
+    );
+    assert.equal(parts.length, rounds * (burst + 1));
+    assert.deepEqual(
+      parts.filter((p) => p.lone).map((p) => p.r),
+      [0, 1, 2, 3, 4],
+    );
+  });
+
+  test('a worker that dies mid-stream: the rerun gives the parts not given yet, each once, in order', async () => {
+    const n = 3000;
+    const crashAt = 1500;
+    const crash = path.join(dir, 'crash');
+    fs.mkdirSync(crash);
+    const parts: number[] = [];
+    await within(
+      (async () => {
+        for await (const part of sg.stream<number>('crashing', [crash, n, crashAt])) {
+          parts.push(part);
+          if (part === crashAt - 1) fs.writeFileSync(path.join(crash, 'seen'), '');
+        }
+      })(),
+      60_000,
+      'the stream did not end after its worker died',
+    );
+    assert.equal(fs.readFileSync(path.join(crash, 'runs'), 'utf8'), 'xx', 'the job ran twice: it died, then ran again');
+    assert.deepEqual(
+      parts,
+      Array.from({ length: n }, (_, i) => i),
+    );
+  });
+});
