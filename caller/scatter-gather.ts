@@ -130,8 +130,9 @@ export class ScatterGather extends PoolCore {
 
   /**
    * Runs one job whose function yields parts (an async generator) and gives them as they come;
-   * the worker runs at most a few dozen parts ahead of what you have taken. Stopping early lets the
-   * job run to its end, its parts dropped. Its failure is thrown after the parts before it.
+   * the worker runs at most the stream window (STREAM_WINDOW parts, STREAM_WINDOW_BYTES) ahead of
+   * what you have taken. Stopping early ends the generator at its next yield and frees the worker.
+   * Its failure is thrown after the parts before it.
    */
   stream<T = unknown>(name: string, args: unknown[] = [], kwargs?: Record<string, unknown>, options?: JobOptions): AsyncGenerator<T> {
     return this.streams.open<T>(name, args, kwargs, options);

@@ -4,7 +4,7 @@
  * parts, STREAM_WINDOW_BYTES bytes) ahead of what this reader has taken, and taking half of either
  * sends the controller credit for more. The job's result (how many parts) ends the stream.
  */
-import { decodeParsed, partsBytes, ProtocolError, readJson, readUint32s, STREAM_WINDOW, STREAM_WINDOW_BYTES, type ControllerToCaller } from '../protocol/index.js';
+import { decodeParsed, partsBytes, ProtocolError, readJson, readUint32s, STREAM_STOPPED, STREAM_WINDOW, STREAM_WINDOW_BYTES, type ControllerToCaller } from '../protocol/index.js';
 import { encodeItems, jobArguments } from './job-encoding.js';
 import type { ClaimingPool } from './claims.js';
 import { runSpecOf } from './job-options.js';
@@ -27,6 +27,8 @@ class JobStream {
   private credited = 0;
   private uncreditedBytes = 0;
   ended = false;
+  /** Its reader left before the end: the worker was told to end the generator. */
+  stopped = false;
   error: Error | undefined;
   wake: (() => void) | undefined;
 
@@ -102,7 +104,12 @@ export class Streams {
   /** A batch of parts from the controller (see PartsHead). */
   parts(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): void {
     const stream = this.byJob.get(head.job);
-    if (!stream) return; // its reader stopped early
+    if (!stream) return;
+    if (stream.stopped) {
+      // Its reader left. A rerun (its first worker went) starts again from part 0 and has to hear it too.
+      if (head.n === 0) this.sendCredit(head.job, STREAM_STOPPED);
+      return;
+    }
     stream.arrived(head.n, decodeParts(head, message), partsBytes(message[1]!, message.slice(3)));
   }
 
@@ -116,7 +123,7 @@ export class Streams {
     const stream = new JobStream((n) => this.sendCredit(job, n));
     await pool.feed(name, encodeItems(name, items), { ...runSpecOf(options, pool.options), stream: true }, (segment) => {
       job = segment.first;
-      segment.claim = streamClaim(stream);
+      segment.claim = streamClaim(stream, () => this.byJob.delete(job));
       pool.ledger.unclaimed -= 1;
       this.byJob.set(job, stream);
     });
@@ -134,15 +141,18 @@ export class Streams {
         stream.wake = undefined;
       }
     } finally {
-      this.byJob.delete(job);
-      // Stopped early: let the job run to its end rather than wait on credit for ever (its parts are dropped here).
-      if (!stream.ended) this.sendCredit(job, 2 ** 31);
+      if (stream.ended) this.byJob.delete(job);
+      else {
+        // Stopped early: the worker ends the generator at its next yield (its result then ends this stream's record).
+        stream.stopped = true;
+        this.sendCredit(job, STREAM_STOPPED);
+      }
     }
   }
 }
 
 /** The job's result ends the stream: a failure is thrown by the reader after the parts before it. */
-function streamClaim(stream: JobStream): Claim {
+function streamClaim(stream: JobStream, settled: () => void): Claim {
   return {
     results: undefined,
     values: new Array<unknown>(1),
@@ -150,6 +160,9 @@ function streamClaim(stream: JobStream): Claim {
     total: 1,
     open: 1,
     failed: 0,
-    settle: (claim) => stream.end(claim.failure?.error),
+    settle: (claim) => {
+      stream.end(claim.failure?.error);
+      if (stream.stopped) settled();
+    },
   };
 }

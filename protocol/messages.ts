@@ -266,6 +266,12 @@ export const STREAM_WINDOW = 4096;
 export const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
 
 /**
+ * A credit of this many parts says the reader stopped early: the worker ends the generator (its
+ * `finally` blocks run) at its next yield, sends nothing more, and the job's result is the parts sent.
+ */
+export const STREAM_STOPPED = 2 ** 31;
+
+/**
  * A results message, worker → server → controller → caller: [head, rows, values, output, ...binary frames].
  * `rows` is a binary frame of numbers, a fixed number per result (see rows.ts); `values` is a JSON
  * array of encoded values and `output` a JSON array of OutputRow; both, and the binary frames,

@@ -9,7 +9,7 @@
  * on its own, as it did unbatched: a lone part is never held back for company.
  */
 import { encodeValue, type EncodedValue } from '../protocol/codec.js';
-import { partsBytes, STREAM_WINDOW, STREAM_WINDOW_BYTES } from '../protocol/messages.js';
+import { partsBytes, STREAM_STOPPED, STREAM_WINDOW, STREAM_WINDOW_BYTES } from '../protocol/messages.js';
 
 type Parts = AsyncIterable<unknown> | Iterable<unknown>;
 
@@ -87,6 +87,11 @@ class JobWindow {
   /** Batches sent and not yet credited: where each ends (the number past its last part) and its bytes. */
   private readonly batches: Array<{ end: number; bytes: number }> = [];
 
+  /** The reader stopped early (see STREAM_STOPPED). */
+  get stopped(): boolean {
+    return this.credited >= STREAM_STOPPED;
+  }
+
   room(pendingBytes: number): boolean {
     return this.yielded - this.credited < STREAM_WINDOW && this.bytes + pendingBytes < STREAM_WINDOW_BYTES;
   }
@@ -149,6 +154,7 @@ export class StreamCredits {
           flush();
           await new Promise<void>((resolve) => (this.waiting = { job, resolve }));
         }
+        if (window.stopped) break; // its reader stopped: leaving the loop ends the generator (return())
         const alone = batch.count === 0 && performance.now() - doneAt > LONE_PART_GAP_MS;
         const encoded = encodeValue(part, `part ${n} of job ${job}`);
         let size = encoded.text.length;
@@ -164,7 +170,9 @@ export class StreamCredits {
       }
       return n;
     } finally {
-      flush();
+      if (window.stopped)
+        batch.take(); // nobody reads them
+      else flush();
       this.windows.delete(job);
       this.waiting = undefined;
     }

@@ -2,10 +2,13 @@
  * sg.stream: a job whose function is an async generator gives its parts to the caller as they are
  * yielded, in batches, on the embedded cluster and through a server: every part in order, binary
  * parts as binary, a part past the batch's byte cap; its failure comes after the parts before it;
- * a reader that stops early frees the worker; called through map, such a function's parts are its
+ * a reader that stops early ends the generator and frees the worker, a rerun too; called through map, such a function's parts are its
  * result, as a list. The windows, a lone part's latency and a crash: stream-flow.test.ts.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnScatterGather, STREAM_WINDOW, type ScatterGather } from '../caller/index.js';
@@ -30,8 +33,37 @@ const LARGE = `async function* (bytes) {
   yield 'after';
 }`;
 
+/** Yields for ever; its finally marks the worker when the generator is ended. */
+const FOREVER = `async function* () { globalThis.ended = false; try { for (let i = 0; ; i++) yield i; } finally { globalThis.ended = true; } }`;
+/** The first run yields once, then waits a minute (deaf to a stop); a rerun yields for ever, as FOREVER. */
+const FORGETFUL = `async function* (marker) {
+  const fs = await import('node:fs');
+  if (!fs.existsSync(marker)) {
+    fs.writeFileSync(marker, '');
+    yield 'first';
+    await new Promise((resolve) => setTimeout(resolve, 60_000));
+  }
+  globalThis.ended = false;
+  try { for (let i = 0; ; i++) yield i; } finally { globalThis.ended = true; }
+}`;
+
+/** `promise`, or a failure once `seconds` pass without it (a job that never runs). */
+async function withinSeconds<T>(seconds: number, promise: Promise<T>): Promise<T> {
+  const timer = new AbortController();
+  const late = sleep(seconds * 1000, undefined, { signal: timer.signal }).then(() => assert.fail(`not settled within ${seconds} s: the stopped stream holds its worker`));
+  late.catch(() => {}); // aborted once settled
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    timer.abort();
+  }
+}
+
 async function defineAll(sg: ScatterGather): Promise<void> {
   await sg.define('count', COUNT);
+  await sg.define('forever', FOREVER);
+  await sg.define('forgetful', FORGETFUL);
+  await sg.define('endedAt', () => ({ ended: (globalThis as { ended?: boolean }).ended }));
   await sg.define('failing', FAILING);
   await sg.define('binary', BINARY);
   await sg.define('large', LARGE);
@@ -105,20 +137,20 @@ describe('sg.stream on the embedded cluster', () => {
     }
   });
 
-  test('a reader that stops early frees the worker: the job runs to its end and the next one runs', async () => {
+  test('a reader that stops early ends the generator (its finally runs) and frees the worker', async () => {
     let read = 0;
-    for await (const _ of sg.stream('count', [10 * STREAM_WINDOW])) if (++read === 5) break;
-    // One worker: were the stopped job stuck waiting for credit, this would never run.
-    const next = sg.map<Array<{ i: number }>>('count', [[[2]]]);
-    const timer = new AbortController();
-    const stuck = sleep(15_000, undefined, { signal: timer.signal }).then(() => assert.fail('the next job did not run: the stopped stream holds its worker'));
-    stuck.catch(() => {}); // aborted once the job ran
-    const [parts] = await Promise.race([next, stuck]);
-    timer.abort();
-    assert.deepEqual(
-      parts!.map((p) => p.i),
-      [0, 1],
-    );
+    for await (const _ of sg.stream('forever', [])) if (++read === 5) break;
+    // One worker: were the endless generator still running, this job would never run.
+    assert.deepEqual(await withinSeconds(15, sg.map('endedAt', [[[]]])), [{ ended: true }]);
+  });
+
+  test('a rerun of a stream its reader left (its worker died meanwhile) is ended too', async () => {
+    const marker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsgather-stream-')), 'first-run');
+    const { pid } = (await sg.status()).servers[0]!.workers![0]!;
+    for await (const _ of sg.stream('forgetful', [marker])) break; // the first run then waits, deaf to the stop
+    process.kill(pid, 'SIGKILL');
+    // The rerun (endless, from part 0) must hear the stop again, or it holds the only worker for ever.
+    assert.deepEqual(await withinSeconds(15, sg.map('endedAt', [[[]]])), [{ ended: true }]);
   });
 
   test("through map, a generator's parts are its result, as a list", async () => {
