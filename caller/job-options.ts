@@ -22,6 +22,7 @@ export function runSpecOf(options: JobOptions, defaults: SpawnOptions): RunSpec 
     const labels = checkedLabels(options.labels, 'labels');
     if (labels.length > 0) spec.labels = labels;
   }
+  if (options.stream === true) spec.stream = true;
   const placement = options.placementTimeoutMs ?? defaults.placementTimeoutMs;
   if (placement !== undefined && spec.labels) spec.placementMs = Math.ceil(checkedOption('placementTimeoutMs', placement));
   return spec;

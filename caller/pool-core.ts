@@ -74,7 +74,11 @@ export abstract class PoolCore extends EventEmitter<ScatterGatherEvents> {
     this.display = new ProgressDisplay(this, this.ledger, options);
     const { ledger, display } = this;
     this.claiming = { options, defaultFunction, ledger, display, assertRunning: () => this.assertRunning(), feed: (...args) => this.feed(...args) };
-    this.streams = new Streams(this.claiming, (job, n) => outbox.post(frames({ t: 'credit', job, n })));
+    this.streams = new Streams(
+      this.claiming,
+      (job, n) => outbox.post(frames({ t: 'credit', job, n })),
+      (part) => this.emit('part', part),
+    );
     const outbox = new Outbox(socket);
     this.jobs = new JobOutbox(outbox);
     this.requests = new Requests(outbox);

@@ -9,7 +9,7 @@ import { encodeItems, jobArguments } from './job-encoding.js';
 import type { ClaimingPool } from './claims.js';
 import { runSpecOf } from './job-options.js';
 import type { Claim } from './pending.js';
-import type { JobItem, JobOptions } from './types.js';
+import type { JobItem, JobOptions, JobPart } from './types.js';
 
 /** A batch's parts not yet taken; its bytes count towards credit once its last part is taken. */
 interface Arrived {
@@ -99,18 +99,26 @@ export class Streams {
   constructor(
     private readonly pool: ClaimingPool,
     private readonly sendCredit: (job: number, n: number) => void,
+    private readonly emitPart: (part: JobPart) => void,
   ) {}
 
   /** A batch of parts from the controller (see PartsHead). */
   parts(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): void {
     const stream = this.byJob.get(head.job);
-    if (!stream) return;
+    if (!stream) return this.emitted(head, message);
     if (stream.stopped) {
       // Its reader left. A rerun (its first worker went) starts again from part 0 and has to hear it too.
       if (head.n === 0) this.sendCredit(head.job, STREAM_STOPPED);
       return;
     }
     stream.arrived(head.n, decodeParts(head, message), partsBytes(message[1]!, message.slice(3)));
+  }
+
+  /** Parts of a job added with `{ stream: true }` (no reader here): each a 'part' event, credited as emitted. */
+  private emitted(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): void {
+    const values = decodeParts(head, message);
+    for (let i = 0; i < values.length; i++) this.emitPart({ job: head.job, n: head.n + i, value: values[i] });
+    this.sendCredit(head.job, head.n + head.count);
   }
 
   /** Queues the job and reads its parts as they come. */

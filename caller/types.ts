@@ -25,6 +25,14 @@ export interface JobResult<T = unknown> {
   output?: string;
 }
 
+/** A part a job added with `{ stream: true }` yielded (the 'part' event). */
+export interface JobPart {
+  job: number;
+  /** Its number, from 0 in the order yielded. A rerun (its worker died) yields again from 0. */
+  n: number;
+  value: unknown;
+}
+
 export interface JobOutput {
   job: number | null;
   worker: number;
@@ -180,6 +188,11 @@ export interface JobOptions {
    * results come as usual, those of submit, map and mapResults are dropped. addJob ignores it.
    */
   signal?: AbortSignal;
+  /**
+   * The jobs' functions yield parts (async generators): each part is emitted as a 'part' event as
+   * it comes (under the stream window's backpressure), and each job's result is its number of parts.
+   */
+  stream?: boolean;
 }
 
 /** Options of define. */

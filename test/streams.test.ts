@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawnScatterGather, STREAM_WINDOW, type ScatterGather } from '../caller/index.js';
+import { spawnScatterGather, STREAM_WINDOW, type JobPart, type ScatterGather } from '../caller/index.js';
 import { BATCH_BYTES, BATCH_PARTS } from '../server/worker-stream.js';
 import { startServer, type RunningServer } from './helpers.js';
 
@@ -151,6 +151,38 @@ describe('sg.stream on the embedded cluster', () => {
     process.kill(pid, 'SIGKILL');
     // The rerun (endless, from part 0) must hear the stop again, or it holds the only worker for ever.
     assert.deepEqual(await withinSeconds(15, sg.map('endedAt', [[[]]])), [{ ended: true }]);
+  });
+
+  test("addJob with { stream: true }: each job's parts are 'part' events as they come; its result is their number", async () => {
+    const parts = new Map<number, number[]>();
+    const onPart = ({ job, n, value }: JobPart) => {
+      const seen = parts.get(job) ?? [];
+      assert.equal(n, seen.length, `job ${job}'s parts come in order`);
+      seen.push((value as { i: number }).i);
+      parts.set(job, seen);
+    };
+    sg.on('part', onPart);
+    try {
+      const sizes = [0, 1, 5, 3 * STREAM_WINDOW]; // the last needs credit from the events to finish
+      const ids = sg.addJob(
+        'count',
+        sizes.map((n) => [[n]] as [number[]]),
+        { stream: true },
+      );
+      const results = await sg.waitForResult({ all: true });
+      assert.deepEqual(
+        results.map((r) => [r.id, r.value]),
+        ids.map((id, k) => [id, sizes[k]]),
+      );
+      for (const [k, id] of ids.entries()) {
+        assert.deepEqual(
+          parts.get(id) ?? [],
+          Array.from({ length: sizes[k]! }, (_, i) => i),
+        );
+      }
+    } finally {
+      sg.off('part', onPart);
+    }
   });
 
   test("through map, a generator's parts are its result, as a list", async () => {
