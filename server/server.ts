@@ -35,18 +35,13 @@ import { WorkerPool, type WorkerProcess } from './worker-pool.js';
 import { ControllerLinks, type ControllerLink, type SessionHead } from './controller-links.js';
 import { Sessions } from './sessions.js';
 import { StatusFile } from './status-file.js';
-import { ScatteredData } from './scattered-data.js';
-import { SharedData } from './shared-data.js';
+import { SessionData } from './session-data.js';
+import { StartupFailures } from './startup-failures.js';
 import { checkServerSecurity } from './security-check.js';
 
 export { InsecureConfigurationError } from './security-check.js';
 
-const STARTUP_STDERR_KEPT = 1000;
-
-/** start() when no worker process could be started. */
-export class WorkersFailedError extends Error {
-  override name = 'WorkersFailedError';
-}
+export { WorkersFailedError } from './startup-failures.js';
 
 export interface ServerOptions {
   bind?: string[];
@@ -92,13 +87,11 @@ export class ComputeServer {
   private readonly workerOutbox = new Outbox(this.workerSocket, (error, message) => this.undeliverable(error, message));
   private readonly controllers: ControllerLinks;
   private readonly pool: WorkerPool;
-  private readonly shared = new SharedData((tag, head, rest, w) => {
-    if (w !== undefined) this.workerOutbox.post(toWorker(w, tag, head, ...rest));
-    else this.toEveryWorker(tag, head, ...rest);
-  });
-  private readonly scattered = new ScatteredData({
-    toWorker: (w, tag, head, rest) => this.workerOutbox.post(toWorker(w, tag, head, ...rest)),
-    toController: (tag, head, rest) => this.controllers.get(tag)?.send(toController(head, ...rest)),
+  /** What sessions pushed and scattered to the workers. */
+  private readonly data = new SessionData({
+    toWorker: (message) => this.workerOutbox.post(message),
+    toEveryWorker: (tag, head, ...rest) => this.toEveryWorker(tag, head, ...rest),
+    toController: (tag, message) => this.controllers.get(tag)?.send(message),
     workers: () => this.pool.list().map(({ w }) => w),
   });
   private readonly sessions = new Sessions({
@@ -144,20 +137,19 @@ export class ComputeServer {
           if (cause === 'timeout') this.log.warn({ w: worker.w, pid: worker.pid, ...detail }, 'job ran past its timeout: worker killed');
           if (cause === 'recycle') this.log.info({ w: worker.w, pid: worker.pid, ...detail }, 'worker over its memory ceiling recycled');
           if (cause === 'crash') this.log.warn({ w: worker.w, pid: worker.pid, code, signal }, 'worker died');
-          if (this.startupStderr.has(worker.w)) this.lastStartupStderr = this.startupStderr.get(worker.w)!;
-          this.startupStderr.delete(worker.w);
+          this.startup.down(worker.w);
           this.controllers.broadcast({ t: 'worker-down', w: worker.w, pid: worker.pid, cause, code, signal, ...detail });
           // Draining, a dead worker has nothing left to finish (scancel signals every process of a Slurm job).
           this.drained?.(worker.w);
-          this.scattered.workerDown(worker.w);
+          this.data.workerDown(worker.w);
         },
         output: (worker, stream, text) => {
-          if (stream === 'stderr' && !worker.ready) this.startupStderr.set(worker.w, ((this.startupStderr.get(worker.w) ?? '') + text).slice(-STARTUP_STDERR_KEPT));
+          this.startup.output(worker.w, worker.ready, stream, text);
           this.controllers.broadcast({ t: 'worker-output', w: worker.w, stream }, text);
         },
         failing: (reason) => {
-          this.failure = reason;
-          this.log.error({ reason, stderr: this.lastStartupStderr }, 'workers keep dying');
+          this.startup.reason = reason;
+          this.log.error({ reason, stderr: this.startup.last }, 'workers keep dying');
           this.controllers.broadcast({ t: 'error', reason });
         },
         spareDied: (pid, code, signal, stderr) => this.log.warn({ pid, code, signal, stderr }, 'spare worker died while it waited'),
@@ -170,10 +162,7 @@ export class ComputeServer {
   }
 
   private readonly workerEndpoint: string;
-  /** Why the pool stopped reforking, and what workers that died before becoming ready last wrote. */
-  private failure?: string;
-  private readonly startupStderr = new Map<number, string>();
-  private lastStartupStderr = '';
+  private readonly startup = new StartupFailures();
 
   /** Endpoints actually bound (with wildcard ports resolved). */
   get endpoints(): string[] {
@@ -193,10 +182,10 @@ export class ComputeServer {
     if (this.options.bind?.length) await this.controllers.listen(this.options.bind);
     for (const url of this.options.connect ?? []) this.controllers.dial(url);
     await this.pool.allReady();
-    if (this.failure && this.pool.size === 0) {
+    if (this.startup.reason && this.pool.size === 0) {
       // No worker could start (a --module that does not load, say): serving nothing is no service.
       await this.close();
-      throw new WorkersFailedError(`${this.failure}${this.lastStartupStderr.trim() ? `; the last one wrote:\n${this.lastStartupStderr.trim()}` : ''}`);
+      throw this.startup.error();
     }
     this.info.functions = [...new Set(this.pool.list().flatMap(({ w }) => this.pool.workers.get(w)?.functions ?? []))];
     if (this.options.statusFile) this.statusFile = new StatusFile(this.options.statusFile, () => this.snapshot());
@@ -228,14 +217,10 @@ export class ComputeServer {
       case 'credit':
         return this.relayToWorker(link, head.w, message);
       case 'put':
-        return this.shared.put(link.tag, head, message.slice(1));
       case 'drop':
-        if (this.scattered.drop(link.tag, head.name)) this.toEveryWorker(link.tag, { t: 'drop', name: head.name });
-        return this.shared.drop(link.tag, head.name);
       case 'scatter':
-        return this.scattered.scatter(link.tag, head, message.slice(1));
       case 'collect':
-        return this.scattered.collect(link.tag, head.id, String(head.name), Number(head.version));
+        return this.data.handle(link.tag, head, message);
       case 'ping':
         return link.send(toController({ t: 'pong', n: head.n, sessions: this.sessions.shares(this.controllers.sessions(), link) }));
       case 'command':
@@ -243,8 +228,7 @@ export class ComputeServer {
       case 'bye':
         link.greeted = false;
         this.sessions.forget(link.tag);
-        this.shared.forget(link.tag);
-        this.scattered.forget(link.tag);
+        this.data.forget(link.tag);
         this.log.info({ controller: link.controller }, 'controller said goodbye');
         return;
       default: {
@@ -307,8 +291,7 @@ export class ComputeServer {
         this.log.info('workers stopped on die');
       } else {
         this.sessions.end(link);
-        this.shared.forget(link.tag);
-        this.scattered.forget(link.tag);
+        this.data.forget(link.tag);
       }
       link.send(toController({ t: 'command-done', id, workers: [] }));
     } else {
@@ -343,7 +326,7 @@ export class ComputeServer {
         case 'retire':
           return this.pool.refreshWorker(head.w);
         case 'collected':
-          return this.scattered.collected(head.w, head.id, head.plain === true, head.missing === true, message.slice(1));
+          return this.data.collected(head.w, head.id, head.plain === true, head.missing === true, message.slice(1));
         case 'usage':
           if (!Array.isArray(head.ms)) throw new ProtocolError('usage needs a list of [controller, ms]');
           return this.sessions.record(head.ms.filter((entry) => Array.isArray(entry) && this.controllers.get(entry[0]) !== undefined));
@@ -361,8 +344,7 @@ export class ComputeServer {
 
   private workerUp(worker: WorkerProcess): void {
     this.sessions.workerUp(worker.w, this.controllers.sessions());
-    this.shared.workerUp(worker.w);
-    this.scattered.workerUp();
+    this.data.workerUp(worker.w);
     for (const name of worker.functions) if (!this.info.functions.includes(name)) this.info.functions.push(name);
     this.controllers.broadcast({ t: 'worker-up', w: worker.w, pid: worker.pid, functions: worker.functions });
   }
