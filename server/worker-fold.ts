@@ -1,0 +1,135 @@
+/**
+ * A worker's folds (mapReduce with `onServers`): the value of each job tagged with a FoldTag is
+ * folded into this worker's accumulator for its (controller, key) instead of being sent, and the
+ * job is acknowledged at once with a small `folded` row; the accumulator goes later as one partial
+ * result followed by a `covered` row for every other job it holds (see RowKind in protocol/rows.ts).
+ * A partial goes when the worker has had no job for FOLD_IDLE_MS, once it is the call's flushMs
+ * old, before the worker goes, and before a failure of one of its call's jobs is sent.
+ */
+import { describeError, encodeValue, type EncodedValue } from '../protocol/codec.js';
+import type { FoldTag } from '../protocol/messages.js';
+import { RowKind } from '../protocol/rows.js';
+import type { Definitions } from './definitions.js';
+import type { ResultHold } from './result-batch.js';
+
+/** How long a worker waits with an empty queue before it sends its partials: the end of a call, most likely. */
+export const FOLD_IDLE_MS = 20;
+
+/** What a folded or covered row carries as its value: nothing. */
+const NOTHING: EncodedValue = { text: 'null', bins: [], plain: true };
+
+interface Partial {
+  controller: string;
+  accumulator: unknown;
+  /** The jobs folded in, in the order they ran. */
+  jobs: number[];
+  /** When it is due out (performance.now()): its call's flushMs after its first job was folded in. */
+  dueAt: number;
+  /** When its first job started (epoch ms). */
+  startedAt: number;
+  version: number;
+}
+
+export class WorkerFolds {
+  /** By controller and key. */
+  private readonly partials = new Map<string, Partial>();
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly hold: ResultHold,
+    private readonly definitions: Definitions,
+    /** The value pushed as `shared[key]` by `controller`: the accumulator's initial value. */
+    private readonly initial: (controller: string, key: string) => { value: unknown } | undefined,
+    /** Encodes a partial, or throws (a frame past the links' limit, say). */
+    private readonly encode: (job: number, value: unknown) => EncodedValue,
+  ) {}
+
+  /**
+   * Folds job `job`'s value in and acknowledges it. A reducer that throws (or a fold that cannot
+   * start) fails this job and every job its accumulator held, with that error: nothing is lost silently.
+   */
+  fold(controller: string, job: number, [key, base, flushMs]: FoldTag, value: unknown, startedAt: number, runMs: number, version: number): void {
+    const id = `${controller}\u0000${key}`;
+    let partial = this.partials.get(id);
+    try {
+      const reducer = this.definitions.lookup(controller, key);
+      if (!reducer) throw this.definitions.unknownFunction(controller, key);
+      if (!partial) {
+        const initial = this.initial(controller, key);
+        if (!initial) throw new Error(`the initial value of fold '${key}' is not on this worker (its call has ended)`);
+        // A copy per partial: a reducer that adds into its accumulator in place must not change the initial value.
+        partial = { controller, accumulator: structuredClone(initial.value), jobs: [], dueAt: performance.now() + flushMs, startedAt, version };
+      }
+      const next = reducer.fn(partial.accumulator, value, job - base);
+      if (next && typeof (next as PromiseLike<unknown>).then === 'function') throw new TypeError('a reducer run on the servers (onServers) must return its accumulator, not a promise');
+      partial.accumulator = next;
+    } catch (error) {
+      this.partials.delete(id);
+      this.failAll(controller, [...(partial?.jobs ?? []), job], error, startedAt, runMs, version);
+      return;
+    }
+    if (partial.jobs.length === 0) this.partials.set(id, partial);
+    partial.jobs.push(job);
+    this.hold.add(controller, job, true, NOTHING, startedAt, runMs, version, RowKind.folded);
+  }
+
+  /** Sends the partial of `key` for `controller`, if any: before a failure of one of its jobs goes. */
+  flush(controller: string, [key]: FoldTag): void {
+    const id = `${controller}\u0000${key}`;
+    const partial = this.partials.get(id);
+    if (partial) this.send(id, partial);
+  }
+
+  /** Sends every partial (the worker goes, or has been idle); with `now`, only those due by then. */
+  flushAll(now?: number): void {
+    for (const [id, partial] of this.partials) if (now === undefined || now >= partial.dueAt) this.send(id, partial);
+  }
+
+  /** A controller's session ended: its partials go (its jobs are rerun elsewhere, or nobody waits for them). */
+  drop(controller: string): void {
+    for (const [id, partial] of this.partials) if (partial.controller === controller) this.partials.delete(id);
+  }
+
+  get size(): number {
+    return this.partials.size;
+  }
+
+  /** The queue ran dry: unless a job comes within FOLD_IDLE_MS, the partials go (`sent` then flushes what is held). */
+  idle(sent: () => void): void {
+    if (this.partials.size === 0) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      this.flushAll();
+      sent();
+    }, FOLD_IDLE_MS);
+  }
+
+  /** A job came: not idle any more. */
+  busy(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private send(id: string, partial: Partial): void {
+    this.partials.delete(id);
+    const [first, ...rest] = partial.jobs;
+    let encoded: EncodedValue;
+    try {
+      encoded = this.encode(first!, partial.accumulator);
+    } catch (error) {
+      return this.failAll(partial.controller, partial.jobs, error, partial.startedAt, 0, partial.version);
+    }
+    this.hold.addGroup(partial.controller, first!, encoded, rest, partial.startedAt, partial.version);
+  }
+
+  private failAll(controller: string, jobs: number[], error: unknown, startedAt: number, runMs: number, version: number): void {
+    const failure = encodeValue(describeError(error));
+    for (const job of jobs) this.hold.add(controller, job, false, failure, startedAt, runMs, version);
+  }
+}
+
+/** Whether a job run's fold element is absent or a FoldTag. */
+export function isFoldTag(fold: unknown): fold is FoldTag | undefined {
+  return fold === undefined || (Array.isArray(fold) && typeof fold[0] === 'string' && Number.isSafeInteger(fold[1]) && typeof fold[2] === 'number' && fold[2] >= 0);
+}
