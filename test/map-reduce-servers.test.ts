@@ -5,6 +5,9 @@
  * total is the one the caller-side fold gives.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CaptureError, spawnScatterGather, type JobOutput, type ScatterGather } from '../caller/index.js';
 import { nextEvent, startServer, type RunningServer } from './helpers.js';
@@ -19,13 +22,26 @@ describe('mapReduce onServers', () => {
   const servers: RunningServer[] = [];
 
   before(async () => {
-    sg = await spawnScatterGather([], { workers: 2, listen: 'tcp://127.0.0.1:*', echo: false, progress: false, heartbeatMs: 200, heartbeatTimeoutMs: 1000 });
+    sg = await spawnScatterGather([], { workers: 2, listen: 'tcp://127.0.0.1:*', echo: false, progress: false, heartbeatMs: 200, heartbeatTimeoutMs: 1000, timeoutRetries: 1 });
     await sg.define('square', (x: number) => x * x);
     await sg.define('histogram', (i: number) => {
       const h = new Float64Array(12_800); // 100 KB
       h[i % 12_800] = 1;
       h[(i * 7919) % 12_800]! += 0.5;
       return h;
+    });
+    await sg.define('fragile', (x: number) => {
+      if (x === 7 || x === 900) throw new RangeError(`no ${x}`);
+      return x;
+    });
+    // Job `stuck` spins past its timeout the first time it runs (the file says it has), then returns its number.
+    await sg.define('stuckOnce', async (i: number, stuck: number, marker: string) => {
+      const fs = await import('node:fs');
+      if (i === stuck && !fs.existsSync(marker)) {
+        fs.writeFileSync(marker, '');
+        for (;;);
+      }
+      return i;
     });
     // Says where it runs, then takes a few ms: the tests below act once a worker has folded some.
     await sg.define('tick', async (i: number) => {
@@ -97,6 +113,23 @@ describe('mapReduce onServers', () => {
     assert.equal(after.done + after.failed - before.done - before.failed, 1000, 'every job answered, none twice');
     assert.ok(after.failed > before.failed);
     assert.equal(await sg.mapReduce('square', items(1000), add, 0, { onServers: true }), 332_833_500, 'the pool reduces on after it');
+  });
+
+  test("a job's failure rejects the call with it, as the caller-side fold does; the jobs folded before it count", async () => {
+    const before = sg.progress;
+    await assert.rejects(sg.mapReduce('fragile', items(2000), add, 0, { onServers: true }), /no 7/);
+    const after = sg.progress;
+    assert.equal(after.failed - before.failed, 2);
+    assert.equal(after.done - before.done, 1998);
+  });
+
+  test('a job that runs past its timeout: its worker is killed with its accumulator, and the total is still exact', async () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'tsgather-fold-')), 'stuck');
+    const n = 2000;
+    const timedOut = (await sg.status()).timedOut;
+    const total = await sg.mapReduce('stuckOnce', Array.from({ length: n }, (_, i) => [[i, 1500, marker]]), add, 0, { onServers: true, timeoutMs: 500, foldFlushMs: 60_000 });
+    assert.equal(total, triangle(n));
+    assert.equal((await sg.status()).timedOut - timedOut, 1, 'job 1500 timed out once');
   });
 
   test('a reducer that cannot travel is refused at the call with a CaptureError, and nothing is queued', async () => {
