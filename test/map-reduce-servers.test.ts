@@ -127,7 +127,13 @@ describe('mapReduce onServers', () => {
     const marker = join(mkdtempSync(join(tmpdir(), 'tsgather-fold-')), 'stuck');
     const n = 2000;
     const timedOut = (await sg.status()).timedOut;
-    const total = await sg.mapReduce('stuckOnce', Array.from({ length: n }, (_, i) => [[i, 1500, marker]]), add, 0, { onServers: true, timeoutMs: 500, foldFlushMs: 60_000 });
+    const total = await sg.mapReduce(
+      'stuckOnce',
+      Array.from({ length: n }, (_, i) => [[i, 1500, marker]]),
+      add,
+      0,
+      { onServers: true, timeoutMs: 500, foldFlushMs: 60_000 },
+    );
     assert.equal(total, triangle(n));
     assert.equal((await sg.status()).timedOut - timedOut, 1, 'job 1500 timed out once');
   });
