@@ -3,8 +3,9 @@
  * folded into this worker's accumulator for its (controller, key) instead of being sent, and the
  * job is acknowledged at once with a small `folded` row; the accumulator goes later as one partial
  * result followed by a `covered` row for every other job it holds (see RowKind in protocol/rows.ts).
- * A partial goes when the worker has had no job for FOLD_IDLE_MS, once it is the call's flushMs
- * old, before the worker goes, and before a failure of one of its call's jobs is sent.
+ * A partial goes once the worker has had no job of its call queued for FOLD_IDLE_MS (the call has
+ * ended, most likely), once it is the call's flushMs old, before the worker goes, and before a
+ * failure of one of its call's jobs is sent.
  */
 import { describeError, encodeValue, type EncodedValue } from '../protocol/codec.js';
 import type { FoldTag } from '../protocol/messages.js';
@@ -12,7 +13,7 @@ import { RowKind } from '../protocol/rows.js';
 import type { Definitions } from './definitions.js';
 import type { ResultHold } from './result-batch.js';
 
-/** How long a worker waits with an empty queue before it sends its partials: the end of a call, most likely. */
+/** How long a worker waits with no job of a call queued before it sends the call's partial: the end of the call, most likely. */
 export const FOLD_IDLE_MS = 20;
 
 /** What a folded or covered row carries as its value: nothing. */
@@ -25,6 +26,8 @@ interface Partial {
   jobs: number[];
   /** When it is due out (performance.now()): its call's flushMs after its first job was folded in. */
   dueAt: number;
+  /** When its last job was folded in (performance.now()). */
+  lastAt: number;
   /** When its first job started (epoch ms). */
   startedAt: number;
   version: number;
@@ -33,6 +36,8 @@ interface Partial {
 export class WorkerFolds {
   /** By controller and key. */
   private readonly partials = new Map<string, Partial>();
+  /** Jobs queued or running, by controller and key: a partial whose call has none left here goes soon. */
+  private readonly queued = new Map<string, number>();
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -50,6 +55,7 @@ export class WorkerFolds {
    */
   fold(controller: string, job: number, [key, base, flushMs]: FoldTag, value: unknown, startedAt: number, runMs: number, version: number): void {
     const id = `${controller}\u0000${key}`;
+    this.dequeued(id);
     let partial = this.partials.get(id);
     try {
       const reducer = this.definitions.lookup(controller, key);
@@ -58,7 +64,7 @@ export class WorkerFolds {
         const initial = this.initial(controller, key);
         if (!initial) throw new Error(`the initial value of fold '${key}' is not on this worker (its call has ended)`);
         // A copy per partial: a reducer that adds into its accumulator in place must not change the initial value.
-        partial = { controller, accumulator: structuredClone(initial.value), jobs: [], dueAt: performance.now() + flushMs, startedAt, version };
+        partial = { controller, accumulator: structuredClone(initial.value), jobs: [], dueAt: performance.now() + flushMs, lastAt: 0, startedAt, version };
       }
       const next = reducer.fn(partial.accumulator, value, job - base);
       if (next && typeof (next as PromiseLike<unknown>).then === 'function') throw new TypeError('a reducer run on the servers (onServers) must return its accumulator, not a promise');
@@ -70,24 +76,34 @@ export class WorkerFolds {
     }
     if (partial.jobs.length === 0) this.partials.set(id, partial);
     partial.jobs.push(job);
+    partial.lastAt = performance.now();
     this.hold.add(controller, job, true, NOTHING, startedAt, runMs, version, RowKind.folded);
   }
 
-  /** Sends the partial of `key` for `controller`, if any: before a failure of one of its jobs goes. */
-  flush(controller: string, [key]: FoldTag): void {
+  /** Job of `key` failed: the partial of its call, if any, goes before its failure. */
+  failed(controller: string, [key]: FoldTag): void {
     const id = `${controller}\u0000${key}`;
+    this.dequeued(id);
     const partial = this.partials.get(id);
     if (partial) this.send(id, partial);
   }
 
-  /** Sends every partial (the worker goes, or has been idle); with `now`, only those due by then. */
-  flushAll(now?: number): void {
-    for (const [id, partial] of this.partials) if (now === undefined || now >= partial.dueAt) this.send(id, partial);
+  /** Sends every partial (the worker goes, or has been idle). */
+  flushAll(): void {
+    for (const [id, partial] of this.partials) this.send(id, partial);
+  }
+
+  /** Sends the partials due by `now`: flushMs old, or of a call with no job queued here for FOLD_IDLE_MS. */
+  flushDue(now: number): void {
+    for (const [id, partial] of this.partials) {
+      if (now >= partial.dueAt || (!this.queued.has(id) && now - partial.lastAt >= FOLD_IDLE_MS)) this.send(id, partial);
+    }
   }
 
   /** A controller's session ended: its partials go (its jobs are rerun elsewhere, or nobody waits for them). */
   drop(controller: string): void {
     for (const [id, partial] of this.partials) if (partial.controller === controller) this.partials.delete(id);
+    for (const id of this.queued.keys()) if (id.startsWith(`${controller}\u0000`)) this.queued.delete(id);
   }
 
   get size(): number {
@@ -105,10 +121,26 @@ export class WorkerFolds {
     }, FOLD_IDLE_MS);
   }
 
-  /** A job came: not idle any more. */
-  busy(): void {
+  /** Jobs came: not idle any more; those of folds are counted as queued until they have run. */
+  busy(jobs: ReadonlyArray<{ controller: string; fold: FoldTag | undefined }>): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
+    for (const job of jobs) {
+      if (!job.fold) continue;
+      const id = `${job.controller}\u0000${job.fold[0]}`;
+      this.queued.set(id, (this.queued.get(id) ?? 0) + 1);
+    }
+  }
+
+  /** The queue was emptied (its server drains): nothing is queued. */
+  cleared(): void {
+    this.queued.clear();
+  }
+
+  private dequeued(id: string): void {
+    const left = (this.queued.get(id) ?? 1) - 1;
+    if (left > 0) this.queued.set(id, left);
+    else this.queued.delete(id);
   }
 
   private send(id: string, partial: Partial): void {

@@ -163,6 +163,7 @@ export class WorkerRuntime {
   private drain(): void {
     this.draining = true;
     this.queue.clear();
+    this.folds.cleared();
     if (!this.running) this.drained();
   }
 
@@ -215,7 +216,7 @@ export class WorkerRuntime {
     if (this.draining) return; // its server is stopping: the controller runs them elsewhere
     // Nothing is queued from a message that turns out malformed part way.
     for (const job of jobs) this.queue.push(job);
-    this.folds.busy();
+    this.folds.busy(jobs);
     if (!this.running && !this.retiring) void this.runQueue();
   }
 
@@ -267,7 +268,7 @@ export class WorkerRuntime {
         this.retire();
         break;
       }
-      if (this.folds.size > 0) this.folds.flushAll(performance.now()); // those flushMs old
+      if (this.folds.size > 0) this.folds.flushDue(performance.now());
       if (this.overMemoryCeiling()) {
         this.retiring = true;
         this.folds.flushAll();
@@ -300,7 +301,7 @@ export class WorkerRuntime {
     const runMs = this.lastJobEnd - t0;
     if (job.fold && ok) this.folds.fold(job.controller, job.id, job.fold, value, startedAt, runMs, version);
     else {
-      if (job.fold) this.folds.flush(job.controller, job.fold); // its call's partial goes before its failure
+      if (job.fold) this.folds.failed(job.controller, job.fold); // its call's partial goes before its failure
       let encoded: EncodedValue;
       try {
         encoded = checkFrames(job.id, encodeValue(value, 'result'));

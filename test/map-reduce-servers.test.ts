@@ -94,6 +94,16 @@ describe('mapReduce onServers', () => {
     assert.ok(!status.shared.some((value) => value.name.startsWith('mapReduce.fold.')), 'the initial value is dropped from the workers once the call is done');
   });
 
+  test("a call's partials go once its jobs stop coming, while the workers stay busy with other jobs", async () => {
+    const busy = sg.map('tick', items(3000));
+    await ticking(20);
+    const folded = sg.mapReduce('square', items(300), add, 0, { onServers: true, foldFlushMs: 60_000 });
+    const first = await Promise.race([folded.then(() => 'fold'), busy.then(() => 'busy')]);
+    assert.equal(first, 'fold', 'the fold did not wait for the workers to be idle, nor for foldFlushMs');
+    assert.equal(await folded, 8_955_050);
+    assert.equal((await busy).length, 3000);
+  });
+
   test('a reducer that throws on a worker rejects the call with its error, once every job is answered', async () => {
     const before = sg.progress;
     await assert.rejects(
