@@ -6,7 +6,7 @@
  */
 import { RowKind, type WorkerRows } from '../protocol/rows.js';
 import type { WorkerSlot } from './cluster.js';
-import { removeFromRuns, type Chunk, type Run } from './job-chunks.js';
+import { removeFromRuns, runOf, type Chunk, type Run } from './job-chunks.js';
 
 /** Job `index` of `chunk`, taken from the worker's window, is now held as folded. */
 export function holdFolded(slot: WorkerSlot, chunk: Chunk, index: number, dispatchedAt: number): void {
@@ -51,4 +51,15 @@ export function partialJobs(input: WorkerRows, start: number, end: number, slot:
     jobs.push([chunk, index]);
   }
   return jobs;
+}
+
+/** The jobs of a dropped partial's group still open and folded on `slot`, taken from it: they run again. */
+export function releaseFolded(input: WorkerRows, start: number, end: number, slot: WorkerSlot, find: (id: number) => Chunk | undefined): Run[] {
+  const released: Run[] = [];
+  for (let row = start; row < end; row++) {
+    const id = input.job(row);
+    const chunk = find(id);
+    if (chunk && !chunk.done[id - chunk.first] && takeFolded(slot, chunk, id - chunk.first)) released.push(runOf(chunk, id - chunk.first));
+  }
+  return released;
 }

@@ -7,7 +7,7 @@ import { RateMeter } from './rate-meter.js';
 import { encodeValue, joinJson, readJson, ProtocolError, toCaller, type ControllerToCaller, type LinkMessage, type OutputRow, type ServerInfo } from '../protocol/index.js';
 import { CallerRowWriter, RowKind, WorkerRows } from '../protocol/rows.js';
 import { takeFromInflight, type Cluster, type WorkerSlot } from './cluster.js';
-import { holdFolded, partialGroupEnd, partialJobs, takeFolded } from './folded-jobs.js';
+import { holdFolded, partialGroupEnd, partialJobs, releaseFolded, takeFolded } from './folded-jobs.js';
 import { attemptsOf, ChunkIndex, largestFrame, type Chunk, type Run } from './job-chunks.js';
 import type { JobFailures } from './recovery.js';
 import type { Rejections } from './scheduling.js';
@@ -103,11 +103,7 @@ export class JobLedger implements Rejections, JobFailures {
     const jobs = input.kind(start) === RowKind.partial ? partialJobs(input, start, end, slot, (id) => this.chunks.find(id)) : undefined;
     if (!jobs) {
       this.counters.duplicates += end - start;
-      for (let row = start; slot && row < end; row++) {
-        const chunk = this.chunks.find(input.job(row));
-        const run = chunk && !chunk.done[input.job(row) - chunk.first] ? takeFolded(slot, chunk, input.job(row) - chunk.first) : undefined;
-        if (run) this.requeue({ chunk: chunk!, start: input.job(row) - chunk!.first, end: input.job(row) - chunk!.first + 1, dispatchedAt: 0 });
-      }
+      if (slot) for (const run of releaseFolded(input, start, end, slot, (id) => this.chunks.find(id))) this.requeue(run);
       return;
     }
     for (let row = start; row < end; row++) {
