@@ -12,6 +12,7 @@ import type { FoldTag } from '../protocol/messages.js';
 import { RowKind } from '../protocol/rows.js';
 import type { Definitions } from './definitions.js';
 import type { ResultHold } from './result-batch.js';
+import type { WorkerShared } from './worker-shared.js';
 
 /** How long a worker waits with no job of a call queued before it sends the call's partial: the end of the call, most likely. */
 export const FOLD_IDLE_MS = 20;
@@ -43,11 +44,16 @@ export class WorkerFolds {
   constructor(
     private readonly hold: ResultHold,
     private readonly definitions: Definitions,
-    /** The value pushed as `shared[key]` by `controller`: the accumulator's initial value. */
-    private readonly initial: (controller: string, key: string) => { value: unknown } | undefined,
-    /** Encodes a partial, or throws (a frame past the links' limit, say). */
-    private readonly encode: (job: number, value: unknown) => EncodedValue,
+    /** Where the accumulator's initial value is: pushed as `shared[key]` by its controller. */
+    private readonly shared: WorkerShared,
+    /** Checks an encoded partial, or throws (a frame past the links' limit, say). */
+    private readonly check: (job: number, encoded: EncodedValue) => EncodedValue,
   ) {}
+
+  /** While the reducer of `key` waits for the modules it imports: a promise to await before folding (it rejects if one failed). */
+  ready(controller: string, [key]: FoldTag): Promise<void> | undefined {
+    return this.definitions.lookup(controller, key)?.ready;
+  }
 
   /**
    * Folds job `job`'s value in and acknowledges it. A reducer that throws (or a fold that cannot
@@ -61,7 +67,7 @@ export class WorkerFolds {
       const reducer = this.definitions.lookup(controller, key);
       if (!reducer) throw this.definitions.unknownFunction(controller, key);
       if (!partial) {
-        const initial = this.initial(controller, key);
+        const initial = this.shared.value(controller, key);
         if (!initial) throw new Error(`the initial value of fold '${key}' is not on this worker (its call has ended)`);
         // A copy per partial: a reducer that adds into its accumulator in place must not change the initial value.
         partial = { controller, accumulator: structuredClone(initial.value), jobs: [], dueAt: performance.now() + flushMs, lastAt: 0, startedAt, version };
@@ -148,7 +154,7 @@ export class WorkerFolds {
     const [first, ...rest] = partial.jobs;
     let encoded: EncodedValue;
     try {
-      encoded = this.encode(first!, partial.accumulator);
+      encoded = this.check(first!, encodeValue(partial.accumulator, 'partial'));
     } catch (error) {
       return this.failAll(partial.controller, partial.jobs, error, partial.startedAt, 0, partial.version);
     }

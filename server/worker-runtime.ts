@@ -86,12 +86,7 @@ export class WorkerRuntime {
     this.outbox = new Outbox(socket, (error) => process.stderr.write(`worker ${this.id}: send failed: ${error.message}\n`));
     this.capture = new OutputCapture(() => this.scheduleOutputFlush());
     this.hold = new ResultHold((controller, batch) => this.sendResults(controller, batch));
-    this.folds = new WorkerFolds(
-      this.hold,
-      this.definitions,
-      (controller, key) => this.shared.value(controller, key),
-      (job, value) => checkFrames(job, encodeValue(value, 'partial')),
-    );
+    this.folds = new WorkerFolds(this.hold, this.definitions, this.shared, checkFrames);
   }
 
   /**
@@ -243,6 +238,8 @@ export class WorkerRuntime {
       this.capture.begin(job.id);
       try {
         if (!definition) throw this.definitions.unknownFunction(job.controller, job.fn);
+        const reducerReady = job.fold && this.folds.ready(job.controller, job.fold);
+        if (reducerReady) await reducerReady; // its imports are loading: its jobs fail if one cannot
         let value = definition.fn(...argumentsOf(job));
         if (job.stream || isStreamable(value)) {
           hold.flush(); // earlier results go before this job's parts

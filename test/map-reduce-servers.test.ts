@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CaptureError, spawnScatterGather, type JobOutput, type ScatterGather } from '../caller/index.js';
+import { CaptureError, imported, spawnScatterGather, type JobOutput, type ScatterGather } from '../caller/index.js';
 import { nextEvent, startServer, type RunningServer } from './helpers.js';
 
 const items = (n: number) => Array.from({ length: n }, (_, i) => [[i]] as [number[]]);
@@ -148,6 +148,16 @@ describe('mapReduce onServers', () => {
     assert.equal((await sg.status()).timedOut - timedOut, 1, 'job 1500 timed out once');
   });
 
+  test('a reducer that imports a module waits for it on each worker; one that cannot be imported fails the jobs saying so', async () => {
+    const util = await import('node:util');
+    const withUtil = { with: { util: imported('node:util') } };
+    assert.equal(await sg.mapReduce<number, number>('square', items(1000), (sum, value) => sum + (util.isDeepStrictEqual(value, value) ? value : 0), 0, { onServers: true, ...withUtil }), 332_833_500);
+    await assert.rejects(
+      sg.mapReduce<number, number>('square', items(100), (sum, value) => sum + value + (missing ? 0 : 1), 0, { onServers: true, with: { missing: imported('tsgather-no-such-module') } }),
+      /tsgather-no-such-module/,
+    );
+  });
+
   test('a reducer that cannot travel is refused at the call with a CaptureError, and nothing is queued', async () => {
     const total = sg.progress.total;
     const nowhere = new (class Connection {})();
@@ -235,3 +245,4 @@ describe('mapReduce onServers', () => {
 });
 
 declare const undefinedAnywhere: unknown;
+declare const missing: unknown;
