@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { claim, type ClaimingPool } from './claims.js';
+import { CaptureError } from './definition-capture.js';
 import { reduceClaim } from './pending.js';
 import type { DefineOptions, JobItem, MapReduceOptions } from './types.js';
 
@@ -47,7 +48,13 @@ export async function reduceOnServers<A, V>(
   const key = free.pop() ?? `mapReduce.fold.${tag}.${++keys}`;
   let reusable = false;
   try {
-    await pool.define(key, reducer as (...args: never[]) => unknown, { ...(options.labels ? { labels: options.labels } : {}), ...(options.with ? { with: options.with } : {}) });
+    await pool
+      .define(key, reducer as (...args: never[]) => unknown, { ...(options.labels ? { labels: options.labels } : {}), ...(options.with ? { with: options.with } : {}) })
+      .catch((error: unknown) => {
+        // It says what the caller called, not the generated name.
+        if (error instanceof CaptureError) error.message = error.message.replaceAll(`define('${key}')`, `mapReduce('${name}', …, { onServers: true })`).replaceAll(key, 'the reducer');
+        throw error;
+      });
     await pool.push(key, initial);
     const [result] = await claim<A>(pool.claiming, 'mapReduce', name, items, options, (resolve, reject) => reduceClaim(items.length, reducer, initial, resolve, reject, combine), {
       key,
