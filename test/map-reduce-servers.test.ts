@@ -5,12 +5,13 @@
  * total is the one the caller-side fold gives.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CaptureError, imported, spawnScatterGather, type JobOutput, type ScatterGather } from '../caller/index.js';
-import { nextEvent, startServer, type RunningServer } from './helpers.js';
+import { runNotebook } from '../kernel/run-notebook.js';
+import { codeNotebook, nextEvent, startServer, type RunningServer } from './helpers.js';
 
 const items = (n: number) => Array.from({ length: n }, (_, i) => [[i]] as [number[]]);
 const add = (total: number, value: number) => total + value;
@@ -242,6 +243,25 @@ describe('mapReduce onServers', () => {
     sg.off('output', listener);
     assert.deepEqual([...where], ['tagged']);
   });
+});
+
+test('in a notebook, the reducer takes the names it uses from the cells', { timeout: 120_000 }, async () => {
+  const input = join(mkdtempSync(join(tmpdir(), 'tsgather-fold-nb-')), 'fold.ipynb');
+  writeFileSync(
+    input,
+    JSON.stringify(
+      codeNotebook(
+        'const sg = await spawnScatterGather([], { workers: 2 });\nawait sg.define("square", (x: number) => x * x);\nconst weight = 3;',
+        'await sg.mapReduce<number, number>("square", Array.from({ length: 1000 }, (_, i) => [[i]]), (s, v) => s + weight * v, 0, { onServers: true, combine: (a, b) => a + b })',
+        'await sg.close();',
+      ),
+    ),
+  );
+  const result = await runNotebook(input);
+  assert.deepEqual(result.errors, []);
+  const cells = (JSON.parse(readFileSync(result.outputPath, 'utf8')) as { cells: Array<{ outputs: Array<{ output_type: string; data?: Record<string, string> }> }> }).cells;
+  const value = cells[1]!.outputs.find((output) => output.output_type === 'execute_result');
+  assert.equal(value?.data?.['text/plain'], String(3 * 332_833_500));
 });
 
 declare const undefinedAnywhere: unknown;
