@@ -91,6 +91,8 @@ describe('mapReduce onServers', () => {
     assert.equal(sg.progress.done - before.done, n, 'every job counts as done once');
     assert.ok(partials >= 1 && partials <= n / 20, `${partials} partials for ${n} jobs`);
     assert.equal(await sg.mapReduce('square', [], add, 42, { onServers: true }), 42, 'no items: the initial value');
+    const matches = await sg.mapReduce<number, number>('square', items(3000), (count, value, index) => count + (value === index * index ? 1 : 1e9), 0, { onServers: true, combine: add });
+    assert.equal(matches, 3000, "the reducer gets each value's index in the items");
     const status = await sg.status();
     assert.ok(!status.shared.some((value) => value.name.startsWith('mapReduce.fold.')), 'the initial value is dropped from the workers once the call is done');
   });
@@ -159,7 +161,7 @@ describe('mapReduce onServers', () => {
     );
   });
 
-  test('a reducer that cannot travel is refused at the call with a CaptureError, and nothing is queued', async () => {
+  test('a reducer that cannot travel is refused at the call with a CaptureError, as are bad options, and nothing is queued', async () => {
     const total = sg.progress.total;
     const nowhere = new (class Connection {})();
     await assert.rejects(
@@ -170,6 +172,8 @@ describe('mapReduce onServers', () => {
       sg.mapReduce<number, number>('square', items(10), (sum, value) => sum + value + (undefinedAnywhere as number), 0, { onServers: true }),
       CaptureError,
     );
+    await assert.rejects(sg.mapReduce('square', items(10), add, 0, { onServers: true, foldFlushMs: -1 }), /foldFlushMs' must be a number of ms ≥ 0/);
+    await assert.rejects(sg.mapReduce('square', items(10), add, 0, { onServers: true, combine: 'add' as never }), /'combine' must be a function/);
     assert.equal(sg.progress.total, total);
   });
 
