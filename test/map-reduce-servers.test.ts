@@ -233,6 +233,24 @@ describe('mapReduce onServers', () => {
     assert.equal(await call, triangle(n));
   });
 
+  test('a server stopped mid-call sends its partials as its workers drain: no folded job runs again', async () => {
+    const leaving = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '2', '--spare-workers', '0', '--name', 'leaving', '--log-level', 'error']);
+    servers.push(leaving);
+    const up = nextEvent(sg, 'worker-up', (detail) => detail.server === 'leaving');
+    await sg.connect(leaving.endpoint);
+    await up;
+    const n = 4000;
+    const retried = (await sg.status()).retried;
+    const busy = ticking(60, 'leaving');
+    const call = sg.mapReduce('tick', items(n), add, 0, { onServers: true, foldFlushMs: 60_000 });
+    await busy;
+    const gone = nextEvent(sg, 'server-down', (detail) => detail.server === 'leaving');
+    await leaving.stop('SIGTERM');
+    await gone;
+    assert.equal(await call, triangle(n));
+    assert.equal((await sg.status()).retried - retried, 0, 'every job it had folded came back in a partial');
+  });
+
   test('labels: the fold runs only on servers carrying them, and the reducer is defined only there', async () => {
     const labelled = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--spare-workers', '0', '--name', 'tagged', '--label', 'fold', '--log-level', 'error']);
     servers.push(labelled);
