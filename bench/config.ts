@@ -1,7 +1,7 @@
 /** What the bench runs and how often, from the command line: `npm run bench -- [--quick] [--workers N] [--only a,b] [--no-python]`. */
 import os from 'node:os';
 
-export const SECTIONS = ['raw', 'engine', 'start', 'memory', 'kernel', 'ipyparallel', 'dask', 'shared', 'stream'] as const;
+export const SECTIONS = ['raw', 'engine', 'start', 'memory', 'kernel', 'ipyparallel', 'dask', 'shared', 'stream', 'reduce'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchConfig {
@@ -27,6 +27,10 @@ export interface BenchConfig {
   /** Streaming: parts yielded by the one generator job, and tiny jobs through map, per run; stream/map pairs. */
   streamParts: number;
   streamRuns: number;
+  /** mapReduce of large results: jobs per run, bytes of each job's result, caller-side/onServers pairs. */
+  reduceJobs: number;
+  reduceBytes: number;
+  reduceRuns: number;
   /** The shared-data section runs IPython Parallel and Dask too, unless --no-python. */
   pythonForShared: boolean;
   sections: Set<Section>;
@@ -51,6 +55,9 @@ const FULL: Omit<BenchConfig, 'workers' | 'sections' | 'pythonForShared'> = {
   sharedRuns: 2,
   streamParts: 100_000,
   streamRuns: 3,
+  reduceJobs: 2_000,
+  reduceBytes: 100_000,
+  reduceRuns: 3,
 };
 
 /** A fast pass for checking the bench itself; its figures are not for the record. */
@@ -69,6 +76,8 @@ const QUICK: Partial<BenchConfig> = {
   sharedRuns: 1,
   streamParts: 20_000,
   streamRuns: 1,
+  reduceJobs: 500,
+  reduceRuns: 1,
 };
 
 export function parseArguments(argv: string[]): BenchConfig {

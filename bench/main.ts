@@ -9,6 +9,7 @@ import { parseArguments, type Section } from './config.js';
 import { measureEngine, measureStart } from './engine/suite.js';
 import { measureSharedData, measureStreaming } from './engine/data-suite.js';
 import { measureMemory } from './engine/memory.js';
+import { measureReduce } from './engine/reduce.js';
 import { measureKernelCell } from './kernel-cell.js';
 import { describeMachine } from './machine.js';
 import { cpuSnapshot, foreignShare } from './interference.js';
@@ -32,6 +33,7 @@ const SECTION_TIMEOUT_MS: Record<Section, number> = {
   dask: 660_000,
   shared: 900_000,
   stream: 300_000,
+  reduce: 300_000,
 };
 
 // `--scale` is a run of its own (bench/scale/): the controller at hundreds of servers, never part of the suite below.
@@ -122,6 +124,7 @@ await section('shared', async () => {
   }
 });
 await section('stream', () => measureStreaming(config, figures.tsgather, log));
+await section('reduce', () => measureReduce(config, figures.tsgather, log));
 
 for (const [system, outcomes] of Object.entries(figures)) {
   for (const [metric, outcome] of Object.entries(outcomes)) if (outcome && 'missing' in outcome) notes.push(`${system} ${metric}: ${outcome.missing}`);

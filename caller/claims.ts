@@ -29,12 +29,14 @@ export function claim<T>(
   items: JobItem[],
   options: JobOptions | undefined,
   makeClaim: (resolve: (value: T[]) => void, reject: (error: Error) => void) => Claim,
+  fold?: RunSpec['fold'],
 ): Promise<T[]> {
   try {
     pool.assertRunning();
     jobArguments(pool.defaultFunction, name, items);
     const encoded = encodeItems(name, items);
     const spec = runSpecOf(options ?? {}, pool.options);
+    if (fold) spec.fold = fold;
     if (items.length === 0) return Promise.resolve([]);
     const signal = options?.signal;
     let made!: Claim;

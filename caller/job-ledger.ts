@@ -4,7 +4,7 @@
  * submit, which take their own results. A results message is read here, row by row.
  */
 import { decodeParsed, NO_FRAMES, readJson, type ControllerToCaller, type OutputRow } from '../protocol/index.js';
-import { CallerRows } from '../protocol/rows.js';
+import { CallerRows, RowKind } from '../protocol/rows.js';
 import { ArrivedResult, MessageTimings } from './job-result.js';
 import { claimAnswered, claimFailed, PendingJobs, type Segment } from './pending.js';
 import { RemoteError, type JobOutput, type JobResult, type Progress } from './types.js';
@@ -20,7 +20,7 @@ export class JobLedger {
   /** Results of jobs added with addJob, as they arrived (what waitForResult's and results()' progress count). */
   readonly unclaimedTotals = { done: 0, failed: 0 };
   private nextId = 1;
-  private readonly totals = { added: 0, done: 0, failed: 0, firstAt: 0 };
+  private readonly totals = { added: 0, done: 0, failed: 0, firstAt: 0, partials: 0 };
 
   /** Jobs without a result, and results not yet taken: what counts against maxQueued. */
   get held(): number {
@@ -62,7 +62,8 @@ export class JobLedger {
   get progress(): Progress {
     const elapsed = (Date.now() - (this.totals.firstAt || Date.now())) / 1000;
     const finished = this.totals.done + this.totals.failed;
-    return { done: this.totals.done, failed: this.totals.failed, total: this.totals.added, outstanding: this.totals.added - finished, rate: elapsed > 0 ? finished / elapsed : 0 };
+    const { done, failed, added, partials } = this.totals;
+    return { done, failed, total: added, outstanding: added - finished, rate: elapsed > 0 ? finished / elapsed : 0, partials };
   }
 
   /** Reads a results message; job output goes to `output` first. Returns how many of its results were for jobs still waiting. */
@@ -98,10 +99,14 @@ export class JobLedger {
       if (succeeded) this.totals.done++;
       else this.totals.failed++;
       const claim = segment.claim;
+      const kind = rows.kind(row);
+      if (kind === RowKind.partial) this.totals.partials++;
       if (claim?.fold) {
         const index = segment.claimAt + id - segment.first;
-        if (succeeded) claim.fold(value, index);
-        else claimFailed(claim, index, new RemoteError(value as RemoteFailure, id));
+        // A partial (mapReduce onServers) is combined; a covered job's value is in a partial already.
+        if (succeeded && kind === RowKind.partial) claim.combine?.(value, index);
+        else if (succeeded && kind !== RowKind.covered) claim.fold(value, index);
+        else if (!succeeded) claimFailed(claim, index, new RemoteError(value as RemoteFailure, id));
         claimAnswered(segment, claim, succeeded);
         continue;
       }

@@ -14,6 +14,8 @@ export interface RunSpec {
   placementMs?: number;
   /** Its parts come back as they are yielded (sg.stream). */
   stream?: boolean;
+  /** mapReduce onServers: its workers fold the values with the definition named `key` (see FoldTag). */
+  fold?: { key: string; flushMs: number };
 }
 
 export function runSpecOf(options: JobOptions, defaults: SpawnOptions): RunSpec {

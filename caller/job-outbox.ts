@@ -24,6 +24,8 @@ interface OutgoingChunk {
   first: number;
   fn: string;
   spec: RunSpec;
+  /** A job's id minus its index in the call's items (a fold's reducer gets that index). */
+  base: number;
   next: number;
   nextBin: number;
 }
@@ -56,6 +58,7 @@ export class JobOutbox {
           first: first + (from - start),
           fn,
           spec,
+          base: first - start,
           count: to - from,
           packed: slicePacked(group, from - groupStart, to - groupStart),
           nbins: encoded.nbins?.slice(from, to),
@@ -104,6 +107,7 @@ export class JobOutbox {
       if (labels) head.labels = labels;
       if (placementMs !== undefined) head.placementMs = placementMs;
       if (chunk.spec.stream) head.stream = true;
+      if (chunk.spec.fold) head.fold = [chunk.spec.fold.key, chunk.base, chunk.spec.fold.flushMs];
       this.outbox.post([
         ...frames(head),
         values,

@@ -16,6 +16,8 @@ export interface Claim {
   failure: { index: number; error: Error } | undefined;
   /** mapReduce: each value folded in as it arrives (nothing kept per job); a throw is the claim's failure. */
   fold?: (value: unknown, index: number) => void;
+  /** mapReduce onServers: a worker's partial (its fold of the jobs it ran) combined in; a throw is the claim's failure. */
+  combine?: (partial: unknown, index: number) => void;
   /** Jobs of the claim, and those still without a result: a claim larger than maxQueued spans several segments. */
   total: number;
   open: number;
@@ -48,7 +50,14 @@ export function valuesClaim(count: number, resolve: (values: unknown[]) => void,
  * so memory stays bounded; it rejects with the failure earliest in input order (a job's, or the
  * reducer's own throw), once every job is in.
  */
-export function reduceClaim<A, V>(count: number, reducer: (accumulator: A, value: V, index: number) => A, initial: A, resolve: (result: A[]) => void, reject: (error: Error) => void): Claim {
+export function reduceClaim<A, V>(
+  count: number,
+  reducer: (accumulator: A, value: V, index: number) => A,
+  initial: A,
+  resolve: (result: A[]) => void,
+  reject: (error: Error) => void,
+  combiner?: (accumulator: A, partial: A, index: number) => A,
+): Claim {
   let accumulator = initial;
   const claim: Claim = {
     results: undefined,
@@ -65,6 +74,16 @@ export function reduceClaim<A, V>(count: number, reducer: (accumulator: A, value
         claimFailed(claim, index, error instanceof Error ? error : new Error(String(error)));
       }
     },
+    combine: combiner
+      ? (partial, index) => {
+          if (claim.failure) return;
+          try {
+            accumulator = combiner(accumulator, partial as A, index);
+          } catch (error) {
+            claimFailed(claim, index, error instanceof Error ? error : new Error(String(error)));
+          }
+        }
+      : undefined,
     settle: (settled) => (settled.failure ? reject(settled.failure.error) : resolve([accumulator])),
   };
   return claim;

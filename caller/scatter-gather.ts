@@ -20,7 +20,8 @@ import { resultStream, type ResultStream } from './results-iteration.js';
 import { clusterOf, type AdaptRange, type Cluster, type ScaleRequest } from './cluster-launch.js';
 import { reduceClaim, type Segment } from './pending.js';
 import { PoolCore } from './pool-core.js';
-import { QueueFullError, type DefineOptions, type JobItem, type JobOptions, type JobResult, type Progress, type WaitOptions } from './types.js';
+import { reduceOnServers } from './server-reduce.js';
+import { QueueFullError, type DefineOptions, type JobItem, type JobOptions, type JobResult, type MapReduceOptions, type Progress, type WaitOptions } from './types.js';
 
 export class ScatterGather extends PoolCore {
   /** Ships a function, with the names it uses, to every worker present and future (with `labels`: those carrying them). Redefining a name gives a new version. */
@@ -121,9 +122,14 @@ export class ScatterGather extends PoolCore {
   /**
    * Runs one job per item and folds each value into `initial` with `reducer` as it arrives (in
    * completion order), keeping no result: memory stays bounded however many items. Rejects with the
-   * failure earliest in input order, a job's or the reducer's.
+   * failure earliest in input order, a job's or the reducer's. With `onServers`, each worker folds
+   * the values of its jobs first and the caller combines their partials (see MapReduceOptions).
    */
-  async mapReduce<A, V = unknown>(name: string, items: JobItem[], reducer: (accumulator: A, value: V, index: number) => A, initial: A, options?: JobOptions): Promise<A> {
+  async mapReduce<A, V = unknown>(name: string, items: JobItem[], reducer: (accumulator: A, value: V, index: number) => A, initial: A, options?: MapReduceOptions<A>): Promise<A> {
+    if (options?.onServers) {
+      const pool = { claiming: this.claiming, define: this.define.bind(this), push: this.push.bind(this), drop: this.drop.bind(this) };
+      return reduceOnServers(pool, name, items, reducer, initial, options);
+    }
     const [result] = await claim<A>(this.claiming, 'mapReduce', name, items, options, (resolve, reject) => reduceClaim(items.length, reducer, initial, resolve, reject));
     return items.length === 0 ? initial : (result as A);
   }

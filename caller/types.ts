@@ -53,6 +53,11 @@ export interface Progress {
   outstanding: number;
   /** Results per second: since the first job was added (the session), or since the call began (a view). */
   rate: number;
+  /**
+   * sg.progress only: partial results received from mapReduce calls with `onServers` (each stands for
+   * the jobs one worker folded together), over the pool's life.
+   */
+  partials?: number;
 }
 
 /** The call a progress view is for. */
@@ -193,6 +198,23 @@ export interface JobOptions {
    * it comes (under the stream window's backpressure), and each job's result is its number of parts.
    */
   stream?: boolean;
+}
+
+/** Options of mapReduce: a job call's, and how to reduce on the servers. */
+export interface MapReduceOptions<A = unknown> extends JobOptions {
+  /**
+   * Fold on the workers first (a tree reduction): each worker folds the values of the jobs it runs
+   * with the reducer, starting from a copy of `initial` (so `initial` must be an identity: 0, [], a
+   * zero array), and sends its accumulator now and then as one partial result; the caller folds the
+   * partials with `combine`. Results cross the links once per partial, not once per job.
+   */
+  onServers?: boolean;
+  /** onServers: folds two accumulators (default: the reducer itself, right when accumulator and value are of one kind, as for a sum). */
+  combine?: (accumulator: A, partial: A, index: number) => A;
+  /** onServers: a worker sends its partial at least this often (ms, default 1000), which bounds what a lost worker costs to rerun. */
+  foldFlushMs?: number;
+  /** onServers: values the reducer uses by name, shipped with it (as define's `with`). */
+  with?: Record<string, unknown>;
 }
 
 /** Options of define. */

@@ -54,6 +54,11 @@ export interface WorkerSlot {
   /** What it has been sent and not answered, in the order it runs them (so results come back in this order). */
   inflight: Run[];
   inflightCount: number;
+  /**
+   * Jobs it folded into its accumulator (mapReduce onServers) and acknowledged, whose partial has not
+   * come yet: out of its window, but still its jobs: they are requeued if it goes (see folded-jobs.ts).
+   */
+  folded: Run[];
   /** Running a job under suspicion of killing its worker: nothing else goes with it. */
   isolating: boolean;
   done: number;
@@ -85,7 +90,7 @@ export class Cluster {
   /** A worker came up; undefined when it was already known. */
   addWorker(server: ServerSlot, w: number, pid: number, functions: string[]): WorkerSlot | undefined {
     if (server.workers.has(w)) return undefined;
-    const slot: WorkerSlot = { server, w, pid, functions, inflight: [], inflightCount: 0, isolating: false, done: 0, failed: 0, upAt: Date.now() };
+    const slot: WorkerSlot = { server, w, pid, functions, inflight: [], inflightCount: 0, folded: [], isolating: false, done: 0, failed: 0, upAt: Date.now() };
     server.workers.set(w, slot);
     this.ready++;
     for (const fn of functions) this.providers.set(fn, (this.providers.get(fn) ?? 0) + 1);

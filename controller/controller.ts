@@ -26,7 +26,7 @@ import {
 import type { EventDetail, EventKind, Status } from '../protocol/status.js';
 import type { LinkSecurity } from '../protocol/link-security.js';
 import { carries, Cluster, type ServerSlot, type WorkerSlot } from './cluster.js';
-import { makeChunk, runFrames, type Run } from './job-chunks.js';
+import { checkedFold, makeChunk, runFrames, type Run } from './job-chunks.js';
 import { JobLedger, frameLimitOf, megabytes } from './job-ledger.js';
 import { Recovery, downText } from './recovery.js';
 import { Scheduler } from './scheduling.js';
@@ -83,6 +83,7 @@ export class Controller {
   constructor(private readonly options: ControllerOptions) {
     this.ledger = new JobLedger(this.cluster, options.toCaller);
     this.scheduler = new Scheduler(this.cluster, this.ledger);
+    this.ledger.requeue = (run) => this.scheduler.requeueFront(run);
     this.recovery = new Recovery({ retries: options.retries, timeoutRetries: options.timeoutRetries ?? 0 }, this.ledger.chunks, this.scheduler, this.ledger, this.ledger.counters);
     this.links = new ServerLinks(options, this.cluster, this.session);
     this.shared = new SharedData(this.cluster);
@@ -294,7 +295,7 @@ export class Controller {
     const named = nbins ? nbins.reduce((a, b) => a + b, 0) : 0;
     if (named !== bins.length) throw new ProtocolError(`jobs name ${named} binary frames, but ${bins.length} came with them`);
     const placeBy = placementMs ? Date.now() + placementMs : 0;
-    const chunk = makeChunk(first, fn, timeoutMs, this.scheduler.statsFor(fn), packed, nbins, bins, { labels, placeBy, stream: head.stream === true });
+    const chunk = makeChunk(first, fn, timeoutMs, this.scheduler.statsFor(fn), packed, nbins, bins, { labels, placeBy, stream: head.stream === true, fold: checkedFold(head.fold) });
     this.ledger.add(chunk);
     this.scheduler.enqueue(chunk);
     this.pumpAll();

@@ -5,7 +5,7 @@
  * and retrying a thousand tiny jobs touches a few objects and typed arrays, never one object per job.
  */
 import { SpanList } from '../runtime/id-spans.js';
-import { valuesOfRun, uint32Bytes, type JobRun, type PackedValues } from '../protocol/index.js';
+import { MAX_FUNCTION_NAME, ProtocolError, valuesOfRun, uint32Bytes, type FoldTag, type JobRun, type PackedValues } from '../protocol/index.js';
 
 /** What the controller learns of a function's jobs: their average run time sizes each worker's window. */
 export interface FunctionStats {
@@ -25,6 +25,8 @@ export interface Chunk extends PackedValues {
   placeBy: number;
   /** Its jobs stream parts (sg.stream). */
   stream: boolean;
+  /** Its jobs are folded on their workers (mapReduce onServers). */
+  fold: FoldTag | undefined;
   stats: FunctionStats;
   /** Binary frames per job, and where each job's frames start in `bins` (count + 1 entries); absent when no job has any. */
   nbins?: Uint32Array;
@@ -53,6 +55,17 @@ export interface Placement {
   placeBy?: number;
   /** Its jobs stream parts back (sg.stream). */
   stream?: boolean;
+  fold?: FoldTag;
+}
+
+/** A caller's fold tag, checked (see FoldTag); undefined when none was given. */
+export function checkedFold(fold: unknown): FoldTag | undefined {
+  if (fold === undefined) return undefined;
+  const [key, base, flushMs] = Array.isArray(fold) && fold.length === 3 ? fold : [];
+  if (typeof key !== 'string' || key === '' || key.length > MAX_FUNCTION_NAME || !Number.isSafeInteger(base) || typeof flushMs !== 'number' || !(flushMs >= 0)) {
+    throw new ProtocolError('a fold must be [key, base id, flush ms ≥ 0]');
+  }
+  return [key, base as number, flushMs];
 }
 
 export function makeChunk(first: number, fn: string, timeoutMs: number, stats: FunctionStats, packed: PackedValues, nbins: Uint32Array | undefined, bins: Buffer[], placement: Placement = {}): Chunk {
@@ -76,6 +89,7 @@ export function makeChunk(first: number, fn: string, timeoutMs: number, stats: F
     queueKey: labels ? `${fn}\u0000${labels.join(',')}` : fn,
     placeBy: labels ? (placement.placeBy ?? 0) : 0,
     stream: placement.stream === true,
+    fold: placement.fold,
     stats,
     nbins,
     binStarts,
@@ -148,7 +162,8 @@ export function runFrames(run: Run): { meta: JobRun; frames: Uint8Array[] } {
   const frames: Uint8Array[] = [valuesOfRun(chunk, start, end)];
   if (binEnd > binStart) frames.push(uint32Bytes(chunk.nbins!.subarray(start, end)), ...chunk.bins.slice(binStart, binEnd));
   const meta: JobRun = [chunk.first + start, end - start, chunk.fn, chunk.timeoutMs, binEnd - binStart];
-  if (chunk.stream) meta.push(1);
+  if (chunk.stream || chunk.fold) meta.push(chunk.stream ? 1 : 0);
+  if (chunk.fold) meta.push(chunk.fold);
   return { meta, frames };
 }
 

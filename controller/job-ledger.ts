@@ -5,9 +5,10 @@
  */
 import { RateMeter } from './rate-meter.js';
 import { encodeValue, joinJson, readJson, ProtocolError, toCaller, type ControllerToCaller, type LinkMessage, type OutputRow, type ServerInfo } from '../protocol/index.js';
-import { CallerRowWriter, WorkerRows } from '../protocol/rows.js';
+import { CallerRowWriter, RowKind, WorkerRows } from '../protocol/rows.js';
 import { takeFromInflight, type Cluster, type WorkerSlot } from './cluster.js';
-import { attemptsOf, ChunkIndex, largestFrame, type Chunk } from './job-chunks.js';
+import { holdFolded, partialGroupEnd, partialJobs, releaseFolded, takeFolded } from './folded-jobs.js';
+import { attemptsOf, ChunkIndex, largestFrame, type Chunk, type Run } from './job-chunks.js';
 import type { JobFailures } from './recovery.js';
 import type { Rejections } from './scheduling.js';
 
@@ -21,6 +22,8 @@ export class JobLedger implements Rejections, JobFailures {
   readonly counters = { done: 0, failed: 0, retried: 0, timedOut: 0, duplicates: 0, started: Date.now() };
   /** Results forwarded per second, over the last RATE_WINDOW_SECONDS. */
   private readonly rate = new RateMeter(RATE_WINDOW_SECONDS, this.counters.started);
+  /** Puts jobs back in their queue (set by the controller): those of a partial that could not be taken. */
+  requeue: (run: Run) => void = () => {};
 
   constructor(
     private readonly cluster: Cluster,
@@ -45,6 +48,14 @@ export class JobLedger implements Rejections, JobFailures {
     const counters = this.counters;
     const now = Date.now();
     for (let index = 0; index < input.count; index++) {
+      const kind = input.kind(index);
+      if (kind === RowKind.partial || kind === RowKind.covered) {
+        // A covered row is only ever read with the partial before it: one alone is stray, and dropped.
+        const end = kind === RowKind.partial ? partialGroupEnd(input, index) : index + 1;
+        this.partial(input, index, end, slot, rows);
+        index = end - 1;
+        continue;
+      }
       const id = input.job(index);
       const ok = input.ok(index);
       const runMs = input.runMs(index);
@@ -55,15 +66,22 @@ export class JobLedger implements Rejections, JobFailures {
         continue;
       }
       const job = id - chunk.first;
-      // For the usual result this takes the first run's first job: found at once, no search.
-      const dispatchedAt = (slot && takeFromInflight(slot, chunk, job)?.dispatchedAt) ?? now;
+      // For the usual result this takes the first run's first job: found at once, no search. A job
+      // folded before (its reducer threw, say) is taken from the folded ones.
+      const run = slot && (takeFromInflight(slot, chunk, job) ?? takeFolded(slot, chunk, job));
+      const dispatchedAt = run?.dispatchedAt ?? now;
       if (chunk.done[job]) {
         counters.duplicates++;
         continue;
       }
-      this.finish(chunk, job);
       const stats = chunk.stats;
       stats.avgRunMs = stats.avgRunMs === undefined ? runMs : stats.avgRunMs * 0.8 + runMs * 0.2;
+      if (kind === RowKind.folded) {
+        // Out of its window, still its job until a partial covers it. One from a worker given up on was requeued then.
+        if (run) holdFolded(slot!, chunk, job, dispatchedAt);
+        continue;
+      }
+      this.finish(chunk, job);
       if (ok) counters.done++;
       else counters.failed++;
       if (slot) ok ? slot.done++ : slot.failed++;
@@ -74,6 +92,27 @@ export class JobLedger implements Rejections, JobFailures {
     if (rows.count > 0 || out.length > 0) {
       const pid = slot?.pid ?? -1;
       this.sendToCaller(toCaller({ t: 'results', server: info.id, host: info.host, w, pid }, rows.bytes(), ...message.slice(2)));
+    }
+  }
+
+  /**
+   * A partial and its covered rows (`start` to `end - 1`): all its jobs are done, and forwarded, or
+   * none is. Those of a partial that cannot be taken whole go back to their queue.
+   */
+  private partial(input: WorkerRows, start: number, end: number, slot: WorkerSlot | undefined, rows: CallerRowWriter): void {
+    const jobs = input.kind(start) === RowKind.partial ? partialJobs(input, start, end, slot, (id) => this.chunks.find(id)) : undefined;
+    if (!jobs) {
+      this.counters.duplicates += end - start;
+      if (slot) for (const run of releaseFolded(input, start, end, slot, (id) => this.chunks.find(id))) this.requeue(run);
+      return;
+    }
+    for (let row = start; row < end; row++) {
+      const [chunk, job] = jobs[row - start]!;
+      const run = takeFolded(slot!, chunk, job);
+      this.finish(chunk, job);
+      this.counters.done++;
+      slot!.done++;
+      rows.forward(input, row, row, attemptsOf(chunk, job) + 1, run?.dispatchedAt ?? Date.now());
     }
   }
 

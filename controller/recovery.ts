@@ -65,6 +65,13 @@ export class Recovery {
    */
   workerLost(slot: WorkerSlot, cause: DownCause, description: string): void {
     this.scheduler.release(slot);
+    // Jobs folded into its accumulator ran well: their contributions died with it, so they run again, uncharged.
+    const folded = slot.folded.flatMap((run) => [...openParts(run)]);
+    slot.folded = [];
+    for (let i = folded.length - 1; i >= 0; i--) {
+      this.scheduler.requeueFront(folded[i]!);
+      this.counters.retried += folded[i]!.end - folded[i]!.start;
+    }
     const aboard = slot.inflight.flatMap((run) => [...openParts(run)]);
     slot.inflight = [];
     slot.inflightCount = 0;

@@ -132,7 +132,8 @@ export type CallerToController =
    * `values` and `offsets` as packValues makes them; `nbins` a uint32 per job (its binary frames), or empty when none has any.
    */
   /** `labels`: run only on servers carrying every one; `placementMs`: fail as unplaceable after this long with no such server. */
-  | { t: 'jobs'; first: number; count: number; fn: string; timeoutMs?: number; labels?: string[]; placementMs?: number; stream?: boolean }
+  /** `fold`: a mapReduce with `onServers`: each worker folds the values of the jobs it runs (see FoldTag). */
+  | { t: 'jobs'; first: number; count: number; fn: string; timeoutMs?: number; labels?: string[]; placementMs?: number; stream?: boolean; fold?: FoldTag }
   /** The caller has taken parts up to `n` of streaming job `job`: its worker may run up to the stream window past it (see STREAM_WINDOW). */
   | { t: 'credit'; job: number; n: number }
   /** [head, spec]: the DefinitionSpec as JSON in a frame of its own, since a source may be far longer than a head may be. */
@@ -234,7 +235,16 @@ export type Head = ControllerToServer | ServerToController | ControllerToCaller 
  * then, when the run has binary frames, a uint32 count per job and the frames]. `runs` is a JSON
  * list of JobRun; each run is jobs of consecutive ids, its values a slice of what the caller packed.
  */
-export type JobRun = [first: number, count: number, fn: string, timeoutMs: number, binaryFrames: number, stream?: 1];
+export type JobRun = [first: number, count: number, fn: string, timeoutMs: number, binaryFrames: number, stream?: 0 | 1, fold?: FoldTag];
+
+/**
+ * The jobs of a mapReduce with `onServers`: their worker folds each value into its accumulator for
+ * `key` (the reducer is the definition named `key`, the accumulator starts as a copy of the value
+ * pushed as `shared[key]`) and sends the accumulator as one partial result, covering the jobs it
+ * folded, when no job of the call has come for a moment, every `flushMs`, before it goes, and before
+ * a failure of one of them. The reducer's index argument is the job's id minus `base`.
+ */
+export type FoldTag = [key: string, base: number, flushMs: number];
 
 /**
  * Parts of a streaming job (sg.stream), worker → server → controller → caller, in batches:

@@ -22,8 +22,26 @@ export const WorkerRow = {
   version: 6,
   /** 1 when the value is plain JSON, 0 for a superjson tree (see EncodedValue). */
   plain: 7,
-  width: 8,
+  /** What the row says of its job: a RowKind. */
+  kind: 8,
+  width: 9,
 } as const;
+
+/**
+ * What a row says of its job. Jobs of a mapReduce with `onServers` are folded on their worker:
+ * each is acknowledged with a `folded` row (no value; the controller keeps it as the worker's, and
+ * the caller never sees it), and later completed by a `partial` row, whose value is the worker's
+ * accumulator, followed in the same message by a `covered` row (no value) for every other job
+ * that accumulator folded in. A partial and its covered rows stand or fall together.
+ */
+export const RowKind = {
+  /** A job's own value (or failure). */
+  result: 0,
+  folded: 1,
+  partial: 2,
+  covered: 3,
+} as const;
+export type RowKind = (typeof RowKind)[keyof typeof RowKind];
 
 /** The row the caller gets: where the value stands in the values frame, the worker's row, then the controller's columns. */
 export const CallerRow = {
@@ -38,6 +56,7 @@ export const CallerRow = {
   runMs: 1 + WorkerRow.runMs,
   version: 1 + WorkerRow.version,
   plain: 1 + WorkerRow.plain,
+  kind: 1 + WorkerRow.kind,
   /** How many times the job was sent to a worker, this run included. */
   attempts: 1 + WorkerRow.width,
   /** When the controller sent it to its worker (epoch ms). */
@@ -92,7 +111,7 @@ export class WorkerRowWriter extends RowWriter {
     super(WorkerRow.width, capacity);
   }
 
-  add(job: number, ok: boolean, binStart: number, binCount: number, startedAt: number, runMs: number, version: number, plain: boolean): void {
+  add(job: number, ok: boolean, binStart: number, binCount: number, startedAt: number, runMs: number, version: number, plain: boolean, kind: RowKind = RowKind.result): void {
     const at = this.next();
     const rows = this.rows;
     rows[at + WorkerRow.job] = job;
@@ -103,6 +122,7 @@ export class WorkerRowWriter extends RowWriter {
     rows[at + WorkerRow.runMs] = runMs;
     rows[at + WorkerRow.version] = version;
     rows[at + WorkerRow.plain] = plain ? 1 : 0;
+    rows[at + WorkerRow.kind] = kind;
   }
 }
 
@@ -161,6 +181,10 @@ export class WorkerRows {
   runMs(row: number): number {
     return this.data[row * WorkerRow.width + WorkerRow.runMs]!;
   }
+
+  kind(row: number): RowKind {
+    return this.data[row * WorkerRow.width + WorkerRow.kind]! as RowKind;
+  }
 }
 
 /** The rows as the caller reads them. */
@@ -203,6 +227,9 @@ export class CallerRows {
   }
   plain(row: number): boolean {
     return this.at(row, CallerRow.plain) === 1;
+  }
+  kind(row: number): RowKind {
+    return this.at(row, CallerRow.kind) as RowKind;
   }
   attempts(row: number): number {
     return this.at(row, CallerRow.attempts);

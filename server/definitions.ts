@@ -19,6 +19,8 @@ export interface Definition {
   fn: JobFunction;
   /** The controller's version of the definition; 0 for a preloaded function. */
   version: number;
+  /** While the modules it imports load: settles once they are in (`fn` then is the function itself), rejects if one failed. */
+  ready?: Promise<void>;
 }
 
 /** Accepts arrow functions, function declarations/expressions, async ones, and method shorthand. */
@@ -99,12 +101,15 @@ export class Definitions {
       let definition: Definition;
       try {
         const compiled = this.compile(controller, def);
-        const made: Definition = { fn: compiled.fn, version: def.version };
+        const made: Definition = { fn: compiled.fn, version: def.version, ready: compiled.ready };
         // Once its imports are in, its jobs call the function itself rather than a wrapper that waits.
         const direct = compiled.direct;
         if (direct)
           compiled.ready?.then(
-            () => void (made.fn = direct),
+            () => {
+              made.fn = direct;
+              made.ready = undefined;
+            },
             () => {},
           );
         definition = made;

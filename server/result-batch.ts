@@ -6,7 +6,7 @@
 import type { EncodedValue } from '../protocol/codec.js';
 import { RESULT_HOLD_MAX, RESULT_HOLD_MS } from '../protocol/flow-control.js';
 import type { OutputRow } from '../protocol/messages.js';
-import { WorkerRowWriter } from '../protocol/rows.js';
+import { RowKind, WorkerRowWriter } from '../protocol/rows.js';
 
 /** Results held are sent once there are this many... */
 export const FLUSH_MAX_RESULTS = RESULT_HOLD_MAX;
@@ -50,15 +50,27 @@ export class ResultHold {
   }
 
   /** Records a job's result: its row, value text and binary frames. */
-  add(controller: string, job: number, ok: boolean, encoded: EncodedValue, startedAt: number, runMs: number, version: number): void {
+  add(controller: string, job: number, ok: boolean, encoded: EncodedValue, startedAt: number, runMs: number, version: number, kind: RowKind = RowKind.result): void {
     // A large result goes in a message of its own rather than past the frame limit with the others.
     if (this.heldText > 0 && this.heldText + encoded.text.length > FLUSH_MAX_TEXT) this.flush();
     const batch = this.batchFor(controller);
-    batch.rows.add(job, ok, batch.bins.length, encoded.bins.length, startedAt, runMs, version, encoded.plain);
+    batch.rows.add(job, ok, batch.bins.length, encoded.bins.length, startedAt, runMs, version, encoded.plain, kind);
     this.heldResults++;
     this.heldText += encoded.text.length;
     batch.values.push(encoded.text);
     for (const bin of encoded.bins) batch.bins.push(bin);
+  }
+
+  /** A fold's partial for job `job` and a covered row for each of `covered`, in one message whatever their size (they stand or fall together). */
+  addGroup(controller: string, job: number, partial: EncodedValue, covered: readonly number[], startedAt: number, version: number): void {
+    this.add(controller, job, true, partial, startedAt, 0, version, RowKind.partial);
+    const batch = this.batchFor(controller);
+    for (const other of covered) {
+      batch.rows.add(other, true, batch.bins.length, 0, startedAt, 0, version, true, RowKind.covered);
+      batch.values.push('null');
+    }
+    this.heldResults += covered.length;
+    this.heldText += 4 * covered.length;
   }
 
   /** Console output a job wrote, sent with the next flush. */

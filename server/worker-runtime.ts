@@ -9,7 +9,7 @@ import type * as zmq from 'zeromq';
 // CURVE (node:crypto), which a worker never uses, and every worker start pays for what it loads.
 import { decodeParsed, describeError, encodeValue, NO_FRAMES, SerializationError, type EncodedValue } from '../protocol/codec.js';
 import { parseRun, readUint32s } from '../protocol/job-values.js';
-import { frames, joinJson, ProtocolError, readHead, readJson, type ServerToWorker, type DefinitionSpec, type JobRun, type WorkerToServer } from '../protocol/messages.js';
+import { frames, joinJson, ProtocolError, readHead, readJson, type ServerToWorker, type DefinitionSpec, type FoldTag, type JobRun, type WorkerToServer } from '../protocol/messages.js';
 import { MAX_MESSAGE_BYTES, Outbox, receiveLoop } from '../protocol/transport.js';
 import { Definitions } from './definitions.js';
 import { FairQueue } from './fair-queue.js';
@@ -17,6 +17,7 @@ import { WorkerShared } from './worker-shared.js';
 import { collectParts, isStreamable, StreamCredits } from './worker-stream.js';
 import { OutputCapture } from './output-capture.js';
 import { ResultHold, type ResultBatch } from './result-batch.js';
+import { isFoldTag, WorkerFolds } from './worker-fold.js';
 
 const RSS_CHECK_INTERVAL_MS = 10;
 /** How often a worker tells its server how long it ran each session's jobs. */
@@ -41,6 +42,8 @@ interface QueuedJob {
   timeoutMs: number;
   /** Its parts go to the caller as they come (sg.stream). */
   stream: boolean;
+  /** Its value is folded here (mapReduce onServers). */
+  fold: FoldTag | undefined;
 }
 
 export class WorkerRuntime {
@@ -53,6 +56,7 @@ export class WorkerRuntime {
   private readonly outbox: Outbox;
   private readonly capture: OutputCapture;
   private readonly hold: ResultHold;
+  private readonly folds: WorkerFolds;
   /** Jobs per controller, taken out in proportion to each one's weight (ring buffers inside: see FairQueue). */
   private readonly queue = new FairQueue<QueuedJob>();
   /** Milliseconds run per controller since the last usage report. */
@@ -82,6 +86,7 @@ export class WorkerRuntime {
     this.outbox = new Outbox(socket, (error) => process.stderr.write(`worker ${this.id}: send failed: ${error.message}\n`));
     this.capture = new OutputCapture(() => this.scheduleOutputFlush());
     this.hold = new ResultHold((controller, batch) => this.sendResults(controller, batch));
+    this.folds = new WorkerFolds(this.hold, this.definitions, this.shared, checkFrames);
   }
 
   /**
@@ -142,6 +147,7 @@ export class WorkerRuntime {
     this.definitions.forget(controller);
     this.queue.forget(controller);
     this.shared.forget(controller);
+    this.folds.drop(controller);
     this.hold.drop(controller);
   }
 
@@ -152,6 +158,7 @@ export class WorkerRuntime {
   private drain(): void {
     this.draining = true;
     this.queue.clear();
+    this.folds.cleared();
     if (!this.running) this.drained();
   }
 
@@ -170,12 +177,14 @@ export class WorkerRuntime {
 
   private retire(): void {
     this.retiring = true;
+    this.folds.flushAll();
     this.hold.flush();
     this.reportUsage();
     this.toServer({ t: 'retire', w: this.id });
   }
 
   private drained(): void {
+    this.folds.flushAll();
     this.hold.flush();
     this.reportUsage();
     this.toServer({ t: 'drained', w: this.id });
@@ -187,21 +196,22 @@ export class WorkerRuntime {
     let frame = 3;
     const jobs: QueuedJob[] = [];
     for (const run of runs) {
-      const [first, count, fn, timeoutMs, binaryFrames, stream] = Array.isArray(run) ? run : [];
-      if (!Number.isSafeInteger(first) || !Number.isInteger(count) || count! < 1 || typeof fn !== 'string' || typeof timeoutMs !== 'number' || !Number.isInteger(binaryFrames)) {
-        throw new ProtocolError('a job run must be [first id, count ≥ 1, function, timeout ms, binary frames]');
+      const [first, count, fn, timeoutMs, binaryFrames, stream, fold] = Array.isArray(run) ? run : [];
+      if (!Number.isSafeInteger(first) || !Number.isInteger(count) || count! < 1 || typeof fn !== 'string' || typeof timeoutMs !== 'number' || !Number.isInteger(binaryFrames) || !isFoldTag(fold)) {
+        throw new ProtocolError('a job run must be [first id, count ≥ 1, function, timeout ms, binary frames, stream?, fold?]');
       }
       const values = parseRun(message[frame++], count!);
       const nbins = binaryFrames! > 0 ? readUint32s(message[frame++], count!, 'binary frame counts') : undefined;
       for (let i = 0; i < count!; i++) {
         const n = nbins ? nbins[i]! : 0;
-        jobs.push({ controller, id: first! + i, fn, value: values[i], bins: n > 0 ? message.slice(frame, frame + n) : NO_FRAMES, timeoutMs, stream: stream === 1 });
+        jobs.push({ controller, id: first! + i, fn, value: values[i], bins: n > 0 ? message.slice(frame, frame + n) : NO_FRAMES, timeoutMs, stream: stream === 1, fold });
         frame += n;
       }
     }
     if (this.draining) return; // its server is stopping: the controller runs them elsewhere
     // Nothing is queued from a message that turns out malformed part way.
     for (const job of jobs) this.queue.push(job);
+    this.folds.busy(jobs);
     if (!this.running && !this.retiring) void this.runQueue();
   }
 
@@ -228,6 +238,8 @@ export class WorkerRuntime {
       this.capture.begin(job.id);
       try {
         if (!definition) throw this.definitions.unknownFunction(job.controller, job.fn);
+        const reducerReady = job.fold && this.folds.ready(job.controller, job.fold);
+        if (reducerReady) await reducerReady; // its imports are loading: its jobs fail if one cannot
         let value = definition.fn(...argumentsOf(job));
         if (job.stream || isStreamable(value)) {
           hold.flush(); // earlier results go before this job's parts
@@ -253,8 +265,10 @@ export class WorkerRuntime {
         this.retire();
         break;
       }
+      if (this.folds.size > 0) this.folds.flushDue(performance.now());
       if (this.overMemoryCeiling()) {
         this.retiring = true;
+        this.folds.flushAll();
         hold.flush();
         this.toServer({ t: 'recycle', w: this.id, rssMb: Math.round(process.memoryUsage.rss() / 1048576) });
         break;
@@ -268,6 +282,7 @@ export class WorkerRuntime {
     }
     this.running = false;
     if (this.draining) this.drained();
+    else this.folds.idle(() => this.hold.flush());
   }
 
   /** A streaming job's parts go out as they come, its result is how many; parts of a job not asked to stream make its result a list. */
@@ -286,14 +301,18 @@ export class WorkerRuntime {
   private record(job: QueuedJob, ok: boolean, value: unknown, startedAt: number, t0: number, version: number): void {
     this.lastJobEnd = performance.now();
     const runMs = this.lastJobEnd - t0;
-    let encoded: EncodedValue;
-    try {
-      encoded = checkFrames(job, encodeValue(value, 'result'));
-    } catch (error) {
-      ok = false;
-      encoded = encodeValue(describeError(error));
+    if (job.fold && ok) this.folds.fold(job.controller, job.id, job.fold, value, startedAt, runMs, version);
+    else {
+      if (job.fold) this.folds.failed(job.controller, job.fold); // its call's partial goes before its failure
+      let encoded: EncodedValue;
+      try {
+        encoded = checkFrames(job.id, encodeValue(value, 'result'));
+      } catch (error) {
+        ok = false;
+        encoded = encodeValue(describeError(error));
+      }
+      this.hold.add(job.controller, job.id, ok, encoded, startedAt, runMs, version);
     }
-    this.hold.add(job.controller, job.id, ok, encoded, startedAt, runMs, version);
     this.takeOutput(job);
     this.queue.charge(job.controller, runMs);
     this.usage.set(job.controller, (this.usage.get(job.controller) ?? 0) + runMs);
@@ -374,9 +393,9 @@ function argumentsOf(job: QueuedJob): unknown[] {
  * A frame over the links' limit would cost this worker its connection and the result with it: such
  * a result becomes a SerializationError instead. (UTF-8 takes at most 3 bytes a character.)
  */
-function checkFrames(job: QueuedJob, encoded: EncodedValue): EncodedValue {
+function checkFrames(job: number, encoded: EncodedValue): EncodedValue {
   let largest = encoded.text.length * 3 > MAX_MESSAGE_BYTES ? Buffer.byteLength(encoded.text) : 0;
   for (const bin of encoded.bins) largest = Math.max(largest, bin.byteLength);
   if (largest <= MAX_MESSAGE_BYTES) return encoded;
-  throw new SerializationError(`the result of job ${job.id} has a ${Math.round(largest / 1048576)} MB frame; one frame carries at most ${MAX_MESSAGE_BYTES / 1048576} MB`);
+  throw new SerializationError(`the result of job ${job} has a ${Math.round(largest / 1048576)} MB frame; one frame carries at most ${MAX_MESSAGE_BYTES / 1048576} MB`);
 }

@@ -42,6 +42,12 @@ export class WorkerShared {
     return values && `${name}#part` in values ? { value: values[name] } : undefined;
   }
 
+  /** What `controller` pushed as `name`, if anything. */
+  value(controller: string, name: string): { value: unknown } | undefined {
+    const values = this.byController.get(controller);
+    return values && name in values ? { value: values[name] } : undefined;
+  }
+
   forget(controller: string): void {
     this.byController.delete(controller);
     if (this.current === controller) this.current = undefined;

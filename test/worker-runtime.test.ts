@@ -13,7 +13,7 @@ import type { EncodedValue } from '../protocol/codec.js';
 import { CONTROLLER_WINDOW_MS, RESULT_HOLD_MS } from '../protocol/flow-control.js';
 import { packPlainValues, valuesOfRun } from '../protocol/job-values.js';
 import type { DefinitionSpec, OutputRow } from '../protocol/messages.js';
-import { WorkerRows } from '../protocol/rows.js';
+import { WorkerRow, WorkerRows } from '../protocol/rows.js';
 import { compileDefinition, Definitions } from '../server/definitions.js';
 import { FLUSH_MAX_RESULTS, FLUSH_MAX_TEXT, ResultHold, type ResultBatch } from '../server/result-batch.js';
 import { WorkerRuntime } from '../server/worker-runtime.js';
@@ -69,7 +69,7 @@ class Harness {
     for (let row = 0; row < parsed.count; row++) {
       received.jobs.push(parsed.job(row));
       received.ok.push(parsed.ok(row));
-      received.versions.push(parsed.data[row * 8 + 6]!);
+      received.versions.push(parsed.data[row * WorkerRow.width + WorkerRow.version]!);
     }
     received.values = JSON.parse(values!.toString());
     received.out = JSON.parse(out!.toString());
@@ -178,7 +178,7 @@ describe('ResultHold', () => {
   function hold() {
     let now = 1000;
     const sent: Array<[string, number[], string[]]> = [];
-    const rows = (batch: ResultBatch) => Array.from(new WorkerRows(Buffer.from(batch.rows.bytes())).data.filter((_, i) => i % 8 === 0));
+    const rows = (batch: ResultBatch) => Array.from(new WorkerRows(Buffer.from(batch.rows.bytes())).data.filter((_, i) => i % WorkerRow.width === WorkerRow.job));
     const results = new ResultHold(
       (controller, batch) => sent.push([controller, rows(batch), batch.values]),
       () => now,

@@ -36,6 +36,8 @@ export const METRICS: Metric[] = [
   { key: 'shared_per_job', label: "9. shared data: the 100 MB array in each of 100 jobs' arguments", format: (v) => `${v.toFixed(2)} s` },
   { key: 'stream_parts', label: '10. streaming: parts of one generator job (for await over sg.stream)', format: (v) => `${thousands(v)} parts/s` },
   { key: 'stream_map', label: '10. streaming: the same number of tiny jobs through map', format: (v) => `${thousands(v)} jobs/s` },
+  { key: 'reduce_caller', label: '11. mapReduce: 2,000 × 100 KB Float64Array summed in the caller', format: (v) => `${v.toFixed(2)} s` },
+  { key: 'reduce_servers', label: '11. mapReduce: the same, onServers (partials to the caller)', format: (v) => `${v.toFixed(2)} s` },
 ];
 
 export function formatFigure(metric: Metric, figure: Figure, referenceJobs?: number): string {

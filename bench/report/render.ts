@@ -7,14 +7,14 @@ import { formatFigure, METRICS, SYSTEM_LABELS, SYSTEMS, type System } from './me
 import type { TargetCheck } from './targets.js';
 
 /** The shared-data and streaming rows, measured on tsgather (and push/scatter on the Python systems) only. */
-const DATA_METRICS = ['shared_push', 'shared_per_job', 'stream_parts', 'stream_map'];
+const DATA_METRICS = ['shared_push', 'shared_per_job', 'stream_parts', 'stream_map', 'reduce_caller', 'reduce_servers'];
 
 /** Metrics a system has no counterpart for. */
 const NOT_APPLICABLE: Partial<Record<System, string[]>> = {
   raw: ['tiny_map', 'memory_controller', 'memory_caller', 'kernel_tiny', ...DATA_METRICS],
   relay: ['tiny_map', 'refresh', 'start', 'memory_controller', 'memory_caller', 'kernel_tiny', ...DATA_METRICS],
-  ipyparallel: ['memory_controller', 'memory_caller', 'kernel_tiny', 'shared_per_job', 'stream_parts', 'stream_map'],
-  dask: ['memory_controller', 'memory_caller', 'kernel_tiny', 'shared_per_job', 'stream_parts', 'stream_map'],
+  ipyparallel: ['memory_controller', 'memory_caller', 'kernel_tiny', 'shared_per_job', 'stream_parts', 'stream_map', 'reduce_caller', 'reduce_servers'],
+  dask: ['memory_controller', 'memory_caller', 'kernel_tiny', 'shared_per_job', 'stream_parts', 'stream_map', 'reduce_caller', 'reduce_servers'],
 };
 
 export function comparisonTable(figures: Record<System, SystemFigures>): string {
@@ -53,6 +53,7 @@ export function methodLine(config: BenchConfig): string {
     `all on ${config.workers} workers. tsgather and raw ZeroMQ: ${config.tinyJobs.toLocaleString('en')} tiny jobs and ${config.latencyJobs.toLocaleString('en')} round trips per run;`,
     `IPython Parallel and Dask: the job counts shown as n=.`,
     `Shared data: ${config.sharedRuns} push-once/per-job pair(s) after a warm-up (IPython Parallel and Dask: ${config.pythonRuns} run(s)), ${config.sharedJobs} jobs and a ${config.sharedBytes / 1e6} MB array per run;`,
-    `streaming: ${config.streamRuns} stream/map pair(s), ${config.streamParts.toLocaleString('en')} parts or jobs per run.`,
+    `streaming: ${config.streamRuns} stream/map pair(s), ${config.streamParts.toLocaleString('en')} parts or jobs per run;`,
+    `mapReduce: ${config.reduceRuns} caller-side/onServers pair(s) of ${config.reduceJobs.toLocaleString('en')} jobs returning ${config.reduceBytes / 1000} KB each.`,
   ].join(' ');
 }

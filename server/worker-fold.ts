@@ -1,0 +1,173 @@
+/**
+ * A worker's folds (mapReduce with `onServers`): the value of each job tagged with a FoldTag is
+ * folded into this worker's accumulator for its (controller, key) instead of being sent, and the
+ * job is acknowledged at once with a small `folded` row; the accumulator goes later as one partial
+ * result followed by a `covered` row for every other job it holds (see RowKind in protocol/rows.ts).
+ * A partial goes once the worker has had no job of its call queued for FOLD_IDLE_MS (the call has
+ * ended, most likely), once it is the call's flushMs old, before the worker goes, and before a
+ * failure of one of its call's jobs is sent.
+ */
+import { describeError, encodeValue, type EncodedValue } from '../protocol/codec.js';
+import type { FoldTag } from '../protocol/messages.js';
+import { RowKind } from '../protocol/rows.js';
+import type { Definitions } from './definitions.js';
+import type { ResultHold } from './result-batch.js';
+import type { WorkerShared } from './worker-shared.js';
+
+/** How long a worker waits with no job of a call queued before it sends the call's partial: the end of the call, most likely. */
+export const FOLD_IDLE_MS = 20;
+
+/** What a folded or covered row carries as its value: nothing. */
+const NOTHING: EncodedValue = { text: 'null', bins: [], plain: true };
+
+interface Partial {
+  controller: string;
+  accumulator: unknown;
+  /** The jobs folded in, in the order they ran. */
+  jobs: number[];
+  /** When it is due out (performance.now()): its call's flushMs after its first job was folded in. */
+  dueAt: number;
+  /** When its last job was folded in (performance.now()). */
+  lastAt: number;
+  /** When its first job started (epoch ms). */
+  startedAt: number;
+  version: number;
+}
+
+export class WorkerFolds {
+  /** By controller and key. */
+  private readonly partials = new Map<string, Partial>();
+  /** Jobs queued or running, by controller and key: a partial whose call has none left here goes soon. */
+  private readonly queued = new Map<string, number>();
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly hold: ResultHold,
+    private readonly definitions: Definitions,
+    /** Where the accumulator's initial value is: pushed as `shared[key]` by its controller. */
+    private readonly shared: WorkerShared,
+    /** Checks an encoded partial, or throws (a frame past the links' limit, say). */
+    private readonly check: (job: number, encoded: EncodedValue) => EncodedValue,
+  ) {}
+
+  /** While the reducer of `key` waits for the modules it imports: a promise to await before folding (it rejects if one failed). */
+  ready(controller: string, [key]: FoldTag): Promise<void> | undefined {
+    return this.definitions.lookup(controller, key)?.ready;
+  }
+
+  /**
+   * Folds job `job`'s value in and acknowledges it. A reducer that throws (or a fold that cannot
+   * start) fails this job and every job its accumulator held, with that error: nothing is lost silently.
+   */
+  fold(controller: string, job: number, [key, base, flushMs]: FoldTag, value: unknown, startedAt: number, runMs: number, version: number): void {
+    const id = `${controller}\u0000${key}`;
+    this.dequeued(id);
+    let partial = this.partials.get(id);
+    try {
+      const reducer = this.definitions.lookup(controller, key);
+      if (!reducer) throw this.definitions.unknownFunction(controller, key);
+      if (!partial) {
+        const initial = this.shared.value(controller, key);
+        if (!initial) throw new Error(`the initial value of fold '${key}' is not on this worker (its call has ended)`);
+        // A copy per partial: a reducer that adds into its accumulator in place must not change the initial value.
+        partial = { controller, accumulator: structuredClone(initial.value), jobs: [], dueAt: performance.now() + flushMs, lastAt: 0, startedAt, version };
+      }
+      const next = reducer.fn(partial.accumulator, value, job - base);
+      if (next && typeof (next as PromiseLike<unknown>).then === 'function') throw new TypeError('a reducer run on the servers (onServers) must return its accumulator, not a promise');
+      partial.accumulator = next;
+    } catch (error) {
+      this.partials.delete(id);
+      this.failAll(controller, [...(partial?.jobs ?? []), job], error, startedAt, runMs, version);
+      return;
+    }
+    if (partial.jobs.length === 0) this.partials.set(id, partial);
+    partial.jobs.push(job);
+    partial.lastAt = performance.now();
+    this.hold.add(controller, job, true, NOTHING, startedAt, runMs, version, RowKind.folded);
+  }
+
+  /** Job of `key` failed: the partial of its call, if any, goes before its failure. */
+  failed(controller: string, [key]: FoldTag): void {
+    const id = `${controller}\u0000${key}`;
+    this.dequeued(id);
+    const partial = this.partials.get(id);
+    if (partial) this.send(id, partial);
+  }
+
+  /** Sends every partial (the worker goes, or has been idle). */
+  flushAll(): void {
+    for (const [id, partial] of this.partials) this.send(id, partial);
+  }
+
+  /** Sends the partials due by `now`: flushMs old, or of a call with no job queued here for FOLD_IDLE_MS. */
+  flushDue(now: number): void {
+    for (const [id, partial] of this.partials) {
+      if (now >= partial.dueAt || (!this.queued.has(id) && now - partial.lastAt >= FOLD_IDLE_MS)) this.send(id, partial);
+    }
+  }
+
+  /** A controller's session ended: its partials go (its jobs are rerun elsewhere, or nobody waits for them). */
+  drop(controller: string): void {
+    for (const [id, partial] of this.partials) if (partial.controller === controller) this.partials.delete(id);
+    for (const id of this.queued.keys()) if (id.startsWith(`${controller}\u0000`)) this.queued.delete(id);
+  }
+
+  get size(): number {
+    return this.partials.size;
+  }
+
+  /** The queue ran dry: unless a job comes within FOLD_IDLE_MS, the partials go (`sent` then flushes what is held). */
+  idle(sent: () => void): void {
+    if (this.partials.size === 0) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      this.flushAll();
+      sent();
+    }, FOLD_IDLE_MS);
+  }
+
+  /** Jobs came: not idle any more; those of folds are counted as queued until they have run. */
+  busy(jobs: ReadonlyArray<{ controller: string; fold: FoldTag | undefined }>): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    for (const job of jobs) {
+      if (!job.fold) continue;
+      const id = `${job.controller}\u0000${job.fold[0]}`;
+      this.queued.set(id, (this.queued.get(id) ?? 0) + 1);
+    }
+  }
+
+  /** The queue was emptied (its server drains): nothing is queued. */
+  cleared(): void {
+    this.queued.clear();
+  }
+
+  private dequeued(id: string): void {
+    const left = (this.queued.get(id) ?? 1) - 1;
+    if (left > 0) this.queued.set(id, left);
+    else this.queued.delete(id);
+  }
+
+  private send(id: string, partial: Partial): void {
+    this.partials.delete(id);
+    const [first, ...rest] = partial.jobs;
+    let encoded: EncodedValue;
+    try {
+      encoded = this.check(first!, encodeValue(partial.accumulator, 'partial'));
+    } catch (error) {
+      return this.failAll(partial.controller, partial.jobs, error, partial.startedAt, 0, partial.version);
+    }
+    this.hold.addGroup(partial.controller, first!, encoded, rest, partial.startedAt, partial.version);
+  }
+
+  private failAll(controller: string, jobs: number[], error: unknown, startedAt: number, runMs: number, version: number): void {
+    const failure = encodeValue(describeError(error));
+    for (const job of jobs) this.hold.add(controller, job, false, failure, startedAt, runMs, version);
+  }
+}
+
+/** Whether a job run's fold element is absent or a FoldTag. */
+export function isFoldTag(fold: unknown): fold is FoldTag | undefined {
+  return fold === undefined || (Array.isArray(fold) && typeof fold[0] === 'string' && Number.isSafeInteger(fold[1]) && typeof fold[2] === 'number' && fold[2] >= 0);
+}
