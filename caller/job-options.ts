@@ -14,8 +14,8 @@ export interface RunSpec {
   placementMs?: number;
   /** Its parts come back as they are yielded (sg.stream). */
   stream?: boolean;
-  /** mapReduce onServers: its workers fold the values with the definition named `key` (see FoldTag). */
-  fold?: { key: string; flushMs: number };
+  /** mapReduce onServers: its workers fold the values with the definition named `key` (see FoldTag); `offset`: the index of the call's first item among all the items (a batch of an iterable). */
+  fold?: { key: string; flushMs: number; offset?: number };
 }
 
 export function runSpecOf(options: JobOptions, defaults: SpawnOptions): RunSpec {

@@ -107,7 +107,7 @@ export class JobOutbox {
       if (labels) head.labels = labels;
       if (placementMs !== undefined) head.placementMs = placementMs;
       if (chunk.spec.stream) head.stream = true;
-      if (chunk.spec.fold) head.fold = [chunk.spec.fold.key, chunk.base, chunk.spec.fold.flushMs];
+      if (chunk.spec.fold) head.fold = [chunk.spec.fold.key, chunk.base - (chunk.spec.fold.offset ?? 0), chunk.spec.fold.flushMs];
       this.outbox.post([
         ...frames(head),
         values,

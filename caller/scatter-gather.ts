@@ -125,13 +125,31 @@ export class ScatterGather extends PoolCore {
    * failure earliest in input order, a job's or the reducer's. With `onServers`, each worker folds
    * the values of its jobs first and the caller combines their partials (see MapReduceOptions).
    */
-  async mapReduce<A, V = unknown>(name: string, items: JobItem[], reducer: (accumulator: A, value: V, index: number) => A, initial: A, options?: MapReduceOptions<A>): Promise<A> {
+  async mapReduce<A, V = unknown>(name: string, items: JobItem[] | ItemSource, reducer: (accumulator: A, value: V, index: number) => A, initial: A, options?: MapReduceOptions<A>): Promise<A> {
+    const room = (n: number) => this.waitForRoom(Math.min(n, this.maxQueued));
     if (options?.onServers) {
-      const pool = { claiming: this.claiming, define: this.define.bind(this), push: this.push.bind(this), drop: this.drop.bind(this) };
+      const pool = { claiming: this.claiming, define: this.define.bind(this), push: this.push.bind(this), drop: this.drop.bind(this), room };
       return reduceOnServers(pool, name, items, reducer, initial, options);
     }
-    const [result] = await claim<A>(this.claiming, 'mapReduce', name, items, options, (resolve, reject) => reduceClaim(items.length, reducer, initial, resolve, reject));
-    return items.length === 0 ? initial : (result as A);
+    if (isItemStream(items)) {
+      // One call per batch, each folding into the one accumulator.
+      let accumulator = initial;
+      let next = 0;
+      await overBatches(items, room, async (batch) => {
+        const offset = next;
+        next += batch.length;
+        const into = (_: null, value: V, index: number) => {
+          accumulator = reducer(accumulator, value, offset + index);
+          return null;
+        };
+        await claim<null>(this.claiming, 'mapReduce', name, batch, options, (resolve, reject) => reduceClaim(batch.length, into, null, resolve, reject));
+        return [];
+      });
+      return accumulator;
+    }
+    const list = items as JobItem[]; // isItemStream is false for arrays, but an array is an iterable too
+    const [result] = await claim<A>(this.claiming, 'mapReduce', name, list, options, (resolve, reject) => reduceClaim(list.length, reducer, initial, resolve, reject));
+    return list.length === 0 ? initial : (result as A);
   }
 
   /**

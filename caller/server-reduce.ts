@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { claim, type ClaimingPool } from './claims.js';
 import { CaptureError } from './definition-capture.js';
+import { overBatches, type ItemSource } from './item-stream.js';
 import { reduceClaim } from './pending.js';
 import type { DefineOptions, JobItem, MapReduceOptions } from './types.js';
 
@@ -17,6 +18,8 @@ export interface ReducingPool {
   define(name: string, fn: (...args: never[]) => unknown, options: DefineOptions): Promise<number>;
   push(name: string, value: unknown): Promise<number>;
   drop(name: string): Promise<boolean>;
+  /** Resolves once `n` more jobs fit under maxQueued (for items from an iterable). */
+  room(n: number): Promise<void>;
 }
 
 /** How often a worker sends its partial by default (ms): what a lost worker's accumulator costs to rerun, at most. */
@@ -30,7 +33,7 @@ let keys = 0;
 export async function reduceOnServers<A, V>(
   pool: ReducingPool,
   name: string,
-  items: JobItem[],
+  items: JobItem[] | ItemSource,
   reducer: (accumulator: A, value: V, index: number) => A,
   initial: A,
   options: MapReduceOptions<A>,
@@ -41,8 +44,7 @@ export async function reduceOnServers<A, V>(
   const flushMs = options.foldFlushMs ?? DEFAULT_FOLD_FLUSH_MS;
   if (typeof flushMs !== 'number' || !(flushMs >= 0) || !Number.isFinite(flushMs)) throw new TypeError(`mapReduce(): 'foldFlushMs' must be a number of ms ≥ 0 (got ${String(flushMs)})`);
   pool.claiming.assertRunning();
-  if (!Array.isArray(items)) throw new TypeError(`mapReduce('${name}', items): items must be an array of [args, kwargs?]`);
-  if (items.length === 0) return initial;
+  if (Array.isArray(items) && items.length === 0) return initial;
   const free = freeKeys.get(pool.claiming) ?? [];
   freeKeys.set(pool.claiming, free);
   const key = free.pop() ?? `mapReduce.fold.${tag}.${++keys}`;
@@ -56,12 +58,15 @@ export async function reduceOnServers<A, V>(
         throw error;
       });
     await pool.push(key, initial);
-    const [result] = await claim<A>(pool.claiming, 'mapReduce', name, items, options, (resolve, reject) => reduceClaim(items.length, reducer, initial, resolve, reject, combine), {
-      key,
-      flushMs: Math.ceil(flushMs),
-    });
+    const fold = (batch: JobItem[], offset: number) =>
+      claim<A>(pool.claiming, 'mapReduce', name, batch, options, (resolve, reject) => reduceClaim(batch.length, reducer, initial, resolve, reject, combine), {
+        key,
+        flushMs: Math.ceil(flushMs),
+        offset,
+      }).then(([result]) => result as A);
+    const result = Array.isArray(items) ? await fold(items, 0) : await foldBatches(items, pool.room, fold, combine, initial);
     reusable = true;
-    return result as A;
+    return result;
   } catch (error) {
     // Every job answered (a failure settles a claim only once all are in): no worker folds under the key any more.
     reusable = !options.signal?.aborted;
@@ -70,4 +75,25 @@ export async function reduceOnServers<A, V>(
     await pool.drop(key).catch(() => false);
     if (reusable) free.push(key);
   }
+}
+
+/** Items from an iterable: each batch folded on the servers as its own call, under the same key; the caller combines the batches' results as they come. */
+async function foldBatches<A>(
+  items: ItemSource,
+  room: (n: number) => Promise<void>,
+  fold: (batch: JobItem[], offset: number) => Promise<A>,
+  combine: (accumulator: A, partial: A, index: number) => A,
+  initial: A,
+): Promise<A> {
+  let accumulator = initial;
+  let next = 0;
+  let combined = 0;
+  await overBatches(items, room, async (batch) => {
+    const offset = next;
+    next += batch.length;
+    const partial = await fold(batch, offset); // awaited first: batches run at once, and each folds into the accumulator as it is then
+    accumulator = combine(accumulator, partial, combined++);
+    return [];
+  });
+  return accumulator;
 }

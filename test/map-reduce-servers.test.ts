@@ -97,6 +97,17 @@ describe('mapReduce onServers', () => {
     assert.ok(!status.shared.some((value) => value.name.startsWith('mapReduce.fold.')), 'the initial value is dropped from the workers once the call is done');
   });
 
+  test('items from an async generator: read as room comes, folded on the servers, each index once', async () => {
+    async function* squares(n: number) {
+      for (let i = 0; i < n; i++) yield [[i]] as [number[]];
+    }
+    const n = 5_000; // several batches of 1,024
+    assert.equal(await sg.mapReduce('square', squares(n), add, 0, { onServers: true }), ((n - 1) * n * (2 * n - 1)) / 6);
+    const matches = await sg.mapReduce<number, number>('square', squares(n), (count, value, index) => count + (value === index * index ? 1 : 1e9), 0, { onServers: true, combine: add });
+    assert.equal(matches, n, "each value's index among all the items, across batches");
+    assert.equal(await sg.mapReduce('square', squares(0), add, 42, { onServers: true }), 42, 'no items: the initial value');
+  });
+
   test("a call's partials go once its jobs stop coming, while the workers stay busy with other jobs", async () => {
     const busy = sg.map('tick', items(3000));
     await ticking(20);

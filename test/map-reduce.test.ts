@@ -101,6 +101,33 @@ test('map and mapResults take items from an async iterable, read only as room co
   }
 });
 
+test('items from an async generator: folded as they come, each index once, a failure earliest in input order', async () => {
+  const n = 5_000; // several batches of 1,024
+  let read = 0;
+  async function* numbers(count: number) {
+    for (let i = 0; i < count; i++, read++) yield [[i]] as [number[]];
+  }
+  const seen = new Set<number>();
+  const sum = await sg.mapReduce<number, number>(
+    'square',
+    numbers(n),
+    (total, value, index) => {
+      assert.equal(value, index * index, "the reducer gets each value's index among all the items");
+      seen.add(index);
+      return total + value;
+    },
+    0,
+  );
+  assert.equal(sum, ((n - 1) * n * (2 * n - 1)) / 6);
+  assert.equal(seen.size, n);
+  assert.equal(read, n);
+  await assert.rejects(
+    sg.mapReduce('fragile', numbers(2_000), (total: number, value: number) => total + value, 0),
+    (error: Error) => error.message.includes('no 7'),
+  );
+  assert.equal(await sg.mapReduce('square', numbers(0), (total: number) => total + 1, 42), 42, 'no items: the initial value');
+});
+
 test('results().reduce folds every addJob result, failures included, once each', async () => {
   sg.addJob('fragile', items(1_000));
   const folded = await sg.results().reduce(
