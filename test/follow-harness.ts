@@ -101,7 +101,9 @@ export function useServers(): void {
   beforeEach(async () => {
     dir = path.join(root, `gate-${++tests}`);
     fs.mkdirSync(dir);
-    sg = await spawnScatterGather([early.endpoint], { base: home, echo: false, progress: false });
+    // ?workers=2: start-up waits for both of early's workers (without it, for the first only), so
+    // that scatter splits over both.
+    sg = await spawnScatterGather([`${early.endpoint}?workers=2`], { base: home, echo: false, progress: false });
   });
   afterEach(() => sg.close());
 }
