@@ -16,7 +16,7 @@ export interface JobResult<T = unknown> {
   /** The function's name, and which version of its definition ran (0 = preloaded by the server). */
   fn: string;
   version: number;
-  /** 1 on the first try; more when the job was rerun after its worker died. */
+  /** 1 on the first try; more when the job was rerun after its worker died under it. Reruns the job is not to blame for (a refresh, a server that left or drained) are not counted. */
   attempts: number;
   worker: { server: string; host: string; id: number; pid: number };
   /** Epoch milliseconds, and the run time on the worker. Read when asked for (a getter): a spread or structuredClone leaves it out; toJSON() has it. */

@@ -18,6 +18,8 @@ export function untilReady(sg: ScatterGather, { servers, embeddedWorkers, timeou
     const urlServer = new Map<string, string>();
     /** How many workers each server said it has; a server may grant fewer than a URL asked for. */
     const grantedByServer = new Map<string, number>();
+    /** How many were up when it joined: a running server's workers, all announced at once, so a scatter right after start-up splits over all of them. */
+    const upByServer = new Map<string, number>();
     let controllerReady = false;
     let embeddedServer: string | undefined;
     /** Why a server's security handshake keeps failing, by endpoint: said if it never comes up. */
@@ -26,7 +28,7 @@ export function untilReady(sg: ScatterGather, { servers, embeddedWorkers, timeou
       if (!controllerReady) return;
       const urlsUp = servers.every(({ url, workers }) => {
         const id = urlServer.get(url);
-        return id !== undefined && (workersByServer.get(id) ?? 0) >= Math.min(workers ?? 1, grantedByServer.get(id) ?? Infinity);
+        return id !== undefined && (workersByServer.get(id) ?? 0) >= Math.min(workers ?? Math.max(1, upByServer.get(id) ?? 0), grantedByServer.get(id) ?? Infinity);
       });
       const embeddedUp = embeddedWorkers === undefined || (embeddedServer !== undefined && (workersByServer.get(embeddedServer) ?? 0) >= embeddedWorkers);
       if (urlsUp && embeddedUp) finish();
@@ -35,6 +37,7 @@ export function untilReady(sg: ScatterGather, { servers, embeddedWorkers, timeou
       if (kind === 'server-up') {
         const url = detail.url as string | undefined;
         if (typeof detail.workers === 'number') grantedByServer.set(detail.server as string, detail.workers);
+        if (typeof detail.up === 'number') upByServer.set(detail.server as string, detail.up);
         if (url) urlServer.set(parseServerUrl(url).endpoint, detail.server as string);
         else embeddedServer ??= detail.server as string;
       } else if (kind === 'worker-up') {

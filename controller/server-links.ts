@@ -200,6 +200,7 @@ export class ServerLinks {
           head.v,
           head.server,
           Number.isInteger(head.size) ? head.size : undefined,
+          Array.isArray(head.workers) ? head.workers.length : 0,
           typeof head.maxFrame === 'number' && head.maxFrame > 0 ? head.maxFrame : MAX_MESSAGE_BYTES,
           head.shared === true,
         );
@@ -222,7 +223,7 @@ export class ServerLinks {
     if (head.t === 'results' && link.known) this.session.lateResults(link.known, head.w, message);
   }
 
-  private welcome(link: ServerLink, version: number, info: ServerInfo, workers: number | undefined, maxFrame: number, shared: boolean): void {
+  private welcome(link: ServerLink, version: number, info: ServerInfo, workers: number | undefined, up: number, maxFrame: number, shared: boolean): void {
     if (typeof info !== 'object' || info === null || typeof info.id !== 'string' || typeof info.host !== 'string' || !Array.isArray(info.functions)) {
       throw new ProtocolError('welcome without a valid server description');
     }
@@ -238,7 +239,7 @@ export class ServerLinks {
     link.complaints = 0;
     link.refused = undefined;
     this.options.log('info', 'server joined', { server: info.id, url: link.url });
-    this.session.event('server-up', { server: info.id, host: info.host, url: link.url, workers });
+    this.session.event('server-up', { server: info.id, host: info.host, url: link.url, workers, up });
   }
 
   /** Pings each server in session and gives up on one silent too long; greets again the dialled ones not yet in session. */

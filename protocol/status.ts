@@ -93,7 +93,8 @@ type Detail<T> = T & { [field: string]: unknown };
 
 /** Every event the pool emits as `sg.on('event', ({ kind, detail }) => …)`, by kind. */
 export type ControllerEvent =
-  | { kind: 'server-up'; detail: Detail<Place & { url?: string; workers?: number }> }
+  /** `workers`: how many the server runs for this controller; `up`: how many of them were up when it joined. */
+  | { kind: 'server-up'; detail: Detail<Place & { url?: string; workers?: number; up?: number }> }
   | { kind: 'server-down'; detail: Detail<Place & { reason: string }> }
   | { kind: 'server-refused'; detail: Detail<{ url?: string; server?: string; reason?: string }> }
   | { kind: 'server-handshake-failed'; detail: Detail<{ url?: string; reason?: string }> }
