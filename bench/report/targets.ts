@@ -37,6 +37,8 @@ export const SHARED_RATIO_TARGET = 20;
  * one message each gave 0.02–0.05×; in batches, 0.7–1.4× on 2 loaded cores (docs/benchmarks.md).
  */
 export const STREAM_RATIO_TARGET = 0.3;
+/** mapReduce of 2,000 results of 100 KB: folding on the workers first against in the caller (every result crossing three hops). */
+export const REDUCE_RATIO_TARGET = 2;
 
 export function checkTargets(figures: Figures, workers: number): TargetCheck[] {
   const { tsgather: t, raw, ipyparallel: ipp, dask } = figures;
@@ -113,6 +115,12 @@ export function checkTargets(figures: Figures, workers: number): TargetCheck[] {
       `streaming, one generator job ≥ ${STREAM_RATIO_TARGET}× tiny jobs through map`,
       value(t.stream_vs_map),
       (v) => v >= STREAM_RATIO_TARGET,
+      (v) => `${times(v)} (median of paired runs)`,
+    ),
+    check(
+      `mapReduce onServers ≥ ${REDUCE_RATIO_TARGET}× faster than in the caller (100 KB results)`,
+      value(t.reduce_ratio),
+      (v) => v >= REDUCE_RATIO_TARGET,
       (v) => `${times(v)} (median of paired runs)`,
     ),
   ];
