@@ -75,6 +75,16 @@ describe('mapReduce onServers', () => {
     });
   }
 
+  /** Starts a server named `name` with `workers` workers (and these flags), connects it, and waits for its first worker. */
+  async function joinServer(name: string, workers: number, ...flags: string[]): Promise<RunningServer> {
+    const server = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', String(workers), '--spare-workers', '0', '--name', name, ...flags, '--log-level', 'error']);
+    servers.push(server);
+    const up = nextEvent(sg, 'worker-up', (detail) => detail.server === name);
+    await sg.connect(server.endpoint);
+    await up;
+    return server;
+  }
+
   test('gives the caller-side answer, a sum and a Float64Array histogram, with far fewer results to the caller', async () => {
     assert.equal(await sg.mapReduce('square', items(10_000), add, 0, { onServers: true }), await sg.mapReduce('square', items(10_000), add, 0));
     const addInto = (into: Float64Array, h: Float64Array) => {
@@ -229,11 +239,7 @@ describe('mapReduce onServers', () => {
   });
 
   test('a server that vanishes mid-call: its folded jobs run again elsewhere', async () => {
-    const doomed = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '2', '--spare-workers', '0', '--name', 'doomed', '--log-level', 'error']);
-    servers.push(doomed);
-    const up = nextEvent(sg, 'worker-up', (detail) => detail.server === 'doomed');
-    await sg.connect(doomed.endpoint);
-    await up;
+    const doomed = await joinServer('doomed', 2);
     const n = 4000;
     const busy = ticking(60, 'doomed');
     const call = sg.mapReduce('tick', items(n), add, 0, { onServers: true, foldFlushMs: 60_000 });
@@ -245,11 +251,7 @@ describe('mapReduce onServers', () => {
   });
 
   test('a server stopped mid-call sends its partials as its workers drain: no folded job runs again', async () => {
-    const leaving = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '2', '--spare-workers', '0', '--name', 'leaving', '--log-level', 'error']);
-    servers.push(leaving);
-    const up = nextEvent(sg, 'worker-up', (detail) => detail.server === 'leaving');
-    await sg.connect(leaving.endpoint);
-    await up;
+    const leaving = await joinServer('leaving', 2);
     const n = 4000;
     const retried = (await sg.status()).retried;
     const busy = ticking(60, 'leaving');
@@ -263,11 +265,7 @@ describe('mapReduce onServers', () => {
   });
 
   test('labels: the fold runs only on servers carrying them, and the reducer is defined only there', async () => {
-    const labelled = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--spare-workers', '0', '--name', 'tagged', '--label', 'fold', '--log-level', 'error']);
-    servers.push(labelled);
-    const up = nextEvent(sg, 'worker-up', (detail) => detail.server === 'tagged');
-    await sg.connect(labelled.endpoint);
-    await up;
+    await joinServer('tagged', 1, '--label', 'fold');
     const where = new Set<string>();
     const listener = (output: JobOutput) => where.add(output.server);
     sg.on('output', listener);
