@@ -16,7 +16,7 @@ before(async () => {
 after(() => server.stop());
 
 test('a running server: every one of its workers is there once spawnScatterGather resolves', async () => {
-  // The race it closes was lost about one start in five: ten starts find it most times.
+  // With the old rule the race was lost at the first or second start, three runs out of three.
   for (let start = 0; start < 10; start++) {
     const sg = await spawnScatterGather([server.endpoint], { echo: false, progress: false });
     try {
