@@ -133,7 +133,7 @@ export class WorkerRuntime {
       case 'drop':
         return this.shared.drop(controller, String(head.name));
       case 'credit':
-        return this.credits.credit(Number(head.job), Number(head.n));
+        return this.credits.credit(controller, Number(head.job), Number(head.n));
       case 'session':
         if (!(typeof head.weight === 'number' && head.weight > 0 && Number.isFinite(head.weight))) throw new ProtocolError('a session weight must be a number > 0');
         return this.queue.setWeight(controller, head.weight);
@@ -291,6 +291,7 @@ export class WorkerRuntime {
     if (!job.stream) return isStreamable(awaited) ? collectParts(awaited) : awaited;
     const parts = isStreamable(awaited) ? awaited : [awaited];
     return this.credits.stream(
+      job.controller,
       job.id,
       parts,
       (batch) => this.outbox.post([job.controller, ...frames({ t: 'parts', w: this.id, job: job.id, n: batch.n, count: batch.count }, batch.values, ...batch.rest)]),

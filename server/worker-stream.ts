@@ -113,14 +113,18 @@ class JobWindow {
   }
 }
 
-export class StreamCredits {
-  private readonly windows = new Map<number, JobWindow>();
-  private waiting: { job: number; resolve: () => void } | undefined;
+/** A job's key: every controller numbers its jobs from 1, so two sessions sharing a server have the same job ids. */
+const keyOf = (controller: string, job: number) => `${controller}\0${job}`;
 
-  /** The caller has taken `n` parts of `job`. */
-  credit(job: number, n: number): void {
-    if (!this.windows.get(job)?.credit(n)) return;
-    if (this.waiting?.job === job) {
+export class StreamCredits {
+  private readonly windows = new Map<string, JobWindow>();
+  private waiting: { key: string; resolve: () => void } | undefined;
+
+  /** The caller of `controller` has taken `n` parts of its `job`. */
+  credit(controller: string, job: number, n: number): void {
+    const key = keyOf(controller, job);
+    if (!this.windows.get(key)?.credit(n)) return;
+    if (this.waiting?.key === key) {
       const { resolve } = this.waiting;
       this.waiting = undefined;
       resolve();
@@ -132,9 +136,10 @@ export class StreamCredits {
    * is used up, and for `sent` (the batches handed on) after each full batch; returns how many
    * parts it sent. Parts yielded before a failure are sent before the failure is thrown.
    */
-  async stream(job: number, parts: Parts, send: (batch: PartBatch) => void, sent: () => Promise<void>): Promise<number> {
+  async stream(controller: string, job: number, parts: Parts, send: (batch: PartBatch) => void, sent: () => Promise<void>): Promise<number> {
+    const key = keyOf(controller, job);
     const window = new JobWindow();
-    this.windows.set(job, window);
+    this.windows.set(key, window);
     const batch = new BatchBuilder();
     let immediate: NodeJS.Immediate | undefined;
     /** When the worker was done with the part before. */
@@ -152,7 +157,7 @@ export class StreamCredits {
       for await (const part of parts as AsyncIterable<unknown>) {
         while (!window.room(batch.bytes)) {
           flush();
-          await new Promise<void>((resolve) => (this.waiting = { job, resolve }));
+          await new Promise<void>((resolve) => (this.waiting = { key, resolve }));
         }
         if (window.stopped) break; // its reader stopped: leaving the loop ends the generator (return())
         const alone = batch.count === 0 && performance.now() - doneAt > LONE_PART_GAP_MS;
@@ -173,7 +178,7 @@ export class StreamCredits {
       if (window.stopped)
         batch.take(); // nobody reads them
       else flush();
-      this.windows.delete(job);
+      this.windows.delete(key);
       this.waiting = undefined;
     }
   }

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnScatterGather, STREAM_WINDOW, type JobPart, type ScatterGather } from '../caller/index.js';
-import { BATCH_BYTES, BATCH_PARTS } from '../server/worker-stream.js';
+import { STREAM_STOPPED } from '../protocol/index.js';
+import { BATCH_BYTES, BATCH_PARTS, StreamCredits, type PartBatch } from '../server/worker-stream.js';
 import { startServer, type RunningServer } from './helpers.js';
 
 const COUNT = `async function* (n) { for (let i = 0; i < n; i++) yield { i, at: Date.now() }; }`;
@@ -217,3 +218,67 @@ describe('sg.stream through a server', () => {
     checkBinaryParts(await collect(sg.stream('binary', [300, 1000])), 300, 1000);
   });
 });
+
+describe('two sessions sharing a server stream jobs with the same ids', () => {
+  test("a worker's stream credits: session A stopping its job 1 does not end session B's job 1", async () => {
+    const credits = new StreamCredits();
+    const total = STREAM_WINDOW + 10;
+    let sent = 0;
+    let windowFull: () => void = () => {};
+    const full = new Promise<void>((resolve) => (windowFull = resolve));
+    const send = (batch: PartBatch) => {
+      assert.equal(batch.n, sent, 'batches in order');
+      sent += batch.count;
+      if (sent >= STREAM_WINDOW) windowFull();
+    };
+    const numbers = function* () {
+      for (let i = 0; i < total; i++) yield i;
+    };
+    const result = credits.stream('B', 1, numbers(), send, async () => {});
+    await full; // B's window is full: it waits for B's credit
+    credits.credit('A', 1, STREAM_STOPPED); // A's reader stopped its own job 1
+    credits.credit('A', 1, total);
+    assert.equal(sent, STREAM_WINDOW, "A's credit gave B no room");
+    credits.credit('B', 1, STREAM_WINDOW);
+    assert.equal(await result, total);
+    assert.equal(sent, total);
+  });
+
+  describe('through one server with one worker', () => {
+    let server: RunningServer;
+    let a: ScatterGather;
+    let b: ScatterGather;
+    before(async () => {
+      server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--log-level', 'error']);
+      [a, b] = await Promise.all([spawnScatterGather([server.endpoint], { echo: false, progress: false }), spawnScatterGather([server.endpoint], { echo: false, progress: false })]);
+      await a.define('one', `async function* () { yield 'only'; }`);
+      await b.define('paced', `async function* (n) { for (let i = 0; i < n; i++) { if (i % 100 === 0) await new Promise((resolve) => setTimeout(resolve, 1)); yield i; } }`);
+    });
+    after(async () => {
+      await Promise.all([a.close(), b.close()]);
+      await server.stop();
+    });
+
+    test("A's stop after its last part never ends B's stream of the same job id", async () => {
+      const n = 3000;
+      for (let round = 0; round < 10; round++) {
+        // Each round both sessions add one job, so their job ids stay the same; B's runs right after A's.
+        const first = firstPartThenStop(a);
+        const read = collect(b.stream<number>('paced', [n]));
+        assert.equal(await first, 'only');
+        const parts = await read;
+        assert.equal(parts.length, n, `round ${round}: B got ${parts.length} of its ${n} parts`);
+        assert.ok(
+          parts.every((part, i) => part === i),
+          `round ${round}: B's parts in order`,
+        );
+      }
+    });
+  });
+});
+
+/** The first part of A's one-part stream, its reader stopping right after it (a break). */
+async function firstPartThenStop(a: ScatterGather): Promise<unknown> {
+  for await (const part of a.stream('one', [])) return part;
+  assert.fail('no part');
+}
