@@ -100,6 +100,7 @@ export class Streams {
     private readonly pool: ClaimingPool,
     private readonly sendCredit: (job: number, n: number) => void,
     private readonly emitPart: (part: JobPart) => void,
+    private readonly listenerFailed: (job: number, n: number, error: unknown) => void,
   ) {}
 
   /** A batch of parts from the controller (see PartsHead). */
@@ -114,11 +115,32 @@ export class Streams {
     stream.arrived(head.n, decodeParts(head, message), partsBytes(message[1]!, message.slice(3)));
   }
 
-  /** Parts of a job added with `{ stream: true }` (no reader here): each a 'part' event, credited as emitted. */
+  /**
+   * Parts of a job added with `{ stream: true }` (no reader here): each a 'part' event, credited as
+   * emitted. A listener that throws does not cost the other parts of the batch, nor the credit the
+   * job needs to go on: its error is reported as a 'part-listener-error' event.
+   */
   private emitted(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): void {
-    const values = decodeParts(head, message);
-    for (let i = 0; i < values.length; i++) this.emitPart({ job: head.job, n: head.n + i, value: values[i] });
-    this.sendCredit(head.job, head.n + head.count);
+    try {
+      const values = decodeParts(head, message);
+      for (let i = 0; i < values.length; i++) {
+        try {
+          this.emitPart({ job: head.job, n: head.n + i, value: values[i] });
+        } catch (error) {
+          this.reportListenerError(head.job, head.n + i, error);
+        }
+      }
+    } finally {
+      this.sendCredit(head.job, head.n + head.count);
+    }
+  }
+
+  private reportListenerError(job: number, n: number, error: unknown): void {
+    try {
+      this.listenerFailed(job, n, error);
+    } catch {
+      // An 'event' listener threw as well: the parts still go on.
+    }
   }
 
   /** Queues the job and reads its parts as they come. */

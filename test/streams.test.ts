@@ -186,6 +186,34 @@ describe('sg.stream on the embedded cluster', () => {
     }
   });
 
+  test("a 'part' listener that throws loses no other part, and its job still completes", async () => {
+    const n = 10_000; // past two windows: the job needs the credit of the batch that threw
+    const seen: number[] = [];
+    const errors: unknown[] = [];
+    const onPart = ({ n: i }: JobPart) => {
+      seen.push(i);
+      if (i === 5) throw new Error('listener fails on part 5');
+    };
+    const onEvent = (event: { kind: string; detail: unknown }) => {
+      if (event.kind === 'part-listener-error') errors.push(event.detail);
+    };
+    sg.on('part', onPart);
+    sg.on('event', onEvent);
+    try {
+      const [id] = sg.addJob('count', [[[n]]], { stream: true });
+      const [result] = await withinSeconds(30, sg.waitForResult({ all: true }));
+      assert.deepEqual([result!.id, result!.value], [id, n]);
+      assert.deepEqual(
+        seen,
+        Array.from({ length: n }, (_, i) => i),
+      );
+      assert.deepEqual(errors, [{ job: id, n: 5, error: 'listener fails on part 5' }]);
+    } finally {
+      sg.off('part', onPart);
+      sg.off('event', onEvent);
+    }
+  });
+
   test("through map, a generator's parts are its result, as a list", async () => {
     const [parts] = await sg.map<Array<{ i: number }>>('count', [[[3]]]);
     assert.deepEqual(
