@@ -28,12 +28,12 @@ const PACED = `async function* (dir, rounds, burst) {
     while (!fs.existsSync(dir + '/' + r)) await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }`;
-/** Yields 0 … n-1; the first run kills its worker at part `crashAt`, once the reader has the part before it. */
-const CRASHING = `async function* (dir, n, crashAt) {
+/** Yields 0 … n-1 (a rerun 0 … rerunN-1); the first run kills its worker at part `crashAt`, once the reader has the part before it. */
+const CRASHING = `async function* (dir, n, crashAt, rerunN = n) {
   const fs = require('node:fs');
   const first = !fs.existsSync(dir + '/runs');
   fs.appendFileSync(dir + '/runs', 'x');
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < (first ? n : rerunN); i++) {
     if (first && i === crashAt) {
       while (!fs.existsSync(dir + '/seen')) await new Promise((resolve) => setTimeout(resolve, 2));
       process.kill(process.pid, 'SIGKILL');
@@ -151,6 +151,23 @@ describe('sg.stream flow', () => {
     assert.deepEqual(
       parts,
       Array.from({ length: n }, (_, i) => i),
+    );
+  });
+
+  test('a rerun that yields fewer parts than were given: the reader gets them, then an error, not a quiet end', async () => {
+    const crash = path.join(dir, 'shrink');
+    fs.mkdirSync(crash);
+    const parts: number[] = [];
+    const read = (async () => {
+      for await (const part of sg.stream<number>('crashing', [crash, 20, 10, 5])) {
+        parts.push(part);
+        if (part === 9) fs.writeFileSync(path.join(crash, 'seen'), '');
+      }
+    })();
+    await assert.rejects(within(read, 60_000, 'the stream did not end after its worker died'), /yielded 5 parts, but 10 came/);
+    assert.deepEqual(
+      parts,
+      Array.from({ length: 10 }, (_, i) => i),
     );
   });
 });
