@@ -134,7 +134,8 @@ export class StreamCredits {
   /**
    * Sends the parts of `parts` in batches through `send`, waiting for credit whenever the window
    * is used up, and for `sent` (the batches handed on) after each full batch; returns how many
-   * parts it sent. Parts yielded before a failure are sent before the failure is thrown.
+   * parts it sent (after a stop, not those gathered into the batch it dropped). Parts yielded
+   * before a failure are sent before the failure is thrown.
    */
   async stream(controller: string, job: number, parts: Parts, send: (batch: PartBatch) => void, sent: () => Promise<void>): Promise<number> {
     const key = keyOf(controller, job);
@@ -144,12 +145,15 @@ export class StreamCredits {
     let immediate: NodeJS.Immediate | undefined;
     /** When the worker was done with the part before. */
     let doneAt = Number.NEGATIVE_INFINITY;
+    /** Parts handed to `send`. */
+    let sentParts = 0;
     const flush = () => {
       if (immediate) clearImmediate(immediate);
       immediate = undefined;
       if (batch.count === 0) return;
       const out = batch.take();
       window.sent(out.n + out.count, partsBytes(out.values, out.rest.slice(1)));
+      sentParts = out.n + out.count;
       send(out);
     };
     let n = 0;
@@ -173,7 +177,6 @@ export class StreamCredits {
         } else immediate ??= setImmediate(flush);
         doneAt = performance.now();
       }
-      return n;
     } finally {
       if (window.stopped)
         batch.take(); // nobody reads them
@@ -181,6 +184,7 @@ export class StreamCredits {
       this.windows.delete(key);
       this.waiting = undefined;
     }
+    return sentParts;
   }
 }
 

@@ -272,6 +272,20 @@ describe('two sessions sharing a server stream jobs with the same ids', () => {
     assert.equal(sent, total);
   });
 
+  test("after a stop, a worker's job result counts the parts sent, not those dropped with the stop", async () => {
+    const credits = new StreamCredits();
+    let sent = 0;
+    const send = (batch: PartBatch) => (sent += batch.count);
+    const parts = function* () {
+      for (let i = 0; i < 100; i++) yield i; // back to back: all but the first gathered into one batch
+      credits.credit('A', 1, STREAM_STOPPED); // the reader stops before that batch went
+      yield 100;
+    };
+    const result = await credits.stream('A', 1, parts(), send, async () => {});
+    assert.ok(sent < 100, `the stop came before the gathered parts went (${sent} sent)`);
+    assert.equal(result, sent);
+  });
+
   describe('through one server with one worker', () => {
     let server: RunningServer;
     let a: ScatterGather;
