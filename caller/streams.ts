@@ -4,7 +4,7 @@
  * parts, STREAM_WINDOW_BYTES bytes) ahead of what this reader has taken, and taking half of either
  * sends the controller credit for more. The job's result (how many parts) ends the stream.
  */
-import { decodeParsed, describeError, partsBytes, ProtocolError, readJson, readUint32s, STREAM_STOPPED, STREAM_WINDOW, STREAM_WINDOW_BYTES, type ControllerToCaller } from '../protocol/index.js';
+import { decodeParts, describeError, partsBytes, ProtocolError, STREAM_STOPPED, STREAM_WINDOW, STREAM_WINDOW_BYTES, type ControllerToCaller } from '../protocol/index.js';
 import { encodeItems, jobArguments } from './job-encoding.js';
 import type { ClaimingPool } from './claims.js';
 import { runSpecOf } from './job-options.js';
@@ -85,24 +85,6 @@ class JobStream {
     this.credit(STREAM_STOPPED);
     this.end(error);
   }
-}
-
-/** The parts of a parts message, decoded: [head, values], or [head, values, kinds, ...binary frames]. */
-function decodeParts(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): unknown[] {
-  const { count } = head;
-  const values = readJson<unknown[]>(message[1], 'parts');
-  if (!Array.isArray(values) || values.length !== count) throw new ProtocolError(`parts frame of job ${head.job} does not hold its ${count} parts`);
-  const kindsFrame = message[2];
-  if (!kindsFrame || kindsFrame.length === 0) return values; // every part plain JSON, no binary frames
-  const kinds = readUint32s(kindsFrame, count, 'part kinds');
-  let frame = 3;
-  for (let i = 0; i < count; i++) {
-    const bins = kinds[i]! >>> 1;
-    if (frame + bins > message.length) throw new ProtocolError(`parts of job ${head.job} lack binary frames`);
-    values[i] = decodeParsed(values[i], (kinds[i]! & 1) === 1, message.slice(frame, frame + bins));
-    frame += bins;
-  }
-  return values;
 }
 
 export class Streams {

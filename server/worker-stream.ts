@@ -10,6 +10,7 @@
  */
 import { encodeValue, type EncodedValue } from '../protocol/codec.js';
 import { partsBytes, STREAM_STOPPED, STREAM_WINDOW, STREAM_WINDOW_BYTES } from '../protocol/messages.js';
+import { encodeParts, type EncodedParts } from '../protocol/stream-parts.js';
 
 type Parts = AsyncIterable<unknown> | Iterable<unknown>;
 
@@ -25,14 +26,10 @@ export const BATCH_BYTES = 1024 * 1024;
 const LONE_PART_GAP_MS = 0.05;
 
 /** One batch of parts, as its message carries it (see PartsHead). */
-export interface PartBatch {
+export interface PartBatch extends EncodedParts {
   /** Number of its first part. */
   n: number;
   count: number;
-  /** The parts' texts as one JSON array, in UTF-8. */
-  values: Buffer;
-  /** The frames after `values`: none when every part is plain without binary frames, else the kinds (a uint32 per part: binary frames × 2, + 1 when plain), then the binary frames. */
-  rest: Uint8Array[];
 }
 
 export function isStreamable(value: unknown): value is Parts {
@@ -41,37 +38,23 @@ export function isStreamable(value: unknown): value is Parts {
 
 /** Parts being gathered into the next batch. */
 class BatchBuilder {
-  private texts: string[] = [];
-  private kinds: number[] = [];
-  private bins: Uint8Array[] = [];
-  private simple = true;
+  private parts: EncodedValue[] = [];
   first = 0;
   bytes = 0;
 
   get count(): number {
-    return this.texts.length;
+    return this.parts.length;
   }
 
   add(part: EncodedValue, size: number): void {
-    this.texts.push(part.text);
-    this.kinds.push(part.bins.length * 2 + (part.plain ? 1 : 0));
-    for (const bin of part.bins) this.bins.push(bin);
-    if (!part.plain || part.bins.length > 0) this.simple = false;
+    this.parts.push(part);
     this.bytes += size;
   }
 
   take(): PartBatch {
-    const batch: PartBatch = {
-      n: this.first,
-      count: this.texts.length,
-      values: Buffer.from(`[${this.texts.join(',')}]`, 'utf8'),
-      rest: this.simple ? [] : [new Uint8Array(Uint32Array.from(this.kinds).buffer), ...this.bins],
-    };
-    this.first += this.texts.length;
-    this.texts = [];
-    this.kinds = [];
-    this.bins = [];
-    this.simple = true;
+    const batch: PartBatch = { n: this.first, count: this.parts.length, ...encodeParts(this.parts) };
+    this.first += this.parts.length;
+    this.parts = [];
     this.bytes = 0;
     return batch;
   }
