@@ -207,6 +207,21 @@ function peer(
   return { send, close: () => socket.close() };
 }
 
+/** A server that dials in to a controller and, for w 1, answers its first 'jobs' with `onJobs`; `onCredit` hears the credits it gets. */
+function rogueServer(endpoint: string, onJobs: (send: (...frames: Array<string | Buffer>) => void) => void, onCredit: (n: number) => void = () => {}): { close: () => void } {
+  const info = { id: 'rogue', host: 'rogue', pid: process.pid, functions: [] };
+  const rogue = peer(endpoint, (head, _frames, send) => {
+    if (head.t === 'hello') {
+      send(JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, server: info, workers: [], size: 1 }));
+      send(JSON.stringify({ t: 'worker-up', w: 1, pid: process.pid, functions: [] }));
+    } else if (head.t === 'ping') send(JSON.stringify({ t: 'pong', n: head.n }));
+    else if (head.t === 'jobs') onJobs(send);
+    else if (head.t === 'credit') onCredit(head.n as number);
+  });
+  rogue.send(JSON.stringify({ t: 'join', v: PROTOCOL_VERSION, server: info }));
+  return rogue;
+}
+
 describe('malformed stream numbers from a greeted peer are refused with a clear error', () => {
   test('a worker refuses a credit whose job or n is not a whole number (n ≥ 0): its stderr says so', async () => {
     const server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--log-level', 'error']);
@@ -242,33 +257,53 @@ describe('malformed stream numbers from a greeted peer are refused with a clear 
 
   test('a controller drops parts whose n or count is not a whole number (n ≥ 0, count ≥ 1): the reader never sees them', async () => {
     const sg = await spawnScatterGather([], { embedded: false, listen: 'tcp://127.0.0.1:0', echo: false, progress: false });
-    // A server that dials in and, given the stream's job, answers with bad parts heads, then good ones.
-    const rogue = peer(sg.listenAddress!, (head, _frames, send) => {
-      if (head.t === 'hello') {
-        const info = { id: 'rogue', host: 'rogue', pid: process.pid, functions: [] };
-        send(JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, server: info, workers: [], size: 1 }));
-        send(JSON.stringify({ t: 'worker-up', w: 1, pid: process.pid, functions: [] }));
-      } else if (head.t === 'ping') send(JSON.stringify({ t: 'pong', n: head.n }));
-      else if (head.t === 'jobs') {
-        const job = 1; // this pool's first job
-        for (const [n, count] of [
-          ['x', 1],
-          [-1, 1],
-          [null, 1],
-          [0.5, 1],
-          [0, 0],
-          [0, 'one'],
-        ])
-          send(JSON.stringify({ t: 'parts', w: 1, job, n, count }), JSON.stringify(['bad']));
-        send(JSON.stringify({ t: 'parts', w: 1, job, n: 0, count: 2 }), JSON.stringify(['a', 'b']));
-      }
+    // Given the stream's job (this pool's first), it answers with bad parts heads, then good ones.
+    const rogue = rogueServer(sg.listenAddress!, (send) => {
+      for (const [n, count] of [
+        ['x', 1],
+        [-1, 1],
+        [null, 1],
+        [0.5, 1],
+        [0, 0],
+        [0, 'one'],
+      ])
+        send(JSON.stringify({ t: 'parts', w: 1, job: 1, n, count }), JSON.stringify(['bad']));
+      send(JSON.stringify({ t: 'parts', w: 1, job: 1, n: 0, count: 2 }), JSON.stringify(['a', 'b']));
     });
-    rogue.send(JSON.stringify({ t: 'join', v: PROTOCOL_VERSION, server: { id: 'rogue', host: 'rogue', pid: process.pid, functions: [] } }));
     try {
       await sg.define('parts', `async function* () { yield 'a'; yield 'b'; }`);
       const parts: unknown[] = [];
       for await (const part of sg.stream('parts', [])) if (parts.push(part) === 2) break;
       assert.deepEqual(parts, ['a', 'b']);
+    } finally {
+      rogue.close();
+      await sg.close();
+    }
+  });
+
+  test('parts the caller cannot read end the stream with an error after the parts before, and stop the job', async () => {
+    const sg = await spawnScatterGather([], { embedded: false, listen: 'tcp://127.0.0.1:0', echo: false, progress: false });
+    const credits: number[] = [];
+    // Part 0, then a batch whose values frame does not hold the count its head says.
+    const rogue = rogueServer(
+      sg.listenAddress!,
+      (send) => {
+        send(JSON.stringify({ t: 'parts', w: 1, job: 1, n: 0, count: 1 }), JSON.stringify(['a']));
+        send(JSON.stringify({ t: 'parts', w: 1, job: 1, n: 1, count: 2 }), JSON.stringify(['b']));
+      },
+      (n) => credits.push(n),
+    );
+    try {
+      await sg.define('parts', `async function* () { yield 'a'; yield 'b'; yield 'c'; }`);
+      const parts: unknown[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const part of sg.stream('parts', [])) parts.push(part);
+        })(),
+        /parts 1 to 2 of streamed job 1 could not be read: parts frame of job 1 does not hold its 2 parts/,
+      );
+      assert.deepEqual(parts, ['a']);
+      await waitUntil(() => credits.includes(2 ** 31), 15_000, 'the job told to stop (STREAM_STOPPED)');
     } finally {
       rogue.close();
       await sg.close();
