@@ -7,7 +7,7 @@
 import type * as zmq from 'zeromq';
 import { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
-import { frames, Outbox, type Frames } from '../protocol/index.js';
+import { describeError, frames, Outbox, type Frames } from '../protocol/index.js';
 import { dispatchFromController } from './controller-messages.js';
 import { KEEP_ALIVE_EVENTS, type ScatterGatherEvents } from './pool-events.js';
 import type { RunSpec } from './job-options.js';
@@ -78,6 +78,7 @@ export abstract class PoolCore extends EventEmitter<ScatterGatherEvents> {
       this.claiming,
       (job, n) => outbox.post(frames({ t: 'credit', job, n })),
       (part) => this.emit('part', part),
+      (job, n, error) => this.emit('event', { kind: 'part-listener-error', detail: { job, n, error: describeError(error).message } }),
     );
     const outbox = new Outbox(socket);
     this.jobs = new JobOutbox(outbox);

@@ -4,7 +4,7 @@
  * parts, STREAM_WINDOW_BYTES bytes) ahead of what this reader has taken, and taking half of either
  * sends the controller credit for more. The job's result (how many parts) ends the stream.
  */
-import { decodeParsed, partsBytes, ProtocolError, readJson, readUint32s, STREAM_STOPPED, STREAM_WINDOW, STREAM_WINDOW_BYTES, type ControllerToCaller } from '../protocol/index.js';
+import { decodeParts, describeError, partsBytes, ProtocolError, STREAM_STOPPED, STREAM_WINDOW, STREAM_WINDOW_BYTES, type ControllerToCaller } from '../protocol/index.js';
 import { encodeItems, jobArguments } from './job-encoding.js';
 import type { ClaimingPool } from './claims.js';
 import { runSpecOf } from './job-options.js';
@@ -68,29 +68,23 @@ class JobStream {
     return part;
   }
 
+  /** The stream ends, with `error` if it failed; a stream ended by an error keeps that error. */
   end(error?: Error): void {
+    if (this.ended && this.error) return;
     this.ended = true;
     this.error = error;
     this.wake?.();
   }
-}
 
-/** The parts of a parts message, decoded: [head, values], or [head, values, kinds, ...binary frames]. */
-function decodeParts(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): unknown[] {
-  const { count } = head;
-  const values = readJson<unknown[]>(message[1], 'parts');
-  if (!Array.isArray(values) || values.length !== count) throw new ProtocolError(`parts frame of job ${head.job} does not hold its ${count} parts`);
-  const kindsFrame = message[2];
-  if (!kindsFrame || kindsFrame.length === 0) return values; // every part plain JSON, no binary frames
-  const kinds = readUint32s(kindsFrame, count, 'part kinds');
-  let frame = 3;
-  for (let i = 0; i < count; i++) {
-    const bins = kinds[i]! >>> 1;
-    if (frame + bins > message.length) throw new ProtocolError(`parts of job ${head.job} lack binary frames`);
-    values[i] = decodeParsed(values[i], (kinds[i]! & 1) === 1, message.slice(frame, frame + bins));
-    frame += bins;
+  /**
+   * A batch could not be read: the reader gets the parts before it, then `error`, and the worker is
+   * told to stop (a stream with a hole in it must not end as if whole).
+   */
+  fail(error: Error): void {
+    this.stopped = true;
+    this.credit(STREAM_STOPPED);
+    this.end(error);
   }
-  return values;
 }
 
 export class Streams {
@@ -100,6 +94,7 @@ export class Streams {
     private readonly pool: ClaimingPool,
     private readonly sendCredit: (job: number, n: number) => void,
     private readonly emitPart: (part: JobPart) => void,
+    private readonly listenerFailed: (job: number, n: number, error: unknown) => void,
   ) {}
 
   /** A batch of parts from the controller (see PartsHead). */
@@ -111,14 +106,41 @@ export class Streams {
       if (head.n === 0) this.sendCredit(head.job, STREAM_STOPPED);
       return;
     }
-    stream.arrived(head.n, decodeParts(head, message), partsBytes(message[1]!, message.slice(3)));
+    let values: unknown[];
+    try {
+      values = decodeParts(head, message);
+    } catch (error) {
+      return stream.fail(new ProtocolError(`parts ${head.n} to ${head.n + head.count - 1} of streamed job ${head.job} could not be read: ${describeError(error).message}`));
+    }
+    stream.arrived(head.n, values, partsBytes(message[1]!, message.slice(3)));
   }
 
-  /** Parts of a job added with `{ stream: true }` (no reader here): each a 'part' event, credited as emitted. */
+  /**
+   * Parts of a job added with `{ stream: true }` (no reader here): each a 'part' event, credited as
+   * emitted. A listener that throws does not cost the other parts of the batch, nor the credit the
+   * job needs to go on: its error is reported as a 'part-listener-error' event.
+   */
   private emitted(head: Extract<ControllerToCaller, { t: 'parts' }>, message: Buffer[]): void {
-    const values = decodeParts(head, message);
-    for (let i = 0; i < values.length; i++) this.emitPart({ job: head.job, n: head.n + i, value: values[i] });
-    this.sendCredit(head.job, head.n + head.count);
+    try {
+      const values = decodeParts(head, message);
+      for (let i = 0; i < values.length; i++) {
+        try {
+          this.emitPart({ job: head.job, n: head.n + i, value: values[i] });
+        } catch (error) {
+          this.reportListenerError(head.job, head.n + i, error);
+        }
+      }
+    } finally {
+      this.sendCredit(head.job, head.n + head.count);
+    }
+  }
+
+  private reportListenerError(job: number, n: number, error: unknown): void {
+    try {
+      this.listenerFailed(job, n, error);
+    } catch {
+      // An 'event' listener threw as well: the parts still go on.
+    }
   }
 
   /** Queues the job and reads its parts as they come. */
@@ -131,7 +153,11 @@ export class Streams {
     const stream = new JobStream((n) => this.sendCredit(job, n));
     await pool.feed(name, encodeItems(name, items), { ...runSpecOf(options, pool.options), stream: true }, (segment) => {
       job = segment.first;
-      segment.claim = streamClaim(stream, () => this.byJob.delete(job));
+      segment.claim = streamClaim(
+        stream,
+        () => job,
+        () => this.byJob.delete(job),
+      );
       pool.ledger.unclaimed -= 1;
       this.byJob.set(job, stream);
     });
@@ -149,18 +175,17 @@ export class Streams {
         stream.wake = undefined;
       }
     } finally {
-      if (stream.ended) this.byJob.delete(job);
-      else {
+      if (!stream.ended) {
         // Stopped early: the worker ends the generator at its next yield (its result then ends this stream's record).
         stream.stopped = true;
         this.sendCredit(job, STREAM_STOPPED);
-      }
+      } else if (!stream.stopped) this.byJob.delete(job); // else it failed before its result came: the result ends the record
     }
   }
 }
 
 /** The job's result ends the stream: a failure is thrown by the reader after the parts before it. */
-function streamClaim(stream: JobStream, settled: () => void): Claim {
+function streamClaim(stream: JobStream, job: () => number, settled: () => void): Claim {
   return {
     results: undefined,
     values: new Array<unknown>(1),
@@ -169,8 +194,14 @@ function streamClaim(stream: JobStream, settled: () => void): Claim {
     open: 1,
     failed: 0,
     settle: (claim) => {
-      stream.end(claim.failure?.error);
+      stream.end(claim.failure?.error ?? missingParts(job(), stream, claim.values![0]));
       if (stream.stopped) settled();
     },
   };
+}
+
+/** A stream that ended whole (its reader still reading) got as many parts as the job's result says it yielded; else the error saying so. */
+function missingParts(job: number, stream: JobStream, count: unknown): Error | undefined {
+  if (stream.stopped || count === stream.received) return undefined;
+  return new Error(`streamed job ${job} ended saying it yielded ${String(count)} parts, but ${stream.received} came: its parts were lost, or a rerun yielded other parts`);
 }

@@ -7,6 +7,7 @@
 import * as zmq from 'zeromq';
 import {
   describeError,
+  checkCredit,
   linkOptions,
   toCaller,
   Outbox,
@@ -107,8 +108,10 @@ export async function runController(launch: ControllerLaunch, level: LogLevel, e
         session?.defined(spec.name, spec.version);
         return reply(head.id, true, spec.version);
       }
-      case 'credit':
-        return controller.credit(head.job, head.n);
+      case 'credit': {
+        const { job, n } = checkCredit(head.job, head.n);
+        return controller.credit(job, n);
+      }
       case 'put':
         if (controller.scattered.has(head.name)) return reply(head.id, false, undefined, `'${head.name}' is scattered (sg.scatter): drop it before pushing under that name`);
         try {

@@ -9,6 +9,7 @@
 import {
   ProtocolError,
   checkOffsets,
+  checkPartsHead,
   readUint32s,
   textFrame,
   toCaller,
@@ -139,6 +140,7 @@ export class Controller {
       case 'command-done':
         return this.commandDone(head.id, server);
       case 'parts': {
+        checkPartsHead(head); // a NaN n would break the caller's count of parts already given
         // Parts of a job already answered (a rerun's, say) are late: the caller has them or never will.
         const chunk = this.ledger.chunks.find(head.job);
         if (!chunk || chunk.done[head.job - chunk.first]) return;

@@ -251,7 +251,8 @@ export type FoldTag = [key: string, base: number, flushMs: number];
  * [head, values, kinds, ...binary frames]. The batch holds parts `n` to `n + count - 1` (numbered
  * from 0 in the order yielded). `values` is the parts' encoded texts as one JSON array; `kinds` is
  * left out when every part is plain JSON without binary frames, else a uint32 per part: its number
- * of binary frames times 2, plus 1 when it is plain. The binary frames follow, part by part.
+ * of binary frames times 2, plus 1 when it is plain. The binary frames follow, part by part
+ * (encodeParts and decodeParts, stream-parts.ts).
  */
 export interface PartsHead {
   t: 'parts';

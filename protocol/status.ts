@@ -107,6 +107,8 @@ export type ControllerEvent =
   | { kind: 'embedded-server-failed'; detail: Detail<{ reason: string }> }
   | { kind: 'controller-failed'; detail: Detail<{ reason: string }> }
   | { kind: 'caller-message-error'; detail: Detail<{ reason: string }> }
+  /** A 'part' listener threw on part `n` of `job`: the other parts were still emitted, the job goes on. */
+  | { kind: 'part-listener-error'; detail: Detail<{ job: number; n: number; error: string }> }
   /** A message from the controller the caller could not read. */
   | { kind: 'bad-message'; detail: Detail<{ error: string }> };
 

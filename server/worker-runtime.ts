@@ -11,6 +11,7 @@ import { decodeParsed, describeError, encodeValue, NO_FRAMES, SerializationError
 import { parseRun, readUint32s } from '../protocol/job-values.js';
 import { frames, joinJson, ProtocolError, readHead, readJson, type ServerToWorker, type DefinitionSpec, type FoldTag, type JobRun, type WorkerToServer } from '../protocol/messages.js';
 import { MAX_MESSAGE_BYTES, Outbox, receiveLoop } from '../protocol/transport.js';
+import { checkCredit } from '../protocol/stream-parts.js';
 import { Definitions } from './definitions.js';
 import { FairQueue } from './fair-queue.js';
 import { WorkerShared } from './worker-shared.js';
@@ -132,8 +133,10 @@ export class WorkerRuntime {
         return this.collect(controller, head.id, String(head.name));
       case 'drop':
         return this.shared.drop(controller, String(head.name));
-      case 'credit':
-        return this.credits.credit(Number(head.job), Number(head.n));
+      case 'credit': {
+        const { job, n } = checkCredit(head.job, head.n);
+        return this.credits.credit(controller, job, n);
+      }
       case 'session':
         if (!(typeof head.weight === 'number' && head.weight > 0 && Number.isFinite(head.weight))) throw new ProtocolError('a session weight must be a number > 0');
         return this.queue.setWeight(controller, head.weight);
@@ -291,6 +294,7 @@ export class WorkerRuntime {
     if (!job.stream) return isStreamable(awaited) ? collectParts(awaited) : awaited;
     const parts = isStreamable(awaited) ? awaited : [awaited];
     return this.credits.stream(
+      job.controller,
       job.id,
       parts,
       (batch) => this.outbox.post([job.controller, ...frames({ t: 'parts', w: this.id, job: job.id, n: batch.n, count: batch.count }, batch.values, ...batch.rest)]),

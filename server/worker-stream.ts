@@ -10,6 +10,7 @@
  */
 import { encodeValue, type EncodedValue } from '../protocol/codec.js';
 import { partsBytes, STREAM_STOPPED, STREAM_WINDOW, STREAM_WINDOW_BYTES } from '../protocol/messages.js';
+import { encodeParts, type EncodedParts } from '../protocol/stream-parts.js';
 
 type Parts = AsyncIterable<unknown> | Iterable<unknown>;
 
@@ -25,14 +26,10 @@ export const BATCH_BYTES = 1024 * 1024;
 const LONE_PART_GAP_MS = 0.05;
 
 /** One batch of parts, as its message carries it (see PartsHead). */
-export interface PartBatch {
+export interface PartBatch extends EncodedParts {
   /** Number of its first part. */
   n: number;
   count: number;
-  /** The parts' texts as one JSON array, in UTF-8. */
-  values: Buffer;
-  /** The frames after `values`: none when every part is plain without binary frames, else the kinds (a uint32 per part: binary frames × 2, + 1 when plain), then the binary frames. */
-  rest: Uint8Array[];
 }
 
 export function isStreamable(value: unknown): value is Parts {
@@ -41,37 +38,23 @@ export function isStreamable(value: unknown): value is Parts {
 
 /** Parts being gathered into the next batch. */
 class BatchBuilder {
-  private texts: string[] = [];
-  private kinds: number[] = [];
-  private bins: Uint8Array[] = [];
-  private simple = true;
+  private parts: EncodedValue[] = [];
   first = 0;
   bytes = 0;
 
   get count(): number {
-    return this.texts.length;
+    return this.parts.length;
   }
 
   add(part: EncodedValue, size: number): void {
-    this.texts.push(part.text);
-    this.kinds.push(part.bins.length * 2 + (part.plain ? 1 : 0));
-    for (const bin of part.bins) this.bins.push(bin);
-    if (!part.plain || part.bins.length > 0) this.simple = false;
+    this.parts.push(part);
     this.bytes += size;
   }
 
   take(): PartBatch {
-    const batch: PartBatch = {
-      n: this.first,
-      count: this.texts.length,
-      values: Buffer.from(`[${this.texts.join(',')}]`, 'utf8'),
-      rest: this.simple ? [] : [new Uint8Array(Uint32Array.from(this.kinds).buffer), ...this.bins],
-    };
-    this.first += this.texts.length;
-    this.texts = [];
-    this.kinds = [];
-    this.bins = [];
-    this.simple = true;
+    const batch: PartBatch = { n: this.first, count: this.parts.length, ...encodeParts(this.parts) };
+    this.first += this.parts.length;
+    this.parts = [];
     this.bytes = 0;
     return batch;
   }
@@ -113,14 +96,18 @@ class JobWindow {
   }
 }
 
-export class StreamCredits {
-  private readonly windows = new Map<number, JobWindow>();
-  private waiting: { job: number; resolve: () => void } | undefined;
+/** A job's key: every controller numbers its jobs from 1, so two sessions sharing a server have the same job ids. */
+const keyOf = (controller: string, job: number) => `${controller}\0${job}`;
 
-  /** The caller has taken `n` parts of `job`. */
-  credit(job: number, n: number): void {
-    if (!this.windows.get(job)?.credit(n)) return;
-    if (this.waiting?.job === job) {
+export class StreamCredits {
+  private readonly windows = new Map<string, JobWindow>();
+  private waiting: { key: string; resolve: () => void } | undefined;
+
+  /** The caller of `controller` has taken `n` parts of its `job`. */
+  credit(controller: string, job: number, n: number): void {
+    const key = keyOf(controller, job);
+    if (!this.windows.get(key)?.credit(n)) return;
+    if (this.waiting?.key === key) {
       const { resolve } = this.waiting;
       this.waiting = undefined;
       resolve();
@@ -130,21 +117,26 @@ export class StreamCredits {
   /**
    * Sends the parts of `parts` in batches through `send`, waiting for credit whenever the window
    * is used up, and for `sent` (the batches handed on) after each full batch; returns how many
-   * parts it sent. Parts yielded before a failure are sent before the failure is thrown.
+   * parts it sent (after a stop, not those gathered into the batch it dropped). Parts yielded
+   * before a failure are sent before the failure is thrown.
    */
-  async stream(job: number, parts: Parts, send: (batch: PartBatch) => void, sent: () => Promise<void>): Promise<number> {
+  async stream(controller: string, job: number, parts: Parts, send: (batch: PartBatch) => void, sent: () => Promise<void>): Promise<number> {
+    const key = keyOf(controller, job);
     const window = new JobWindow();
-    this.windows.set(job, window);
+    this.windows.set(key, window);
     const batch = new BatchBuilder();
     let immediate: NodeJS.Immediate | undefined;
     /** When the worker was done with the part before. */
     let doneAt = Number.NEGATIVE_INFINITY;
+    /** Parts handed to `send`. */
+    let sentParts = 0;
     const flush = () => {
       if (immediate) clearImmediate(immediate);
       immediate = undefined;
       if (batch.count === 0) return;
       const out = batch.take();
       window.sent(out.n + out.count, partsBytes(out.values, out.rest.slice(1)));
+      sentParts = out.n + out.count;
       send(out);
     };
     let n = 0;
@@ -152,7 +144,7 @@ export class StreamCredits {
       for await (const part of parts as AsyncIterable<unknown>) {
         while (!window.room(batch.bytes)) {
           flush();
-          await new Promise<void>((resolve) => (this.waiting = { job, resolve }));
+          await new Promise<void>((resolve) => (this.waiting = { key, resolve }));
         }
         if (window.stopped) break; // its reader stopped: leaving the loop ends the generator (return())
         const alone = batch.count === 0 && performance.now() - doneAt > LONE_PART_GAP_MS;
@@ -168,14 +160,14 @@ export class StreamCredits {
         } else immediate ??= setImmediate(flush);
         doneAt = performance.now();
       }
-      return n;
     } finally {
       if (window.stopped)
         batch.take(); // nobody reads them
       else flush();
-      this.windows.delete(job);
+      this.windows.delete(key);
       this.waiting = undefined;
     }
+    return sentParts;
   }
 }
 

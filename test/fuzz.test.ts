@@ -5,14 +5,16 @@
  * with the right values. The peers are unauthenticated and the links keyless (loopback), so the
  * garbage reaches the message parsers rather than being refused at a CURVE handshake.
  * Deterministic: the seed is printed, and TSG_FUZZ_SEED replays one.
+ * Then well-formed messages with bad stream numbers (sg.stream credits and parts heads) from a
+ * greeted peer, a caller and a server dialling in: each refused with a clear error, none acted on.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import * as zmq from 'zeromq';
 import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
-import { PROTOCOL_VERSION } from '../protocol/index.js';
-import { startServer, type RunningServer } from './helpers.js';
+import { PROTOCOL_VERSION, readHead } from '../protocol/index.js';
+import { startServer, waitUntil, type RunningServer } from './helpers.js';
 
 const SEED = Number(process.env.TSG_FUZZ_SEED ?? 0x5eed2026);
 const MAX_MESSAGE_MB = 1;
@@ -182,6 +184,150 @@ describe(`fuzzing a server port and a controller port (seed ${SEED}; replay with
       assert.equal(await other.submit('add', [2, 3]), 5);
     } finally {
       await other.close();
+    }
+  });
+});
+
+/** A DEALER that reads every message it gets, handing each head and frames to `on`; close() ends it. */
+function peer(
+  endpoint: string,
+  on: (head: { t: string; [field: string]: unknown }, frames: Buffer[], send: (...frames: Array<string | Buffer>) => void) => void,
+): { send: (...frames: Array<string | Buffer>) => void; close: () => void } {
+  const socket = new zmq.Dealer({ linger: 0 });
+  socket.connect(endpoint);
+  let queue = Promise.resolve();
+  const send = (...frames: Array<string | Buffer>) => void (queue = queue.then(() => socket.send(frames)).catch(() => {}));
+  void (async () => {
+    try {
+      for await (const frames of socket) on(readHead(frames[0]) as unknown as { t: string; [field: string]: unknown }, frames.slice(1), send);
+    } catch {
+      // closed
+    }
+  })();
+  return { send, close: () => socket.close() };
+}
+
+/** A server that dials in to a controller and, for w 1, answers its first 'jobs' with `onJobs`; `onCredit` hears the credits it gets. */
+function rogueServer(endpoint: string, onJobs: (send: (...frames: Array<string | Buffer>) => void) => void, onCredit: (n: number) => void = () => {}): { close: () => void } {
+  const info = { id: 'rogue', host: 'rogue', pid: process.pid, functions: [] };
+  const rogue = peer(endpoint, (head, _frames, send) => {
+    if (head.t === 'hello') {
+      send(JSON.stringify({ t: 'welcome', v: PROTOCOL_VERSION, server: info, workers: [], size: 1 }));
+      send(JSON.stringify({ t: 'worker-up', w: 1, pid: process.pid, functions: [] }));
+    } else if (head.t === 'ping') send(JSON.stringify({ t: 'pong', n: head.n }));
+    else if (head.t === 'jobs') onJobs(send);
+    else if (head.t === 'credit') onCredit(head.n as number);
+  });
+  rogue.send(JSON.stringify({ t: 'join', v: PROTOCOL_VERSION, server: info }));
+  return rogue;
+}
+
+describe('malformed stream numbers from a greeted peer are refused with a clear error', () => {
+  test('a worker refuses a credit whose job or n is not a whole number (n ≥ 0): its stderr says so', async () => {
+    const server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--log-level', 'error']);
+    const complaints: string[] = [];
+    let workerUp: (w: number) => void = () => {};
+    const up = new Promise<number>((resolve) => (workerUp = resolve));
+    const rogue = peer(server.endpoint, (head, frames) => {
+      if (head.t === 'worker-up') workerUp(head.w as number);
+      if (head.t === 'worker-output' && frames[0]!.toString().includes('bad message dropped')) complaints.push(frames[0]!.toString());
+    });
+    try {
+      rogue.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, controller: 'rogue', workers: 1 }));
+      const w = await up;
+      for (const [job, n] of [
+        [1, 'x'],
+        [1, -1],
+        [1.5, 3],
+        [1, null],
+        [1, 2 ** 53],
+      ])
+        rogue.send(JSON.stringify({ t: 'credit', w, job, n }));
+      rogue.send(JSON.stringify({ t: 'credit', w, job: 1, n: 2 ** 31 })); // well formed (a stop): no complaint
+      rogue.send(JSON.stringify({ t: 'credit', w, job: 'one', n: 1 })); // after it: once refused, the one before was read
+      await waitUntil(() => complaints.join('').split('bad message dropped').length - 1 >= 6, 15_000, 'the worker refusing 6 credits').catch(() => {});
+      const text = complaints.join('');
+      assert.equal(text.split('bad message dropped').length - 1, 6, `6 refusals, not: ${text}`);
+      assert.match(text, /a credit needs a whole job number and a whole part count n ≥ 0 \(got job 1, n "x"\)/);
+    } finally {
+      rogue.close();
+      await server.stop();
+    }
+  });
+
+  test('a controller drops parts whose n or count is not a whole number (n ≥ 0, count ≥ 1): the reader never sees them', async () => {
+    const sg = await spawnScatterGather([], { embedded: false, listen: 'tcp://127.0.0.1:0', echo: false, progress: false });
+    // Given the stream's job (this pool's first), it answers with bad parts heads, then good ones.
+    const rogue = rogueServer(sg.listenAddress!, (send) => {
+      for (const [n, count] of [
+        ['x', 1],
+        [-1, 1],
+        [null, 1],
+        [0.5, 1],
+        [0, 0],
+        [0, 'one'],
+      ])
+        send(JSON.stringify({ t: 'parts', w: 1, job: 1, n, count }), JSON.stringify(['bad']));
+      send(JSON.stringify({ t: 'parts', w: 1, job: 1, n: 0, count: 2 }), JSON.stringify(['a', 'b']));
+    });
+    try {
+      await sg.define('parts', `async function* () { yield 'a'; yield 'b'; }`);
+      const parts: unknown[] = [];
+      for await (const part of sg.stream('parts', [])) if (parts.push(part) === 2) break;
+      assert.deepEqual(parts, ['a', 'b']);
+    } finally {
+      rogue.close();
+      await sg.close();
+    }
+  });
+
+  test('parts the caller cannot read end the stream with an error after the parts before, and stop the job', async () => {
+    const sg = await spawnScatterGather([], { embedded: false, listen: 'tcp://127.0.0.1:0', echo: false, progress: false });
+    const credits: number[] = [];
+    // Part 0, then a batch whose values frame does not hold the count its head says.
+    const rogue = rogueServer(
+      sg.listenAddress!,
+      (send) => {
+        send(JSON.stringify({ t: 'parts', w: 1, job: 1, n: 0, count: 1 }), JSON.stringify(['a']));
+        send(JSON.stringify({ t: 'parts', w: 1, job: 1, n: 1, count: 2 }), JSON.stringify(['b']));
+      },
+      (n) => credits.push(n),
+    );
+    try {
+      await sg.define('parts', `async function* () { yield 'a'; yield 'b'; yield 'c'; }`);
+      const parts: unknown[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const part of sg.stream('parts', [])) parts.push(part);
+        })(),
+        /parts 1 to 2 of streamed job 1 could not be read: parts frame of job 1 does not hold its 2 parts/,
+      );
+      assert.deepEqual(parts, ['a']);
+      await waitUntil(() => credits.includes(2 ** 31), 15_000, 'the job told to stop (STREAM_STOPPED)');
+    } finally {
+      rogue.close();
+      await sg.close();
+    }
+  });
+
+  test("a controller refuses a caller's credit whose job or n is not a whole number: a caller-message-error event says so", async () => {
+    const sg = await spawnScatterGather([], { embedded: false, echo: false, progress: false });
+    const reasons: string[] = [];
+    sg.on('event', ({ kind, detail }) => kind === 'caller-message-error' && reasons.push(String(detail.reason)));
+    // The pool's own credit sender, as a buggy or hostile caller would use it: no public API sends a bad credit.
+    const { streams } = sg as unknown as { streams: { sendCredit: (job: unknown, n: unknown) => void } };
+    try {
+      for (const [job, n] of [
+        [1, 'x'],
+        [1, -1],
+        ['1', 1],
+      ])
+        streams.sendCredit(job, n);
+      await waitUntil(() => reasons.length >= 3, 15_000, 'three caller-message-error events').catch(() => {});
+      assert.equal(reasons.length, 3, `3 refusals, not: ${reasons.join(' | ')}`);
+      assert.match(reasons[0]!, /a credit needs a whole job number and a whole part count n ≥ 0 \(got job 1, n "x"\)/);
+    } finally {
+      await sg.close();
     }
   });
 });

@@ -11,10 +11,30 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnScatterGather, STREAM_WINDOW, STREAM_WINDOW_BYTES, type ScatterGather } from '../caller/index.js';
+import { waitUntil } from './helpers.js';
 
-const COUNT = `async function* (n) { for (let i = 0; i < n; i++) yield { i, at: Date.now() }; }`;
-/** Parts of `bytes` bytes (a Float64Array each), stamped with when they were yielded. */
-const HEAVY = `async function* (n, bytes) { for (let i = 0; i < n; i++) yield { i, at: Date.now(), data: new Float64Array(bytes / 8) }; }`;
+/**
+ * Parts stamped with when they were yielded. Reaching part `limit` (the worker then holds it while
+ * the window is full), the generator leaves the file `mark`-filled; reaching the part after it,
+ * `mark`-past.
+ */
+const COUNT = `async function* (n, mark, limit) {
+  const fs = require('node:fs');
+  for (let i = 0; i < n; i++) {
+    if (i === limit) fs.writeFileSync(mark + '-filled', '');
+    if (i === limit + 1) fs.writeFileSync(mark + '-past', '');
+    yield { i, at: Date.now() };
+  }
+}`;
+/** As COUNT, parts of `bytes` bytes (a Float64Array each). */
+const HEAVY = `async function* (n, bytes, mark, limit) {
+  const fs = require('node:fs');
+  for (let i = 0; i < n; i++) {
+    if (i === limit) fs.writeFileSync(mark + '-filled', '');
+    if (i === limit + 1) fs.writeFileSync(mark + '-past', '');
+    yield { i, at: Date.now(), data: new Float64Array(bytes / 8) };
+  }
+}`;
 /**
  * Rounds of a burst of parts, a real wait, then one lone part; the next round starts once the
  * reader has the lone part (it leaves a file named after the round).
@@ -28,12 +48,12 @@ const PACED = `async function* (dir, rounds, burst) {
     while (!fs.existsSync(dir + '/' + r)) await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }`;
-/** Yields 0 … n-1; the first run kills its worker at part `crashAt`, once the reader has the part before it. */
-const CRASHING = `async function* (dir, n, crashAt) {
+/** Yields 0 … n-1 (a rerun 0 … rerunN-1); the first run kills its worker at part `crashAt`, once the reader has the part before it. */
+const CRASHING = `async function* (dir, n, crashAt, rerunN = n) {
   const fs = require('node:fs');
   const first = !fs.existsSync(dir + '/runs');
   fs.appendFileSync(dir + '/runs', 'x');
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < (first ? n : rerunN); i++) {
     if (first && i === crashAt) {
       while (!fs.existsSync(dir + '/seen')) await new Promise((resolve) => setTimeout(resolve, 2));
       process.kill(process.pid, 'SIGKILL');
@@ -55,19 +75,22 @@ async function within<T>(promise: Promise<T>, ms: number, message: string): Prom
 }
 
 /**
- * Reads the stream, pausing 300 ms after the first part; returns when each part was yielded and
- * when the reader went on. The pause is the slow reader under test, not a wait for an event.
+ * Reads the stream, pausing after the first part until the generator has filled the window (the
+ * file `mark`-filled); asserts that it went no further meanwhile (no `mark`-past); returns when
+ * each part was yielded and when the reader went on.
  */
-async function readWithPause(parts: AsyncIterable<{ at: number }>): Promise<{ yieldedAt: number[]; resumedAt: number }> {
+async function readWithPause(parts: AsyncIterable<{ at: number }>, mark: string): Promise<{ yieldedAt: number[]; resumedAt: number }> {
   const yieldedAt: number[] = [];
   let resumedAt = 0;
   for await (const part of parts) {
     yieldedAt.push(part.at);
     if (yieldedAt.length === 1) {
-      await sleep(300);
+      await waitUntil(() => fs.existsSync(`${mark}-filled`), 60_000, 'the generator to fill the stream window');
+      assert.equal(fs.existsSync(`${mark}-past`), false, 'the generator went past the window before the reader took anything');
       resumedAt = Date.now();
     }
   }
+  assert.ok(fs.existsSync(`${mark}-past`), 'the generator went on once the reader made room');
   return { yieldedAt, resumedAt };
 }
 
@@ -89,7 +112,8 @@ describe('sg.stream flow', () => {
 
   test('a fast generator runs at most STREAM_WINDOW parts ahead of a paused reader', async () => {
     const n = 2 * STREAM_WINDOW + 10;
-    const { yieldedAt, resumedAt } = await readWithPause(sg.stream<{ i: number; at: number }>('count', [n]));
+    const mark = path.join(dir, 'parts-window');
+    const { yieldedAt, resumedAt } = await readWithPause(sg.stream<{ i: number; at: number }>('count', [n, mark, STREAM_WINDOW]), mark);
     assert.equal(yieldedAt.length, n);
     // Parts 0 … STREAM_WINDOW - 1 may go before the reader goes on; the generator may have yielded
     // one more, held until credit comes. No later part may be yielded before the reader went on.
@@ -101,7 +125,9 @@ describe('sg.stream flow', () => {
     const bytes = 128 * 1024;
     const ahead = Math.ceil(STREAM_WINDOW_BYTES / bytes); // parts that fill the byte window
     const n = 2 * ahead + 10;
-    const { yieldedAt, resumedAt } = await readWithPause(sg.stream<{ i: number; at: number }>('heavy', [n, bytes]));
+    const mark = path.join(dir, 'bytes-window');
+    // The worker holds part `ahead` once parts 0 … ahead - 1 (16 MiB and their texts) are out.
+    const { yieldedAt, resumedAt } = await readWithPause(sg.stream<{ i: number; at: number }>('heavy', [n, bytes, mark, ahead]), mark);
     assert.equal(yieldedAt.length, n);
     const early = yieldedAt.map((at, i) => (i > ahead && at < resumedAt ? i : -1)).filter((i) => i >= 0);
     assert.deepEqual(early.slice(0, 5), [], `${early.length} parts yielded before the reader made room for them`);
@@ -151,6 +177,23 @@ describe('sg.stream flow', () => {
     assert.deepEqual(
       parts,
       Array.from({ length: n }, (_, i) => i),
+    );
+  });
+
+  test('a rerun that yields fewer parts than were given: the reader gets them, then an error, not a quiet end', async () => {
+    const crash = path.join(dir, 'shrink');
+    fs.mkdirSync(crash);
+    const parts: number[] = [];
+    const read = (async () => {
+      for await (const part of sg.stream<number>('crashing', [crash, 20, 10, 5])) {
+        parts.push(part);
+        if (part === 9) fs.writeFileSync(path.join(crash, 'seen'), '');
+      }
+    })();
+    await assert.rejects(within(read, 60_000, 'the stream did not end after its worker died'), /yielded 5 parts, but 10 came/);
+    assert.deepEqual(
+      parts,
+      Array.from({ length: 10 }, (_, i) => i),
     );
   });
 });

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnScatterGather, STREAM_WINDOW, type JobPart, type ScatterGather } from '../caller/index.js';
-import { BATCH_BYTES, BATCH_PARTS } from '../server/worker-stream.js';
+import { STREAM_STOPPED } from '../protocol/index.js';
+import { BATCH_BYTES, BATCH_PARTS, StreamCredits, type PartBatch } from '../server/worker-stream.js';
 import { startServer, type RunningServer } from './helpers.js';
 
 const COUNT = `async function* (n) { for (let i = 0; i < n; i++) yield { i, at: Date.now() }; }`;
@@ -185,6 +186,34 @@ describe('sg.stream on the embedded cluster', () => {
     }
   });
 
+  test("a 'part' listener that throws loses no other part, and its job still completes", async () => {
+    const n = 10_000; // past two windows: the job needs the credit of the batch that threw
+    const seen: number[] = [];
+    const errors: unknown[] = [];
+    const onPart = ({ n: i }: JobPart) => {
+      seen.push(i);
+      if (i === 5) throw new Error('listener fails on part 5');
+    };
+    const onEvent = (event: { kind: string; detail: unknown }) => {
+      if (event.kind === 'part-listener-error') errors.push(event.detail);
+    };
+    sg.on('part', onPart);
+    sg.on('event', onEvent);
+    try {
+      const [id] = sg.addJob('count', [[[n]]], { stream: true });
+      const [result] = await withinSeconds(30, sg.waitForResult({ all: true }));
+      assert.deepEqual([result!.id, result!.value], [id, n]);
+      assert.deepEqual(
+        seen,
+        Array.from({ length: n }, (_, i) => i),
+      );
+      assert.deepEqual(errors, [{ job: id, n: 5, error: 'listener fails on part 5' }]);
+    } finally {
+      sg.off('part', onPart);
+      sg.off('event', onEvent);
+    }
+  });
+
   test("through map, a generator's parts are its result, as a list", async () => {
     const [parts] = await sg.map<Array<{ i: number }>>('count', [[[3]]]);
     assert.deepEqual(
@@ -217,3 +246,81 @@ describe('sg.stream through a server', () => {
     checkBinaryParts(await collect(sg.stream('binary', [300, 1000])), 300, 1000);
   });
 });
+
+describe('two sessions sharing a server stream jobs with the same ids', () => {
+  test("a worker's stream credits: session A stopping its job 1 does not end session B's job 1", async () => {
+    const credits = new StreamCredits();
+    const total = STREAM_WINDOW + 10;
+    let sent = 0;
+    let windowFull: () => void = () => {};
+    const full = new Promise<void>((resolve) => (windowFull = resolve));
+    const send = (batch: PartBatch) => {
+      assert.equal(batch.n, sent, 'batches in order');
+      sent += batch.count;
+      if (sent >= STREAM_WINDOW) windowFull();
+    };
+    const numbers = function* () {
+      for (let i = 0; i < total; i++) yield i;
+    };
+    const result = credits.stream('B', 1, numbers(), send, async () => {});
+    await full; // B's window is full: it waits for B's credit
+    credits.credit('A', 1, STREAM_STOPPED); // A's reader stopped its own job 1
+    credits.credit('A', 1, total);
+    assert.equal(sent, STREAM_WINDOW, "A's credit gave B no room");
+    credits.credit('B', 1, STREAM_WINDOW);
+    assert.equal(await result, total);
+    assert.equal(sent, total);
+  });
+
+  test("after a stop, a worker's job result counts the parts sent, not those dropped with the stop", async () => {
+    const credits = new StreamCredits();
+    let sent = 0;
+    const send = (batch: PartBatch) => (sent += batch.count);
+    const parts = function* () {
+      for (let i = 0; i < 100; i++) yield i; // back to back: all but the first gathered into one batch
+      credits.credit('A', 1, STREAM_STOPPED); // the reader stops before that batch went
+      yield 100;
+    };
+    const result = await credits.stream('A', 1, parts(), send, async () => {});
+    assert.ok(sent < 100, `the stop came before the gathered parts went (${sent} sent)`);
+    assert.equal(result, sent);
+  });
+
+  describe('through one server with one worker', () => {
+    let server: RunningServer;
+    let a: ScatterGather;
+    let b: ScatterGather;
+    before(async () => {
+      server = await startServer(['--bind', 'tcp://127.0.0.1:0', '--workers', '1', '--spare-workers', '0', '--log-level', 'error']);
+      [a, b] = await Promise.all([spawnScatterGather([server.endpoint], { echo: false, progress: false }), spawnScatterGather([server.endpoint], { echo: false, progress: false })]);
+      await a.define('one', `async function* () { yield 'only'; }`);
+      await b.define('paced', `async function* (n) { for (let i = 0; i < n; i++) { if (i % 100 === 0) await new Promise((resolve) => setTimeout(resolve, 1)); yield i; } }`);
+    });
+    after(async () => {
+      await Promise.all([a.close(), b.close()]);
+      await server.stop();
+    });
+
+    test("A's stop after its last part never ends B's stream of the same job id", async () => {
+      const n = 3000;
+      for (let round = 0; round < 10; round++) {
+        // Each round both sessions add one job, so their job ids stay the same; B's runs right after A's.
+        const first = firstPartThenStop(a);
+        const read = collect(b.stream<number>('paced', [n]));
+        assert.equal(await first, 'only');
+        const parts = await read;
+        assert.equal(parts.length, n, `round ${round}: B got ${parts.length} of its ${n} parts`);
+        assert.ok(
+          parts.every((part, i) => part === i),
+          `round ${round}: B's parts in order`,
+        );
+      }
+    });
+  });
+});
+
+/** The first part of A's one-part stream, its reader stopping right after it (a break). */
+async function firstPartThenStop(a: ScatterGather): Promise<unknown> {
+  for await (const part of a.stream('one', [])) return part;
+  assert.fail('no part');
+}
