@@ -282,7 +282,7 @@ export class WorkerRuntime {
     }
     this.running = false;
     if (this.draining) this.drained();
-    else this.folds.idle(() => this.hold.flush());
+    else this.folds.idle();
   }
 
   /** A streaming job's parts go out as they come, its result is how many; parts of a job not asked to stream make its result a list. */

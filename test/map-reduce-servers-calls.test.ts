@@ -107,3 +107,45 @@ describe('mapReduce onServers, call by call', () => {
     assert.equal(sg.progress.outstanding, 0, "map's batch is back too");
   });
 });
+
+describe('mapReduce onServers on one worker', () => {
+  let sg: ScatterGather;
+  const dir = mkdtempSync(join(tmpdir(), 'tsgather-fold-gate-'));
+
+  before(async () => {
+    sg = await spawnScatterGather([], { workers: 1, echo: false, progress: false });
+    await sg.define('square', (x: number) => x * x);
+    // Holds until the file exists: a long async job that ends when the test says so.
+    await sg.define('gated', async (path: string) => {
+      const fs = await import('node:fs');
+      while (!fs.existsSync(path)) await new Promise((resolve) => setTimeout(resolve, 10));
+      return 'released';
+    });
+  });
+  after(async () => {
+    await sg.close();
+  });
+
+  test('a partial does not wait for a long async job queued after its call', async () => {
+    const gate = join(dir, 'after-fold');
+    const queued = sg.progress.total;
+    const folded = sg.mapReduce('square', items(5), add, 0, { onServers: true, foldFlushMs: 60_000 });
+    assert.ok(await until(() => sg.progress.total === queued + 5, 5000), "the fold's jobs are queued first"); // it defines and pushes before
+    sg.addJob('gated', [[[gate]]]);
+    const outcome = await Promise.race([folded, sleep(2000, 'still waiting')]);
+    writeFileSync(gate, '');
+    assert.equal(outcome, 30, 'the fold resolved while the long job held its worker');
+    const [result] = await sg.waitForResult({ all: true });
+    assert.equal(result?.value, 'released');
+  });
+});
+
+/** Checks `condition` every 10 ms until it holds (true) or `ms` have passed (false). */
+async function until(condition: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) return false;
+    await sleep(10);
+  }
+  return true;
+}
