@@ -10,3 +10,4 @@ export * from './in-process.js';
 export * from './status.js';
 export * from './rows.js';
 export * from './link-sockets.js';
+export * from './fold-tag.js';

@@ -193,8 +193,3 @@ export class WorkerFolds {
     for (const job of jobs) this.hold.add(controller, job, false, failure, startedAt, runMs, version);
   }
 }
-
-/** Whether a job run's fold element is absent or a FoldTag. */
-export function isFoldTag(fold: unknown): fold is FoldTag | undefined {
-  return fold === undefined || (Array.isArray(fold) && typeof fold[0] === 'string' && Number.isSafeInteger(fold[1]) && typeof fold[2] === 'number' && fold[2] >= 0);
-}

@@ -17,7 +17,8 @@ import { WorkerShared } from './worker-shared.js';
 import { collectParts, isStreamable, StreamCredits } from './worker-stream.js';
 import { OutputCapture } from './output-capture.js';
 import { ResultHold, type ResultBatch } from './result-batch.js';
-import { isFoldTag, WorkerFolds } from './worker-fold.js';
+import { WorkerFolds } from './worker-fold.js';
+import { isFoldTag } from '../protocol/fold-tag.js';
 
 const RSS_CHECK_INTERVAL_MS = 10;
 /** How often a worker tells its server how long it ran each session's jobs. */

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import * as zmq from 'zeromq';
 import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
-import { PROTOCOL_VERSION } from '../protocol/index.js';
+import { PROTOCOL_VERSION, RowKind, WorkerRowWriter, WorkerRows } from '../protocol/index.js';
 import { startServer, type RunningServer } from './helpers.js';
 
 const SEED = Number(process.env.TSG_FUZZ_SEED ?? 0x5eed2026);
@@ -184,4 +184,171 @@ describe(`fuzzing a server port and a controller port (seed ${SEED}; replay with
       await other.close();
     }
   });
+});
+
+/**
+ * A peer that dials a controller's listen port and speaks the server's side of the protocol, with
+ * one worker (w 1) that runs nothing: the test answers the jobs it gets with result rows of its
+ * own making, well formed or not, to see what the real controller takes.
+ */
+class ScriptedServer {
+  private readonly socket = new zmq.Dealer({ linger: 0 });
+  private readonly runs: Array<{ ids: number[]; fold: unknown }> = [];
+  private wake: (() => void) | undefined;
+
+  constructor(endpoint: string) {
+    this.socket.connect(endpoint);
+    void this.serve();
+  }
+
+  private async serve(): Promise<void> {
+    const send = (head: object) => this.socket.send(JSON.stringify(head));
+    await send({ t: 'join', v: PROTOCOL_VERSION, server: { id: 'scripted', host: 'scripted-host', pid: 4242, functions: [] } });
+    try {
+      for await (const [head, runs] of this.socket) {
+        const message = JSON.parse(head!.toString()) as { t: string; n?: number };
+        if (message.t === 'hello') {
+          await send({ t: 'welcome', v: PROTOCOL_VERSION, server: { id: 'scripted', host: 'scripted-host', pid: 4242, functions: [] }, workers: [], size: 1 });
+          await send({ t: 'worker-up', w: 1, pid: 4243, functions: [] });
+        } else if (message.t === 'ping') await send({ t: 'pong', n: message.n });
+        else if (message.t === 'jobs') {
+          for (const [first, count, , , , , fold] of JSON.parse(runs!.toString()) as Array<[number, number, string, number, number, number?, unknown?]>) {
+            this.runs.push({ ids: Array.from({ length: count }, (_, i) => first + i), fold });
+          }
+          this.wake?.();
+        }
+      }
+    } catch {
+      // closed
+    }
+  }
+
+  /** The ids of the jobs sent to its worker since last asked (waiting for some), and their fold tag. */
+  async jobs(): Promise<{ ids: number[]; fold: unknown }> {
+    while (this.runs.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+    const runs = this.runs.splice(0);
+    return { ids: runs.flatMap((run) => run.ids).sort((x, y) => x - y), fold: runs[0]!.fold };
+  }
+
+  /** A results message from its worker: rows of [job, kind, value (JSON text)]. */
+  async results(rows: Array<[number, number, string]>): Promise<void> {
+    const writer = new WorkerRowWriter();
+    for (const [job, kind] of rows) writer.add(job, true, 0, 0, Date.now(), 1, 1, true, kind as RowKind);
+    const bytes = writer.bytes();
+    await this.socket.send([JSON.stringify({ t: 'results', w: 1 }), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), `[${rows.map(([, , value]) => value).join(',')}]`, '[]']);
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+describe('result rows a controller refuses or counts (mapReduce onServers), from a scripted server', () => {
+  let sg: ScatterGather;
+  let peer: ScriptedServer;
+
+  before(async () => {
+    sg = await spawnScatterGather([], { embedded: false, listen: 'tcp://127.0.0.1:*', echo: false, progress: false, heartbeatMs: 200, heartbeatTimeoutMs: 5000 });
+    await sg.define('square', (x: number) => x * x);
+    const up = new Promise<void>((resolve) => {
+      const listener = ({ kind }: { kind: string }) => {
+        if (kind !== 'worker-up') return;
+        sg.off('event', listener);
+        resolve();
+      };
+      sg.on('event', listener);
+    });
+    peer = new ScriptedServer(sg.listenAddress!);
+    await up;
+  });
+  after(async () => {
+    peer?.close();
+    await sg?.close();
+  });
+
+  test('a row of no RowKind, and folded or partial rows for a job not folded, are refused whole; the real result is taken', async () => {
+    sg.addJob('square', [[[2]], [[3]]]);
+    const { ids, fold } = await peer.jobs();
+    assert.equal(fold, undefined);
+    const [a, b] = ids as [number, number];
+    await peer.results([
+      [a, 7, '"kind 7"'],
+      [b, RowKind.result, '9'],
+    ]);
+    await peer.results([[a, RowKind.folded, 'null']]);
+    await peer.results([[a, RowKind.partial, '"a partial"']]);
+    await peer.results([
+      [a, RowKind.result, '4'],
+      [b, RowKind.result, '9'],
+    ]);
+    const results = await sg.waitForResult({ all: true });
+    assert.deepEqual(
+      results.map((result) => [result.id, result.value]),
+      [
+        [a, 4],
+        [b, 9],
+      ],
+      'nothing of the refused messages reached the caller, not even their good rows',
+    );
+  });
+
+  test('a partial that cannot be taken whole: its jobs still folded there count as retried, only the others as duplicates', async () => {
+    const before = await sg.status();
+    const call = sg.mapReduce('square', [[[1]], [[2]]], (sum: number, value: number) => sum + value, 0, { onServers: true });
+    const first = await peer.jobs();
+    assert.ok(Array.isArray(first.fold), 'the jobs carry a fold tag');
+    const [a, b] = first.ids as [number, number];
+    await peer.results([
+      [a, RowKind.folded, 'null'],
+      [b, RowKind.folded, 'null'],
+    ]);
+    // It covers a job the controller does not know: dropped whole, a and b run again.
+    await peer.results([
+      [a, RowKind.partial, '5'],
+      [b, RowKind.covered, 'null'],
+      [b + 1000, RowKind.covered, 'null'],
+    ]);
+    const again = await peer.jobs();
+    assert.deepEqual(again.ids, [a, b], 'the folded jobs were requeued');
+    await peer.results([
+      [a, RowKind.folded, 'null'],
+      [b, RowKind.folded, 'null'],
+      [a, RowKind.partial, '5'],
+      [b, RowKind.covered, 'null'],
+    ]);
+    assert.equal(await call, 5);
+    const after = await sg.status();
+    assert.equal(after.retried - before.retried, 2, 'a and b ran again');
+    assert.equal(after.duplicatesDropped - before.duplicatesDropped, 1, 'only the unknown job was a duplicate');
+  });
+});
+
+test('a job run whose fold tag is malformed is refused by the worker, as the controller refuses it from a caller', async () => {
+  const server = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--spare-workers', '0', '--name', 'folds', '--log-level', 'warn']);
+  const socket = new zmq.Dealer({ linger: 0 });
+  try {
+    socket.connect(server.endpoint);
+    await socket.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, controller: 'scripted-controller', workers: 1 }));
+    const answered: number[] = [];
+    let w: number | undefined;
+    for await (const [head, rows] of socket) {
+      const message = JSON.parse(head!.toString()) as { t: string; w?: number };
+      if (message.t === 'worker-up' && w === undefined) {
+        w = message.w!;
+        const jobs = (id: number, fold?: unknown) => socket.send([JSON.stringify({ t: 'jobs', w }), JSON.stringify([[id, 1, 'square', 0, 0, ...(fold ? [0, fold] : [])]]), '[[2]]']);
+        await jobs(1, ['', 1, 10]); // an empty key
+        await jobs(2, ['k'.repeat(300), 2, 10]); // longer than a function name may be
+        await jobs(3, ['k', 3, 10, 'more']);
+        await jobs(4); // no fold: it fails ('square' is not defined there), and says so
+      }
+      if (message.t !== 'results') continue;
+      const read = new WorkerRows(rows!);
+      for (let row = 0; row < read.count; row++) answered.push(read.job(row));
+      if (answered.includes(4)) break;
+    }
+    assert.deepEqual(answered, [4], 'the jobs with a malformed fold never ran');
+  } finally {
+    socket.close();
+    await server.stop();
+  }
 });
