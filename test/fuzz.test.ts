@@ -11,8 +11,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import * as zmq from 'zeromq';
 import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
-import { PROTOCOL_VERSION, RowKind, WorkerRowWriter, WorkerRows } from '../protocol/index.js';
+import { PROTOCOL_VERSION, RowKind, WorkerRows } from '../protocol/index.js';
 import { startServer, type RunningServer } from './helpers.js';
+import { scriptedPool, type ScriptedServer } from './scripted-server.js';
 
 const SEED = Number(process.env.TSG_FUZZ_SEED ?? 0x5eed2026);
 const MAX_MESSAGE_MB = 1;
@@ -186,80 +187,12 @@ describe(`fuzzing a server port and a controller port (seed ${SEED}; replay with
   });
 });
 
-/**
- * A peer that dials a controller's listen port and speaks the server's side of the protocol, with
- * one worker (w 1) that runs nothing: the test answers the jobs it gets with result rows of its
- * own making, well formed or not, to see what the real controller takes.
- */
-class ScriptedServer {
-  private readonly socket = new zmq.Dealer({ linger: 0 });
-  private readonly runs: Array<{ ids: number[]; fold: unknown }> = [];
-  private wake: (() => void) | undefined;
-
-  constructor(endpoint: string) {
-    this.socket.connect(endpoint);
-    void this.serve();
-  }
-
-  private async serve(): Promise<void> {
-    const send = (head: object) => this.socket.send(JSON.stringify(head));
-    await send({ t: 'join', v: PROTOCOL_VERSION, server: { id: 'scripted', host: 'scripted-host', pid: 4242, functions: [] } });
-    try {
-      for await (const [head, runs] of this.socket) {
-        const message = JSON.parse(head!.toString()) as { t: string; n?: number };
-        if (message.t === 'hello') {
-          await send({ t: 'welcome', v: PROTOCOL_VERSION, server: { id: 'scripted', host: 'scripted-host', pid: 4242, functions: [] }, workers: [], size: 1 });
-          await send({ t: 'worker-up', w: 1, pid: 4243, functions: [] });
-        } else if (message.t === 'ping') await send({ t: 'pong', n: message.n });
-        else if (message.t === 'jobs') {
-          for (const [first, count, , , , , fold] of JSON.parse(runs!.toString()) as Array<[number, number, string, number, number, number?, unknown?]>) {
-            this.runs.push({ ids: Array.from({ length: count }, (_, i) => first + i), fold });
-          }
-          this.wake?.();
-        }
-      }
-    } catch {
-      // closed
-    }
-  }
-
-  /** The ids of the jobs sent to its worker since last asked (waiting for some), and their fold tag. */
-  async jobs(): Promise<{ ids: number[]; fold: unknown }> {
-    while (this.runs.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
-    const runs = this.runs.splice(0);
-    return { ids: runs.flatMap((run) => run.ids).sort((x, y) => x - y), fold: runs[0]!.fold };
-  }
-
-  /** A results message from its worker: rows of [job, kind, value (JSON text)]. */
-  async results(rows: Array<[number, number, string]>): Promise<void> {
-    const writer = new WorkerRowWriter();
-    for (const [job, kind] of rows) writer.add(job, true, 0, 0, Date.now(), 1, 1, true, kind as RowKind);
-    const bytes = writer.bytes();
-    await this.socket.send([JSON.stringify({ t: 'results', w: 1 }), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), `[${rows.map(([, , value]) => value).join(',')}]`, '[]']);
-  }
-
-  close(): void {
-    this.socket.close();
-  }
-}
-
-describe('result rows a controller refuses or counts (mapReduce onServers), from a scripted server', () => {
+describe('result rows a controller refuses, from a scripted server', () => {
   let sg: ScatterGather;
   let peer: ScriptedServer;
 
   before(async () => {
-    sg = await spawnScatterGather([], { embedded: false, listen: 'tcp://127.0.0.1:*', echo: false, progress: false, heartbeatMs: 200, heartbeatTimeoutMs: 5000 });
-    await sg.define('square', (x: number) => x * x);
-    const up = new Promise<void>((resolve) => {
-      const listener = ({ kind }: { kind: string }) => {
-        if (kind !== 'worker-up') return;
-        sg.off('event', listener);
-        resolve();
-      };
-      sg.on('event', listener);
-    });
-    peer = new ScriptedServer(sg.listenAddress!);
-    await up;
+    ({ sg, peer } = await scriptedPool());
   });
   after(async () => {
     peer?.close();
@@ -290,36 +223,6 @@ describe('result rows a controller refuses or counts (mapReduce onServers), from
       ],
       'nothing of the refused messages reached the caller, not even their good rows',
     );
-  });
-
-  test('a partial that cannot be taken whole: its jobs still folded there count as retried, only the others as duplicates', async () => {
-    const before = await sg.status();
-    const call = sg.mapReduce('square', [[[1]], [[2]]], (sum: number, value: number) => sum + value, 0, { onServers: true });
-    const first = await peer.jobs();
-    assert.ok(Array.isArray(first.fold), 'the jobs carry a fold tag');
-    const [a, b] = first.ids as [number, number];
-    await peer.results([
-      [a, RowKind.folded, 'null'],
-      [b, RowKind.folded, 'null'],
-    ]);
-    // It covers a job the controller does not know: dropped whole, a and b run again.
-    await peer.results([
-      [a, RowKind.partial, '5'],
-      [b, RowKind.covered, 'null'],
-      [b + 1000, RowKind.covered, 'null'],
-    ]);
-    const again = await peer.jobs();
-    assert.deepEqual(again.ids, [a, b], 'the folded jobs were requeued');
-    await peer.results([
-      [a, RowKind.folded, 'null'],
-      [b, RowKind.folded, 'null'],
-      [a, RowKind.partial, '5'],
-      [b, RowKind.covered, 'null'],
-    ]);
-    assert.equal(await call, 5);
-    const after = await sg.status();
-    assert.equal(after.retried - before.retried, 2, 'a and b ran again');
-    assert.equal(after.duplicatesDropped - before.duplicatesDropped, 1, 'only the unknown job was a duplicate');
   });
 });
 
