@@ -128,12 +128,14 @@ export class JobLedger implements Rejections, JobFailures {
    * is not folded (one held as folded would wait for ever), before any of its rows is taken.
    */
   private checkKinds(input: WorkerRows): void {
+    let chunk: Chunk | undefined; // the last row's: a worker's rows are mostly of one chunk
     for (let row = 0; row < input.count; row++) {
       const kind = input.kind(row);
       if (kind === RowKind.result) continue;
       if (!isRowKind(kind)) throw new ProtocolError(`result row ${row} has kind ${kind}, which is no RowKind`);
-      const chunk = this.chunks.find(input.job(row));
-      if (chunk && !chunk.fold) throw new ProtocolError(`job ${input.job(row)} is not folded (not a mapReduce onServers), but its row is of kind ${kind}`);
+      const id = input.job(row);
+      if (!chunk || id < chunk.first || id >= chunk.first + chunk.count) chunk = this.chunks.find(id);
+      if (chunk && !chunk.fold) throw new ProtocolError(`job ${id} is not folded (not a mapReduce onServers), but its row is of kind ${kind}`);
     }
   }
 
