@@ -121,6 +121,9 @@ describe('mapReduce onServers on one worker', () => {
       while (!fs.existsSync(path)) await new Promise((resolve) => setTimeout(resolve, 10));
       return 'released';
     });
+    await sg.define('parts', async function* () {
+      for (let i = 0; i < 100_000; i++) yield i;
+    });
   });
   after(async () => {
     await sg.close();
@@ -137,6 +140,17 @@ describe('mapReduce onServers on one worker', () => {
     assert.equal(outcome, 30, 'the fold resolved while the long job held its worker');
     const [result] = await sg.waitForResult({ all: true });
     assert.equal(result?.value, 'released');
+  });
+
+  test('a partial does not wait for a stream queued after its call that nobody reads', async () => {
+    const queued = sg.progress.total;
+    const folded = sg.mapReduce('square', items(5), add, 0, { onServers: true, foldFlushMs: 60_000 });
+    assert.ok(await until(() => sg.progress.total === queued + 5, 5000), "the fold's jobs are queued first");
+    const parts = sg.stream<number>('parts');
+    assert.deepEqual(await parts.next(), { value: 0, done: false }); // then read no more: its worker waits for credit
+    const outcome = await Promise.race([folded, sleep(2000, 'still waiting')]);
+    await parts.return(undefined);
+    assert.equal(outcome, 30, 'the fold resolved while the stream held its worker');
   });
 });
 
