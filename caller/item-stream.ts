@@ -14,22 +14,34 @@ export function isItemStream(items: unknown): items is ItemSource {
   return !Array.isArray(items) && items !== null && typeof items === 'object' && (Symbol.asyncIterator in items || Symbol.iterator in items);
 }
 
-/** Runs `run` on each batch of `source` as room comes (`room(n)` resolves once n more fit), and joins their results in order. */
-export async function overBatches<R>(source: ItemSource, room: (n: number) => Promise<void>, run: (batch: JobItem[]) => Promise<R[]>): Promise<R[]> {
+/**
+ * Runs `run` on each batch of `source` as room comes (`room(n)` resolves once n more fit), with
+ * the index of the batch's first item among all of them, and joins their results in order. A
+ * source that throws rejects with its error once the batches already sent are back: nothing of
+ * the call runs on past its end.
+ */
+export async function overBatches<R>(source: ItemSource, room: (n: number) => Promise<void>, run: (batch: JobItem[], offset: number) => Promise<R[]>): Promise<R[]> {
   const calls: Array<Promise<R[]>> = [];
   let batch: JobItem[] = [];
+  let offset = 0;
   const send = () => {
-    const call = run(batch);
+    const call = run(batch, offset);
     call.catch(() => {}); // reported below, in input order, once all are back
     calls.push(call);
+    offset += batch.length;
     batch = [];
   };
-  for await (const item of source as AsyncIterable<JobItem>) {
-    batch.push(item);
-    if (batch.length === BATCH) {
-      send();
-      await room(BATCH);
+  try {
+    for await (const item of source as AsyncIterable<JobItem>) {
+      batch.push(item);
+      if (batch.length === BATCH) {
+        send();
+        await room(BATCH);
+      }
     }
+  } catch (error) {
+    await Promise.allSettled(calls);
+    throw error;
   }
   if (batch.length > 0) send();
   const settled = await Promise.allSettled(calls);

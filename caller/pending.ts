@@ -50,13 +50,13 @@ export function valuesClaim(count: number, resolve: (values: unknown[]) => void,
  * so memory stays bounded; it rejects with the failure earliest in input order (a job's, or the
  * reducer's own throw), once every job is in.
  */
-export function reduceClaim<A, V>(
+export function reduceClaim<A, V, P = A>(
   count: number,
   reducer: (accumulator: A, value: V, index: number) => A,
   initial: A,
   resolve: (result: A[]) => void,
   reject: (error: Error) => void,
-  combiner?: (accumulator: A, partial: A, index: number) => A,
+  combiner?: (accumulator: A, partial: P, index: number) => A,
 ): Claim {
   let accumulator = initial;
   const claim: Claim = {
@@ -78,7 +78,7 @@ export function reduceClaim<A, V>(
       ? (partial, index) => {
           if (claim.failure) return;
           try {
-            accumulator = combiner(accumulator, partial as A, index);
+            accumulator = combiner(accumulator, partial as P, index);
           } catch (error) {
             claimFailed(claim, index, error instanceof Error ? error : new Error(String(error)));
           }

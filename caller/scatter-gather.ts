@@ -134,10 +134,7 @@ export class ScatterGather extends PoolCore {
     if (isItemStream(items)) {
       // One call per batch, each folding into the one accumulator.
       let accumulator = initial;
-      let next = 0;
-      await overBatches(items, room, async (batch) => {
-        const offset = next;
-        next += batch.length;
+      await overBatches(items, room, async (batch, offset) => {
         const into = (_: null, value: V, index: number) => {
           accumulator = reducer(accumulator, value, offset + index);
           return null;

@@ -49,6 +49,8 @@ export async function reduceOnServers<A, V>(
   freeKeys.set(pool.claiming, free);
   const key = free.pop() ?? `mapReduce.fold.${tag}.${++keys}`;
   let reusable = false;
+  /** The calls queued under the key: it is free again only once each has settled (every job answered). */
+  const calls: Array<Promise<unknown>> = [];
   try {
     await pool
       .define(key, reducer as (...args: never[]) => unknown, { ...(options.labels ? { labels: options.labels } : {}), ...(options.with ? { with: options.with } : {}) })
@@ -58,42 +60,39 @@ export async function reduceOnServers<A, V>(
         throw error;
       });
     await pool.push(key, initial);
-    const fold = (batch: JobItem[], offset: number) =>
-      claim<A>(pool.claiming, 'mapReduce', name, batch, options, (resolve, reject) => reduceClaim(batch.length, reducer, initial, resolve, reject, combine), {
+    // Every partial of every batch is combined straight into this one accumulator, with its index
+    // among all the items; each claim's own accumulator is a dummy. (Combining batch results into a
+    // total would alias `initial` with a reducer that adds into its accumulator in place.)
+    let accumulator = initial;
+    const fold = (batch: JobItem[], offset: number) => {
+      const into = (_: null, value: V, index: number) => {
+        accumulator = reducer(accumulator, value, offset + index);
+        return null;
+      };
+      const combineInto = (_: null, partial: A, index: number) => {
+        accumulator = combine(accumulator, partial, offset + index);
+        return null;
+      };
+      const call = claim<null>(pool.claiming, 'mapReduce', name, batch, options, (resolve, reject) => reduceClaim(batch.length, into, null, resolve, reject, combineInto), {
         key,
         flushMs: Math.ceil(flushMs),
         offset,
-      }).then(([result]) => result as A);
-    const result = Array.isArray(items) ? await fold(items, 0) : await foldBatches(items, pool.room, fold, combine, initial);
+      });
+      calls.push(call);
+      return call.then(() => []);
+    };
+    if (Array.isArray(items)) await fold(items, 0);
+    else await overBatches(items, pool.room, fold);
     reusable = true;
-    return result;
+    return accumulator;
   } catch (error) {
-    // Every job answered (a failure settles a claim only once all are in): no worker folds under the key any more.
+    // Aborted, the claims rejected with jobs still running, which may fold under the key yet.
     reusable = !options.signal?.aborted;
     throw error;
   } finally {
+    // A failure settles a claim only once all its jobs are in: then no worker folds under the key any more.
+    await Promise.allSettled(calls);
     await pool.drop(key).catch(() => false);
     if (reusable) free.push(key);
   }
-}
-
-/** Items from an iterable: each batch folded on the servers as its own call, under the same key; the caller combines the batches' results as they come. */
-async function foldBatches<A>(
-  items: ItemSource,
-  room: (n: number) => Promise<void>,
-  fold: (batch: JobItem[], offset: number) => Promise<A>,
-  combine: (accumulator: A, partial: A, index: number) => A,
-  initial: A,
-): Promise<A> {
-  let accumulator = initial;
-  let next = 0;
-  let combined = 0;
-  await overBatches(items, room, async (batch) => {
-    const offset = next;
-    next += batch.length;
-    const partial = await fold(batch, offset); // awaited first: batches run at once, and each folds into the accumulator as it is then
-    accumulator = combine(accumulator, partial, combined++);
-    return [];
-  });
-  return accumulator;
 }

@@ -5,7 +5,7 @@
  * and retrying a thousand tiny jobs touches a few objects and typed arrays, never one object per job.
  */
 import { SpanList } from '../runtime/id-spans.js';
-import { MAX_FUNCTION_NAME, ProtocolError, valuesOfRun, uint32Bytes, type FoldTag, type JobRun, type PackedValues } from '../protocol/index.js';
+import { valuesOfRun, uint32Bytes, type FoldTag, type JobRun, type PackedValues } from '../protocol/index.js';
 
 /** What the controller learns of a function's jobs: their average run time sizes each worker's window. */
 export interface FunctionStats {
@@ -58,15 +58,8 @@ export interface Placement {
   fold?: FoldTag;
 }
 
-/** A caller's fold tag, checked (see FoldTag); undefined when none was given. */
-export function checkedFold(fold: unknown): FoldTag | undefined {
-  if (fold === undefined) return undefined;
-  const [key, base, flushMs] = Array.isArray(fold) && fold.length === 3 ? fold : [];
-  if (typeof key !== 'string' || key === '' || key.length > MAX_FUNCTION_NAME || !Number.isSafeInteger(base) || typeof flushMs !== 'number' || !(flushMs >= 0)) {
-    throw new ProtocolError('a fold must be [key, base id, flush ms ≥ 0]');
-  }
-  return [key, base as number, flushMs];
-}
+/** A caller's fold tag, checked: the one rule, in protocol/, that workers check their job runs by too. */
+export { checkedFold } from '../protocol/index.js';
 
 export function makeChunk(first: number, fn: string, timeoutMs: number, stats: FunctionStats, packed: PackedValues, nbins: Uint32Array | undefined, bins: Buffer[], placement: Placement = {}): Chunk {
   const labels = placement.labels?.length ? placement.labels : undefined;

@@ -5,7 +5,7 @@
  */
 import { RateMeter } from './rate-meter.js';
 import { encodeValue, joinJson, readJson, ProtocolError, toCaller, type ControllerToCaller, type LinkMessage, type OutputRow, type ServerInfo } from '../protocol/index.js';
-import { CallerRowWriter, RowKind, WorkerRows } from '../protocol/rows.js';
+import { CallerRowWriter, isRowKind, RowKind, WorkerRows } from '../protocol/rows.js';
 import { takeFromInflight, type Cluster, type WorkerSlot } from './cluster.js';
 import { holdFolded, partialGroupEnd, partialJobs, releaseFolded, takeFolded } from './folded-jobs.js';
 import { attemptsOf, ChunkIndex, largestFrame, type Chunk, type Run } from './job-chunks.js';
@@ -44,6 +44,7 @@ export class JobLedger implements Rejections, JobFailures {
     const input = new WorkerRows(message[1]);
     const out = readJson<OutputRow[]>(message[3], 'job output');
     if (!Array.isArray(out)) throw new ProtocolError('job output must be a list');
+    this.checkKinds(input);
     const rows = new CallerRowWriter(input.count);
     const counters = this.counters;
     const now = Date.now();
@@ -102,8 +103,14 @@ export class JobLedger implements Rejections, JobFailures {
   private partial(input: WorkerRows, start: number, end: number, slot: WorkerSlot | undefined, rows: CallerRowWriter): void {
     const jobs = input.kind(start) === RowKind.partial ? partialJobs(input, start, end, slot, (id) => this.chunks.find(id)) : undefined;
     if (!jobs) {
-      this.counters.duplicates += end - start;
-      if (slot) for (const run of releaseFolded(input, start, end, slot, (id) => this.chunks.find(id))) this.requeue(run);
+      // Its jobs still folded on this worker run again (retried); the others had their result already (duplicates).
+      let rerun = 0;
+      for (const run of slot ? releaseFolded(input, start, end, slot, (id) => this.chunks.find(id)) : []) {
+        this.requeue(run);
+        rerun += run.end - run.start;
+      }
+      this.counters.retried += rerun;
+      this.counters.duplicates += end - start - rerun;
       return;
     }
     for (let row = start; row < end; row++) {
@@ -113,6 +120,22 @@ export class JobLedger implements Rejections, JobFailures {
       this.counters.done++;
       slot!.done++;
       rows.forward(input, row, row, attemptsOf(chunk, job) + 1, run?.dispatchedAt ?? Date.now());
+    }
+  }
+
+  /**
+   * Refuses a message with a row of no RowKind, or a folded, partial or covered row for a job that
+   * is not folded (one held as folded would wait for ever), before any of its rows is taken.
+   */
+  private checkKinds(input: WorkerRows): void {
+    let chunk: Chunk | undefined; // the last row's: a worker's rows are mostly of one chunk
+    for (let row = 0; row < input.count; row++) {
+      const kind = input.kind(row);
+      if (kind === RowKind.result) continue;
+      if (!isRowKind(kind)) throw new ProtocolError(`result row ${row} has kind ${kind}, which is no RowKind`);
+      const id = input.job(row);
+      if (!chunk || id < chunk.first || id >= chunk.first + chunk.count) chunk = this.chunks.find(id);
+      if (chunk && !chunk.fold) throw new ProtocolError(`job ${id} is not folded (not a mapReduce onServers), but its row is of kind ${kind}`);
     }
   }
 

@@ -11,3 +11,4 @@ export * from './status.js';
 export * from './rows.js';
 export * from './link-sockets.js';
 export * from './stream-parts.js';
+export * from './fold-tag.js';

@@ -43,6 +43,11 @@ export const RowKind = {
 } as const;
 export type RowKind = (typeof RowKind)[keyof typeof RowKind];
 
+/** Whether `kind` (as a row holds it: any number) is one of RowKind's values. */
+export function isRowKind(kind: number): kind is RowKind {
+  return kind === RowKind.result || kind === RowKind.folded || kind === RowKind.partial || kind === RowKind.covered;
+}
+
 /** The row the caller gets: where the value stands in the values frame, the worker's row, then the controller's columns. */
 export const CallerRow = {
   valueIndex: 0,

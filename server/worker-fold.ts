@@ -5,7 +5,10 @@
  * result followed by a `covered` row for every other job it holds (see RowKind in protocol/rows.ts).
  * A partial goes once the worker has had no job of its call queued for FOLD_IDLE_MS (the call has
  * ended, most likely), once it is the call's flushMs old, before the worker goes, and before a
- * failure of one of its call's jobs is sent.
+ * failure of one of its call's jobs is sent. A timer sends it when due even while a job of another
+ * call (or a later one of its own) runs, as long as that job lets the event loop turn (awaits);
+ * between jobs that do not, the run loop checks. Its folded acks are in the hold before it, so a
+ * flush always sends them first (the controller completes a partial's jobs only once acked).
  */
 import { describeError, encodeValue, type EncodedValue } from '../protocol/codec.js';
 import type { FoldTag } from '../protocol/messages.js';
@@ -39,7 +42,9 @@ export class WorkerFolds {
   private readonly partials = new Map<string, Partial>();
   /** Jobs queued or running, by controller and key: a partial whose call has none left here goes soon. */
   private readonly queued = new Map<string, number>();
-  private idleTimer: NodeJS.Timeout | undefined;
+  /** Armed while partials exist, for the earliest one due (or earlier: it then finds nothing and re-arms). */
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly hold: ResultHold,
@@ -84,6 +89,7 @@ export class WorkerFolds {
     partial.jobs.push(job);
     partial.lastAt = performance.now();
     this.hold.add(controller, job, true, NOTHING, startedAt, runMs, version, RowKind.folded);
+    this.arm();
   }
 
   /** Job of `key` failed: the partial of its call, if any, goes before its failure. */
@@ -99,11 +105,16 @@ export class WorkerFolds {
     for (const [id, partial] of this.partials) this.send(id, partial);
   }
 
-  /** Sends the partials due by `now`: flushMs old, or of a call with no job queued here for FOLD_IDLE_MS. */
-  flushDue(now: number): void {
+  /** Sends the partials due by `now`: flushMs old, or of a call with no job queued here for FOLD_IDLE_MS. Whether it sent any. */
+  flushDue(now: number): boolean {
+    let sent = false;
     for (const [id, partial] of this.partials) {
-      if (now >= partial.dueAt || (!this.queued.has(id) && now - partial.lastAt >= FOLD_IDLE_MS)) this.send(id, partial);
+      if (now >= this.dueAt(id, partial)) {
+        this.send(id, partial);
+        sent = true;
+      }
     }
+    return sent;
   }
 
   /** A controller's session ended: its partials go (its jobs are rerun elsewhere, or nobody waits for them). */
@@ -116,21 +127,14 @@ export class WorkerFolds {
     return this.partials.size;
   }
 
-  /** The queue ran dry: unless a job comes within FOLD_IDLE_MS, the partials go (`sent` then flushes what is held). */
-  idle(sent: () => void): void {
-    if (this.partials.size === 0) return;
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      this.flushAll();
-      sent();
-    }, FOLD_IDLE_MS);
+  /** The queue ran dry: no job of any call is queued, so each partial goes FOLD_IDLE_MS after its last fold, unless a job of its call comes first. */
+  idle(): void {
+    this.queued.clear();
+    this.arm();
   }
 
-  /** Jobs came: not idle any more; those of folds are counted as queued until they have run. */
+  /** Jobs came: those of folds are counted as queued until they have run. */
   busy(jobs: ReadonlyArray<{ controller: string; fold: FoldTag | undefined }>): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
     for (const job of jobs) {
       if (!job.fold) continue;
       const id = `${job.controller}\u0000${job.fold[0]}`;
@@ -142,6 +146,29 @@ export class WorkerFolds {
   cleared(): void {
     this.queued.clear();
   }
+
+  /** When `partial` is due out: flushMs after its first fold, or FOLD_IDLE_MS after its last when no job of its call is queued. */
+  private dueAt(id: string, partial: Partial): number {
+    return this.queued.has(id) ? partial.dueAt : Math.min(partial.dueAt, partial.lastAt + FOLD_IDLE_MS);
+  }
+
+  /** Arms the timer for the earliest partial due, unless it is armed for then or sooner. */
+  private arm(): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const [id, partial] of this.partials) next = Math.min(next, this.dueAt(id, partial));
+    if (next >= this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = next;
+    this.timer = setTimeout(this.due, Math.max(0, next - performance.now()));
+  }
+
+  /** The timer: sends what is due, acks and partials, then re-arms for what is left. */
+  private readonly due = (): void => {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.flushDue(performance.now())) this.hold.flush();
+    this.arm();
+  };
 
   private dequeued(id: string): void {
     const left = (this.queued.get(id) ?? 1) - 1;
@@ -165,9 +192,4 @@ export class WorkerFolds {
     const failure = encodeValue(describeError(error));
     for (const job of jobs) this.hold.add(controller, job, false, failure, startedAt, runMs, version);
   }
-}
-
-/** Whether a job run's fold element is absent or a FoldTag. */
-export function isFoldTag(fold: unknown): fold is FoldTag | undefined {
-  return fold === undefined || (Array.isArray(fold) && typeof fold[0] === 'string' && Number.isSafeInteger(fold[1]) && typeof fold[2] === 'number' && fold[2] >= 0);
 }

@@ -18,7 +18,8 @@ import { WorkerShared } from './worker-shared.js';
 import { collectParts, isStreamable, StreamCredits } from './worker-stream.js';
 import { OutputCapture } from './output-capture.js';
 import { ResultHold, type ResultBatch } from './result-batch.js';
-import { isFoldTag, WorkerFolds } from './worker-fold.js';
+import { WorkerFolds } from './worker-fold.js';
+import { isFoldTag } from '../protocol/fold-tag.js';
 
 const RSS_CHECK_INTERVAL_MS = 10;
 /** How often a worker tells its server how long it ran each session's jobs. */
@@ -285,7 +286,7 @@ export class WorkerRuntime {
     }
     this.running = false;
     if (this.draining) this.drained();
-    else this.folds.idle(() => this.hold.flush());
+    else this.folds.idle();
   }
 
   /** A streaming job's parts go out as they come, its result is how many; parts of a job not asked to stream make its result a list. */

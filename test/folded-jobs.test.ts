@@ -1,159 +1,112 @@
 /**
- * The controller's side of mapReduce onServers, without processes or sockets: folded acks free a
- * worker's window without completing anything, a partial completes its jobs whole or not at all,
- * and a lost worker's folded jobs go back to the queue.
+ * The controller's side of mapReduce onServers, through its real dispatch: a real caller and
+ * controller, and a scripted server (test/scripted-server.ts) whose worker answers with rows the
+ * test writes, so that each rule is met head on. Folded acks free a worker's window without
+ * completing anything, a partial completes its jobs whole or not at all, and a lost worker's folded
+ * jobs go back to the queue.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { packValues, type Frames } from '../protocol/index.js';
-import { CallerRows, RowKind, WorkerRowWriter } from '../protocol/rows.js';
-import { Cluster, type ServerLink, type WorkerSlot } from '../controller/cluster.js';
-import { attemptsOf, makeChunk, type Chunk } from '../controller/job-chunks.js';
-import { JobLedger } from '../controller/job-ledger.js';
-import { Recovery } from '../controller/recovery.js';
-import { Scheduler } from '../controller/scheduling.js';
+import { after, before, describe, test } from 'node:test';
+import type { ScatterGather } from '../caller/index.js';
+import { RowKind } from '../protocol/index.js';
+import { scriptedPool, type ScriptedServer } from './scripted-server.js';
 
-const texts = (count: number) => Array.from({ length: count }, (_, i) => JSON.stringify([[i]]));
+const items = (n: number) => Array.from({ length: n }, (_, i) => [[i]] as [number[]]);
+const add = (total: number, value: number) => total + value;
+type Row = [number, number, string];
+const folded = (ids: number[]): Row[] => ids.map((id) => [id, RowKind.folded, 'null']);
+/** A partial of `value` at the first id, the others covered. */
+const partial = (ids: number[], value: number): Row[] => ids.map((id, i) => (i === 0 ? [id, RowKind.partial, String(value)] : [id, RowKind.covered, 'null']));
 
-/** A ledger, scheduler and recovery over one server with two workers, and one chunk of `count` fold jobs queued. */
-function world(count: number) {
-  const cluster = new Cluster();
-  const sent: Frames[] = [];
-  const ledger = new JobLedger(cluster, (message) => void sent.push(message));
-  const scheduler = new Scheduler(cluster, ledger);
-  ledger.requeue = (run) => scheduler.requeueFront(run);
-  const recovery = new Recovery({ retries: 1, timeoutRetries: 0 }, ledger.chunks, scheduler, ledger, ledger.counters);
-  const link: ServerLink = { key: 's1', lastHello: 0, send: () => {} };
-  cluster.links.set('s1', link);
-  const server = cluster.openSession(link, { id: 's1', host: 's1-host', pid: 1, functions: [] }, 1 << 30);
-  const workers = [cluster.addWorker(server, 1, 101, [])!, cluster.addWorker(server, 2, 102, [])!];
-  scheduler.statsFor('f').avgRunMs = 0.001; // a window large enough for every job
-  const chunk = makeChunk(1, 'f', 0, scheduler.statsFor('f'), packValues(texts(count)), undefined, [], { fold: ['k', 1, 1000] });
-  ledger.add(chunk);
-  scheduler.enqueue(chunk);
-  /** Hands `slot` its next batch, as the controller does; returns the ids sent. */
-  const dispatch = (slot: WorkerSlot): number[] => {
-    const ids: number[] = [];
-    for (const run of scheduler.nextBatch(slot) ?? []) {
-      slot.inflight.push(run);
-      slot.inflightCount += run.end - run.start;
-      for (let i = run.start; i < run.end; i++) ids.push(chunk.first + i);
+describe('folded jobs at the controller, from a scripted server', () => {
+  let sg: ScatterGather;
+  let peer: ScriptedServer;
+
+  before(async () => {
+    ({ sg, peer } = await scriptedPool());
+  });
+  after(async () => {
+    peer?.close();
+    await sg?.close();
+  });
+
+  test('folded acks free the window and tell the caller nothing; a partial completes every job it covers; a repeated one is dropped', async () => {
+    const n = 3000;
+    const start = await sg.status();
+    const done = sg.progress.done;
+    const call = sg.mapReduce('square', items(n), add, 0, { onServers: true });
+    const acked: number[] = [];
+    let rounds = 0;
+    while (acked.length < n) {
+      const { ids, fold } = await peer.jobs();
+      assert.ok(Array.isArray(fold), 'the jobs carry their fold tag');
+      await peer.results(folded(ids));
+      acked.push(...ids);
+      rounds++;
     }
-    return ids;
-  };
-  /** A results message from `slot`: rows of [job, kind], ok, their values `null` except a partial's. */
-  const results = (slot: WorkerSlot | undefined, rows: Array<[number, RowKind]>, w = 1) => {
-    const writer = new WorkerRowWriter();
-    for (const [job, kind] of rows) writer.add(job, true, 0, 0, Date.now(), 1, 1, true, kind);
-    const bytes = writer.bytes();
-    const values = rows.map(([, kind]) => (kind === RowKind.partial ? '42' : 'null'));
-    ledger.results(server.info, slot, w, [
-      Buffer.from('{"t":"results","w":1}'),
-      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-      Buffer.from(`[${values.join(',')}]`),
-      Buffer.from('[]'),
-    ]);
-  };
-  return { cluster, ledger, scheduler, recovery, workers, chunk, sent, dispatch, results };
-}
+    assert.ok(rounds > 1, `more jobs came as acks freed the window (${rounds} rounds)`);
+    const held = await sg.status(); // the controller read every ack before it answers
+    assert.equal(sg.progress.done, done, 'no ack reached the caller');
+    assert.equal(held.done, start.done, 'nor completed a job');
+    await peer.results(partial(acked, 12_345));
+    assert.equal(await call, 12_345);
+    assert.equal(sg.progress.done - done, n, 'the partial completed every job it covers');
+    await peer.results(partial(acked, 12_345));
+    const end = await sg.status();
+    assert.equal(end.done - start.done, n);
+    assert.equal(end.duplicatesDropped - start.duplicatesDropped, n, 'a partial of jobs already done is dropped');
+    assert.equal(end.retried - start.retried, 0);
+  });
 
-const forwarded = (message: Frames): Array<[number, RowKind]> => {
-  const rows = new CallerRows(Buffer.from(message[1] as Uint8Array));
-  return Array.from({ length: rows.count }, (_, row) => [rows.job(row), rows.kind(row)]);
-};
+  test('a partial that cannot be taken whole is dropped: its jobs still folded there run again (retried), the others count as duplicates', async () => {
+    const start = await sg.status();
+    const call = sg.mapReduce('square', items(3), add, 0, { onServers: true });
+    const { ids } = await peer.jobs(1, 3);
+    const [a, b, c] = ids as [number, number, number];
+    await peer.results(folded([a, b]));
+    // Job c is in flight, not folded: a partial may not cover it.
+    await peer.results(partial([a, b, c], 5));
+    const again = await peer.jobs(1, 2);
+    assert.deepEqual(
+      again.ids.sort((x, y) => x - y),
+      [a, b],
+      'the folded jobs were requeued',
+    );
+    const dropped = await sg.status();
+    assert.equal(dropped.done, start.done, 'none completed');
+    assert.equal(dropped.retried - start.retried, 2, 'a and b run again');
+    assert.equal(dropped.duplicatesDropped - start.duplicatesDropped, 1, 'only c was not the partial’s to cover');
+    await peer.results([...folded([a, b, c]), ...partial([a, b, c], 5)]);
+    assert.equal(await call, 5);
+  });
 
-function done(chunk: Chunk): number[] {
-  return [...chunk.done].flatMap((flag, i) => (flag ? [chunk.first + i] : []));
-}
-
-test('folded acks free the window and tell the caller nothing; a partial completes every job it covers, in one message', () => {
-  const { workers, chunk, sent, dispatch, results, ledger } = world(6);
-  const [worker] = workers as [WorkerSlot];
-  const ids = dispatch(worker).slice(0, 3);
-  results(
-    worker,
-    ids.map((id) => [id, RowKind.folded]),
-  );
-  assert.equal(sent.length, 0, 'nothing for the caller yet');
-  assert.deepEqual(done(chunk), []);
-  assert.equal(
-    worker.folded.reduce((n, run) => n + run.end - run.start, 0),
-    3,
-    'held as folded, in one run',
-  );
-  assert.equal(worker.folded.length, 1);
-  results(worker, [
-    [ids[0]!, RowKind.partial],
-    [ids[1]!, RowKind.covered],
-    [ids[2]!, RowKind.covered],
-  ]);
-  assert.deepEqual(done(chunk), ids);
-  assert.equal(worker.folded.length, 0);
-  assert.equal(sent.length, 1);
-  assert.deepEqual(forwarded(sent[0]!), [
-    [ids[0], RowKind.partial],
-    [ids[1], RowKind.covered],
-    [ids[2], RowKind.covered],
-  ]);
-  assert.equal(String(sent[0]![2]), '[42,null,null]', 'the values pass untouched');
-  assert.equal(ledger.counters.done, 3);
-  results(worker, [
-    [ids[0]!, RowKind.partial],
-    [ids[1]!, RowKind.covered],
-  ]);
-  assert.equal(sent.length, 1, 'a partial of jobs already done is dropped');
-  assert.equal(ledger.counters.duplicates, 2);
-});
-
-test('a partial that covers a job it may not (done already, or not folded on that worker) is dropped whole, and its open jobs rerun', () => {
-  const { workers, chunk, sent, dispatch, results, scheduler, ledger } = world(4);
-  const [worker] = workers as [WorkerSlot];
-  const ids = dispatch(worker);
-  results(worker, [
-    [ids[0]!, RowKind.folded],
-    [ids[1]!, RowKind.folded],
-  ]);
-  const waiting = scheduler.waiting;
-  // Job ids[2] is still in flight, not folded: the partial may not cover it.
-  results(worker, [
-    [ids[0]!, RowKind.partial],
-    [ids[1]!, RowKind.covered],
-    [ids[2]!, RowKind.covered],
-  ]);
-  assert.equal(sent.length, 0);
-  assert.deepEqual(done(chunk), []);
-  assert.equal(worker.folded.length, 0, 'its folded jobs are not the worker’s any more');
-  assert.equal(scheduler.waiting - waiting, 2, 'they are queued again');
-  assert.equal(ledger.counters.duplicates, 3);
-  results(worker, [[ids[3]!, RowKind.covered]]);
-  assert.deepEqual(done(chunk), [], 'a covered row alone completes nothing');
-});
-
-test('a lost worker’s folded jobs go back to the queue uncharged; a late partial from it is dropped', () => {
-  const { workers, chunk, dispatch, results, scheduler, recovery, cluster, ledger, sent } = world(5);
-  const [worker] = workers as [WorkerSlot];
-  const ids = dispatch(worker);
-  results(worker, [
-    [ids[0]!, RowKind.folded],
-    [ids[1]!, RowKind.folded],
-    [ids[2]!, RowKind.folded],
-  ]);
-  const waiting = scheduler.waiting;
-  const retried = ledger.counters.retried;
-  cluster.removeWorker(worker.server, worker.w);
-  recovery.workerLost(worker, 'crash', 'worker 1 was killed by SIGKILL');
-  assert.equal(worker.folded.length, 0);
-  assert.equal(scheduler.waiting - waiting, 5, 'the 3 folded jobs are queued again, as are the 2 that were in flight (as suspects)');
-  assert.equal(ledger.counters.retried - retried, 3);
-  assert.deepEqual(
-    ids.slice(0, 3).map((id) => attemptsOf(chunk, id - chunk.first)),
-    [0, 0, 0],
-    'not charged',
-  );
-  results(undefined, [
-    [ids[0]!, RowKind.partial],
-    [ids[1]!, RowKind.covered],
-  ]);
-  assert.equal(sent.length, 0, 'a partial from a worker given up on is dropped');
-  assert.deepEqual(done(chunk), []);
+  test('a lost worker’s folded jobs go back to the queue uncharged; a late partial from it is dropped', async () => {
+    const start = await sg.status();
+    const call = sg.mapReduce('square', items(5), add, 0, { onServers: true });
+    const { ids } = await peer.jobs(1, 5);
+    await peer.results(folded(ids.slice(0, 3)));
+    await sg.status(); // the acks are in
+    await peer.workerDown(1);
+    await peer.results(partial(ids.slice(0, 3), 99), 1); // from the worker gone: its jobs were requeued
+    await peer.workerUp(2);
+    const rerun: number[] = [];
+    while (rerun.length < 5) {
+      const sent = await peer.jobs(2);
+      await peer.results(folded(sent.ids), 2);
+      rerun.push(...sent.ids);
+    }
+    assert.deepEqual(
+      rerun.sort((x, y) => x - y),
+      ids,
+      'every job ran again on the new worker',
+    );
+    const lost = await sg.status();
+    assert.equal(lost.retried - start.retried, 3, 'the 3 folded jobs were requeued, counted as retried');
+    assert.equal(lost.duplicatesDropped - start.duplicatesDropped, 3, 'the late partial was dropped');
+    assert.equal(lost.done, start.done);
+    await peer.results(partial(ids, 7), 2);
+    assert.equal(await call, 7, 'only the new worker’s partial counts');
+    const results = (await sg.status()).failed - start.failed;
+    assert.equal(results, 0, 'nothing was charged or failed');
+  });
 });

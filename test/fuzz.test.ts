@@ -13,8 +13,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import * as zmq from 'zeromq';
 import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
-import { PROTOCOL_VERSION, readHead } from '../protocol/index.js';
+import { PROTOCOL_VERSION, readHead, RowKind, WorkerRows } from '../protocol/index.js';
 import { startServer, waitUntil, type RunningServer } from './helpers.js';
+import { scriptedPool, type ScriptedServer } from './scripted-server.js';
 
 const SEED = Number(process.env.TSG_FUZZ_SEED ?? 0x5eed2026);
 const MAX_MESSAGE_MB = 1;
@@ -330,4 +331,73 @@ describe('malformed stream numbers from a greeted peer are refused with a clear 
       await sg.close();
     }
   });
+});
+
+describe('result rows a controller refuses, from a scripted server', () => {
+  let sg: ScatterGather;
+  let peer: ScriptedServer;
+
+  before(async () => {
+    ({ sg, peer } = await scriptedPool());
+  });
+  after(async () => {
+    peer?.close();
+    await sg?.close();
+  });
+
+  test('a row of no RowKind, and folded or partial rows for a job not folded, are refused whole; the real result is taken', async () => {
+    sg.addJob('square', [[[2]], [[3]]]);
+    const { ids, fold } = await peer.jobs();
+    assert.equal(fold, undefined);
+    const [a, b] = ids as [number, number];
+    await peer.results([
+      [a, 7, '"kind 7"'],
+      [b, RowKind.result, '9'],
+    ]);
+    await peer.results([[a, RowKind.folded, 'null']]);
+    await peer.results([[a, RowKind.partial, '"a partial"']]);
+    await peer.results([
+      [a, RowKind.result, '4'],
+      [b, RowKind.result, '9'],
+    ]);
+    const results = await sg.waitForResult({ all: true });
+    assert.deepEqual(
+      results.map((result) => [result.id, result.value]),
+      [
+        [a, 4],
+        [b, 9],
+      ],
+      'nothing of the refused messages reached the caller, not even their good rows',
+    );
+  });
+});
+
+test('a job run whose fold tag is malformed is refused by the worker, as the controller refuses it from a caller', async () => {
+  const server = await startServer(['--bind', 'tcp://127.0.0.1:*', '--workers', '1', '--spare-workers', '0', '--name', 'folds', '--log-level', 'warn']);
+  const socket = new zmq.Dealer({ linger: 0 });
+  try {
+    socket.connect(server.endpoint);
+    await socket.send(JSON.stringify({ t: 'hello', v: PROTOCOL_VERSION, controller: 'scripted-controller', workers: 1 }));
+    const answered: number[] = [];
+    let w: number | undefined;
+    for await (const [head, rows] of socket) {
+      const message = JSON.parse(head!.toString()) as { t: string; w?: number };
+      if (message.t === 'worker-up' && w === undefined) {
+        w = message.w!;
+        const jobs = (id: number, fold?: unknown) => socket.send([JSON.stringify({ t: 'jobs', w }), JSON.stringify([[id, 1, 'square', 0, 0, ...(fold ? [0, fold] : [])]]), '[[2]]']);
+        await jobs(1, ['', 1, 10]); // an empty key
+        await jobs(2, ['k'.repeat(300), 2, 10]); // longer than a function name may be
+        await jobs(3, ['k', 3, 10, 'more']);
+        await jobs(4); // no fold: it fails ('square' is not defined there), and says so
+      }
+      if (message.t !== 'results') continue;
+      const read = new WorkerRows(rows!);
+      for (let row = 0; row < read.count; row++) answered.push(read.job(row));
+      if (answered.includes(4)) break;
+    }
+    assert.deepEqual(answered, [4], 'the jobs with a malformed fold never ran');
+  } finally {
+    socket.close();
+    await server.stop();
+  }
 });

@@ -95,11 +95,13 @@ describe('mapReduce onServers', () => {
     const local = await sg.mapReduce('histogram', items(n), addInto, new Float64Array(12_800));
     const before = sg.progress;
     const zeros = new Float64Array(12_800);
-    const folded = await sg.mapReduce('histogram', items(n), addInto, zeros, { onServers: true, combine: addInto });
+    // No flush by age: a worker sends a partial when its queue has had no job of the call for 20 ms,
+    // which a busy machine may cause now and then, so the bound is loose: far fewer than one a job.
+    const folded = await sg.mapReduce('histogram', items(n), addInto, zeros, { onServers: true, combine: addInto, foldFlushMs: 600_000 });
     const partials = sg.progress.partials! - before.partials!;
     assert.deepEqual(folded, local);
     assert.equal(sg.progress.done - before.done, n, 'every job counts as done once');
-    assert.ok(partials >= 1 && partials <= n / 20, `${partials} partials for ${n} jobs`);
+    assert.ok(partials >= 1 && partials <= n / 4, `${partials} partials for ${n} jobs`);
     assert.equal(await sg.mapReduce('square', [], add, 42, { onServers: true }), 42, 'no items: the initial value');
     const matches = await sg.mapReduce<number, number>('square', items(3000), (count, value, index) => count + (value === index * index ? 1 : 1e9), 0, { onServers: true, combine: add });
     assert.equal(matches, 3000, "the reducer gets each value's index in the items");
@@ -241,6 +243,7 @@ describe('mapReduce onServers', () => {
   test('a server that vanishes mid-call: its folded jobs run again elsewhere', async () => {
     const doomed = await joinServer('doomed', 2);
     const n = 4000;
+    const retried = (await sg.status()).retried;
     const busy = ticking(60, 'doomed');
     const call = sg.mapReduce('tick', items(n), add, 0, { onServers: true, foldFlushMs: 60_000 });
     await busy;
@@ -248,6 +251,7 @@ describe('mapReduce onServers', () => {
     await doomed.stop('SIGKILL');
     await lost;
     assert.equal(await call, triangle(n));
+    assert.ok((await sg.status()).retried > retried, 'the jobs its workers had folded ran again');
   });
 
   test('a server stopped mid-call sends its partials as its workers drain: no folded job runs again', async () => {
