@@ -19,11 +19,10 @@ import { collectParts, isStreamable, StreamCredits } from './worker-stream.js';
 import { OutputCapture } from './output-capture.js';
 import { ResultHold, type ResultBatch } from './result-batch.js';
 import { WorkerFolds } from './worker-fold.js';
+import { WorkerUsage } from './worker-usage.js';
 import { isFoldTag } from '../protocol/fold-tag.js';
 
 const RSS_CHECK_INTERVAL_MS = 10;
-/** How often a worker tells its server how long it ran each session's jobs. */
-export const USAGE_REPORT_MS = 250;
 
 export interface WorkerRuntimeOptions {
   /** The worker's number on its server: its routing id is `w${id}`, and every message to the server names it. */
@@ -61,10 +60,7 @@ export class WorkerRuntime {
   private readonly folds: WorkerFolds;
   /** Jobs per controller, taken out in proportion to each one's weight (ring buffers inside: see FairQueue). */
   private readonly queue = new FairQueue<QueuedJob>();
-  /** Milliseconds run per controller since the last usage report. */
-  private usage = new Map<string, number>();
-  private lastUsageReport = performance.now();
-  private usageTimer: NodeJS.Timeout | undefined;
+  private readonly usage = new WorkerUsage((ms) => this.toServer({ t: 'usage', w: this.id, ms }));
   private running = false;
   private lastJobEnd = 0;
   private current: QueuedJob | undefined;
@@ -183,14 +179,14 @@ export class WorkerRuntime {
     this.retiring = true;
     this.folds.flushAll();
     this.hold.flush();
-    this.reportUsage();
+    this.usage.flush();
     this.toServer({ t: 'retire', w: this.id });
   }
 
   private drained(): void {
     this.folds.flushAll();
     this.hold.flush();
-    this.reportUsage();
+    this.usage.flush();
     this.toServer({ t: 'drained', w: this.id });
   }
 
@@ -320,19 +316,7 @@ export class WorkerRuntime {
     }
     this.takeOutput(job);
     this.queue.charge(job.controller, runMs);
-    this.usage.set(job.controller, (this.usage.get(job.controller) ?? 0) + runMs);
-    if (this.lastJobEnd - this.lastUsageReport >= USAGE_REPORT_MS) this.reportUsage();
-    // Not one message per job: whatever ran since is reported on a timer (a job that spins blocks the timer, hence the check above).
-    else this.usageTimer ??= setTimeout(() => this.reportUsage(), USAGE_REPORT_MS);
-  }
-
-  private reportUsage(): void {
-    clearTimeout(this.usageTimer);
-    this.usageTimer = undefined;
-    this.lastUsageReport = performance.now();
-    if (this.usage.size === 0) return;
-    this.toServer({ t: 'usage', w: this.id, ms: [...this.usage] });
-    this.usage = new Map();
+    this.usage.ran(job.controller, runMs, this.lastJobEnd);
   }
 
   private takeOutput(job: QueuedJob): void {
