@@ -15,7 +15,7 @@ import * as zmq from 'zeromq';
 import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
 import { PROTOCOL_VERSION, readHead, RowKind, WorkerRows } from '../protocol/index.js';
 import { startServer, waitUntil, type RunningServer } from './helpers.js';
-import { scriptedPool, type ScriptedServer } from './scripted-server.js';
+import { withScriptedPool, type ScriptedServer } from './scripted-server.js';
 
 const SEED = Number(process.env.TSG_FUZZ_SEED ?? 0x5eed2026);
 const MAX_MESSAGE_MB = 1;
@@ -336,14 +336,7 @@ describe('malformed stream numbers from a greeted peer are refused with a clear 
 describe('result rows a controller refuses, from a scripted server', () => {
   let sg: ScatterGather;
   let peer: ScriptedServer;
-
-  before(async () => {
-    ({ sg, peer } = await scriptedPool());
-  });
-  after(async () => {
-    peer?.close();
-    await sg?.close();
-  });
+  withScriptedPool((pool) => ({ sg, peer } = pool));
 
   test('a row of no RowKind, and folded or partial rows for a job not folded, are refused whole; the real result is taken', async () => {
     sg.addJob('square', [[[2]], [[3]]]);

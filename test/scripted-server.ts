@@ -4,6 +4,7 @@
  * with result rows of its own making (folded acks, partials, stray or malformed rows), workers go
  * and come as it says, and what the real controller makes of it is seen at the caller.
  */
+import { after, before } from 'node:test';
 import * as zmq from 'zeromq';
 import { spawnScatterGather, type ScatterGather } from '../caller/index.js';
 import { PROTOCOL_VERSION, type RowKind, WorkerRowWriter } from '../protocol/index.js';
@@ -100,4 +101,17 @@ export async function scriptedPool(): Promise<{ sg: ScatterGather; peer: Scripte
   const peer = new ScriptedServer(sg.listenAddress!);
   await up;
   return { sg, peer };
+}
+
+/** Before the enclosing describe's tests: a pool dialled by a scripted server, handed to `use`; both closed after them. */
+export function withScriptedPool(use: (pool: { sg: ScatterGather; peer: ScriptedServer }) => void): void {
+  let pool: { sg: ScatterGather; peer: ScriptedServer } | undefined;
+  before(async () => {
+    pool = await scriptedPool();
+    use(pool);
+  });
+  after(async () => {
+    pool?.peer.close();
+    await pool?.sg.close();
+  });
 }
