@@ -1,4 +1,5 @@
 /** Test helpers for talking to a kernel through @jupyterlab/services. */
+import { after, before } from 'node:test';
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
 
 import { startJupyterServer, type JupyterServer } from './jupyter-server.js';
@@ -52,4 +53,14 @@ export async function stopKernel(server: JupyterServer | undefined, kernel: Kern
   await kernel?.shutdown().catch(() => undefined);
   kernel?.dispose();
   await server?.stop();
+}
+
+/** Before the enclosing describe's tests: a Jupyter server with one tsgather kernel, handed to `use`; both stopped after them. */
+export function withKernel(use: (started: { server: JupyterServer; kernel: Kernel.IKernelConnection }) => void): void {
+  let started: { server: JupyterServer; kernel: Kernel.IKernelConnection } | undefined;
+  before(async () => {
+    started = await startKernel();
+    use(started);
+  });
+  after(() => stopKernel(started?.server, started?.kernel));
 }

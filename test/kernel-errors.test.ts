@@ -5,10 +5,10 @@
  */
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { stripVTControlCharacters } from 'node:util';
 import type { JupyterServer } from './jupyter-server.js';
-import { execute, outputsOf, startKernel, stopKernel } from './jupyter-kernel-helpers.js';
+import { execute, withKernel, outputsOf } from './jupyter-kernel-helpers.js';
 
 const coloured = (entry: string) => entry !== stripVTControlCharacters(entry);
 
@@ -32,13 +32,7 @@ describe('error outputs', { timeout: 180_000 }, () => {
   let server: JupyterServer;
   let kernel: Kernel.IKernelConnection;
 
-  before(async () => {
-    ({ server, kernel } = await startKernel());
-  });
-
-  after(async () => {
-    await stopKernel(server, kernel);
-  });
+  withKernel((started) => ({ server, kernel } = started));
 
   test('a cell error is coloured and shows each cell frame with its line marked, the most recent call last', async () => {
     const code = 'const safe = 1;\nfunction inner(v: any) {\n  return v.boom.deeper;\n}\nconst v = await Promise.resolve(null); inner(v)';

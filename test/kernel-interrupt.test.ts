@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import type { JupyterServer } from './jupyter-server.js';
-import { execute, outputsOf, streamText, type Executed, startKernel, stopKernel } from './jupyter-kernel-helpers.js';
+import { execute, withKernel, outputsOf, streamText, type Executed } from './jupyter-kernel-helpers.js';
 
 type ReplyContent = KernelMessage.IExecuteReplyMsg['content'];
 
@@ -46,14 +46,8 @@ describe('interrupting a cell that awaits', { timeout: 180_000 }, () => {
   let kernel: Kernel.IKernelConnection;
   const scratch = mkdtempSync(join(tmpdir(), 'tsgather-interrupt-'));
 
-  before(async () => {
-    ({ server, kernel } = await startKernel());
-  });
-
-  after(async () => {
-    await stopKernel(server, kernel);
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  withKernel((started) => ({ server, kernel } = started));
+  after(() => rmSync(scratch, { recursive: true, force: true }));
 
   test('a timer loop, at top level or in a function, stops: no more output and no more assignments', async () => {
     const loops = {

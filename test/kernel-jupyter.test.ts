@@ -4,23 +4,17 @@
  */
 import type { Kernel, KernelMessage } from '@jupyterlab/services';
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { isAlive } from '../kernel/process-tree.js';
 import { withMallocTunables } from '../runtime/malloc-tunables.js';
 import type { JupyterServer } from './jupyter-server.js';
-import { execute, outputsOf, startKernel, stopKernel, streamText, waitUntil } from './jupyter-kernel-helpers.js';
+import { execute, withKernel, outputsOf, streamText, waitUntil } from './jupyter-kernel-helpers.js';
 
 describe('kernel through a Jupyter server', { timeout: 180_000 }, () => {
   let server: JupyterServer;
   let kernel: Kernel.IKernelConnection;
 
-  before(async () => {
-    ({ server, kernel } = await startKernel());
-  });
-
-  after(async () => {
-    await stopKernel(server, kernel);
-  });
+  withKernel((started) => ({ server, kernel } = started));
 
   test('kernel_info describes a TypeScript kernel speaking protocol 5.3', async () => {
     const info = await kernel.requestKernelInfo();

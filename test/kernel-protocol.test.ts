@@ -8,9 +8,9 @@ import type { Kernel, KernelMessage } from '@jupyterlab/services';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { LOGO_FILES } from '../kernel/install.js';
-import { execute, outputsOf, streamText, startKernel, stopKernel } from './jupyter-kernel-helpers.js';
+import { execute, withKernel, outputsOf, streamText } from './jupyter-kernel-helpers.js';
 import { jupyterEnvironment, type JupyterServer } from './jupyter-server.js';
 
 const PYTHON_TESTS = resolve(import.meta.dirname, '..', '..', 'test', 'python');
@@ -60,13 +60,7 @@ describe('protocol details through a Jupyter server', { timeout: 120_000 }, () =
   let server: JupyterServer;
   let kernel: Kernel.IKernelConnection;
 
-  before(async () => {
-    ({ server, kernel } = await startKernel());
-  });
-
-  after(async () => {
-    await stopKernel(server, kernel);
-  });
+  withKernel((started) => ({ server, kernel } = started));
 
   const resultOf = (executed: { iopub: KernelMessage.IIOPubMessage[] }) => (outputsOf(executed.iopub, 'execute_result')[0] as KernelMessage.IExecuteResultMsg | undefined)?.content.data['text/plain'];
 
