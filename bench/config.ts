@@ -1,5 +1,6 @@
 /** What the bench runs and how often, from the command line: `npm run bench -- [--quick] [--workers N] [--only a,b] [--no-python]`. */
 import os from 'node:os';
+import { flagsOf, onlySections, positive } from './arguments.js';
 
 export const SECTIONS = ['raw', 'engine', 'start', 'memory', 'kernel', 'ipyparallel', 'dask', 'shared', 'stream', 'reduce'] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -82,13 +83,7 @@ const QUICK: Partial<BenchConfig> = {
 
 export function parseArguments(argv: string[]): BenchConfig {
   const config: BenchConfig = { ...FULL, workers: os.availableParallelism(), pythonForShared: true, sections: new Set(SECTIONS) };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = () => {
-      const next = argv[++i];
-      if (next === undefined) throw new Error(`${flag} needs a value`);
-      return next;
-    };
+  for (const { flag, value } of flagsOf(argv)) {
     if (flag === '--quick') Object.assign(config, QUICK);
     else if (flag === '--workers') config.workers = positive(flag, value());
     else if (flag === '--runs') config.runs = positive(flag, value());
@@ -96,12 +91,8 @@ export function parseArguments(argv: string[]): BenchConfig {
       config.sections.delete('ipyparallel');
       config.sections.delete('dask');
       config.pythonForShared = false;
-    } else if (flag === '--only') {
-      const wanted = value().split(',');
-      const unknown = wanted.filter((s) => !(SECTIONS as readonly string[]).includes(s));
-      if (unknown.length) throw new Error(`--only: unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`);
-      config.sections = new Set(wanted as Section[]);
-    } else if (flag === '--help' || flag === '-h') {
+    } else if (flag === '--only') config.sections = onlySections(value(), SECTIONS);
+    else if (flag === '--help' || flag === '-h') {
       process.stdout.write(
         `usage: npm run bench -- [--quick] [--workers N] [--runs N] [--only ${SECTIONS.join(',')}] [--no-python]\n       npm run bench -- --scale --help   (the scale run: hundreds of simulated servers)\n`,
       );
@@ -109,10 +100,4 @@ export function parseArguments(argv: string[]): BenchConfig {
     } else throw new Error(`unknown argument ${flag}; try --help`);
   }
   return config;
-}
-
-function positive(flag: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive whole number`);
-  return n;
 }

@@ -1,5 +1,6 @@
 /** What `npm run bench -- --scale [...]` measures, from its command line. */
 import os from 'node:os';
+import { flagsOf, onlySections, positive } from '../arguments.js';
 
 export const SCALE_SECTIONS = ['sizes', 'memory', 'floor', 'loss', 'refresh', 'fairness', 'real'] as const;
 export type ScaleSection = (typeof SCALE_SECTIONS)[number];
@@ -30,13 +31,7 @@ const QUICK = { sizes: [1, 16, 128], tinyJobs: 200_000, tinyRuns: 1, idleSeconds
 export function parseScaleArguments(argv: string[]): ScaleConfig {
   const workers = os.availableParallelism();
   const config: ScaleConfig = { ...FULL, workers, workersPerServer: 8, simProcesses: 0, profile: false, sections: new Set(SCALE_SECTIONS) };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = () => {
-      const next = argv[++i];
-      if (next === undefined) throw new Error(`${flag} needs a value`);
-      return next;
-    };
+  for (const { flag, value } of flagsOf(argv)) {
     if (flag === '--quick') Object.assign(config, QUICK);
     else if (flag === '--workers') config.workers = positive(flag, value());
     else if (flag === '--runs') config.tinyRuns = positive(flag, value());
@@ -47,12 +42,8 @@ export function parseScaleArguments(argv: string[]): ScaleConfig {
     else if (flag === '--real-servers') config.realServers = positive(flag, value());
     else if (flag === '--sim-processes') config.simProcesses = positive(flag, value());
     else if (flag === '--profile') config.profile = true;
-    else if (flag === '--only') {
-      const wanted = value().split(',');
-      const unknown = wanted.filter((s) => !(SCALE_SECTIONS as readonly string[]).includes(s));
-      if (unknown.length) throw new Error(`--only: unknown section(s) ${unknown.join(', ')}; known: ${SCALE_SECTIONS.join(', ')}`);
-      config.sections = new Set(wanted as ScaleSection[]);
-    } else if (flag === '--help' || flag === '-h') {
+    else if (flag === '--only') config.sections = onlySections(value(), SCALE_SECTIONS);
+    else if (flag === '--help' || flag === '-h') {
       process.stdout.write(
         `usage: npm run bench -- --scale [--quick] [--workers N] [--runs N] [--sizes 1,16,128,500] [--real-servers N] [--sim-processes N] [--profile] [--only ${SCALE_SECTIONS.join(',')}]\n`,
       );
@@ -62,10 +53,4 @@ export function parseScaleArguments(argv: string[]): ScaleConfig {
   // One core for the controller, one for the caller; the load generator gets the rest (at least one process).
   if (config.simProcesses === 0) config.simProcesses = Math.max(1, config.workers - 2);
   return config;
-}
-
-function positive(flag: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive whole number`);
-  return n;
 }
