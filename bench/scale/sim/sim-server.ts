@@ -31,14 +31,13 @@ import {
 } from '../../../protocol/index.js';
 import type { ControllerLink } from '../../../server/controller-links.js';
 import { Sessions } from '../../../server/sessions.js';
+import { USAGE_REPORT_MS } from '../../../server/worker-usage.js';
 import type { ResultBatch } from '../../../server/result-batch.js';
 import { SimWorker, type WorkerHost } from './sim-worker.js';
 import type { Ticker } from './ticker.js';
 
 /** A controller silent this long is no longer in session (as server/controller-links.ts). */
 const SILENT_CONTROLLER_MS = 10_000;
-/** How often the run time of each session's jobs goes into the shares (as a real worker's usage reports). */
-const USAGE_REPORT_MS = 250;
 /** Spares start this long after every worker is up (as server/worker-pool.ts), and load in SPARE_LOAD_MS. */
 const SPARE_DELAY_MS = 500;
 const SPARE_LOAD_MS = 300;
