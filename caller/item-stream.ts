@@ -14,6 +14,12 @@ export function isItemStream(items: unknown): items is ItemSource {
   return !Array.isArray(items) && items !== null && typeof items === 'object' && (Symbol.asyncIterator in items || Symbol.iterator in items);
 }
 
+/** Runs `run` on the items: an array as one batch from index 0, an iterable a batch at a time as room comes (overBatches). */
+export async function inBatches(items: JobItem[] | ItemSource, room: (n: number) => Promise<void>, run: (batch: JobItem[], offset: number) => Promise<unknown[]>): Promise<void> {
+  if (Array.isArray(items)) await run(items, 0);
+  else await overBatches(items, room, run);
+}
+
 /**
  * Runs `run` on each batch of `source` as room comes (`room(n)` resolves once n more fit), with
  * the index of the batch's first item among all of them, and joins their results in order. A

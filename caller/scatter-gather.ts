@@ -15,7 +15,7 @@ import { encodeItems, jobArguments } from './job-encoding.js';
 import { sessionName } from './session-link.js';
 import { SessionDetachedError, type SessionDetached, type SessionInfo } from './session-types.js';
 import { claim } from './claims.js';
-import { isItemStream, overBatches, type ItemSource } from './item-stream.js';
+import { inBatches, isItemStream, overBatches, type ItemSource } from './item-stream.js';
 import { resultStream, type ResultStream } from './results-iteration.js';
 import { clusterOf, type AdaptRange, type Cluster, type ScaleRequest } from './cluster-launch.js';
 import { reduceClaim, type Segment } from './pending.js';
@@ -131,22 +131,17 @@ export class ScatterGather extends PoolCore {
       const pool = { claiming: this.claiming, define: this.define.bind(this), push: this.push.bind(this), drop: this.drop.bind(this), room };
       return reduceOnServers(pool, name, items, reducer, initial, options);
     }
-    if (isItemStream(items)) {
-      // One call per batch, each folding into the one accumulator.
-      let accumulator = initial;
-      await overBatches(items, room, async (batch, offset) => {
-        const into = (_: null, value: V, index: number) => {
-          accumulator = reducer(accumulator, value, offset + index);
-          return null;
-        };
-        await claim<null>(this.claiming, 'mapReduce', name, batch, options, (resolve, reject) => reduceClaim(batch.length, into, null, resolve, reject));
-        return [];
-      });
-      return accumulator;
-    }
-    const list = items as JobItem[]; // isItemStream is false for arrays, but an array is an iterable too
-    const [result] = await claim<A>(this.claiming, 'mapReduce', name, list, options, (resolve, reject) => reduceClaim(list.length, reducer, initial, resolve, reject));
-    return list.length === 0 ? initial : (result as A);
+    // One call per batch (an array is one), each folding into the one accumulator with its index among all the items.
+    let accumulator = initial;
+    await inBatches(items, room, async (batch, offset) => {
+      const into = (_: null, value: V, index: number) => {
+        accumulator = reducer(accumulator, value, offset + index);
+        return null;
+      };
+      await claim<null>(this.claiming, 'mapReduce', name, batch, options, (resolve, reject) => reduceClaim(batch.length, into, null, resolve, reject));
+      return [];
+    });
+    return accumulator;
   }
 
   /**

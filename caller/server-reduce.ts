@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { claim, type ClaimingPool } from './claims.js';
 import { CaptureError } from './definition-capture.js';
-import { overBatches, type ItemSource } from './item-stream.js';
+import { inBatches, type ItemSource } from './item-stream.js';
 import { reduceClaim } from './pending.js';
 import type { DefineOptions, JobItem, MapReduceOptions } from './types.js';
 
@@ -81,8 +81,7 @@ export async function reduceOnServers<A, V>(
       calls.push(call);
       return call.then(() => []);
     };
-    if (Array.isArray(items)) await fold(items, 0);
-    else await overBatches(items, pool.room, fold);
+    await inBatches(items, pool.room, fold);
     reusable = true;
     return accumulator;
   } catch (error) {
