@@ -139,7 +139,6 @@ export class StreamCredits {
       sentParts = out.n + out.count;
       send(out);
     };
-    let n = 0;
     try {
       for await (const part of parts as AsyncIterable<unknown>) {
         while (!window.room(batch.bytes)) {
@@ -148,12 +147,12 @@ export class StreamCredits {
         }
         if (window.stopped) break; // its reader stopped: leaving the loop ends the generator (return())
         const alone = batch.count === 0 && performance.now() - doneAt > LONE_PART_GAP_MS;
-        const encoded = encodeValue(part, `part ${n} of job ${job}`);
+        const encoded = encodeValue(part, `part ${window.yielded} of job ${job}`);
         let size = encoded.text.length;
         for (const bin of encoded.bins) size += bin.byteLength;
         if (batch.count > 0 && batch.bytes + size > BATCH_BYTES) flush();
         batch.add(encoded, size);
-        window.yielded = ++n;
+        window.yielded++;
         if (alone || batch.count >= BATCH_PARTS || batch.bytes >= BATCH_BYTES) {
           flush();
           if (!alone) await sent(); // let it leave while the generator goes on
