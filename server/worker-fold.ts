@@ -37,6 +37,9 @@ interface Partial {
   version: number;
 }
 
+/** A call's fold on this worker: every controller names its own keys, so two sessions may share one. */
+const foldId = (controller: string, key: string) => `${controller}\u0000${key}`;
+
 export class WorkerFolds {
   /** By controller and key. */
   private readonly partials = new Map<string, Partial>();
@@ -65,7 +68,7 @@ export class WorkerFolds {
    * start) fails this job and every job its accumulator held, with that error: nothing is lost silently.
    */
   fold(controller: string, job: number, [key, base, flushMs]: FoldTag, value: unknown, startedAt: number, runMs: number, version: number): void {
-    const id = `${controller}\u0000${key}`;
+    const id = foldId(controller, key);
     this.dequeued(id);
     let partial = this.partials.get(id);
     try {
@@ -94,7 +97,7 @@ export class WorkerFolds {
 
   /** Job of `key` failed: the partial of its call, if any, goes before its failure. */
   failed(controller: string, [key]: FoldTag): void {
-    const id = `${controller}\u0000${key}`;
+    const id = foldId(controller, key);
     this.dequeued(id);
     const partial = this.partials.get(id);
     if (partial) this.send(id, partial);
@@ -120,7 +123,7 @@ export class WorkerFolds {
   /** A controller's session ended: its partials go (its jobs are rerun elsewhere, or nobody waits for them). */
   drop(controller: string): void {
     for (const [id, partial] of this.partials) if (partial.controller === controller) this.partials.delete(id);
-    for (const id of this.queued.keys()) if (id.startsWith(`${controller}\u0000`)) this.queued.delete(id);
+    for (const id of this.queued.keys()) if (id.startsWith(foldId(controller, ''))) this.queued.delete(id);
   }
 
   get size(): number {
@@ -137,7 +140,7 @@ export class WorkerFolds {
   busy(jobs: ReadonlyArray<{ controller: string; fold: FoldTag | undefined }>): void {
     for (const job of jobs) {
       if (!job.fold) continue;
-      const id = `${job.controller}\u0000${job.fold[0]}`;
+      const id = foldId(job.controller, job.fold[0]);
       this.queued.set(id, (this.queued.get(id) ?? 0) + 1);
     }
   }
