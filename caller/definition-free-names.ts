@@ -114,7 +114,7 @@ class Walker {
           this.visit(node.update, inner);
         } else {
           if (node.left.type === 'VariableDeclaration') this.visit(node.left, inner);
-          else this.visitTarget(node.left, inner);
+          else this.visitPattern(node.left, inner, false);
           this.visit(node.right, inner);
         }
         return this.visit(node.body, inner);
@@ -123,18 +123,18 @@ class Walker {
         const inner = new Scope(scope);
         if (node.param) {
           declarePattern(node.param, inner);
-          this.visitPatternValues(node.param, inner);
+          this.visitPattern(node.param, inner, true);
         }
         return this.visit(node.body, inner);
       }
       case 'VariableDeclaration':
         for (const d of node.declarations) {
-          this.visitPatternValues(d.id, scope);
+          this.visitPattern(d.id, scope, true);
           this.visit(d.init, scope);
         }
         return;
       case 'AssignmentExpression':
-        this.visitTarget(node.left, scope);
+        this.visitPattern(node.left, scope, false);
         return this.visit(node.right, scope);
       default:
         return this.visitChildren(node, scope);
@@ -157,7 +157,7 @@ class Walker {
     // A function expression's own name is seen inside it only; a declaration's is its enclosing scope's (declared there).
     if (node.type === 'FunctionExpression' && node.id) scope.declare(node.id.name);
     for (const param of node.params) declarePattern(param, scope);
-    for (const param of node.params) this.visitPatternValues(param, scope);
+    for (const param of node.params) this.visitPattern(param, scope, true);
     if (node.body.type === 'BlockStatement') this.visitFunctionBody(node.body.body, scope, node.body);
     else this.visit(node.body, scope);
   }
@@ -179,53 +179,35 @@ class Walker {
     for (const member of node.body.body) this.visit(member, scope);
   }
 
-  /** Identifiers in an assignment's target are uses; defaults and computed keys in it are read. */
-  private visitTarget(target: AnyNode, scope: Scope): void {
-    switch (target.type) {
-      case 'Identifier':
-        return this.use(target.name, target.start, scope);
-      case 'ObjectPattern':
-        for (const p of target.properties) {
-          if (p.type === 'RestElement') this.visitTarget(p.argument, scope);
-          else {
-            if (p.computed) this.visit(p.key, scope);
-            this.visitTarget(p.value, scope);
-          }
-        }
-        return;
-      case 'ArrayPattern':
-        for (const element of target.elements) if (element) this.visitTarget(element, scope);
-        return;
-      case 'AssignmentPattern':
-        this.visitTarget(target.left, scope);
-        return this.visit(target.right, scope);
-      case 'RestElement':
-        return this.visitTarget(target.argument, scope);
-      default:
-        return this.visit(target, scope);
-    }
-  }
-
-  /** What a declaring pattern reads: default values and computed keys (its names are declared, not used). */
-  private visitPatternValues(pattern: AnyNode, scope: Scope): void {
+  /**
+   * A pattern's default values and computed keys are read. Its names are uses in an assignment's
+   * target (`[a, b.c] = …`), and declared, not used, in a declaration or a parameter (`declaring`).
+   */
+  private visitPattern(pattern: AnyNode, scope: Scope, declaring: boolean): void {
     switch (pattern.type) {
+      case 'Identifier':
+        if (!declaring) this.use(pattern.name, pattern.start, scope);
+        return;
       case 'ObjectPattern':
         for (const p of pattern.properties) {
-          if (p.type === 'RestElement') this.visitPatternValues(p.argument, scope);
+          if (p.type === 'RestElement') this.visitPattern(p.argument, scope, declaring);
           else {
             if (p.computed) this.visit(p.key, scope);
-            this.visitPatternValues(p.value, scope);
+            this.visitPattern(p.value, scope, declaring);
           }
         }
         return;
       case 'ArrayPattern':
-        for (const element of pattern.elements) if (element) this.visitPatternValues(element, scope);
+        for (const element of pattern.elements) if (element) this.visitPattern(element, scope, declaring);
         return;
       case 'AssignmentPattern':
-        this.visitPatternValues(pattern.left, scope);
+        this.visitPattern(pattern.left, scope, declaring);
         return this.visit(pattern.right, scope);
       case 'RestElement':
-        return this.visitPatternValues(pattern.argument, scope);
+        return this.visitPattern(pattern.argument, scope, declaring);
+      default:
+        // An assignment's member target (`a.b = …`) reads `a`; a declaration has no other kind.
+        if (!declaring) this.visit(pattern, scope);
     }
   }
 }
